@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: GPL-2.0
+# oomsentry build: bpf/*.bpf.c -> .output/*.bpf.o -> .output/*.skel.h -> user/*.o -> oomsentry
+OUTPUT ?= .output
+CLANG ?= clang
+LLVM_STRIP ?= llvm-strip
+BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
+CC ?= gcc
+PYTHON ?= /usr/bin/python3
+PREFIX ?= /usr/local
+DESTDIR ?=
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+PKGS := libbpf libsystemd libcurl json-c inih libmicrohttpd
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wformat-security -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DOOMSENTRY_VERSION='"$(VERSION)"' \
+	-Iinclude -Iuser -I$(OUTPUT) $(PKG_CFLAGS)
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+USER_SRCS := $(sort $(wildcard user/*.c))
+USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
+LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
+SAN_OBJS := $(patsubst user/%.c,$(OUTPUT)/san/%.o,$(filter-out user/main.c,$(USER_SRCS)))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_SECONDS ?= 15
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Iinclude -I$(OUTPUT) -Wall -Werror \
+	-Wno-unused-function -Wno-compare-distinct-pointer-types
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all deps test unit integration fuzz demo install uninstall clean format bench
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: oomsentry
+
+deps:
+	$(Q)./scripts/deps.sh
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/san $(OUTPUT)/unit $(OUTPUT)/fuzz:
+	$(Q)mkdir -p $@
+
+# Prefer the running kernel's BTF; fall back to the checked-in copy for build hosts without it.
+$(OUTPUT)/vmlinux.h: | $(OUTPUT)
+	$(call msg,GEN,$@)
+	$(Q)if [ -r /sys/kernel/btf/vmlinux ] && $(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp 2>/dev/null; \
+	then mv $@.tmp $@; else rm -f $@.tmp; cp vmlinux/$(ARCH)/vmlinux.h $@; fi
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c include/oomsentry/events.h $(OUTPUT)/vmlinux.h | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	$(Q)$(LLVM_STRIP) -g $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h) include/oomsentry/events.h $(OUTPUT)/oomsentry.skel.h | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+oomsentry: $(USER_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lm -o $@
+
+# Unit tests link only what they use from a sanitized archive of every module but main.
+$(OUTPUT)/san/%.o: user/%.c $(wildcard user/*.h) include/oomsentry/events.h $(OUTPUT)/oomsentry.skel.h | $(OUTPUT)/san
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/liboomsentry-san.a: $(SAN_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-san.a | $(OUTPUT)/unit
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $< \
+		$(OUTPUT)/liboomsentry-san.a -lcmocka $(PKG_LIBS) -lm -o $@
+
+unit: $(UNIT_BINS)
+	$(Q)fail=0; for t in $(UNIT_BINS); do \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || fail=1; done; \
+	exit $$fail
+
+integration: oomsentry
+	$(Q)$(PYTHON) -m pytest -v -ra tests/sim tests/integration
+
+# libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus.
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(filter-out user/main.c user/probes.c user/loop.c,$(USER_SRCS)) $(OUTPUT)/oomsentry.skel.h | $(OUTPUT)/fuzz
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(filter-out -Werror,$(ALL_CFLAGS)) -Werror -g -O1 -fsanitize=fuzzer,address,undefined \
+		$< $(filter-out user/main.c user/probes.c user/loop.c,$(USER_SRCS)) $(PKG_LIBS) -lm -o $@
+
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(OUTPUT)/corpus/$$n tests/fuzz/corpus/$$n \
+		2>&1 | tail -3 || exit 1; done
+
+test: deps all
+	$(Q)$(MAKE) --no-print-directory unit
+	$(Q)$(MAKE) --no-print-directory fuzz
+	$(Q)$(MAKE) --no-print-directory integration
+
+demo: deps all
+	$(Q)$(PYTHON) tests/sim/demo.py
+
+bench: deps all
+	$(Q)./bench/run.sh
+
+install: oomsentry
+	install -D -m 0755 oomsentry $(DESTDIR)$(PREFIX)/sbin/oomsentry
+	install -D -m 0644 deploy/oomsentry.conf $(DESTDIR)/etc/oomsentry/oomsentry.conf.example
+	install -D -m 0644 deploy/oomsentry.service $(DESTDIR)/lib/systemd/system/oomsentry.service
+	install -D -m 0644 deploy/oomsentry.catalog $(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog
+	install -D -m 0644 docs/oomsentry.8 $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8 2>/dev/null || true
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/oomsentry $(DESTDIR)/lib/systemd/system/oomsentry.service \
+		$(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog
+
+format:
+	clang-format -i user/*.c user/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c
+
+clean:
+	rm -rf $(OUTPUT) oomsentry

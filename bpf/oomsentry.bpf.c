@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+/* oomsentry kernel side: tracepoints -> one ring buffer of struct os_event.
+ *
+ * Everything is filtered here so that untracked work costs one hash lookup: a process is tracked when
+ * user space seeded it, when its comm matches a configured prefix at exec, when its parent is tracked at
+ * fork, or when it runs in a watched memory cgroup. Pids are reported as seen from the daemon's pid
+ * namespace (a sidecar with shareProcessNamespace sees pod pids, not host pids); tasks outside that
+ * namespace are invisible. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "oomsentry/events.h"
+
+#define MAX_TRACKED 16384
+
+/* Tunables, set by user space between open and load so that the verifier sees constants. */
+const volatile __u64 rss_step_bytes = 64ULL << 20;
+const volatile __u64 mmap_min_bytes = 64ULL << 20;
+const volatile __u64 reclaim_interval_ns = 1000000000ULL;
+const volatile __u32 pidns_is_init = 1; /* the daemon runs in the initial pid namespace */
+const volatile __u64 pidns_ino = 0;     /* inode of the daemon's pid namespace: /proc/self/ns/pid */
+const volatile __u64 pidns_dev = 0;
+const volatile __u32 n_comm_prefixes = 0;
+const volatile __u32 n_cgroups = 0;     /* 0: no cgroup filter configured */
+const volatile char comm_prefixes[OS_MAX_COMM_PREFIXES][OS_COMM_PREFIX_LEN] = {};
+const volatile __u32 comm_prefix_lens[OS_MAX_COMM_PREFIXES] = {};
+const volatile int pgscan_direct_item = -1; /* vm_event_item values, resolved by user space from BTF */
+const volatile int oom_kill_item = -1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} rb SEC(".maps");
+
+/* key: tgid in the daemon's pid namespace */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_TRACKED);
+	__type(key, __u32);
+	__type(value, struct os_tracked);
+} tracked SEC(".maps");
+
+/* key: memory cgroup id; processes starting in these cgroups are tracked (the configured scope) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+/* key: memory cgroup id whose reclaim and OOM counters matter (where tracked processes live) */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} watched_cgroups SEC(".maps");
+
+struct os_rate {
+	__u64 count;
+	__u64 last_report_ns;
+	__u64 suppressed;
+};
+
+/* key: memory cgroup id */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct os_rate);
+} reclaim_rate SEC(".maps");
+
+struct memcg_key {
+	__u64 cgroup_id;
+	__u32 item;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct memcg_key);
+	__type(value, struct os_rate);
+} memcg_counts SEC(".maps");
+
+struct mmap_args {
+	__u64 len;
+	__u64 prot;
+	__u64 flags;
+	__s64 fd;
+};
+
+/* key: thread id (global), between sys_enter_mmap and sys_exit_mmap */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct mmap_args);
+} mmap_inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OS_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		(*v)++;
+}
+
+/* The pid of a task as numbered in the daemon's namespace; 0 when the task is not visible there.
+ * The namespace is found by inode among the task's levels, so the daemon needs no absolute nesting level
+ * (a /proc mounted inside the namespace cannot tell it). */
+static __always_inline __u32 pid_in_ns(struct pid *pid)
+{
+	unsigned int level;
+
+	if (!pid)
+		return 0;
+	level = BPF_CORE_READ(pid, level);
+	for (unsigned int i = 0; i < 8; i++) {
+		struct upid up;
+
+		if (i > level)
+			break;
+		if (bpf_probe_read_kernel(&up, sizeof(up), &pid->numbers[i]))
+			return 0;
+		if (!pidns_ino || BPF_CORE_READ(up.ns, ns.inum) == pidns_ino)
+			return up.nr;
+	}
+	return 0;
+}
+
+static __always_inline __u32 task_tgid_ns(struct task_struct *task)
+{
+	return pid_in_ns(BPF_CORE_READ(task, group_leader, thread_pid));
+}
+
+static __always_inline __u32 task_tid_ns(struct task_struct *task)
+{
+	return pid_in_ns(BPF_CORE_READ(task, thread_pid));
+}
+
+static __always_inline __u64 task_memcg_id(struct task_struct *task)
+{
+	int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+	struct css_set *cgroups = BPF_CORE_READ(task, cgroups);
+	struct cgroup_subsys_state *css;
+
+	if (!cgroups)
+		return 0;
+	if (bpf_probe_read_kernel(&css, sizeof(css), &cgroups->subsys[id & 15]) || !css)
+		return 0;
+	return BPF_CORE_READ(css, cgroup, kn, id);
+}
+
+/* Cheap path for current: the helper avoids walking pid->numbers. */
+static __always_inline __u32 current_tgid_ns(void)
+{
+	struct bpf_pidns_info ns = {};
+
+	if (pidns_is_init)
+		return bpf_get_current_pid_tgid() >> 32;
+	if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns, sizeof(ns)))
+		return 0;
+	return ns.tgid;
+}
+
+static __always_inline struct os_event *event_reserve(__u32 type, struct task_struct *task)
+{
+	struct os_event *e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+
+	if (!e) {
+		stat_inc(OS_STAT_DROPS);
+		return NULL;
+	}
+	/* ring buffer memory is not zeroed: never hand stale kernel bytes to user space */
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = type;
+	e->ts_ns = bpf_ktime_get_ns();
+	e->pid = task_tgid_ns(task);
+	e->tid = task_tid_ns(task);
+	e->ppid = task_tgid_ns(BPF_CORE_READ(task, real_parent));
+	e->cgroup_id = task_memcg_id(task);
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	return e;
+}
+
+static __always_inline void event_submit(struct os_event *e)
+{
+	stat_inc(OS_STAT_EVENTS);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline bool comm_matches(const char *comm)
+{
+	for (__u32 i = 0; i < OS_MAX_COMM_PREFIXES; i++) {
+		bool match = true;
+
+		if (i >= n_comm_prefixes)
+			break;
+		for (__u32 j = 0; j < OS_COMM_PREFIX_LEN; j++) {
+			if (j >= comm_prefix_lens[i])
+				break;
+			if (comm[j] != comm_prefixes[i][j]) {
+				match = false;
+				break;
+			}
+		}
+		if (match)
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool cgroup_watched(__u64 id)
+{
+	return n_cgroups && bpf_map_lookup_elem(&filter_cgroups, &id);
+}
+
+static __always_inline void track(__u32 tgid, __u32 flags)
+{
+	struct os_tracked t = { .flags = flags };
+
+	bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	char comm[TASK_COMM_LEN] = {};
+	struct os_event *e;
+	__u32 tgid = task_tgid_ns(p);
+	__u32 flags = 0;
+
+	if (!tgid)
+		return 0;
+	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	if (bpf_map_lookup_elem(&tracked, &tgid))
+		flags = OS_TRACKED_CHILD;
+	else if (comm_matches(comm))
+		flags = OS_TRACKED_COMM;
+	else if (cgroup_watched(task_memcg_id(p)))
+		flags = OS_TRACKED_CGROUP;
+	if (!flags)
+		return 0;
+	track(tgid, flags);
+
+	e = event_reserve(OS_EV_EXEC, p);
+	if (!e)
+		return 0;
+	bpf_probe_read_kernel_str(e->exec.filename, sizeof(e->exec.filename), BPF_CORE_READ(bprm, filename));
+	event_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct os_event *e;
+	__u32 ptgid, ctgid;
+
+	/* ignore new threads: only new processes matter */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	ptgid = task_tgid_ns(parent);
+	if (!ptgid || !bpf_map_lookup_elem(&tracked, &ptgid))
+		return 0;
+	ctgid = task_tgid_ns(child);
+	if (!ctgid)
+		return 0;
+	track(ctgid, OS_TRACKED_CHILD);
+
+	e = event_reserve(OS_EV_FORK, parent);
+	if (!e)
+		return 0;
+	e->fork.child_pid = ctgid;
+	event_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	struct os_event *e;
+	__u32 tgid, code;
+
+	/* only the last thread of a process: that is when the process is gone */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	tgid = task_tgid_ns(p);
+	if (!tgid || !bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	bpf_map_delete_elem(&tracked, &tgid);
+
+	e = event_reserve(OS_EV_EXIT, p);
+	if (!e)
+		return 0;
+	/* exit_group() and fatal signals record the process-wide status in signal->group_exit_code */
+	code = BPF_CORE_READ(p, signal, group_exit_code);
+	if (!code)
+		code = BPF_CORE_READ(p, exit_code);
+	e->exit.exit_code = code;
+	event_submit(e);
+	return 0;
+}
+
+static __always_inline __u64 mm_counter_pages(struct mm_struct *mm, int member)
+{
+	__s64 v = BPF_CORE_READ(mm, rss_stat[member & 3].count);
+
+	return v > 0 ? v : 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_mark_victim, struct task_struct *p)
+{
+	struct mm_struct *mm = BPF_CORE_READ(p, mm);
+	struct os_event *e;
+
+	/* every OOM victim is reported, tracked or not: the kernel chose it and the user must learn why */
+	e = event_reserve(OS_EV_OOM_VICTIM, p);
+	if (!e)
+		return 0;
+	if (mm) {
+		e->oom.total_vm_pages = BPF_CORE_READ(mm, total_vm);
+		e->oom.file_rss_pages = mm_counter_pages(mm, MM_FILEPAGES);
+		e->oom.anon_rss_pages = mm_counter_pages(mm, MM_ANONPAGES);
+		e->oom.shmem_rss_pages = mm_counter_pages(mm, MM_SHMEMPAGES);
+	}
+	e->oom.oom_score_adj = BPF_CORE_READ(p, signal, oom_score_adj);
+	e->oom.page_size = 4096;
+	event_submit(e);
+	return 0;
+}
+
+/* Hot path: fires on nearly every page fault of every process. One lookup for untracked work. */
+SEC("tp_btf/rss_stat")
+int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct os_tracked *t;
+	struct os_event *e;
+	__u64 anon, file, shmem, rss, last;
+	__u32 tgid = current_tgid_ns();
+
+	t = bpf_map_lookup_elem(&tracked, &tgid);
+	if (!t)
+		return 0;
+	/* the event may be about another process's mm (e.g. during exit): only count our own */
+	if (task->mm != mm)
+		return 0;
+	stat_inc(OS_STAT_RSS_CALLS);
+	file = mm_counter_pages(mm, MM_FILEPAGES) << 12;
+	anon = mm_counter_pages(mm, MM_ANONPAGES) << 12;
+	shmem = mm_counter_pages(mm, MM_SHMEMPAGES) << 12;
+	rss = anon + file + shmem;
+	last = t->last_rss_bytes;
+	if (rss < last + rss_step_bytes && rss + rss_step_bytes > last)
+		return 0;
+	t->last_rss_bytes = rss;
+
+	e = event_reserve(OS_EV_RSS, task);
+	if (!e)
+		return 0;
+	e->rss.rss_bytes = rss;
+	e->rss.anon_bytes = anon;
+	e->rss.file_bytes = file;
+	e->rss.shmem_bytes = shmem;
+	event_submit(e);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_mmap")
+int handle_enter_mmap(struct trace_event_raw_sys_enter *ctx)
+{
+	struct mmap_args a;
+	__u32 tgid, tid;
+
+	/* PROT_NONE reservations (malloc arenas, guard regions) cost no memory */
+	if ((__u64)ctx->args[1] < mmap_min_bytes || ctx->args[2] == 0)
+		return 0;
+	tgid = current_tgid_ns();
+	if (!bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	a.len = ctx->args[1];
+	a.prot = ctx->args[2];
+	a.flags = ctx->args[3];
+	a.fd = (int)ctx->args[4];
+	tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&mmap_inflight, &tid, &a, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_mmap")
+int handle_exit_mmap(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct mmap_args *a = bpf_map_lookup_elem(&mmap_inflight, &tid);
+	struct os_event *e;
+
+	if (!a)
+		return 0;
+	if (ctx->ret < 0 && ctx->ret > -4096)
+		goto out;
+	e = event_reserve(OS_EV_MMAP, (struct task_struct *)bpf_get_current_task_btf());
+	if (!e)
+		goto out;
+	e->mmap.addr = ctx->ret;
+	e->mmap.len = a->len;
+	e->mmap.prot = a->prot;
+	e->mmap.flags = a->flags;
+	e->mmap.fd = (a->flags & 0x20 /* MAP_ANONYMOUS */) ? -1 : (int)a->fd;
+	event_submit(e);
+out:
+	bpf_map_delete_elem(&mmap_inflight, &tid);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_munmap")
+int handle_enter_munmap(struct trace_event_raw_sys_enter *ctx)
+{
+	struct os_event *e;
+	__u32 tgid;
+
+	if ((__u64)ctx->args[1] < mmap_min_bytes)
+		return 0;
+	tgid = current_tgid_ns();
+	if (!bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	e = event_reserve(OS_EV_MUNMAP, (struct task_struct *)bpf_get_current_task_btf());
+	if (!e)
+		return 0;
+	e->mmap.addr = ctx->args[0];
+	e->mmap.len = ctx->args[1];
+	e->mmap.fd = -1;
+	event_submit(e);
+	return 0;
+}
+
+/* Reclaim begins in the context of the allocating task: count per memory cgroup, report at most once
+ * per reclaim_interval_ns per cgroup so a thrashing cgroup cannot flood the ring buffer. */
+static __always_inline int on_reclaim(__u32 kind, int order)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct os_rate *st, zero = {};
+	struct os_event *e;
+	__u64 id, now;
+	__u32 tgid = current_tgid_ns();
+
+	if (!bpf_map_lookup_elem(&tracked, &tgid))
+		return 0;
+	id = task_memcg_id(task);
+	st = bpf_map_lookup_elem(&reclaim_rate, &id);
+	if (!st) {
+		bpf_map_update_elem(&reclaim_rate, &id, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&reclaim_rate, &id);
+		if (!st)
+			return 0;
+	}
+	__sync_fetch_and_add(&st->count, 1);
+	now = bpf_ktime_get_ns();
+	if (now - st->last_report_ns < reclaim_interval_ns) {
+		__sync_fetch_and_add(&st->suppressed, 1);
+		return 0;
+	}
+	e = event_reserve(OS_EV_RECLAIM, task);
+	if (!e)
+		return 0;
+	e->reclaim.kind = kind;
+	e->reclaim.order = order;
+	e->reclaim.count = st->count;
+	e->reclaim.suppressed = st->suppressed;
+	st->last_report_ns = now;
+	st->suppressed = 0;
+	event_submit(e);
+	return 0;
+}
+
+SEC("tp_btf/mm_vmscan_memcg_reclaim_begin")
+int BPF_PROG(handle_memcg_reclaim, int order, gfp_t gfp)
+{
+	return on_reclaim(OS_RECLAIM_MEMCG, order);
+}
+
+SEC("tp_btf/mm_vmscan_direct_reclaim_begin")
+int BPF_PROG(handle_direct_reclaim, int order, gfp_t gfp)
+{
+	return on_reclaim(OS_RECLAIM_DIRECT, order);
+}
+
+/* Fires on every page fault too (PGFAULT), so test the item before anything else. */
+SEC("tp_btf/count_memcg_events")
+int BPF_PROG(handle_memcg_events, struct mem_cgroup *memcg, int item, unsigned long val)
+{
+	struct memcg_key key = {};
+	struct os_rate *st, zero = {};
+	struct os_event *e;
+	__u64 now;
+	__u32 kind;
+
+	if (item == oom_kill_item)
+		kind = OS_MEMCG_OOM_KILL;
+	else if (item == pgscan_direct_item)
+		kind = OS_MEMCG_PGSCAN_DIRECT;
+	else
+		return 0;
+	key.cgroup_id = BPF_CORE_READ(memcg, css.cgroup, kn, id);
+	key.item = kind;
+	if (!bpf_map_lookup_elem(&watched_cgroups, &key.cgroup_id))
+		return 0;
+	st = bpf_map_lookup_elem(&memcg_counts, &key);
+	if (!st) {
+		bpf_map_update_elem(&memcg_counts, &key, &zero, BPF_NOEXIST);
+		st = bpf_map_lookup_elem(&memcg_counts, &key);
+		if (!st)
+			return 0;
+	}
+	__sync_fetch_and_add(&st->count, val);
+	now = bpf_ktime_get_ns();
+	if (kind == OS_MEMCG_PGSCAN_DIRECT && now - st->last_report_ns < reclaim_interval_ns)
+		return 0;
+	st->last_report_ns = now;
+	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+	if (!e) {
+		stat_inc(OS_STAT_DROPS);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->type = OS_EV_MEMCG;
+	e->ts_ns = now;
+	e->cgroup_id = key.cgroup_id;
+	e->memcg.item = kind;
+	e->memcg.val = val;
+	e->memcg.total = st->count;
+	event_submit(e);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The only ABI between bpf/oomsentry.bpf.c and user space: one ring buffer of struct os_event.
+ * Fixed-width types only (no libc headers) so that the BPF side can include it with vmlinux.h.
+ * Pids are always as seen from the daemon's pid namespace; sizes are in bytes unless named _pages. */
+#ifndef OOMSENTRY_EVENTS_H
+#define OOMSENTRY_EVENTS_H
+
+/* BPF gets the fixed-width types from vmlinux.h; user space from the kernel's UAPI header */
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#ifndef TASK_COMM_LEN
+#define TASK_COMM_LEN 16
+#endif
+#define OS_FILENAME_LEN 256
+#define OS_MAX_COMM_PREFIXES 8
+#define OS_COMM_PREFIX_LEN 16
+
+enum os_event_type {
+	OS_EV_EXEC = 1,
+	OS_EV_FORK = 2,
+	OS_EV_EXIT = 3,
+	OS_EV_OOM_VICTIM = 4,
+	OS_EV_RSS = 5,
+	OS_EV_MMAP = 6,
+	OS_EV_MUNMAP = 7,
+	OS_EV_RECLAIM = 8,
+	OS_EV_MEMCG = 9,
+	OS_EV_MAX,
+};
+
+enum os_reclaim_kind {
+	OS_RECLAIM_MEMCG = 1,  /* mm_vmscan_memcg_reclaim_begin: a cgroup hit its limit */
+	OS_RECLAIM_DIRECT = 2, /* mm_vmscan_direct_reclaim_begin: the whole machine is short */
+};
+
+/* vm_event_item values reported by tp_btf/count_memcg_events; resolved with CO-RE on the BPF side. */
+enum os_memcg_item {
+	OS_MEMCG_PGSCAN_DIRECT = 1,
+	OS_MEMCG_OOM_KILL = 2,
+};
+
+struct os_event_exec {
+	char filename[OS_FILENAME_LEN];
+};
+
+struct os_event_fork {
+	__u32 child_pid;
+};
+
+struct os_event_exit {
+	__u32 exit_code; /* raw task->exit_code: (code << 8) | signal, 0x80 = core dumped */
+};
+
+struct os_event_oom {
+	__u64 total_vm_pages;
+	__u64 anon_rss_pages;
+	__u64 file_rss_pages;
+	__u64 shmem_rss_pages;
+	__s32 oom_score_adj;
+	__u32 page_size;
+};
+
+struct os_event_rss {
+	__u64 rss_bytes; /* anon + file + shmem */
+	__u64 anon_bytes;
+	__u64 file_bytes;
+	__u64 shmem_bytes;
+};
+
+struct os_event_mmap {
+	__u64 addr;
+	__u64 len;
+	__u64 prot;
+	__u64 flags;
+	__s32 fd; /* -1 for anonymous mappings; user space resolves the path from /proc/PID/map_files */
+	__u32 pad;
+};
+
+struct os_event_reclaim {
+	__u32 kind;        /* enum os_reclaim_kind */
+	__u32 order;
+	__u64 count;       /* reclaim entries in this cgroup since the probes started */
+	__u64 suppressed;  /* entries not reported because of the rate limit since the last event */
+};
+
+struct os_event_memcg {
+	__u32 item; /* enum os_memcg_item */
+	__u32 pad;
+	__u64 val;
+	__u64 total; /* running total per cgroup and item */
+};
+
+struct os_event {
+	__u32 type; /* enum os_event_type */
+	__u32 pid;  /* thread group id in the daemon's pid namespace; 0 when unknown */
+	__u32 tid;
+	__u32 ppid;
+	__u64 ts_ns;     /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 cgroup_id; /* memory cgroup (kernfs id == inode of its directory); of the victim for OOM */
+	char comm[TASK_COMM_LEN];
+	union {
+		struct os_event_exec exec;
+		struct os_event_fork fork;
+		struct os_event_exit exit;
+		struct os_event_oom oom;
+		struct os_event_rss rss;
+		struct os_event_mmap mmap;
+		struct os_event_reclaim reclaim;
+		struct os_event_memcg memcg;
+	};
+};
+
+/* Value of the tracked map: per-process state the hot rss_stat path needs without a second lookup. */
+struct os_tracked {
+	__u64 last_rss_bytes; /* RSS at the last OS_EV_RSS event */
+	__u32 flags;
+	__u32 pad;
+};
+
+#define OS_TRACKED_SEEDED 1 /* added by user space from the /proc scan */
+#define OS_TRACKED_COMM 2   /* matched a comm prefix at exec */
+#define OS_TRACKED_CHILD 4  /* child of a tracked process */
+#define OS_TRACKED_CGROUP 8 /* runs in a watched cgroup */
+
+/* Index into the per-CPU stats array map. */
+enum os_stat {
+	OS_STAT_DROPS = 0,     /* ring buffer full: event lost */
+	OS_STAT_EVENTS = 1,    /* events submitted */
+	OS_STAT_RSS_CALLS = 2, /* rss_stat hits on tracked processes */
+	OS_STAT_MAX = 4,
+};
+
+#endif

@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+#include "actions.h"
+#include "common.h"
+#include "log.h"
+#include "procfs.h"
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef SYS_process_mrelease
+#define SYS_process_mrelease 448
+#endif
+
+/* Opens a pidfd and only then checks the start time: once the pidfd exists the pid cannot be recycled under us. */
+static int pidfd_for(const char *proc_root, pid_t pid, uint64_t start_ns)
+{
+	struct proc_stat st;
+	int fd, r;
+
+	if (pid <= 1)
+		return -EPERM;
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (fd < 0)
+		return -errno;
+	if (start_ns) {
+		r = procfs_read_stat(proc_root, pid, &st);
+		if (r < 0 || st.start_ns != start_ns || st.state == 'Z') {
+			close(fd);
+			return -ESRCH;
+		}
+	}
+	return fd;
+}
+
+int action_signal(const char *proc_root, pid_t pid, uint64_t start_ns, int sig)
+{
+	_cleanup_close_ int fd = pidfd_for(proc_root, pid, start_ns);
+
+	if (fd < 0)
+		return fd;
+	if (syscall(SYS_pidfd_send_signal, fd, sig, NULL, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns)
+{
+	_cleanup_close_ int fd = pidfd_for(proc_root, pid, start_ns);
+
+	if (fd < 0)
+		return fd;
+	if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0)
+		return -errno;
+	/* may fail with EINVAL while the victim still runs its exit path: the kill itself already happened */
+	if (syscall(SYS_process_mrelease, fd, 0) < 0)
+		log_debug_errno(-errno, "process_mrelease(%d)", pid);
+	return 0;
+}
+
+pid_t action_spawn_command(const char *cmd)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		sigset_t all;
+
+		/* the daemon blocks SIGTERM/SIGINT for its signalfd; the command must not inherit that */
+		sigfillset(&all);
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		setsid();
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+void action_reap_children(void)
+{
+	int status;
+
+	while (waitpid(-1, &status, WNOHANG) > 0)
+		;
+}
+
+int action_restart_unit(const char *unit)
+{
+	sd_bus_error err = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	sd_bus *bus = NULL;
+	int r;
+
+	r = sd_bus_open_system(&bus);
+	if (r < 0)
+		return log_error_errno(r, "cannot connect to the system bus to restart %s", unit);
+	r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+			       "org.freedesktop.systemd1.Manager", "RestartUnit", &err, &reply, "ss", unit, "replace");
+	if (r < 0)
+		log_error("RestartUnit %s failed: %s", unit, err.message ? err.message : strerror(-r));
+	sd_bus_error_free(&err);
+	sd_bus_message_unref(reply);
+	sd_bus_unref(bus);
+	return r < 0 ? r : 0;
+}

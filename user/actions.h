@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Effects on processes and services. Signals go through pidfds and every target is re-identified by its start
+ * time after the pidfd is open, so a recycled pid is never hit. ComfyUI calls live in comfy.c; the decision of
+ * what to do lives in policy.c; this file only does. */
+#ifndef OOMSENTRY_ACTIONS_H
+#define OOMSENTRY_ACTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Sends sig to pid if it is still the process that started at start_ns (boot-relative ns; 0 = do not check).
+ * Returns 0, -ESRCH when it is gone or the pid now belongs to another process, or another negative errno. */
+int action_signal(const char *proc_root, pid_t pid, uint64_t start_ns, int sig);
+/* SIGKILL, then process_mrelease() so that the victim's memory returns now rather than when it is reaped. */
+int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns);
+/* Starts "/bin/sh -c cmd" detached from us (own session, stdio to /dev/null). Returns the child's pid or -errno;
+ * the caller reaps it with action_reap_children(). */
+pid_t action_spawn_command(const char *cmd);
+/* waitpid(WNOHANG) on our own children so that restart commands do not linger as zombies. */
+void action_reap_children(void);
+/* RestartUnit(unit, "replace") on the system bus. Returns 0 or negative errno (-ENOENT/-ECONNREFUSED without
+ * systemd) with a message logged. */
+int action_restart_unit(const char *unit);
+
+#endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* One watched ComfyUI server: finds its process and memory cgroup, follows its generations through /queue and
+ * /history, forecasts, and (in run mode) climbs the prevention ladder. The glue between the pure modules
+ * (generations, forecast, policy, orphans) and the effects (comfy, actions). */
+#ifndef OOMSENTRY_INSTANCE_H
+#define OOMSENTRY_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "config.h"
+
+struct daemon;
+struct instance;
+struct proc;
+
+struct instance *instance_new(struct daemon *d, const struct instance_config *ic, int index);
+void instance_free(struct instance *in);
+/* After the /proc scan at start: find the server, report orphans left by earlier runs. */
+void instance_after_scan(struct instance *in, uint64_t now_ns);
+void instance_poll(struct instance *in, uint64_t now_ns);   /* ComfyUI /queue + /history */
+void instance_sample(struct instance *in, uint64_t now_ns); /* memory, forecast, policy, pending actions */
+void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns);
+void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns);
+void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns);
+void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns);
+void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count, uint64_t now_ns);
+/* `oomsentry scan`: report orphans once, and with reap terminate them and wait until each is gone.
+ * Returns the number of orphans or negative errno. */
+int instance_scan(struct instance *in, uint64_t now_ns, bool reap);
+struct orphan_server;
+/* The server as orphans.c needs it; returns 0, or -ENOENT while it is not known. */
+int instance_server(const struct instance *in, struct orphan_server *ret);
+/* One block of the live table for `oomsentry status`. */
+void instance_status(struct instance *in, FILE *out);
+
+#endif

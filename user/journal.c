@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <syslog.h>
+#include <systemd/sd-journal.h>
+#include "journal.h"
+#include "log.h"
+
+static const struct {
+	const char *name;
+	const char *id;
+} kinds[REC_MAX] = {
+	[REC_EXEC] = { "exec", "6d2c928d3b084382bb9abe6e9b830682" },
+	[REC_FORK] = { "fork", "1d078b8a17bb4b8185f72b431fb2541f" },
+	[REC_EXIT] = { "exit", "cb01c5e65cb04eeea42295f45439cdbc" },
+	[REC_OOM_VICTIM] = { "oom_victim", "19d4f751df4c4f8183c45d00a41217e8" },
+	[REC_RSS] = { "rss", "67f4b82c197c4f1f99829238143ae261" },
+	[REC_MMAP] = { "mmap", "886d683d51944591afc03be603fea8f0" },
+	[REC_MUNMAP] = { "munmap", "5e0350d76c794962a4aa1080979c6669" },
+	[REC_RECLAIM] = { "reclaim", "fdc84bc088c84bdbaba19042acc65463" },
+	[REC_MEMCG] = { "memcg_event", "1a341ee577d94d02846c95bed92c4f0a" },
+	[REC_GENERATION] = { "generation", "29f3d2daeaa34bda98569afce0659263" },
+	[REC_LEAK_SUSPECTED] = { "leak_suspected", "b4487d4b047c4ed7a9d354979c9ed8be" },
+	[REC_FORECAST] = { "forecast", "0b9bfe96c395445b8b4ba06ccaa5f3f2" },
+	[REC_ACTION] = { "action", "e3fb58bda0e54ef2af15d781bc175a57" },
+	[REC_DECISION] = { "decision", "62f5c115adeb407a8a965f6a71626ecc" },
+	[REC_ORPHAN] = { "orphan", "581793d08e4b4bda8fbd6484746ea515" },
+	[REC_CRASH_LOOP] = { "crash_loop", "47540427958d4601a50b9bbcd342ade1" },
+	[REC_DAEMON] = { "daemon", "9d4c5b0a36c64a5cb4a0f2e3c1d7e801" },
+	[REC_COMFY] = { "comfy", "a3f1e2d4c5b64a7e8f9012b3c4d5e602" },
+	[REC_PROCESS] = { "process", "4b7c2e1f0a9d48e6b5c3d2a1f0e9d803" },
+	[REC_INCIDENT] = { "incident", "c8e7d6f5a4b34c2d9e1f0a2b3c4d5e04" },
+};
+
+static FILE *rec_out;
+static bool rec_json;
+static bool rec_journal;
+
+void journal_setup(FILE *out, bool json, bool to_journal)
+{
+	struct stat st;
+
+	rec_out = out;
+	rec_json = json;
+	rec_journal = false;
+	if (!to_journal)
+		return;
+	/* sd_journal_send() silently drops records without journald; say it once instead */
+	if (stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode))
+		rec_journal = true;
+	else
+		log_warn("no journald socket at /run/systemd/journal/socket: records go to standard output only");
+}
+
+bool journal_connected(void)
+{
+	return rec_journal;
+}
+
+const char *rec_kind_name(enum rec_kind kind)
+{
+	return kind < REC_MAX && kinds[kind].name ? kinds[kind].name : "unknown";
+}
+
+const char *rec_kind_message_id(enum rec_kind kind)
+{
+	return kind < REC_MAX && kinds[kind].id ? kinds[kind].id : "";
+}
+
+void rec_init(struct rec *r, enum rec_kind kind, int priority)
+{
+	r->kind = kind;
+	r->priority = priority;
+	r->message[0] = 0;
+	r->n_fields = 0;
+}
+
+void rec_add(struct rec *r, const char *key, const char *fmt, ...)
+{
+	struct rec_field *f;
+	va_list ap;
+
+	if (r->n_fields >= REC_MAX_FIELDS)
+		return;
+	f = &r->fields[r->n_fields++];
+	snprintf(f->key, sizeof(f->key), "%s", key);
+	va_start(ap, fmt);
+	vsnprintf(f->value, sizeof(f->value), fmt, ap);
+	va_end(ap);
+}
+
+void rec_message(struct rec *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->message, sizeof(r->message), fmt, ap);
+	va_end(ap);
+}
+
+/* Integers go out as JSON numbers so that consumers need no conversion; everything else as strings. */
+static struct json_object *json_value(const char *v)
+{
+	char *end;
+	long long n;
+
+	if (*v && (isdigit((unsigned char)*v) || (*v == '-' && isdigit((unsigned char)v[1])))) {
+		errno = 0;
+		n = strtoll(v, &end, 10);
+		if (!errno && !*end)
+			return json_object_new_int64(n);
+	}
+	return json_object_new_string(v);
+}
+
+char *rec_to_json(const struct rec *r)
+{
+	struct json_object *o = json_object_new_object();
+	char *s;
+
+	json_object_object_add(o, "event", json_object_new_string(rec_kind_name(r->kind)));
+	json_object_object_add(o, "priority", json_object_new_int(r->priority));
+	for (int i = 0; i < r->n_fields; i++) {
+		char key[32];
+		size_t j;
+
+		for (j = 0; r->fields[i].key[j] && j < sizeof(key) - 1; j++)
+			key[j] = (char)tolower((unsigned char)r->fields[i].key[j]);
+		key[j] = 0;
+		json_object_object_add(o, key, json_value(r->fields[i].value));
+	}
+	json_object_object_add(o, "message", json_object_new_string(r->message));
+	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return s;
+}
+
+int rec_emit(const struct rec *r)
+{
+	char buf[REC_MAX_FIELDS + 5][800];
+	struct iovec iov[REC_MAX_FIELDS + 5];
+	int n = 0, ret = 0;
+
+	if (rec_journal) {
+		snprintf(buf[n], sizeof(buf[n]), "MESSAGE=%s", r->message);
+		n++;
+		snprintf(buf[n], sizeof(buf[n]), "MESSAGE_ID=%s", rec_kind_message_id(r->kind));
+		n++;
+		snprintf(buf[n], sizeof(buf[n]), "PRIORITY=%d", r->priority);
+		n++;
+		snprintf(buf[n], sizeof(buf[n]), "SYSLOG_IDENTIFIER=oomsentry");
+		n++;
+		snprintf(buf[n], sizeof(buf[n]), "OOMSENTRY_EVENT=%s", rec_kind_name(r->kind));
+		n++;
+		for (int i = 0; i < r->n_fields; i++, n++)
+			snprintf(buf[n], sizeof(buf[n]), "OOMSENTRY_%s=%s", r->fields[i].key, r->fields[i].value);
+		for (int i = 0; i < n; i++)
+			iov[i] = (struct iovec){ .iov_base = buf[i], .iov_len = strlen(buf[i]) };
+		ret = sd_journal_sendv(iov, n);
+	}
+	if (rec_out) {
+		if (rec_json) {
+			char *s = rec_to_json(r);
+			if (s)
+				fprintf(rec_out, "%s\n", s);
+			free(s);
+		} else {
+			fprintf(rec_out, "%-14s %s\n", rec_kind_name(r->kind), r->message);
+		}
+		fflush(rec_out);
+	}
+	return ret;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Structured records: one per thing that happened (exec, OOM victim, generation, action …). Each goes to the
+ * journal with OOMSENTRY_* fields and a MESSAGE_ID per kind (explained by deploy/oomsentry.catalog), and to
+ * stdout as a text line for a human or a JSON line for machines (--json). */
+#ifndef OOMSENTRY_JOURNAL_H
+#define OOMSENTRY_JOURNAL_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include "common.h"
+
+#define REC_MAX_FIELDS 32
+
+enum rec_kind {
+	REC_EXEC, REC_FORK, REC_EXIT, REC_OOM_VICTIM, REC_RSS, REC_MMAP, REC_MUNMAP, REC_RECLAIM, REC_MEMCG,
+	REC_GENERATION, REC_LEAK_SUSPECTED, REC_FORECAST, REC_ACTION, REC_DECISION, REC_ORPHAN, REC_CRASH_LOOP,
+	REC_DAEMON, REC_COMFY, REC_PROCESS, REC_INCIDENT, REC_MAX,
+};
+
+struct rec_field {
+	char key[32];   /* without the OOMSENTRY_ prefix, upper case: "PID", "RSS_BYTES" */
+	char value[384];
+};
+
+struct rec {
+	enum rec_kind kind;
+	int priority;
+	char message[768];
+	struct rec_field fields[REC_MAX_FIELDS];
+	int n_fields;
+};
+
+/* out: where text/JSON lines go (stdout; NULL: nowhere). to_journal: try the journal; when no journald socket
+ * exists this says so once and carries on with stdout only. */
+void journal_setup(FILE *out, bool json, bool to_journal);
+bool journal_connected(void);
+const char *rec_kind_name(enum rec_kind kind);
+const char *rec_kind_message_id(enum rec_kind kind);
+
+void rec_init(struct rec *r, enum rec_kind kind, int priority);
+void rec_add(struct rec *r, const char *key, const char *fmt, ...) _printf_(3, 4);
+void rec_message(struct rec *r, const char *fmt, ...) _printf_(2, 3);
+/* Sends to the journal and prints; returns 0 or the negative errno of the journal send (output still printed). */
+int rec_emit(const struct rec *r);
+/* The JSON line of a record (for tests and the status socket); caller frees. */
+char *rec_to_json(const struct rec *r);
+
+#endif

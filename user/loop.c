@@ -1,0 +1,718 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+#include "common.h"
+#include "comfy.h"
+#include "incident.h"
+#include "instance.h"
+#include "journal.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "probes.h"
+#include "procfs.h"
+#include "proctree.h"
+#include "status.h"
+
+/* epoll tags */
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS };
+
+uint64_t now_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+void daemon_watch_cgroup(struct daemon *d, uint64_t cgroup_id)
+{
+	if (d->probes && cgroup_id)
+		probes_watch_cgroup(d->probes, cgroup_id);
+}
+
+struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags)
+{
+	struct proc *p = proctree_add(d->pt, pid, flags);
+
+	if (p && d->probes) {
+		probes_track(d->probes, (uint32_t)pid, flags);
+		if (p->cgroup_id)
+			probes_watch_cgroup(d->probes, p->cgroup_id);
+	}
+	return p;
+}
+
+static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
+{
+	const char *root = d->mounts.has_v1_memory ? d->mounts.v1_memory : d->mounts.v2;
+
+	if (!id || !root[0] || cg_find_dir_by_id(root, id, buf, len) < 0)
+		snprintf(buf, len, "%s", id ? "?" : "");
+	return buf;
+}
+
+static void add_proc_fields(struct rec *r, const struct os_event *e, const struct proc *p)
+{
+	rec_add(r, "PID", "%u", e->pid);
+	rec_add(r, "COMM", "%.16s", e->comm);
+	if (p && p->cgroup_dir[0])
+		rec_add(r, "CGROUP", "%s", p->cgroup_dir);
+	if (e->cgroup_id)
+		rec_add(r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
+}
+
+static void mib(char *buf, size_t len, uint64_t bytes)
+{
+	snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+}
+
+static void on_exec(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = daemon_track(d, (int)e->pid, 0);
+	struct rec r;
+
+	rec_init(&r, REC_EXEC, LOG_INFO);
+	add_proc_fields(&r, e, p);
+	rec_add(&r, "PPID", "%u", e->ppid);
+	rec_add(&r, "FILENAME", "%s", e->exec.filename);
+	if (p)
+		rec_add(&r, "CMDLINE", "%s", p->cmdline);
+	rec_message(&r, "exec pid %u %.16s (%s) parent %u%s%s", e->pid, e->comm, e->exec.filename, e->ppid,
+		    p && p->cgroup_dir[0] ? " cgroup " : "", p ? p->cgroup_dir : "");
+	rec_emit(&r);
+	for (int i = 0; p && i < d->n_instances; i++)
+		instance_on_new_proc(d->instances[i], p, e->ts_ns);
+}
+
+static void on_fork(struct daemon *d, const struct os_event *e)
+{
+	struct proc *c;
+	struct rec r;
+
+	proctree_on_fork(d->pt, (pid_t)e->pid, (pid_t)e->fork.child_pid);
+	c = proctree_get(d->pt, (pid_t)e->fork.child_pid);
+	if (c && c->cgroup_id && d->probes)
+		probes_watch_cgroup(d->probes, c->cgroup_id);
+	rec_init(&r, REC_FORK, LOG_DEBUG);
+	add_proc_fields(&r, e, c);
+	rec_add(&r, "CHILD_PID", "%u", e->fork.child_pid);
+	rec_message(&r, "fork pid %u %.16s -> child %u", e->pid, e->comm, e->fork.child_pid);
+	rec_emit(&r);
+	for (int i = 0; c && i < d->n_instances; i++)
+		instance_on_new_proc(d->instances[i], c, e->ts_ns);
+}
+
+/* Stable machine-readable names for OOMSENTRY_CAUSE. */
+static const char *death_kind_key(enum death_kind k)
+{
+	switch (k) {
+	case DEATH_EXITED: return "exit";
+	case DEATH_SIGNALED: return "signal";
+	case DEATH_OOM_KILLED: return "oom";
+	case DEATH_EXIT0_AFTER_CHILD_OOM: return "exit0_after_child_oom";
+	default: return "unknown";
+	}
+}
+
+static void on_exit_event(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = proctree_on_exit(d->pt, (pid_t)e->pid, e->exit.exit_code, e->ts_ns);
+	char cause[96], rss[32];
+	struct rec r;
+	struct death_cause dc;
+
+	rec_init(&r, REC_EXIT, p && p->death == PROC_DEATH_OOM ? LOG_WARNING : LOG_INFO);
+	add_proc_fields(&r, e, p);
+	if (p)
+		dc = p->cause;
+	else
+		death_from_exit_code(e->exit.exit_code, false, false, &dc);
+	death_cause_str(&dc, cause, sizeof(cause));
+	rec_add(&r, "CAUSE", "%s", death_kind_key(dc.kind));
+	rec_add(&r, "EXIT_CODE", "%d", dc.kind == DEATH_EXITED || dc.kind == DEATH_EXIT0_AFTER_CHILD_OOM ? dc.code : -1);
+	rec_add(&r, "SIGNAL", "%d", dc.kind == DEATH_SIGNALED || dc.kind == DEATH_OOM_KILLED ? dc.code : 0);
+	rec_add(&r, "REASON", "%s", cause);
+	if (p) {
+		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
+		rec_add(&r, "RSS_PEAK_BYTES", "%llu", (unsigned long long)p->rss_peak_bytes);
+	}
+	mib(rss, sizeof(rss), p ? p->rss_peak_bytes : 0);
+	rec_message(&r, "exit pid %u %.16s: %s (peak RSS %s)", e->pid, e->comm, cause, rss);
+	rec_emit(&r);
+	for (int i = 0; p && i < d->n_instances; i++)
+		instance_on_exit(d->instances[i], p, e->ts_ns);
+}
+
+static void on_oom_victim(struct daemon *d, const struct os_event *e)
+{
+	uint64_t page = e->oom.page_size ? e->oom.page_size : 4096;
+	uint64_t rss = (e->oom.anon_rss_pages + e->oom.file_rss_pages + e->oom.shmem_rss_pages) * page;
+	struct proc *p = proctree_on_oom_victim(d->pt, (pid_t)e->pid, rss, e->ts_ns);
+	char cg[PROC_PATH_MAX], rssbuf[32], limbuf[32] = "unknown";
+	struct cg_memory m;
+	struct rec r;
+
+	if (p && p->cgroup_dir[0])
+		snprintf(cg, sizeof(cg), "%s", p->cgroup_dir);
+	else
+		cgroup_name(d, e->cgroup_id, cg, sizeof(cg));
+	rec_init(&r, REC_OOM_VICTIM, LOG_CRIT);
+	rec_add(&r, "PID", "%u", e->pid);
+	rec_add(&r, "COMM", "%.16s", e->comm);
+	rec_add(&r, "CGROUP", "%s", cg);
+	rec_add(&r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)rss);
+	rec_add(&r, "ANON_RSS_BYTES", "%llu", (unsigned long long)(e->oom.anon_rss_pages * page));
+	rec_add(&r, "FILE_RSS_BYTES", "%llu", (unsigned long long)(e->oom.file_rss_pages * page));
+	rec_add(&r, "SHMEM_RSS_BYTES", "%llu", (unsigned long long)(e->oom.shmem_rss_pages * page));
+	rec_add(&r, "TOTAL_VM_BYTES", "%llu", (unsigned long long)(e->oom.total_vm_pages * page));
+	rec_add(&r, "OOM_SCORE_ADJ", "%d", e->oom.oom_score_adj);
+	if (cg[0] && cg[0] != '?' && cg_read_memory(cg, d->mounts.has_v1_memory ? CG_V1 : CG_V2, &m) == 0 &&
+	    m.limit_bytes != CG_UNLIMITED) {
+		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)m.limit_bytes);
+		mib(limbuf, sizeof(limbuf), m.limit_bytes);
+	}
+	mib(rssbuf, sizeof(rssbuf), rss);
+	rec_message(&r, "OOM killer chose pid %u %.16s (RSS %s, cgroup %s, limit %s)", e->pid, e->comm, rssbuf,
+		    cg[0] ? cg : "/", limbuf);
+	rec_emit(&r);
+	for (int i = 0; p && i < d->n_instances; i++)
+		instance_on_oom(d->instances[i], p, e->ts_ns);
+}
+
+static void on_rss(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = proctree_get(d->pt, (pid_t)e->pid);
+	char buf[32];
+	struct rec r;
+
+	if (p) {
+		p->rss_bytes = e->rss.rss_bytes;
+		p->rss_peak_bytes = MAX(p->rss_peak_bytes, p->rss_bytes);
+	}
+	rec_init(&r, REC_RSS, LOG_INFO);
+	add_proc_fields(&r, e, p);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)e->rss.rss_bytes);
+	rec_add(&r, "ANON_BYTES", "%llu", (unsigned long long)e->rss.anon_bytes);
+	rec_add(&r, "FILE_BYTES", "%llu", (unsigned long long)e->rss.file_bytes);
+	rec_add(&r, "SHMEM_BYTES", "%llu", (unsigned long long)e->rss.shmem_bytes);
+	mib(buf, sizeof(buf), e->rss.rss_bytes);
+	rec_message(&r, "rss pid %u %.16s now %s", e->pid, e->comm, buf);
+	rec_emit(&r);
+	for (int i = 0; p && i < d->n_instances; i++)
+		instance_on_rss(d->instances[i], p, e->ts_ns);
+}
+
+static void on_mmap(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = proctree_get(d->pt, (pid_t)e->pid);
+	char link[96], path[PROC_PATH_MAX] = "[anonymous]", buf[32];
+	bool unmap = e->type == OS_EV_MUNMAP;
+	struct rec r;
+	ssize_t n;
+
+	if (!unmap && e->mmap.fd >= 0) {
+		/* map_files names the mapping itself, so it survives the fd being closed right after mmap() */
+		snprintf(link, sizeof(link), "%s/%u/map_files/%llx-%llx", proctree_root(d->pt), e->pid,
+			 (unsigned long long)e->mmap.addr, (unsigned long long)(e->mmap.addr + e->mmap.len));
+		n = readlink(link, path, sizeof(path) - 1);
+		if (n < 0) {
+			snprintf(link, sizeof(link), "%s/%u/fd/%d", proctree_root(d->pt), e->pid, e->mmap.fd);
+			n = readlink(link, path, sizeof(path) - 1);
+		}
+		path[n > 0 ? n : 0] = 0;
+		if (n <= 0)
+			snprintf(path, sizeof(path), "fd %d (gone)", e->mmap.fd);
+	}
+	rec_init(&r, unmap ? REC_MUNMAP : REC_MMAP, LOG_INFO);
+	add_proc_fields(&r, e, p);
+	rec_add(&r, "SIZE_BYTES", "%llu", (unsigned long long)e->mmap.len);
+	rec_add(&r, "ADDR", "0x%llx", (unsigned long long)e->mmap.addr);
+	if (!unmap)
+		rec_add(&r, "PATH", "%s", path);
+	mib(buf, sizeof(buf), e->mmap.len);
+	if (unmap)
+		rec_message(&r, "munmap pid %u %.16s %s at 0x%llx", e->pid, e->comm, buf, (unsigned long long)e->mmap.addr);
+	else
+		rec_message(&r, "mmap pid %u %.16s %s of %s", e->pid, e->comm, buf, path);
+	rec_emit(&r);
+}
+
+static void on_reclaim(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = proctree_get(d->pt, (pid_t)e->pid);
+	char cg[PROC_PATH_MAX];
+	struct rec r;
+
+	if (p && p->cgroup_dir[0])
+		snprintf(cg, sizeof(cg), "%s", p->cgroup_dir);
+	else
+		cgroup_name(d, e->cgroup_id, cg, sizeof(cg));
+	rec_init(&r, REC_RECLAIM, LOG_WARNING);
+	add_proc_fields(&r, e, p);
+	if (!(p && p->cgroup_dir[0]) && cg[0])
+		rec_add(&r, "CGROUP", "%s", cg);
+	rec_add(&r, "KIND", "%s", e->reclaim.kind == OS_RECLAIM_MEMCG ? "memcg" : "direct");
+	rec_add(&r, "COUNT", "%llu", (unsigned long long)e->reclaim.count);
+	rec_add(&r, "SUPPRESSED", "%llu", (unsigned long long)e->reclaim.suppressed);
+	rec_message(&r, "%s reclaim: pid %u %.16s waits for memory in %s (%llu reclaims so far)",
+		    e->reclaim.kind == OS_RECLAIM_MEMCG ? "cgroup limit" : "direct", e->pid, e->comm,
+		    cg[0] ? cg : "/", (unsigned long long)e->reclaim.count);
+	rec_emit(&r);
+	for (int i = 0; i < d->n_instances; i++)
+		instance_on_reclaim(d->instances[i], e->cgroup_id, e->reclaim.count, e->ts_ns);
+}
+
+static void on_memcg(struct daemon *d, const struct os_event *e)
+{
+	char cg[PROC_PATH_MAX];
+	bool oom = e->memcg.item == OS_MEMCG_OOM_KILL;
+	struct rec r;
+
+	cgroup_name(d, e->cgroup_id, cg, sizeof(cg));
+	rec_init(&r, REC_MEMCG, oom ? LOG_WARNING : LOG_DEBUG);
+	rec_add(&r, "CGROUP", "%s", cg);
+	rec_add(&r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
+	rec_add(&r, "ITEM", "%s", oom ? "oom_kill" : "pgscan_direct");
+	rec_add(&r, "TOTAL", "%llu", (unsigned long long)e->memcg.total);
+	rec_message(&r, "cgroup %s: %s (total %llu)", cg, oom ? "OOM kill" : "direct reclaim scanning",
+		    (unsigned long long)e->memcg.total);
+	if (oom || log_get_max_priority() >= LOG_DEBUG)
+		rec_emit(&r);
+	if (!oom)
+		for (int i = 0; i < d->n_instances; i++)
+			instance_on_reclaim(d->instances[i], e->cgroup_id, e->memcg.total, e->ts_ns);
+}
+
+static int on_event(void *ctx, const struct os_event *e)
+{
+	struct daemon *d = ctx;
+
+	if (e->type < ARRAY_SIZE(d->events_by_type))
+		d->events_by_type[e->type]++;
+	switch (e->type) {
+	case OS_EV_EXEC: on_exec(d, e); break;
+	case OS_EV_FORK: on_fork(d, e); break;
+	case OS_EV_EXIT: on_exit_event(d, e); break;
+	case OS_EV_OOM_VICTIM: on_oom_victim(d, e); break;
+	case OS_EV_RSS: on_rss(d, e); break;
+	case OS_EV_MMAP:
+	case OS_EV_MUNMAP: on_mmap(d, e); break;
+	case OS_EV_RECLAIM: on_reclaim(d, e); break;
+	case OS_EV_MEMCG: on_memcg(d, e); break;
+	default: log_debug("unknown BPF event type %u", e->type); break;
+	}
+	return 0;
+}
+
+/* ---- fallback without BPF: what /proc can still tell ---- */
+
+struct poll_ctx {
+	struct daemon *d;
+	uint64_t now;
+};
+
+static void poll_one(struct proc *p, void *ctx)
+{
+	struct poll_ctx *pc = ctx;
+	struct os_event e = { 0 };
+	uint64_t before = p->rss_bytes;
+
+	if (p->death != PROC_ALIVE)
+		return;
+	e.pid = (uint32_t)p->pid;
+	e.ts_ns = pc->now;
+	e.cgroup_id = p->cgroup_id;
+	memcpy(e.comm, p->comm, sizeof(e.comm));
+	if (proctree_refresh(pc->d->pt, p) < 0) {
+		struct rec r;
+		p->death = PROC_DEATH_UNKNOWN;
+		p->exit_ns = pc->now;
+		rec_init(&r, REC_EXIT, LOG_INFO);
+		add_proc_fields(&r, &e, p);
+		rec_add(&r, "CAUSE", "unknown");
+		rec_add(&r, "REASON", "vanished (cause unknown without the BPF probes)");
+		rec_message(&r, "exit pid %d %s: vanished (cause unknown without the BPF probes)", p->pid, p->comm);
+		rec_emit(&r);
+		for (int i = 0; i < pc->d->n_instances; i++)
+			instance_on_exit(pc->d->instances[i], p, pc->now);
+		return;
+	}
+	if (p->rss_bytes + pc->d->cfg->rss_step_bytes <= before || p->rss_bytes >= before + pc->d->cfg->rss_step_bytes) {
+		e.rss.rss_bytes = p->rss_bytes;
+		on_rss(pc->d, &e);
+	}
+}
+
+static void poll_new(struct proc *p, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct os_event e = { .type = OS_EV_EXEC };
+
+	e.pid = (uint32_t)p->pid;
+	e.ppid = (uint32_t)p->ppid;
+	memcpy(e.comm, p->comm, sizeof(e.comm));
+	snprintf(e.exec.filename, sizeof(e.exec.filename), "%s", p->exe);
+	on_exec(d, &e);
+}
+
+static void polling_tick(struct daemon *d, uint64_t now)
+{
+	struct poll_ctx pc = { d, now };
+
+	proctree_foreach(d->pt, poll_one, &pc);
+	/* new processes: a rescan finds those that match the scope; known ones are skipped */
+	proctree_scan(d->pt, d->cfg->comm_prefixes, d->cfg->n_comm_prefixes, d->cfg->cgroups, d->cfg->n_cgroups,
+			  poll_new, d);
+}
+
+/* ---- setup ---- */
+
+static int timer_arm(int fd, uint64_t interval_ms)
+{
+	struct itimerspec its = {
+		.it_interval = { (time_t)(interval_ms / 1000), (long)(interval_ms % 1000) * 1000000L },
+		.it_value = { 0, 1000000 },
+	};
+
+	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+static int epoll_add(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void seed_one(struct proc *p, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct rec r;
+
+	if (d->probes) {
+		probes_track(d->probes, (uint32_t)p->pid, OS_TRACKED_SEEDED);
+		if (p->cgroup_id)
+			probes_watch_cgroup(d->probes, p->cgroup_id);
+	}
+	rec_init(&r, REC_PROCESS, LOG_INFO);
+	rec_add(&r, "PID", "%d", p->pid);
+	rec_add(&r, "PPID", "%d", p->ppid);
+	rec_add(&r, "COMM", "%s", p->comm);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
+	rec_add(&r, "CGROUP", "%s", p->cgroup_dir);
+	rec_add(&r, "CMDLINE", "%s", p->cmdline);
+	rec_message(&r, "tracking pid %d %s (%.1f MiB): %.120s", p->pid, p->comm, (double)p->rss_bytes / (1 << 20),
+		    p->cmdline);
+	rec_emit(&r);
+}
+
+static void daemon_free(struct daemon *d)
+{
+	for (int i = 0; i < d->n_instances; i++)
+		instance_free(d->instances[i]);
+	if (d->metrics_on)
+		metrics_server_stop();
+	status_server_stop(d->status_fd, d->cfg->socket_path);
+	probes_stop(d->probes);
+	proctree_free(d->pt);
+	for (int *fd = &d->epfd; fd <= &d->poll_tfd; fd++)
+		if (*fd >= 0)
+			close(*fd);
+}
+
+static void emit_daemon_record(const char *state, const char *msg)
+{
+	struct rec r;
+
+	rec_init(&r, REC_DAEMON, LOG_NOTICE);
+	rec_add(&r, "STATE", "%s", state);
+	rec_message(&r, "%s", msg);
+	rec_emit(&r);
+}
+
+static void update_metrics(struct daemon *d)
+{
+	uint64_t stats[OS_STAT_MAX];
+
+	metrics_set_gauge("oomsentry_tracked_processes", "", (double)proctree_count_alive(d->pt));
+	if (d->probes && probes_read_stats(d->probes, stats) == 0) {
+		metrics_set_gauge("oomsentry_bpf_drops_total", "", (double)stats[OS_STAT_DROPS]);
+		metrics_set_gauge("oomsentry_bpf_events_total", "", (double)stats[OS_STAT_EVENTS]);
+		if (stats[OS_STAT_DROPS] > d->bpf_drops_reported) {
+			log_warn("the BPF ring buffer dropped %llu events (total %llu): the daemon is too slow or events "
+				 "too frequent; raise rss_step",
+				 (unsigned long long)(stats[OS_STAT_DROPS] - d->bpf_drops_reported),
+				 (unsigned long long)stats[OS_STAT_DROPS]);
+			d->bpf_drops_reported = stats[OS_STAT_DROPS];
+		}
+	}
+}
+
+static int daemon_setup(struct daemon *d)
+{
+	struct probes_config pc = {
+		.rss_step_bytes = d->cfg->rss_step_bytes,
+		.mmap_min_bytes = d->cfg->mmap_threshold_bytes,
+		.reclaim_interval_ns = d->cfg->reclaim_report_interval_ms * NSEC_PER_MSEC,
+		.comm_prefixes = d->cfg->comm_prefixes,
+		.n_comm_prefixes = d->cfg->n_comm_prefixes,
+		.verbose = d->cfg->verbose,
+	};
+	uint64_t ids[CONFIG_MAX_LIST];
+	sigset_t mask;
+	int r, n_ids = 0;
+	char msg[600];
+
+	if (cg_mounts_detect("/proc/self/mountinfo", &d->mounts) < 0)
+		log_warn("no cgroup memory controller found: cgroup limits and usage are unknown, MemTotal is the limit");
+	d->pt = proctree_new("/proc", &d->mounts);
+	if (!d->pt)
+		return -ENOMEM;
+	for (int i = 0; i < d->cfg->n_cgroups; i++)
+		if (cg_dir_id(d->cfg->cgroups[i], &ids[n_ids]) == 0)
+			n_ids++;
+		else
+			log_warn("configured cgroup %s does not exist (yet); it is not part of the kernel filter",
+				 d->cfg->cgroups[i]);
+	pc.filter_cgroup_ids = ids;
+	pc.n_filter_cgroups = n_ids;
+
+	if (d->cfg->bpf) {
+		r = probes_start(&pc, on_event, d, &d->probes);
+		if (r < 0) {
+			log_error("BPF PROBES UNAVAILABLE: falling back to /proc and cgroup polling every %llu ms; exit "
+				  "causes and OOM victims cannot be attributed in this mode",
+				  (unsigned long long)d->cfg->sample_interval_ms);
+			d->polling = true;
+		}
+	} else {
+		log_notice("BPF disabled by configuration: polling /proc and cgroups");
+		d->polling = true;
+	}
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->sample_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->poll_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->sigfd < 0 || d->sample_tfd < 0 || d->poll_tfd < 0)
+		return log_error_errno(-errno, "cannot set up the event loop");
+	if (d->probes)
+		epoll_add(d->epfd, probes_epoll_fd(d->probes), TAG_RB);
+	epoll_add(d->epfd, d->sigfd, TAG_SIG);
+	epoll_add(d->epfd, d->sample_tfd, TAG_SAMPLE);
+	epoll_add(d->epfd, d->poll_tfd, TAG_POLL);
+	timer_arm(d->sample_tfd, d->cfg->sample_interval_ms);
+	timer_arm(d->poll_tfd, d->cfg->poll_interval_ms);
+
+	if (strcmp(d->cfg->metrics_listen, "off")) {
+		metrics_describe_oomsentry();
+		r = metrics_server_start(d->cfg->metrics_listen);
+		if (r < 0) {
+			log_warn_errno(r, "metrics endpoint %s unavailable; continuing without it", d->cfg->metrics_listen);
+		} else {
+			d->metrics_on = true;
+			epoll_add(d->epfd, metrics_server_fd(), TAG_METRICS);
+		}
+	}
+	d->status_fd = status_server_start(d->cfg->socket_path);
+	if (d->status_fd >= 0)
+		epoll_add(d->epfd, d->status_fd, TAG_STATUS);
+
+	comfy_global_init();
+	for (int i = 0; i < d->cfg->n_instances; i++) {
+		d->instances[d->n_instances] = instance_new(d, &d->cfg->instances[i], i);
+		if (d->instances[d->n_instances])
+			d->n_instances++;
+	}
+
+	r = proctree_scan(d->pt, d->cfg->comm_prefixes, d->cfg->n_comm_prefixes, d->cfg->cgroups, d->cfg->n_cgroups,
+			  seed_one, d);
+	snprintf(msg, sizeof(msg), "oomsentry %s %s: %s; %d processes tracked from /proc; journal %s",
+		 OOMSENTRY_VERSION, d->mode == MODE_RUN ? (d->cfg->dry_run ? "run (dry run)" : "run") : "observe",
+		 d->probes ? probes_summary(d->probes) : "polling /proc (no BPF)", r < 0 ? 0 : r,
+		 journal_connected() ? "connected" : "not available");
+	emit_daemon_record("started", msg);
+	for (int i = 0; i < d->n_instances; i++)
+		instance_after_scan(d->instances[i], now_mono_ns());
+	return 0;
+}
+
+static void drain_timer(int fd)
+{
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_debug_errno(-errno, "timerfd read");
+}
+
+static void handle_signal(struct daemon *d)
+{
+	struct signalfd_siginfo si;
+
+	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			d->reload = true;
+			log_notice("SIGHUP: configuration is re-read on restart only; nothing to do");
+		} else {
+			d->exiting = true;
+		}
+	}
+}
+
+static int daemon_loop(struct daemon *d)
+{
+	uint64_t last_watchdog = 0, last_gc = 0;
+
+	sd_notify(0, "READY=1\nSTATUS=watching");
+	while (!d->exiting) {
+		struct epoll_event evs[16];
+		int n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), 1000);
+		uint64_t now;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return log_error_errno(-errno, "epoll_wait failed");
+		}
+		for (int i = 0; i < n; i++) {
+			now = now_mono_ns();
+			switch (evs[i].data.u64) {
+			case TAG_RB:
+				if (probes_consume(d->probes) < 0)
+					log_debug("ring buffer consume failed");
+				break;
+			case TAG_SIG:
+				handle_signal(d);
+				break;
+			case TAG_SAMPLE:
+				drain_timer(d->sample_tfd);
+				if (d->polling)
+					polling_tick(d, now);
+				for (int j = 0; j < d->n_instances; j++)
+					instance_sample(d->instances[j], now);
+				update_metrics(d);
+				break;
+			case TAG_POLL:
+				drain_timer(d->poll_tfd);
+				for (int j = 0; j < d->n_instances; j++)
+					instance_poll(d->instances[j], now);
+				break;
+			case TAG_METRICS:
+				metrics_server_process();
+				break;
+			case TAG_STATUS:
+				status_server_accept(d, d->status_fd);
+				break;
+			}
+		}
+		now = now_mono_ns();
+		if (now - last_watchdog > 2 * NSEC_PER_SEC) {
+			sd_notify(0, "WATCHDOG=1");
+			last_watchdog = now;
+		}
+		if (now - last_gc > 60 * NSEC_PER_SEC) {
+			proctree_gc(d->pt, now, 600 * NSEC_PER_SEC);
+			last_gc = now;
+		}
+	}
+	sd_notify(0, "STOPPING=1");
+	return 0;
+}
+
+/* `oomsentry scan [--reap]`: the startup scan alone, without probes, then reaping to the end. */
+static int orphans_scan_cmd(struct daemon *d, bool reap)
+{
+	int r = 0;
+
+	if (cg_mounts_detect("/proc/self/mountinfo", &d->mounts) < 0)
+		log_debug("no cgroup memory controller found");
+	d->pt = proctree_new("/proc", &d->mounts);
+	if (!d->pt)
+		return 2;
+	comfy_global_init();
+	for (int i = 0; i < d->cfg->n_instances; i++) {
+		d->instances[d->n_instances] = instance_new(d, &d->cfg->instances[i], i);
+		if (d->instances[d->n_instances])
+			d->n_instances++;
+	}
+	proctree_scan(d->pt, d->cfg->comm_prefixes, d->cfg->n_comm_prefixes, d->cfg->cgroups, d->cfg->n_cgroups, NULL,
+		      NULL);
+	for (int i = 0; i < d->n_instances; i++)
+		if (instance_scan(d->instances[i], now_mono_ns(), reap) < 0)
+			r = 2;
+	return r;
+}
+
+static int check_privileges(void)
+{
+	_cleanup_free_ char *text = NULL;
+	unsigned long long caps = 0;
+	const char *p;
+
+	if (geteuid() == 0)
+		return 0;
+	if (procfs_read_text("/proc/self/status", 1 << 16, &text, NULL) == 0 && (p = strstr(text, "CapEff:")))
+		caps = strtoull(p + 7, NULL, 16);
+	/* CAP_BPF 39, CAP_PERFMON 38 load and attach; CAP_SYS_ADMIN 21 covers both on older kernels */
+	if ((caps & (1ULL << 21)) || ((caps & (1ULL << 39)) && (caps & (1ULL << 38))))
+		return 0;
+	fprintf(stderr, "oomsentry: missing capability CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): run it as root, "
+			"e.g. 'sudo oomsentry observe', or grant them (see deploy/oomsentry.service)\n");
+	return -EPERM;
+}
+
+int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg)
+{
+	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
+			    .status_fd = -1 };
+	int r;
+
+	if (mode == MODE_STATUS)
+		return status_client(cfg->socket_path, stdout) < 0 ? 2 : 0;
+	if (mode == MODE_REPORT)
+		return incident_load_and_print(arg, stdout) < 0 ? 1 : 0;
+	if (check_privileges() < 0)
+		return 2;
+	journal_setup(stdout, cfg->json, cfg->journal);
+	if (cfg->journal && journal_connected())
+		log_setup(log_get_max_priority(), LOG_TARGET_STDERR | LOG_TARGET_JOURNAL);
+	if (mode == MODE_SCAN) {
+		r = orphans_scan_cmd(&d, reap);
+		daemon_free(&d);
+		return r;
+	}
+
+	/* a daemon paged out under memory pressure reacts when it is too late */
+	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		log_debug_errno(-errno, "mlockall failed; continuing unlocked");
+	r = daemon_setup(&d);
+	if (r == 0)
+		r = daemon_loop(&d);
+	emit_daemon_record("stopped", "oomsentry stopped");
+	daemon_free(&d);
+	return r < 0 ? 2 : 0;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Loads and attaches bpf/oomsentry.bpf.c, owns its ring buffer and filter maps. A probe that cannot attach is
+ * reported and skipped; when nothing can load at all the caller falls back to /proc + cgroup polling. */
+#ifndef OOMSENTRY_PROBES_H
+#define OOMSENTRY_PROBES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "oomsentry/events.h"
+
+struct probes;
+
+struct probes_config {
+	uint64_t rss_step_bytes;
+	uint64_t mmap_min_bytes;
+	uint64_t reclaim_interval_ns;
+	const char (*comm_prefixes)[16];
+	int n_comm_prefixes;
+	const uint64_t *filter_cgroup_ids; /* configured scope cgroups (memory cgroup ids) */
+	int n_filter_cgroups;
+	int verbose;
+};
+
+/* Called for every event from the ring buffer; return 0 to continue. */
+typedef int (*probes_event_fn)(void *ctx, const struct os_event *e);
+
+/* Returns 0 and a probe set with at least the core programs attached, or negative errno (-EPERM without
+ * privileges, -ENOENT/-EINVAL when the object cannot load); errors are logged. */
+int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, struct probes **ret);
+void probes_stop(struct probes *p);
+int probes_epoll_fd(const struct probes *p);
+/* Drains the ring buffer; returns the number of events consumed or negative errno. */
+int probes_consume(struct probes *p);
+int probes_track(struct probes *p, uint32_t pid, uint32_t flags);
+int probes_untrack(struct probes *p, uint32_t pid);
+int probes_watch_cgroup(struct probes *p, uint64_t cgroup_id);
+int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX]);
+/* Human summary such as "9 of 10 probes attached (missing: mmap: tracefs unavailable)". */
+const char *probes_summary(const struct probes *p);
+
+#endif

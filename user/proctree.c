@@ -1,0 +1,359 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+#include "common.h"
+#include "log.h"
+#include "procfs.h"
+#include "proctree.h"
+#include "oomsentry/events.h"
+
+#define PT_BUCKETS 1024
+
+struct proctree {
+	char root[PROC_PATH_MAX];
+	struct cg_mounts mounts;
+	bool has_mounts;
+	struct proc *buckets[PT_BUCKETS];
+	size_t n_alive;
+};
+
+struct proctree *proctree_new(const char *proc_root, const struct cg_mounts *mounts)
+{
+	struct proctree *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	snprintf(t->root, sizeof(t->root), "%s", proc_root ? proc_root : "/proc");
+	if (mounts) {
+		t->mounts = *mounts;
+		t->has_mounts = true;
+	}
+	return t;
+}
+
+void proctree_free(struct proctree *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < PT_BUCKETS; i++) {
+		struct proc *p = t->buckets[i];
+		while (p) {
+			struct proc *n = p->next;
+			free(p);
+			p = n;
+		}
+	}
+	free(t);
+}
+
+const char *proctree_root(const struct proctree *t)
+{
+	return t->root;
+}
+
+struct proc *proctree_get(struct proctree *t, pid_t pid)
+{
+	for (struct proc *p = t->buckets[(unsigned)pid % PT_BUCKETS]; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+int proctree_refresh(struct proctree *t, struct proc *p)
+{
+	struct proc_stat st;
+	struct proc_status ss;
+	enum cg_version ver;
+	int r;
+
+	r = procfs_read_stat(t->root, p->pid, &st);
+	if (r < 0)
+		return r;
+	/* a zombie has no memory, cmdline or cgroup worth reading; its exit event is on the way */
+	p->ppid = st.ppid;
+	p->pgid = st.pgrp;
+	p->sid = st.session;
+	p->start_ns = st.start_ns;
+	snprintf(p->comm, sizeof(p->comm), "%.15s", st.comm);
+	if (procfs_read_status(t->root, p->pid, &ss) == 0) {
+		p->uid = ss.uid_real;
+		if (ss.has_memory) {
+			p->rss_bytes = ss.vm_rss_bytes;
+			p->rss_peak_bytes = MAX(p->rss_peak_bytes, p->rss_bytes);
+		}
+	}
+	procfs_read_cmdline(t->root, p->pid, p->cmdline, sizeof(p->cmdline));
+	if (procfs_read_exe(t->root, p->pid, p->exe, sizeof(p->exe), NULL) < 0)
+		p->exe[0] = 0;
+	if (procfs_read_cwd(t->root, p->pid, p->cwd, sizeof(p->cwd), NULL) < 0)
+		p->cwd[0] = 0;
+	if (t->has_mounts &&
+	    cg_pid_memory_dir(t->root, p->pid, &t->mounts, p->cgroup_dir, sizeof(p->cgroup_dir), &ver) == 0)
+		cg_dir_id(p->cgroup_dir, &p->cgroup_id);
+	p->details = true;
+	return 0;
+}
+
+static void proc_reset(struct proc *p, pid_t pid)
+{
+	struct proc *next = p->next;
+
+	memset(p, 0, sizeof(*p));
+	p->next = next;
+	p->pid = pid;
+	p->server_instance = -1;
+}
+
+struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
+{
+	struct proc *p = proctree_get(t, pid);
+	unsigned b = (unsigned)pid % PT_BUCKETS;
+
+	if (pid <= 0)
+		return NULL;
+	if (p && p->death == PROC_ALIVE) {
+		p->track_flags |= track_flags;
+		/* exec replaced the image: name, cmdline and exe changed */
+		proctree_refresh(t, p);
+		return p;
+	}
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			return NULL;
+		p->next = t->buckets[b];
+		t->buckets[b] = p;
+	}
+	proc_reset(p, pid); /* a dead entry with this pid was a different process */
+	p->track_flags = track_flags;
+	if (proctree_refresh(t, p) < 0) {
+		p->death = PROC_DEATH_UNKNOWN;
+		return NULL;
+	}
+	p->first_ppid = p->ppid;
+	/* inherit the server lineage from a parent we know */
+	struct proc *parent = proctree_get(t, p->ppid);
+	if (parent && parent->death == PROC_ALIVE) {
+		if (parent->is_server) {
+			p->server_pid = parent->pid;
+			p->server_start_ns = parent->start_ns;
+			p->server_instance = parent->server_instance;
+		} else if (parent->server_pid) {
+			p->server_pid = parent->server_pid;
+			p->server_start_ns = parent->server_start_ns;
+			p->server_instance = parent->server_instance;
+		}
+	}
+	t->n_alive++;
+	return p;
+}
+
+void proctree_on_fork(struct proctree *t, pid_t parent, pid_t child)
+{
+	struct proc *c = proctree_add(t, child, OS_TRACKED_CHILD);
+
+	/* the child may not have its own ppid yet visible as the tracked parent (vfork/clone races): trust the event */
+	if (c && c->ppid != parent && !c->first_ppid)
+		c->first_ppid = parent;
+}
+
+struct proc *proctree_on_oom_victim(struct proctree *t, pid_t pid, uint64_t rss_bytes, uint64_t now_ns)
+{
+	struct proc *p = proctree_get(t, pid);
+
+	if (!p || p->death != PROC_ALIVE)
+		p = proctree_add(t, pid, 0);
+	if (!p)
+		return NULL;
+	p->oom_victim = true;
+	p->oom_ns = now_ns;
+	p->rss_at_oom_bytes = rss_bytes;
+	return p;
+}
+
+/* seeds/003: a server that "exited with code 0" right after the OOM killer took one of its children */
+static bool child_oom_killed_recently(struct proctree *t, pid_t pid, uint64_t now_ns)
+{
+	for (size_t i = 0; i < PT_BUCKETS; i++)
+		for (struct proc *c = t->buckets[i]; c; c = c->next)
+			if (c->oom_victim && (c->first_ppid == pid || c->ppid == pid || c->server_pid == pid) &&
+			    c->oom_ns + 10 * NSEC_PER_SEC > now_ns)
+				return true;
+	return false;
+}
+
+struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_raw, uint64_t now_ns)
+{
+	struct proc *p = proctree_get(t, pid);
+
+	if (!p || p->death != PROC_ALIVE)
+		return NULL;
+	p->exit_code_raw = exit_code_raw;
+	p->exit_ns = now_ns;
+	death_from_exit_code(exit_code_raw, p->oom_victim, exit_code_raw == 0 && child_oom_killed_recently(t, pid, now_ns),
+			     &p->cause);
+	switch (p->cause.kind) {
+	case DEATH_OOM_KILLED: p->death = PROC_DEATH_OOM; break;
+	case DEATH_SIGNALED: p->death = PROC_DEATH_SIGNAL; break;
+	case DEATH_EXITED:
+	case DEATH_EXIT0_AFTER_CHILD_OOM: p->death = PROC_DEATH_EXIT; break;
+	default: p->death = PROC_DEATH_UNKNOWN; break;
+	}
+	if (t->n_alive)
+		t->n_alive--;
+	return p;
+}
+
+void proctree_mark_server(struct proctree *t, struct proc *p, int instance)
+{
+	bool changed = true;
+
+	p->is_server = true;
+	p->server_instance = instance;
+	p->server_pid = 0;
+	/* processes seen before the server was known (the /proc scan) inherit its lineage now */
+	while (changed) {
+		changed = false;
+		for (size_t i = 0; i < PT_BUCKETS; i++) {
+			for (struct proc *c = t->buckets[i]; c; c = c->next) {
+				struct proc *parent;
+
+				if (c->death != PROC_ALIVE || c->is_server || (c->server_pid == p->pid &&
+									     c->server_start_ns == p->start_ns))
+					continue;
+				parent = proctree_get(t, c->ppid);
+				if (parent == p || (parent && parent->death == PROC_ALIVE && parent->server_pid == p->pid &&
+						    parent->server_start_ns == p->start_ns)) {
+					c->server_pid = p->pid;
+					c->server_start_ns = p->start_ns;
+					c->server_instance = instance;
+					changed = true;
+				}
+			}
+		}
+	}
+}
+
+const char *proc_death_str(const struct proc *p, char *buf, size_t len)
+{
+	if (p->death == PROC_ALIVE)
+		snprintf(buf, len, "running");
+	else if (p->death == PROC_DEATH_UNKNOWN && p->cause.kind == DEATH_UNKNOWN)
+		snprintf(buf, len, "vanished (cause unknown without the BPF probes)");
+	else
+		death_cause_str(&p->cause, buf, len);
+	return buf;
+}
+
+void proctree_foreach(struct proctree *t, proctree_fn fn, void *ctx)
+{
+	for (size_t i = 0; i < PT_BUCKETS; i++) {
+		struct proc *p = t->buckets[i];
+		while (p) {
+			struct proc *n = p->next; /* fn may not free, but keep iteration robust */
+			fn(p, ctx);
+			p = n;
+		}
+	}
+}
+
+size_t proctree_count_alive(const struct proctree *t)
+{
+	return t->n_alive;
+}
+
+void proctree_gc(struct proctree *t, uint64_t now_ns, uint64_t keep_ns)
+{
+	for (size_t i = 0; i < PT_BUCKETS; i++) {
+		struct proc **pp = &t->buckets[i];
+		while (*pp) {
+			struct proc *p = *pp;
+			if (p->death != PROC_ALIVE && p->exit_ns + keep_ns < now_ns) {
+				*pp = p->next;
+				free(p);
+			} else {
+				pp = &p->next;
+			}
+		}
+	}
+}
+
+bool proctree_comm_matches(const char *comm, const char (*prefixes)[16], int n)
+{
+	for (int i = 0; i < n; i++)
+		if (prefixes[i][0] && !strncmp(comm, prefixes[i], strlen(prefixes[i])))
+			return true;
+	return false;
+}
+
+static bool in_cgroups(const char *dir, const char (*cgroups)[256], int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(cgroups[i]);
+		if (len && !strncmp(dir, cgroups[i], len) && (dir[len] == 0 || dir[len] == '/'))
+			return true;
+	}
+	return false;
+}
+
+int proctree_scan(struct proctree *t, const char (*prefixes)[16], int n_prefixes, const char (*cgroups)[256],
+		  int n_cgroups, proctree_fn fn, void *ctx)
+{
+	_cleanup_free_ pid_t *pids = NULL;
+	_cleanup_free_ pid_t *ppids = NULL;
+	_cleanup_free_ bool *want = NULL;
+	size_t n = 0;
+	int added = 0, r;
+	bool changed = true;
+
+	r = procfs_list_pids(t->root, &pids, &n);
+	if (r < 0)
+		return r;
+	ppids = calloc(n ? n : 1, sizeof(*ppids));
+	want = calloc(n ? n : 1, sizeof(*want));
+	if (!ppids || !want)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct proc_stat st;
+		char dir[PROC_PATH_MAX];
+		enum cg_version ver;
+
+		if (procfs_read_stat(t->root, pids[i], &st) < 0)
+			continue;
+		ppids[i] = st.ppid;
+		want[i] = proctree_comm_matches(st.comm, prefixes, n_prefixes);
+		if (!want[i] && n_cgroups && t->has_mounts &&
+		    cg_pid_memory_dir(t->root, pids[i], &t->mounts, dir, sizeof(dir), &ver) == 0)
+			want[i] = in_cgroups(dir, cgroups, n_cgroups);
+	}
+	/* descendants of tracked processes are tracked too: propagate until nothing changes */
+	while (changed) {
+		changed = false;
+		for (size_t i = 0; i < n; i++) {
+			if (want[i])
+				continue;
+			for (size_t j = 0; j < n; j++) {
+				if (want[j] && pids[j] == ppids[i]) {
+					want[i] = changed = true;
+					break;
+				}
+			}
+		}
+	}
+	/* parents first (ascending pids mostly are), so that lineage is inherited */
+	for (size_t i = 0; i < n; i++) {
+		struct proc *p;
+
+		struct proc *known = proctree_get(t, pids[i]);
+
+		/* rescans (polling mode) only report what is new */
+		if (!want[i] || pids[i] == getpid() || (known && known->death == PROC_ALIVE))
+			continue;
+		p = proctree_add(t, pids[i], OS_TRACKED_SEEDED);
+		if (!p)
+			continue;
+		added++;
+		if (fn)
+			fn(p, ctx);
+	}
+	return added;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Orphan scan and reap: builds orphans.c's inputs from the process table (lineage, port holders, reparenting),
+ * journals each orphan once, and drives the SIGTERM -> grace -> SIGKILL state machine through pidfds. */
+#ifndef OOMSENTRY_SCAN_H
+#define OOMSENTRY_SCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "config.h"
+#include "orphans.h"
+
+struct daemon;
+
+struct scan_result {
+	struct orphan_proc *procs;
+	struct orphan_verdict *verdicts;
+	size_t n;
+	size_t n_orphans;
+	uint64_t orphan_bytes;
+};
+
+/* Classifies every live process in the table against the scope of ic and all known servers. */
+int scan_orphans(struct daemon *d, const struct instance_config *ic, struct scan_result *ret);
+void scan_result_free(struct scan_result *sr);
+/* Journals orphans not reported before (one record per process, not per scan). Returns how many were new. */
+int scan_report_new(const struct scan_result *sr, const char *instance);
+/* Starts reaping every orphan of sr that is not being reaped already. */
+void scan_reap_start(const struct scan_result *sr, struct orphan_reap *reaps, uint64_t *rss, size_t *n, size_t max,
+		     uint64_t grace_ms, uint64_t now_ns);
+/* Advances all reaps; finished ones are journaled with the bytes given back and removed. Returns the bytes freed
+ * by reaps that finished in this call. */
+uint64_t scan_reap_step(struct daemon *d, const char *instance, struct orphan_reap *reaps, uint64_t *rss, size_t *n,
+			uint64_t now_ns);
+
+#endif

@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "common.h"
+#include "instance.h"
+#include "log.h"
+#include "loop.h"
+#include "probes.h"
+#include "proctree.h"
+#include "status.h"
+
+static int sockaddr_for(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa->sun_path, path, strlen(path));
+	return 0;
+}
+
+int status_server_start(const char *path)
+{
+	struct sockaddr_un sa;
+	char dir[sizeof(sa.sun_path)];
+	char *slash;
+	int fd;
+
+	if (sockaddr_for(path, &sa) < 0)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		mkdir(dir, 0755);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+		log_warn_errno(-errno, "status socket %s unavailable; 'oomsentry status' will not answer", path);
+		close(fd);
+		return -1;
+	}
+	chmod(path, 0660);
+	return fd;
+}
+
+void status_server_stop(int fd, const char *path)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	unlink(path);
+}
+
+struct table_ctx {
+	FILE *out;
+};
+
+static void print_proc(struct proc *p, void *ctx)
+{
+	struct table_ctx *c = ctx;
+
+	if (p->death != PROC_ALIVE)
+		return;
+	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid, p->comm, (double)p->rss_bytes / (1 << 20),
+		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "", p->cgroup_dir);
+}
+
+void status_server_accept(struct daemon *d, int fd)
+{
+	struct table_ctx c;
+	char *buf = NULL;
+	size_t len = 0;
+	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (cfd < 0)
+		return;
+	c.out = open_memstream(&buf, &len);
+	if (!c.out) {
+		close(cfd);
+		return;
+	}
+	fprintf(c.out, "oomsentry %s (%s, %s)\n", OOMSENTRY_VERSION, d->mode == MODE_RUN ? "run" : "observe",
+		d->probes ? probes_summary(d->probes) : "polling /proc, no BPF");
+	for (int i = 0; i < d->n_instances; i++)
+		instance_status(d->instances[i], c.out);
+	fprintf(c.out, "tracked processes: %zu\n      PID    PPID COMM             RSS(MiB) PEAK(MiB) CGROUP\n",
+		proctree_count_alive(d->pt));
+	proctree_foreach(d->pt, print_proc, &c);
+	fclose(c.out);
+	/* a blocking write of a small table: the client is local and reads at once */
+	for (size_t off = 0; off < len;) {
+		ssize_t n = send(cfd, buf + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	free(buf);
+	close(cfd);
+}
+
+int status_client(const char *path, FILE *out)
+{
+	struct sockaddr_un sa;
+	char buf[4096];
+	ssize_t n;
+	int fd;
+
+	if (sockaddr_for(path, &sa) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+		fprintf(stderr, "oomsentry: no daemon answers on %s (%s); is 'oomsentry run' or 'observe' running?\n", path,
+			strerror(-r));
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		fwrite(buf, 1, (size_t)n, out);
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* `oomsentry status`: the daemon answers on a UNIX socket with its live table; the client prints it. */
+#ifndef OOMSENTRY_STATUS_H
+#define OOMSENTRY_STATUS_H
+
+#include <stdio.h>
+
+struct daemon;
+
+/* Returns the listening fd, or -1 (logged) when the socket cannot be created: status is a convenience. */
+int status_server_start(const char *path);
+void status_server_stop(int fd, const char *path);
+void status_server_accept(struct daemon *d, int fd);
+/* Returns 0 after printing the table, negative errno (with one line on stderr) when no daemon answers. */
+int status_client(const char *path, FILE *out);
+
+#endif
