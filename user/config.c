@@ -547,8 +547,8 @@ int config_finalize(struct config *cfg, char *errbuf, size_t errlen)
 		snprintf(errbuf, errlen, "rss_step must be at least 4K");
 		return -EINVAL;
 	}
-	if (cfg->crashloop_threshold < 2) {
-		snprintf(errbuf, errlen, "crashloop_threshold must be at least 2");
+	if (cfg->crashloop_threshold < 2 || cfg->crashloop_threshold > 32) {
+		snprintf(errbuf, errlen, "crashloop_threshold must be between 2 and 32");
 		return -EINVAL;
 	}
 	return 0;

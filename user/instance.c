@@ -409,7 +409,7 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	metrics_set_gauge(METRIC_GENERATION_PEAK_BYTES, in->labels, (double)g->peak_bytes);
 	metrics_set_gauge(METRIC_GENERATION_RESIDUAL_BYTES, in->labels, (double)g->residual_bytes);
 	if (in->incident)
-		incident_add_eventf(in->incident, g->end_ns, INCIDENT_EVENT_GENERATION,
+		incident_add_eventf(in->incident, mono_to_real_ns(g->end_ns), INCIDENT_EVENT_GENERATION,
 				    "generation %llu (prompt %.36s) %s, peak %s", (unsigned long long)g->seq, g->prompt_id,
 				    gen_status_to_string(g->status), fmt_bytes(g->peak_bytes, peak, sizeof(peak)));
 	DTRACE_PROBE3(oomsentry, generation, g->seq, g->peak_bytes, g->residual_bytes);
@@ -552,11 +552,11 @@ static void schedule_orphan_check(struct instance *in, uint64_t now_ns)
 
 static void incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns)
 {
-	if (in->incident || incident_new(in->ic->name, trig, now_ns, &in->incident) < 0)
+	if (in->incident || incident_new(in->ic->name, trig, mono_to_real_ns(now_ns), &in->incident) < 0)
 		return;
 	for (size_t i = 0; i < in->n_samples; i++) {
 		const struct mem_sample *s = &in->samples[(in->sample_head + SAMPLE_RING - in->n_samples + i) % SAMPLE_RING];
-		incident_add_sample(in->incident, s->ts_ns, s->usage_bytes, s->limit_bytes);
+		incident_add_sample(in->incident, mono_to_real_ns(s->ts_ns), s->usage_bytes, s->limit_bytes);
 	}
 	for (size_t i = gen_count(&in->gens); i-- > 0;) {
 		const struct generation *g = gen_get(&in->gens, i);
@@ -828,7 +828,7 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 		metrics_add_counter(METRIC_ACTIONS_TOTAL, lab, 1);
 	}
 	if (in->incident)
-		incident_add_eventf(in->incident, now_ns, INCIDENT_EVENT_ACTION, "%s%s%s%s", dec->dry_run ? "would " : "",
+		incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_ACTION, "%s%s%s%s", dec->dry_run ? "would " : "",
 				    name, detail[0] ? ": " : "", detail);
 	DTRACE_PROBE3(oomsentry, action, (int)dec->rung, in->usage_bytes, in->limit_bytes);
 }
@@ -856,7 +856,7 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 		metrics_add_counter(METRIC_FREED_BYTES_TOTAL, lab, (double)dec->outcome.freed_bytes);
 	}
 	if (in->incident) {
-		incident_add_eventf(in->incident, now_ns, INCIDENT_EVENT_RESULT, "%s freed %s", name, freed);
+		incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_RESULT, "%s freed %s", name, freed);
 		if (dec->outcome.ok)
 			incident_finish(in, dec->dry_run ? INCIDENT_OUTCOME_DRY_RUN : INCIDENT_OUTCOME_PREVENTED, r.message,
 					dec->outcome.freed_bytes);
@@ -970,7 +970,7 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	in->sample_head = (in->sample_head + 1) % SAMPLE_RING;
 	in->n_samples = MIN(in->n_samples + 1, SAMPLE_RING);
 	if (in->incident)
-		incident_add_sample(in->incident, now_ns, in->usage_bytes, in->limit_bytes);
+		incident_add_sample(in->incident, mono_to_real_ns(now_ns), in->usage_bytes, in->limit_bytes);
 	metrics_set_gauge(METRIC_MEMORY_USAGE_BYTES, in->labels, (double)in->usage_bytes);
 	metrics_set_gauge(METRIC_MEMORY_LIMIT_BYTES, in->labels, (double)in->limit_bytes);
 	if (in->orphan_check_ns && now_ns >= in->orphan_check_ns) {
@@ -1076,10 +1076,14 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 	    !(in->cgroup_id && victim->cgroup_id == in->cgroup_id))
 		return;
 	incident_begin(in, INCIDENT_TRIGGER_OOM_KILL, now_ns);
-	incident_add_eventf(in->incident, now_ns, INCIDENT_EVENT_OOM_KILL, "OOM killer chose pid %d %s (RSS %s)",
+	incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_OOM_KILL, "OOM killer chose pid %d %s (RSS %s)",
 			    victim->pid, victim->comm, fmt_bytes(victim->rss_at_oom_bytes, rss, sizeof(rss)));
 	incident_finish(in, INCIDENT_OUTCOME_OOM_KILLED, "the kernel OOM killer acted", 0);
-	metrics_add_counter(METRIC_OOM_KILLS_TOTAL, in->labels, 1);
+	{
+		char lab[PATH_MAX + 16];
+		metrics_labels(lab, sizeof(lab), "cgroup", victim->cgroup_dir, NULL);
+		metrics_add_counter(METRIC_OOM_KILLS_TOTAL, lab, 1);
+	}
 }
 
 void instance_after_scan(struct instance *in, uint64_t now_ns)

@@ -34,6 +34,16 @@ uint64_t now_mono_ns(void)
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t mono_to_real_ns(uint64_t mono_ns)
+{
+	struct timespec ts;
+	uint64_t real, mono = now_mono_ns();
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	real = (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	return real - (mono > mono_ns ? mono - mono_ns : 0);
+}
+
 uint64_t now_boot_ns(void)
 {
 	struct timespec ts;
@@ -453,10 +463,16 @@ static void update_metrics(struct daemon *d)
 {
 	uint64_t stats[OS_STAT_MAX];
 
-	metrics_set_gauge("oomsentry_tracked_processes", "", (double)proctree_count_alive(d->pt));
+	metrics_set_gauge(METRIC_TRACKED_PROCESSES, "", (double)proctree_count_alive(d->pt));
+	for (size_t i = 1; i < ARRAY_SIZE(d->events_by_type) && i < OS_EV_MAX; i++) {
+		static const char *const names[OS_EV_MAX] = { "", "exec", "fork", "exit", "oom_victim", "rss", "mmap",
+							      "munmap", "reclaim", "memcg" };
+		char lab[64];
+		metrics_labels(lab, sizeof(lab), "type", names[i], NULL);
+		metrics_set_counter(METRIC_EVENTS_TOTAL, lab, (double)d->events_by_type[i]);
+	}
 	if (d->probes && probes_read_stats(d->probes, stats) == 0) {
-		metrics_set_gauge("oomsentry_bpf_drops_total", "", (double)stats[OS_STAT_DROPS]);
-		metrics_set_gauge("oomsentry_bpf_events_total", "", (double)stats[OS_STAT_EVENTS]);
+		metrics_set_counter(METRIC_BPF_DROPS_TOTAL, "", (double)stats[OS_STAT_DROPS]);
 		if (stats[OS_STAT_DROPS] > d->bpf_drops_reported) {
 			log_warn("the BPF ring buffer dropped %llu events (total %llu): the daemon is too slow or events "
 				 "too frequent; raise rss_step",
@@ -590,8 +606,16 @@ static int daemon_loop(struct daemon *d)
 	sd_notify(0, "READY=1\nSTATUS=watching");
 	while (!d->exiting) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), 1000);
+		int timeout = 1000, n;
 		uint64_t now;
+
+		/* libmicrohttpd may hold buffered work that no fd event will announce */
+		if (d->metrics_on) {
+			int t = metrics_server_timeout_ms();
+			if (t >= 0 && t < timeout)
+				timeout = t;
+		}
+		n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -629,6 +653,8 @@ static int daemon_loop(struct daemon *d)
 				break;
 			}
 		}
+		if (d->metrics_on && metrics_server_timeout_ms() == 0)
+			metrics_server_process();
 		now = now_mono_ns();
 		if (now - last_watchdog > 2 * NSEC_PER_SEC) {
 			sd_notify(0, "WATCHDOG=1");

@@ -42,6 +42,8 @@ uint64_t now_mono_ns(void);
 /* Tracks a process everywhere it must be known (process table and the kernel's tracked map). */
 struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags);
 void daemon_watch_cgroup(struct daemon *d, uint64_t cgroup_id);
+/* Wall clock of a CLOCK_MONOTONIC instant: incident reports carry real dates. */
+uint64_t mono_to_real_ns(uint64_t mono_ns);
 /* CLOCK_BOOTTIME: the clock of /proc/PID/stat start times. */
 uint64_t now_boot_ns(void);
 

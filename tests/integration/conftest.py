@@ -1,0 +1,293 @@
+"""Fixtures for oomsentry's integration tests: the real kernel, real memory cgroups, real processes.
+
+Every cgroup is created under /sys/fs/cgroup/memory/oomsentry-test-* and removed afterwards; every process a
+test starts is tracked and killed at teardown. Tests that need root/BPF skip elsewhere, but fail under CI=true.
+"""
+import json
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.path.join(ROOT, "oomsentry")
+SIM = os.path.join(ROOT, "tests", "sim", "comfy_sim.py")
+SUPERVISOR = os.path.join(ROOT, "tests", "sim", "supervisor.py")
+PYTHON = "/usr/bin/python3"
+MEMCG_ROOT = "/sys/fs/cgroup/memory"
+
+
+def skip_or_fail(reason):
+    """A missing privilege is a skip on a developer laptop, a failure in CI (CI must run everything)."""
+    if os.environ.get("CI") == "true":
+        pytest.fail("required under CI=true: " + reason)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def privileged():
+    if os.geteuid() != 0:
+        skip_or_fail("needs root (BPF, cgroups)")
+    if not os.path.exists("/sys/kernel/btf/vmlinux"):
+        skip_or_fail("kernel without BTF")
+    if not os.path.isdir(MEMCG_ROOT):
+        skip_or_fail("no cgroup v1 memory controller at " + MEMCG_ROOT)
+    if not os.access(BINARY, os.X_OK):
+        pytest.fail("build oomsentry first (make)")
+    return True
+
+
+# The allocator refuses to run outside its limited cgroup: outside one it would exhaust the machine.
+ALLOCATOR = r"""
+import sys, time, mmap
+if "oomsentry-test" not in open("/proc/self/cgroup").read():
+    sys.exit(97)
+step = int(sys.argv[1]) << 20
+keep = []
+while True:
+    m = mmap.mmap(-1, step)
+    for off in range(0, step, 4096):
+        m[off] = 1
+    keep.append(m)
+    time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0)
+"""
+
+
+class Cgroup:
+    def __init__(self, limit_bytes):
+        self.name = "oomsentry-test-" + uuid.uuid4().hex[:10]
+        self.path = os.path.join(MEMCG_ROOT, self.name)
+        os.mkdir(self.path)
+        self.write("memory.limit_in_bytes", str(limit_bytes))
+        # without swap accounting the limit is on RAM; make sure reclaim cannot swap our test pages out
+        try:
+            self.write("memory.swappiness", "0")
+        except OSError:
+            pass
+
+    def write(self, f, v):
+        with open(os.path.join(self.path, f), "w") as fh:
+            fh.write(v)
+
+    def read(self, f):
+        with open(os.path.join(self.path, f)) as fh:
+            return fh.read()
+
+    def oom_kills(self):
+        for line in self.read("memory.oom_control").splitlines():
+            if line.startswith("oom_kill "):
+                return int(line.split()[1])
+        return 0
+
+    def usage(self):
+        return int(self.read("memory.usage_in_bytes"))
+
+    def preexec(self):
+        path = os.path.join(self.path, "cgroup.procs")
+
+        def enter():
+            with open(path, "w") as fh:
+                fh.write(str(os.getpid()))
+        return enter
+
+    def pids(self):
+        try:
+            return [int(x) for x in self.read("cgroup.procs").split()]
+        except OSError:
+            return []
+
+    def destroy(self):
+        # only processes inside our own cgroup: we created every one of them
+        for _ in range(50):
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        for _ in range(50):
+            try:
+                os.rmdir(self.path)
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def cgroup_factory(privileged):
+    made = []
+
+    def make(limit_bytes):
+        cg = Cgroup(limit_bytes)
+        made.append(cg)
+        return cg
+    yield make
+    for cg in made:
+        cg.destroy()
+
+
+class Procs:
+    """Processes started by a test; all are killed at teardown."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        kw.setdefault("stderr", subprocess.DEVNULL)
+        p = subprocess.Popen(args, **kw)
+        self.procs.append(p)
+        return p
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    p.kill()
+                except ProcessLookupError:
+                    pass
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+@pytest.fixture
+def procs():
+    ps = Procs()
+    yield ps
+    ps.cleanup()
+
+
+class Daemon:
+    """`oomsentry observe|run --json` with its JSON lines collected by a reader thread."""
+
+    def __init__(self, tmp_path, mode, args, env=None):
+        self.records = []
+        self.lock = threading.Lock()
+        self.cond = threading.Condition(self.lock)
+        self.stderr_path = os.path.join(str(tmp_path), "oomsentry-%s.stderr" % uuid.uuid4().hex[:6])
+        cmd = [BINARY, mode, "--json", "--socket", os.path.join(str(tmp_path), "status.sock"),
+               "--incident-dir", os.path.join(str(tmp_path), "incidents")] + list(args)
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), env=e, text=True)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        self.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "started", timeout=30,
+                      what="daemon start")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = {"event": "unparsed", "message": line}
+            with self.cond:
+                self.records.append(rec)
+                self.cond.notify_all()
+
+    def find(self, pred):
+        with self.lock:
+            return [r for r in self.records if pred(r)]
+
+    def wait_for(self, pred, timeout=30, what="record"):
+        deadline = time.time() + timeout
+        with self.cond:
+            while True:
+                for r in self.records:
+                    if pred(r):
+                        return r
+                left = deadline - time.time()
+                if left <= 0 or self.proc.poll() is not None:
+                    break
+                self.cond.wait(min(left, 0.2))
+        raise AssertionError("timed out waiting for %s; daemon rc=%s; stderr:\n%s\nlast records:\n%s" % (
+            what, self.proc.poll(), self.stderr(), "\n".join(json.dumps(r) for r in self.records[-25:])))
+
+    def stderr(self):
+        try:
+            return open(self.stderr_path).read()[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.thread.join(timeout=5)
+        return self.proc.returncode
+
+
+@pytest.fixture
+def daemon_factory(privileged, tmp_path):
+    made = []
+
+    def make(mode="observe", args=(), env=None):
+        d = Daemon(tmp_path, mode, args, env)
+        made.append(d)
+        return d
+    yield make
+    for d in made:
+        d.stop()
+
+
+def journald_listening(path):
+    """A socket file left by a journald that is gone refuses connections."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def journald(privileged):
+    """A journal to read records back from: the machine's own, or one we start (PID 1 is not systemd here)."""
+    sock = "/run/systemd/journal/socket"
+    started = None
+    if not journald_listening(sock):
+        binary = "/lib/systemd/systemd-journald"
+        if not os.access(binary, os.X_OK):
+            skip_or_fail("no systemd-journald binary (apt-get install systemd)")
+        started = subprocess.Popen([binary], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            if journald_listening(sock):
+                break
+            time.sleep(0.05)
+        else:
+            started.kill()
+            pytest.fail("systemd-journald did not create " + sock)
+    yield sock
+    if started:
+        started.terminate()
+        started.wait(timeout=10)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

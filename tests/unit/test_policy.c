@@ -1,0 +1,1093 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests for policy.c: the ladder replayed sample by sample with exact expectations. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common.h"
+#include "policy.h"
+
+#ifndef FIXTURES
+#define FIXTURES "tests/fixtures"
+#endif
+
+#define LIMIT MIB(1536)
+#define T0_NS (1000 * NSEC_PER_SEC) /* a monotonic clock that is not at zero */
+
+enum {
+	I_BUSY = 1 << 0,
+	I_UNREACH = 1 << 1,      /* ComfyUI API does not answer */
+	I_NEXT_NOFIT = 1 << 2,   /* forecast: next generation will not fit */
+	I_RUN_NOFIT = 1 << 3,    /* forecast: running generation will not fit */
+	I_LEAK = 1 << 4,
+	I_GEN_END = 1 << 5,
+	I_RESTART = 1 << 6,      /* restart method configured */
+	I_NOFC = 1 << 7,         /* no forecast */
+	I_REQUEUED = 1 << 8,     /* the running prompt was requeued by us already */
+	I_LOWCONF = 1 << 9,      /* forecast confidence 0.1 */
+};
+
+/* Decision fields compared exactly on every step. */
+enum {
+	E_PRESSURE = 1 << 0,
+	E_WARN = 1 << 1,
+	E_AWAIT = 1 << 2,
+	E_COOLDOWN = 1 << 3,
+	E_EXHAUSTED = 1 << 4,
+	E_DEFERRED = 1 << 5,
+	E_REQUEUE = 1 << 6,
+	E_PROACTIVE = 1 << 7,
+	E_DRY = 1 << 8,
+};
+
+struct step {
+	uint64_t t_ms;
+	double pct; /* usage in % of LIMIT */
+	unsigned in;
+	uint64_t gens;
+	uint32_t orphans; /* each holds 256 MiB */
+	double reclaim;
+	enum policy_rung want;
+	unsigned expect;
+	enum policy_rung outcome; /* judged in this step, NONE if none */
+	bool outcome_ok;
+};
+
+#define FM POLICY_RUNG_FREE_MODELS
+#define FA POLICY_RUNG_FREE_ALL
+#define IR POLICY_RUNG_INTERRUPT_REQUEUE
+#define RS POLICY_RUNG_RESTART
+#define KL POLICY_RUNG_KILL
+#define RO POLICY_RUNG_REAP_ORPHANS
+#define NO POLICY_RUNG_NONE
+
+static struct policy_input make_input(const struct step *st)
+{
+	struct policy_input in = {
+		.now_ns = T0_NS + st->t_ms * NSEC_PER_MSEC,
+		.usage_bytes = (uint64_t)((double)LIMIT * st->pct / 100.0),
+		.limit_bytes = LIMIT,
+		.reclaim_events_per_s = st->reclaim,
+		.psi_some_avg10_pct = -1.0,
+		.orphan_count = st->orphans,
+		.orphan_bytes = (uint64_t)st->orphans * MIB(256),
+		.comfy_reachable = !(st->in & I_UNREACH),
+		.busy = st->in & I_BUSY,
+		.generation_just_ended = st->in & I_GEN_END,
+		.generations_completed = st->gens,
+		.restart_configured = st->in & I_RESTART,
+		.running_requeued = st->in & I_REQUEUED,
+		.forecast_known = !(st->in & I_NOFC),
+		.next_fits = !(st->in & I_NEXT_NOFIT),
+		.running_fits = !(st->in & I_RUN_NOFIT),
+		.leak_suspected = st->in & I_LEAK,
+		.confidence = (st->in & I_LOWCONF) ? 0.1 : 0.8,
+	};
+	return in;
+}
+
+#define assert_prefix(str, prefix)                                                                               \
+	do {                                                                                                     \
+		if (strncmp((str), (prefix), strlen(prefix)) != 0)                                               \
+			print_error("got:  %s\nwant: %s...\n", (str), (prefix));                                  \
+		assert_int_equal(strncmp((str), (prefix), strlen(prefix)), 0);                                  \
+	} while (0)
+
+static unsigned decision_bits(const struct policy_decision *d)
+{
+	return (d->pressure ? E_PRESSURE : 0) | (d->warn ? E_WARN : 0) | (d->awaiting ? E_AWAIT : 0) |
+	       (d->cooldown ? E_COOLDOWN : 0) | (d->exhausted ? E_EXHAUSTED : 0) | (d->deferred ? E_DEFERRED : 0) |
+	       (d->requeue ? E_REQUEUE : 0) | (d->proactive ? E_PROACTIVE : 0) | (d->dry_run ? E_DRY : 0);
+}
+
+#define check(cond, ...)                                                                                         \
+	do {                                                                                                     \
+		if (!(cond)) {                                                                                   \
+			print_error("%s step %zu (t=%" PRIu64 " ms): ", name, i, st->t_ms);                      \
+			print_error(__VA_ARGS__);                                                                \
+			print_error("\n  reason: %s\n", d.reason);                                               \
+			fail();                                                                                  \
+		}                                                                                                \
+	} while (0)
+
+/* Replays steps on one state; the body-shape invariants (/free flags follow the rung) are checked on every step. */
+static void run_steps_on(const char *name, const struct policy_params *p, struct policy_state *s,
+			 const struct step *steps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct step *st = &steps[i];
+		struct policy_input in = make_input(st);
+		struct policy_decision d;
+		int r = policy_decide(p, s, &in, &d);
+
+		check(r == (st->want != NO ? 1 : 0), "returned %d", r);
+		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
+		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
+		check(d.outcome.rung == st->outcome, "outcome %s, want %s", policy_rung_name(d.outcome.rung),
+		      policy_rung_name(st->outcome));
+		if (st->outcome != NO)
+			check(d.outcome.ok == st->outcome_ok, "outcome ok %d, want %d", d.outcome.ok, st->outcome_ok);
+		check(d.unload_models == (d.rung == FM || d.rung == FA || d.rung == IR), "unload_models %d",
+		      d.unload_models);
+		check(d.free_memory == (d.rung == FA || d.rung == IR), "free_memory %d", d.free_memory);
+		check(strlen(d.reason) > 0 && strlen(d.reason) < POLICY_REASON_MAX, "reason length");
+	}
+}
+
+static void run_steps(const char *name, const struct policy_params *p, const struct step *steps, size_t n)
+{
+	struct policy_state s;
+
+	policy_state_init(&s);
+	run_steps_on(name, p, &s, steps, n);
+}
+
+#define RUN(p, steps) run_steps(__func__, (p), (steps), ARRAY_SIZE(steps))
+
+/* ---------------------------------------------------------------------------------------------------------- */
+
+static void test_rung_names(void **state)
+{
+	static const struct {
+		enum policy_rung rung;
+		const char *name;
+	} table[] = {
+		{ NO, "none" }, { RO, "reap_orphans" }, { FM, "free_models" }, { FA, "free_all" },
+		{ IR, "interrupt_requeue" }, { RS, "restart" }, { KL, "kill" },
+	};
+	enum policy_rung r;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		assert_string_equal(policy_rung_name(table[i].rung), table[i].name);
+		r = (enum policy_rung)-1;
+		assert_int_equal(policy_rung_from_name(table[i].name, &r), 0);
+		assert_int_equal(r, table[i].rung);
+	}
+	assert_string_equal(policy_rung_name((enum policy_rung)POLICY_RUNG_COUNT), "unknown");
+	assert_string_equal(policy_rung_name((enum policy_rung)-1), "unknown");
+	assert_int_equal(policy_rung_from_name("Kill", &r), -EINVAL);
+	assert_int_equal(policy_rung_from_name("", &r), -EINVAL);
+	assert_int_equal(policy_rung_from_name(NULL, &r), -EINVAL);
+	assert_int_equal(policy_rung_from_name("kill", NULL), -EINVAL);
+}
+
+static void test_params_default(void **state)
+{
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	assert_int_equal(policy_params_validate(&p), 0);
+	assert_true(p.act_usage_fraction == 0.90);
+	assert_true(p.warn_usage_fraction == 0.80);
+	assert_true(p.hysteresis_fraction == 0.05);
+	assert_true(p.act_on_forecast);
+	assert_true(p.act_on_reclaim);
+	assert_true(p.min_freed_fraction == 0.05);
+	assert_false(p.dry_run);
+	assert_false(p.free_after_each_generation);
+	assert_int_equal(p.restart_every_generations, 0);
+	assert_false(p.enabled[KL]);
+	for (unsigned r = RO; r < KL; r++) {
+		assert_true(p.enabled[r]);
+		assert_int_equal(p.cooldown_ms[r], 30000);
+	}
+	assert_int_equal(p.verify_ms[RO], 10000);
+	assert_int_equal(p.verify_ms[FM], 5000);
+	assert_int_equal(p.verify_ms[FA], 5000);
+	assert_int_equal(p.verify_ms[IR], 30000);
+	assert_int_equal(p.verify_ms[RS], 120000);
+	assert_int_equal(p.verify_after_generation_ms, 5000);
+}
+
+static void test_params_validate(void **state)
+{
+	static const struct {
+		const char *field;
+		double value;
+		int want;
+	} table[] = {
+		{ "act", 0.0, -EINVAL }, { "act", 1.0, 0 },       { "act", 1.01, -EINVAL }, { "act", NAN, -EINVAL },
+		{ "act", INFINITY, -EINVAL }, { "warn", 0.0, 0 }, { "warn", 0.95, -EINVAL }, { "hyst", 0.0, 0 },
+		{ "hyst", 0.90, -EINVAL }, { "hyst", -0.1, -EINVAL }, { "conf", 1.5, -EINVAL }, { "reclaim", 0.0, -EINVAL },
+		{ "reclaim", NAN, -EINVAL }, { "psi", -1.0, -EINVAL }, { "psi", 20.0, 0 }, { "freed", 0.0, -EINVAL },
+		{ "freed", 1.0, 0 }, { "negl", 0.06, -EINVAL }, { "negl", 0.0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		struct policy_params p = policy_params_default();
+		const char *f = table[i].field;
+		double v = table[i].value;
+
+		if (!strcmp(f, "act"))
+			p.act_usage_fraction = v;
+		else if (!strcmp(f, "warn"))
+			p.warn_usage_fraction = v;
+		else if (!strcmp(f, "hyst"))
+			p.hysteresis_fraction = v;
+		else if (!strcmp(f, "conf"))
+			p.min_forecast_confidence = v;
+		else if (!strcmp(f, "reclaim"))
+			p.reclaim_events_per_s = v;
+		else if (!strcmp(f, "psi"))
+			p.psi_some_avg10_pct = v;
+		else if (!strcmp(f, "freed"))
+			p.min_freed_fraction = v;
+		else if (!strcmp(f, "negl"))
+			p.negligible_freed_fraction = v;
+		if (policy_params_validate(&p) != table[i].want)
+			print_error("row %zu: %s = %g\n", i, f, v);
+		assert_int_equal(policy_params_validate(&p), table[i].want);
+	}
+	assert_int_equal(policy_params_validate(NULL), -EINVAL);
+	/* reclaim threshold only matters when reclaim is acted on */
+	struct policy_params p = policy_params_default();
+	p.act_on_reclaim = false;
+	p.reclaim_events_per_s = 0;
+	assert_int_equal(policy_params_validate(&p), 0);
+}
+
+/* One decision from a fresh state. */
+enum {
+	P_KILL = 1 << 0,
+	P_NOFC = 1 << 1,         /* act_on_forecast = false */
+	P_RECLAIM_NOW = 1 << 2,  /* reclaim_sustain_ms = 0 */
+	P_PSI20 = 1 << 3,        /* psi threshold 20 % */
+	P_NO_FM = 1 << 4,        /* free_models disabled */
+	P_NO_FA = 1 << 5,        /* free_all disabled */
+	P_MINCONF = 1 << 6,      /* min_forecast_confidence = 0.5 */
+	P_NO_RESTART = 1 << 7,
+};
+
+static struct policy_params make_params(unsigned pm)
+{
+	struct policy_params p = policy_params_default();
+
+	p.enabled[KL] = pm & P_KILL;
+	p.act_on_forecast = !(pm & P_NOFC);
+	if (pm & P_RECLAIM_NOW)
+		p.reclaim_sustain_ms = 0;
+	if (pm & P_PSI20)
+		p.psi_some_avg10_pct = 20.0;
+	if (pm & P_NO_FM)
+		p.enabled[FM] = false;
+	if (pm & P_NO_FA)
+		p.enabled[FA] = false;
+	if (pm & P_MINCONF)
+		p.min_forecast_confidence = 0.5;
+	if (pm & P_NO_RESTART)
+		p.enabled[RS] = false;
+	return p;
+}
+
+static void test_single_decisions(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned params;
+		double psi;
+		struct step st;
+	} table[] = {
+		{ "no pressure", 0, -1, { .pct = 50, .want = NO, .expect = 0 } },
+		{ "warn only", 0, -1, { .pct = 85, .want = NO, .expect = E_WARN } },
+		{ "orphans, no pressure", 0, -1, { .pct = 50, .orphans = 3, .want = NO, .expect = 0 } },
+		{ "idle over act", 0, -1, { .pct = 91, .want = FM, .expect = E_PRESSURE | E_WARN } },
+		{ "orphans first", 0, -1,
+		  { .pct = 95, .in = I_BUSY | I_RUN_NOFIT, .orphans = 2, .want = RO, .expect = E_PRESSURE | E_WARN } },
+		{ "no orphans", 0, -1,
+		  { .pct = 95, .orphans = 0, .want = FM, .expect = E_PRESSURE | E_WARN } },
+		{ "idle, leak: free_all", 0, -1,
+		  { .pct = 60, .in = I_NEXT_NOFIT | I_LEAK, .want = FA, .expect = E_PRESSURE } },
+		{ "idle, leak, free_all disabled", P_NO_FA, -1,
+		  { .pct = 60, .in = I_NEXT_NOFIT | I_LEAK, .want = FM, .expect = E_PRESSURE } },
+		{ "idle, free_models disabled", P_NO_FM, -1, { .pct = 91, .want = FA, .expect = E_PRESSURE | E_WARN } },
+		{ "busy, next won't fit: free now, not interrupt", 0, -1,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT, .want = FM, .expect = E_PRESSURE | E_DEFERRED } },
+		{ "busy, next won't fit, leak: free_all now", 0, -1,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_LEAK, .want = FA, .expect = E_PRESSURE | E_DEFERRED } },
+		{ "busy over act, forecast says running fits", 0, -1,
+		  { .pct = 92, .in = I_BUSY, .want = FM, .expect = E_PRESSURE | E_WARN | E_DEFERRED } },
+		{ "busy, running won't fit", 0, -1,
+		  { .pct = 70, .in = I_BUSY | I_RUN_NOFIT | I_NEXT_NOFIT, .want = IR, .expect = E_PRESSURE | E_REQUEUE } },
+		{ "running won't fit, already requeued once", 0, -1,
+		  { .pct = 70, .in = I_BUSY | I_RUN_NOFIT | I_REQUEUED, .want = IR, .expect = E_PRESSURE } },
+		{ "unreachable: restart", 0, -1,
+		  { .pct = 95, .in = I_UNREACH | I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN } },
+		{ "unreachable, busy (stale), running won't fit: restart", 0, -1,
+		  { .pct = 95, .in = I_UNREACH | I_RESTART | I_BUSY | I_RUN_NOFIT, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_REQUEUE } },
+		{ "unreachable, no restart method, kill off: exhausted", 0, -1,
+		  { .pct = 95, .in = I_UNREACH, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED } },
+		{ "unreachable, restart disabled, kill on", P_KILL | P_NO_RESTART, -1,
+		  { .pct = 95, .in = I_UNREACH | I_RESTART, .want = KL, .expect = E_PRESSURE | E_WARN } },
+		{ "unreachable, orphans", 0, -1,
+		  { .pct = 95, .in = I_UNREACH, .orphans = 1, .want = RO, .expect = E_PRESSURE | E_WARN } },
+		{ "forecast ignored when act_on_forecast=no", P_NOFC, -1,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RUN_NOFIT, .want = NO, .expect = 0 } },
+		{ "forecast below min confidence", P_MINCONF, -1,
+		  { .pct = 60, .in = I_NEXT_NOFIT | I_LOWCONF, .want = NO, .expect = 0 } },
+		{ "forecast unknown", 0, -1, { .pct = 60, .in = I_NEXT_NOFIT | I_NOFC, .want = NO, .expect = 0 } },
+		{ "usage > limit", 0, -1, { .pct = 130, .want = FM, .expect = E_PRESSURE | E_WARN } },
+		{ "reclaim, sustain 0", P_RECLAIM_NOW, -1,
+		  { .pct = 50, .reclaim = 150, .want = FM, .expect = E_PRESSURE } },
+		{ "reclaim below threshold", P_RECLAIM_NOW, -1, { .pct = 50, .reclaim = 99, .want = NO, .expect = 0 } },
+		{ "reclaim NaN", P_RECLAIM_NOW, -1, { .pct = 50, .reclaim = NAN, .want = NO, .expect = 0 } },
+		{ "PSI over threshold", P_PSI20, 25.0, { .pct = 50, .want = FM, .expect = E_PRESSURE } },
+		{ "PSI under threshold", P_PSI20, 19.9, { .pct = 50, .want = NO, .expect = 0 } },
+		{ "PSI NaN", P_PSI20, NAN, { .pct = 50, .want = NO, .expect = 0 } },
+		{ "PSI off by default", 0, 90.0, { .pct = 50, .want = NO, .expect = 0 } },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		struct policy_params p = make_params(table[i].params);
+		struct policy_state s;
+		struct policy_input in = make_input(&table[i].st);
+		struct policy_decision d;
+		const struct step *st = &table[i].st;
+		const char *name = table[i].name;
+
+		in.psi_some_avg10_pct = table[i].psi;
+		policy_state_init(&s);
+		int r = policy_decide(&p, &s, &in, &d);
+		check(r == (st->want != NO), "returned %d", r);
+		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
+		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
+		check(d.outcome.rung == NO, "outcome %s", policy_rung_name(d.outcome.rung));
+	}
+
+	/* interrupt disabled: a running generation at risk goes to restart */
+	struct policy_params p = policy_params_default();
+	struct policy_state s;
+	struct policy_decision d;
+	struct step st = { .pct = 70, .in = I_BUSY | I_RUN_NOFIT | I_RESTART };
+	struct policy_input in = make_input(&st);
+
+	p.enabled[IR] = false;
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, RS);
+	assert_true(d.requeue);
+}
+
+static void test_reason_text(void **state)
+{
+	struct policy_params p = policy_params_default();
+	struct policy_state s;
+	struct policy_decision d;
+	struct policy_input in = {
+		.now_ns = T0_NS, .usage_bytes = MIB(1400), .limit_bytes = LIMIT, .comfy_reachable = true,
+		.psi_some_avg10_pct = -1, .forecast_known = true, .next_fits = true, .running_fits = true,
+	};
+
+	(void)state;
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_string_equal(d.reason, "free_models now, idle: applies at once: usage 1.37 GiB of 1.50 GiB (91.1%) >= act 90%; idle");
+
+	in = (struct policy_input){
+		.now_ns = T0_NS, .usage_bytes = MIB(900), .limit_bytes = LIMIT, .comfy_reachable = true, .busy = true,
+		.psi_some_avg10_pct = -1, .progress_known = true, .progress_fraction = 0.43, .queue_pending = 2,
+		.forecast_known = true, .next_fits = false, .running_fits = true, .confidence = 0.4,
+		.predicted_next_peak_bytes = MIB(1802),
+		.forecast_reason = "residual grows 300 MiB per generation",
+	};
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_string_equal(d.reason, "free_models now, applied when the running prompt ends: usage 900 MiB of 1.50 GiB "
+				      "(58.6%); busy at 43%, 2 queued; next generation will not fit (peak 1.76 GiB); "
+				      "forecast: residual grows 300 MiB per generation");
+	in.now_ns += NSEC_PER_SEC;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_string_equal(d.reason, "awaiting free_models verification until the running prompt ends: usage 900 MiB of "
+				      "1.50 GiB (58.6%); busy at 43%, 2 queued; next generation will not fit (peak 1.76 GiB); "
+				      "forecast: residual grows 300 MiB per generation");
+
+	/* limit unknown, no pressure */
+	in = (struct policy_input){ .now_ns = T0_NS, .usage_bytes = KIB(3), .psi_some_avg10_pct = -1 };
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_string_equal(d.reason, "no pressure: usage 3 KiB (limit unknown); ComfyUI API unreachable");
+
+	/* a very long forecast sentence is truncated, NUL-terminated */
+	char longtext[4096];
+	memset(longtext, 'x', sizeof(longtext) - 1);
+	longtext[sizeof(longtext) - 1] = '\0';
+	in = (struct policy_input){ .now_ns = T0_NS, .usage_bytes = MIB(100), .limit_bytes = LIMIT,
+				    .comfy_reachable = true, .forecast_known = true, .next_fits = false,
+				    .running_fits = true, .forecast_reason = longtext };
+	policy_state_init(&s);
+	p.dry_run = true;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(strlen(d.reason), POLICY_REASON_MAX - 1);
+	assert_prefix(d.reason, "[dry-run] free_models now, idle: applies at once: usage 100 MiB of 1.50 GiB (6.5%); idle; "
+				"next generation will not fit; forecast: xxxx");
+}
+
+/* Idle, nothing frees: free_models -> free_all -> (freed ~0: /free futile) restart -> kill only when enabled. */
+static void test_escalation_idle(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 1000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 4999, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 5000, 95, I_RESTART, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 9000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 10000, 95, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN, .outcome = FA, .outcome_ok = false },
+		{ 100000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 130000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED, .outcome = RS,
+		  .outcome_ok = false },
+		{ 131000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED },
+		/* pressure clears: ladder reset; /free freed nothing last time and no restart happened since, so the
+		 * next episode skips it */
+		{ 140000, 50, I_RESTART, .want = NO, .expect = 0 },
+		{ 141000, 95, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN },
+	};
+	static const struct step with_kill[] = {
+		{ 0, 95, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, I_RESTART, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 10000, 95, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN, .outcome = FA, .outcome_ok = false },
+		{ 130000, 95, I_RESTART, .want = KL, .expect = E_PRESSURE | E_WARN, .outcome = RS, .outcome_ok = false },
+		{ 134000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 135000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED, .outcome = KL,
+		  .outcome_ok = false },
+	};
+	/* no restart method: after /free freed nothing, straight to kill (when enabled) */
+	static const struct step no_restart_kill[] = {
+		{ 0, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, 0, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 10000, 95, 0, .want = KL, .expect = E_PRESSURE | E_WARN, .outcome = FA, .outcome_ok = false },
+	};
+	static const struct step no_restart_no_kill[] = {
+		{ 0, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, 0, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 10000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED, .outcome = FA,
+		  .outcome_ok = false },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_params pk = make_params(P_KILL);
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&pk, with_kill);
+	RUN(&pk, no_restart_kill);
+	RUN(&p, no_restart_no_kill);
+}
+
+/* free_all freed something but not enough: not "futile"; with the running generation at risk, interrupt. */
+static void test_escalation_partial_free_busy(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, I_BUSY | I_RESTART, .gens = 4, .want = FM, .expect = E_PRESSURE | E_WARN | E_DEFERRED },
+		{ 1000, 95, I_BUSY | I_RESTART | I_GEN_END, .gens = 5, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* deadline = generation end + 5 s; 2 % freed < 5 % */
+		{ 6000, 93, I_BUSY | I_RESTART, .gens = 5, .want = FA, .expect = E_PRESSURE | E_WARN | E_DEFERRED,
+		  .outcome = FM, .outcome_ok = false },
+		{ 7000, 93, I_BUSY | I_RESTART | I_GEN_END, .gens = 6, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* 3 % freed: not negligible, so /free is not marked futile; the running generation is now at risk */
+		{ 12000, 90, I_BUSY | I_RESTART | I_RUN_NOFIT, .gens = 6, .want = IR,
+		  .expect = E_PRESSURE | E_WARN | E_REQUEUE, .outcome = FA, .outcome_ok = false },
+		{ 42000, 96, I_BUSY | I_RESTART | I_RUN_NOFIT | I_REQUEUED, .gens = 6, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_REQUEUE, .outcome = IR, .outcome_ok = false },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+}
+
+/* Never fire twice inside a deadline or a cooldown. */
+static void test_no_double_fire(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 1000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 2000, 84, 0, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
+		{ 5000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		{ 29999, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		{ 30000, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 30001, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+	};
+	/* an interrupt awaits its 30 s deadline even though the generation stays at risk */
+	static const struct step interrupt[] = {
+		{ 0, 81, I_BUSY | I_RUN_NOFIT, .want = IR, .expect = E_PRESSURE | E_WARN | E_REQUEUE },
+		{ 10000, 85, I_BUSY | I_RUN_NOFIT, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 29999, 89, I_BUSY | I_RUN_NOFIT, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* worked (usage fell 49 % of the limit) and the 30 s cooldown is over too: the next prompt at risk is
+		 * interrupted, once */
+		{ 30000, 40, I_BUSY | I_RUN_NOFIT, .want = IR, .expect = E_PRESSURE | E_REQUEUE, .outcome = IR,
+		  .outcome_ok = true },
+		{ 30001, 45, I_BUSY | I_RUN_NOFIT, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&p, interrupt);
+}
+
+/* Usage hovering around the act line does not flap. */
+static void test_hysteresis(void **state)
+{
+	static const struct step held[] = {
+		{ 0, 89, 0, .want = NO, .expect = E_WARN },
+		{ 1000, 91, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 2000, 87, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 3000, 89.9, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 4000, 90.5, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 5000, 86.5, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* deadline: 3 % freed and still held above 85 %: escalate, once */
+		{ 6000, 88, 0, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+	};
+	static const struct step released[] = {
+		{ 0, 91, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 1000, 84, 0, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
+		{ 2000, 89, 0, .want = NO, .expect = E_WARN },
+		{ 3000, 89.9, 0, .want = NO, .expect = E_WARN },
+		{ 4000, 86, 0, .want = NO, .expect = E_WARN },
+		{ 5000, 88, 0, .want = NO, .expect = E_WARN },
+		{ 6000, 90.1, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		{ 7000, 87, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		{ 8000, 84.9, 0, .want = NO, .expect = E_WARN },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, held);
+	RUN(&p, released);
+}
+
+/* Busy, the next generation will not fit but the running one will: /free now, judged after it ends. */
+static void test_busy_deferred_free(void **state)
+{
+	static const struct step worked[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 10000, 70, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 60000, 85, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* generation 2 ended; the worker now consumes the flags */
+		{ 61000, 85, I_GEN_END | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 62000, 10, 0, .gens = 2, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
+	};
+	/* the next prompt started at once and nothing came back by end + 5 s: free_all, deferred again */
+	static const struct step failed[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 61000, 72, I_BUSY | I_GEN_END | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 65999, 72, I_BUSY | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 66000, 72, I_BUSY | I_NEXT_NOFIT, .gens = 2, .want = FA, .expect = E_PRESSURE | E_DEFERRED,
+		  .outcome = FM, .outcome_ok = false },
+	};
+	/* the generation end is noticed from the counter alone (the next prompt already running, edge missed) */
+	static const struct step counter[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 61000, 72, I_BUSY | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 66000, 72, I_BUSY | I_NEXT_NOFIT, .gens = 2, .want = FA, .expect = E_PRESSURE | E_DEFERRED,
+		  .outcome = FM, .outcome_ok = false },
+	};
+	/* a generation that never ends: judged at verify_busy_max_ms */
+	static const struct step capped[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 1799999, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 1800000, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FA, .expect = E_PRESSURE | E_DEFERRED,
+		  .outcome = FM, .outcome_ok = false },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, worked);
+	RUN(&p, failed);
+	RUN(&p, counter);
+	RUN(&p, capped);
+}
+
+/* A deferred /free cannot save the running generation: interrupt supersedes it. */
+static void test_deferred_free_superseded(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 5000, 75, I_BUSY | I_NEXT_NOFIT | I_RUN_NOFIT, .gens = 1, .want = IR, .expect = E_PRESSURE | E_REQUEUE,
+		  .outcome = FM, .outcome_ok = false },
+		{ 6000, 81, I_BUSY | I_NEXT_NOFIT | I_RUN_NOFIT, .gens = 1, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 35000, 90, I_BUSY | I_NEXT_NOFIT | I_RUN_NOFIT | I_RESTART, .gens = 1, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_REQUEUE, .outcome = IR, .outcome_ok = false },
+	};
+	/* interrupt disabled and no restart method: keep waiting for the deferred /free */
+	static const struct step no_stronger[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 5000, 75, I_BUSY | I_NEXT_NOFIT | I_RUN_NOFIT, .gens = 1, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_params noir = policy_params_default();
+
+	(void)state;
+	noir.enabled[IR] = false;
+	RUN(&p, steps);
+	RUN(&noir, no_stronger);
+}
+
+/* Without a forecast, past the act line and climbing while busy means the running generation is at risk. */
+static void test_climbing_fallback(void **state)
+{
+	static const struct step no_forecast[] = {
+		{ 0, 88, I_BUSY | I_NOFC, .want = NO, .expect = E_WARN },
+		{ 1000, 91, I_BUSY | I_NOFC, .want = IR, .expect = E_PRESSURE | E_WARN | E_REQUEUE },
+	};
+	static const struct step forecast_vouches[] = {
+		{ 0, 88, I_BUSY, .want = NO, .expect = E_WARN },
+		{ 1000, 91, I_BUSY, .want = FM, .expect = E_PRESSURE | E_WARN | E_DEFERRED },
+	};
+	static const struct step not_climbing[] = {
+		{ 0, 91, I_BUSY | I_NOFC, .want = FM, .expect = E_PRESSURE | E_WARN | E_DEFERRED },
+	};
+	/* a rise below climb_min_bytes (8 MiB) is noise */
+	static const struct step tiny_rise[] = {
+		{ 0, 90.5, I_BUSY | I_NOFC, .want = FM, .expect = E_PRESSURE | E_WARN | E_DEFERRED },
+		{ 1000, 90.7, I_BUSY | I_NOFC, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, no_forecast);
+	RUN(&p, forecast_vouches);
+	RUN(&p, not_climbing);
+	RUN(&p, tiny_rise);
+}
+
+/* ComfyUI unreachable: reap -> restart -> kill, no HTTP rung. */
+static void test_unreachable_skips_http(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, I_UNREACH | I_RESTART, .orphans = 2, .want = RO, .expect = E_PRESSURE | E_WARN },
+		{ 9999, 95, I_UNREACH | I_RESTART, .orphans = 2, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 10000, 95, I_UNREACH | I_RESTART, .orphans = 2, .want = RS, .expect = E_PRESSURE | E_WARN,
+		  .outcome = RO, .outcome_ok = false },
+		{ 130000, 95, I_UNREACH | I_RESTART, .want = KL, .expect = E_PRESSURE | E_WARN, .outcome = RS,
+		  .outcome_ok = false },
+		{ 135000, 95, I_UNREACH | I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED,
+		  .outcome = KL, .outcome_ok = false },
+	};
+	/* reaping worked but pressure stays: orphans are gone, so the next rung is the first HTTP one */
+	static const struct step reap_worked[] = {
+		{ 0, 99, 0, .orphans = 1, .want = RO, .expect = E_PRESSURE | E_WARN },
+		{ 3000, 92, 0, .want = FM, .expect = E_PRESSURE | E_WARN, .outcome = RO, .outcome_ok = true },
+	};
+	struct policy_params p = make_params(P_KILL);
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&p, reap_worked);
+}
+
+/* Dry-run: the same ladder, every decision flagged, the state advancing as if acted. */
+static void test_dry_run(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 50, I_RESTART, .want = NO, .expect = E_DRY },
+		{ 1000, 95, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN | E_DRY },
+		{ 2000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT | E_DRY },
+		{ 6000, 95, I_RESTART, .want = FA, .expect = E_PRESSURE | E_WARN | E_DRY, .outcome = FM,
+		  .outcome_ok = false },
+		{ 11000, 95, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN | E_DRY, .outcome = FA,
+		  .outcome_ok = false },
+		{ 131000, 95, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED | E_DRY, .outcome = RS,
+		  .outcome_ok = false },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_state s;
+	struct policy_decision d;
+	struct policy_input in = make_input(&steps[1]);
+
+	(void)state;
+	p.dry_run = true;
+	RUN(&p, steps);
+
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_prefix(d.reason, "[dry-run] free_models now, idle: applies at once: usage 1.42 GiB of 1.50 GiB (95.0%) >= act 90%; idle");
+}
+
+static void test_free_after_each_generation(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 50, 0, .gens = 0, .want = NO, .expect = 0 },
+		{ 1000, 50, I_GEN_END, .gens = 1, .want = FM, .expect = E_PROACTIVE },
+		/* the same edge reported twice: once per generation */
+		{ 2000, 50, I_GEN_END, .gens = 1, .want = NO, .expect = 0 },
+		{ 3000, 50, I_BUSY, .gens = 1, .want = NO, .expect = 0 },
+		/* the next prompt already runs: the flags apply after it */
+		{ 4000, 50, I_BUSY | I_GEN_END, .gens = 2, .want = FM, .expect = E_PROACTIVE | E_DEFERRED },
+		/* proactive frees are not verified: nothing awaits */
+		{ 5000, 50, I_BUSY, .gens = 2, .want = NO, .expect = 0 },
+		{ 6000, 50, I_BUSY | I_GEN_END | I_UNREACH, .gens = 3, .want = NO, .expect = 0 },
+		/* a caller that does not count generations still gets one free per edge */
+		{ 7000, 50, I_GEN_END, .gens = 0, .want = FM, .expect = E_PROACTIVE },
+		{ 8000, 50, I_GEN_END, .gens = 0, .want = FM, .expect = E_PROACTIVE },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_params off = policy_params_default();
+	static const struct step off_steps[] = {
+		{ 1000, 50, I_GEN_END, .gens = 1, .want = NO, .expect = 0 },
+	};
+
+	(void)state;
+	p.free_after_each_generation = true;
+	RUN(&p, steps);
+	RUN(&off, off_steps);
+}
+
+static void test_restart_every_generations(void **state)
+{
+	/* waits for the queue to be between prompts */
+	static const struct step idle[] = {
+		{ 0, 50, I_BUSY | I_RESTART, .gens = 2, .want = NO, .expect = 0 },
+		{ 1000, 50, I_BUSY | I_RESTART, .gens = 3, .want = NO, .expect = 0 },
+		{ 2000, 50, I_RESTART, .gens = 3, .want = RS, .expect = E_PROACTIVE },
+		{ 3000, 50, I_RESTART, .gens = 3, .want = NO, .expect = E_AWAIT },
+		/* the server came back: counter reset */
+		{ 10000, 3, I_RESTART, .gens = 0, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
+		{ 11000, 3, I_RESTART, .gens = 1, .want = NO, .expect = 0 },
+		{ 50000, 3, I_RESTART | I_GEN_END, .gens = 3, .want = RS, .expect = E_PROACTIVE },
+	};
+	/* a busy queue: at the generation boundary, the just-started prompt is requeued; the counter never resets
+	 * (dry-run or a failed restart) so the next restart waits another N generations */
+	static const struct step busy[] = {
+		{ 0, 50, I_BUSY | I_RESTART | I_GEN_END, .gens = 3, .want = RS, .expect = E_PROACTIVE | E_REQUEUE },
+		{ 119999, 50, I_BUSY | I_RESTART, .gens = 3, .want = NO, .expect = E_AWAIT },
+		{ 120000, 50, I_BUSY | I_RESTART, .gens = 3, .want = NO, .expect = 0, .outcome = RS,
+		  .outcome_ok = false },
+		{ 200000, 50, I_RESTART, .gens = 5, .want = NO, .expect = 0 },
+		{ 300000, 50, I_BUSY | I_RESTART | I_GEN_END, .gens = 6, .want = RS, .expect = E_PROACTIVE | E_REQUEUE },
+	};
+	/* no restart method configured: never */
+	static const struct step unconfigured[] = {
+		{ 0, 50, 0, .gens = 9, .want = NO, .expect = 0 },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	p.restart_every_generations = 3;
+	RUN(&p, idle);
+	RUN(&p, busy);
+	RUN(&p, unconfigured);
+}
+
+/* A rung that worked resets the ladder once pressure clears. */
+static void test_deescalation(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, 0, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 7000, 50, 0, .want = NO, .expect = 0, .outcome = FA, .outcome_ok = true },
+		{ 40000, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
+	};
+	/* worked by pressure clearing at the deadline, without a big drop */
+	static const struct step cleared[] = {
+		{ 0, 60, I_NEXT_NOFIT, .want = FM, .expect = E_PRESSURE },
+		{ 4999, 59, 0, .want = NO, .expect = E_AWAIT },
+		{ 5000, 59, 0, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_state s;
+	struct policy_input in;
+	struct policy_decision d;
+	const struct step st = { 7000, 50 };
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&p, cleared);
+
+	/* the reset is said in the reason */
+	policy_state_init(&s);
+	run_steps_on(__func__, &p, &s, steps, 2);
+	in = make_input(&st);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_prefix(d.reason, "free_all freed 691 MiB in 2.0 s: worked; pressure cleared, ladder reset; no pressure: ");
+}
+
+static void test_reclaim_sustained(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 50, 0, .reclaim = 200, .want = NO, .expect = 0 },
+		{ 2000, 50, 0, .reclaim = 200, .want = NO, .expect = 0 },
+		{ 2500, 50, 0, .reclaim = 10, .want = NO, .expect = 0 },
+		{ 3000, 50, 0, .reclaim = 200, .want = NO, .expect = 0 },
+		{ 5999, 50, 0, .reclaim = 200, .want = NO, .expect = 0 },
+		{ 6000, 50, 0, .reclaim = 200, .want = FM, .expect = E_PRESSURE },
+		/* reclaim stopped and nothing else presses: worked */
+		{ 11000, 50, 0, .reclaim = 0, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_params off = policy_params_default();
+	static const struct step off_steps[] = {
+		{ 0, 50, 0, .reclaim = 1e6, .want = NO, .expect = 0 },
+		{ 10000, 50, 0, .reclaim = 1e6, .want = NO, .expect = 0 },
+	};
+
+	(void)state;
+	off.act_on_reclaim = false;
+	RUN(&p, steps);
+	RUN(&off, off_steps);
+}
+
+static void test_record_outcome(void **state)
+{
+	struct policy_params p = policy_params_default();
+	struct policy_state s;
+	struct policy_decision d;
+	struct step st = { 0, 95, I_RESTART, .orphans = 1 };
+	struct policy_input in = make_input(&st);
+	uint64_t t_act = in.now_ns;
+
+	(void)state;
+	policy_state_init(&s);
+	assert_int_equal(policy_record_outcome(&s, RO, true, 0, t_act), -ENOENT);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, RO);
+
+	assert_int_equal(policy_record_outcome(NULL, RO, true, 0, t_act), -EINVAL);
+	assert_int_equal(policy_record_outcome(&s, NO, true, 0, t_act), -EINVAL);
+	assert_int_equal(policy_record_outcome(&s, (enum policy_rung)99, true, 0, t_act), -EINVAL);
+	assert_int_equal(policy_record_outcome(&s, (enum policy_rung)-3, true, 0, t_act), -EINVAL);
+	assert_int_equal(policy_record_outcome(&s, FM, true, 0, t_act), -ENOENT);
+	assert_int_equal(policy_record_outcome(&s, RO, true, 0, t_act - 1), -ESTALE);
+
+	/* nothing to reap after all: escalate at the next sample instead of waiting 10 s */
+	assert_int_equal(policy_record_outcome(&s, RO, false, 0, t_act + 1), 0);
+	in.now_ns = t_act + NSEC_PER_SEC;
+	in.orphan_count = 0;
+	in.orphan_bytes = 0;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.outcome.rung, RO);
+	assert_false(d.outcome.ok);
+	assert_true(d.outcome.escalated);
+	assert_int_equal(d.rung, FM);
+
+	/* the caller measured the effect itself: 200 MiB >= 5 % of 1.5 GiB counts even before usage shows it */
+	assert_int_equal(policy_record_outcome(&s, FM, true, MIB(200), in.now_ns), 0);
+	in.now_ns += NSEC_PER_SEC;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_int_equal(d.outcome.rung, FM);
+	assert_true(d.outcome.ok);
+	assert_false(d.outcome.escalated);
+	assert_int_equal(d.outcome.freed_bytes, MIB(200));
+	assert_true(d.cooldown);
+
+	/* reports after the verdict are late */
+	assert_int_equal(policy_record_outcome(&s, FM, true, MIB(200), in.now_ns), -ENOENT);
+
+	/* a failed report on free_all does not mark /free futile: interrupt-less idle goes to restart anyway */
+	policy_state_init(&s);
+	st = (struct step){ 0, 95, I_RESTART };
+	in = make_input(&st);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, FM);
+	assert_int_equal(policy_record_outcome(&s, FM, false, 0, in.now_ns), 0);
+	in.now_ns += NSEC_PER_MSEC;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, FA);
+	assert_int_equal(policy_record_outcome(&s, FA, false, 0, in.now_ns), 0);
+	in.now_ns += NSEC_PER_MSEC;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, RS);
+	assert_false(s.free_futile);
+}
+
+/* /free freed nothing: the memory is not releasable by /free; restart, and remember it until the server restarts. */
+static void test_futile_free_goes_to_restart(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, I_RESTART, .gens = 5, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, I_RESTART, .gens = 5, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM,
+		  .outcome_ok = false },
+		{ 10000, 95, I_RESTART, .gens = 5, .want = RS, .expect = E_PRESSURE | E_WARN, .outcome = FA,
+		  .outcome_ok = false },
+		/* someone else freed memory: the restart "worked" (pressure gone), ladder reset */
+		{ 11000, 40, I_RESTART, .gens = 5, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
+		/* a restart that worked gives /free its chances back */
+		{ 50000, 95, I_RESTART, .gens = 6, .want = FM, .expect = E_PRESSURE | E_WARN },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+}
+
+static void test_futile_reset_by_server_restart(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 95, 0, .gens = 5, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, 0, .gens = 5, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 10000, 95, 0, .gens = 5, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED, .outcome = FA,
+		  .outcome_ok = false },
+		{ 20000, 20, 0, .gens = 0, .want = NO, .expect = 0 },
+		/* fresh server, fresh chances for /free */
+		{ 60000, 95, 0, .gens = 1, .want = FM, .expect = E_PRESSURE | E_WARN },
+	};
+	/* without a server restart, /free stays futile across episodes */
+	static const struct step remembered[] = {
+		{ 0, 95, 0, .gens = 5, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 95, 0, .gens = 5, .want = FA, .expect = E_PRESSURE | E_WARN, .outcome = FM, .outcome_ok = false },
+		{ 10000, 95, 0, .gens = 5, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED, .outcome = FA,
+		  .outcome_ok = false },
+		{ 20000, 20, 0, .gens = 5, .want = NO, .expect = 0 },
+		{ 60000, 95, 0, .gens = 6, .want = NO, .expect = E_PRESSURE | E_WARN | E_EXHAUSTED },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&p, remembered);
+}
+
+/* The simulator scenario from DESIGN/forecast: 1.5 GiB, 500 MiB model, 300 MiB leak per generation. */
+static void test_third_generation_scenario(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 1.6, 0, .gens = 0, .want = NO, .expect = 0 },
+		/* gen 1 */
+		{ 10000, 40, I_BUSY | I_NOFC, .gens = 0, .want = NO, .expect = 0 },
+		{ 30000, 79, I_BUSY | I_NOFC, .gens = 0, .want = NO, .expect = 0 },
+		{ 40000, 53.7, I_GEN_END | I_NOFC, .gens = 1, .want = NO, .expect = 0 },
+		/* gen 2 starts at 825 MiB; the forecast already says gen 3 will not fit */
+		{ 41000, 53.7, I_BUSY | I_NEXT_NOFIT | I_LEAK, .gens = 1, .want = FA,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 60000, 85, I_BUSY | I_NEXT_NOFIT | I_LEAK, .gens = 1, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 70000, 99, I_BUSY | I_NEXT_NOFIT | I_LEAK, .gens = 1, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		/* gen 2 ends; the worker applies unload + free: back to the baseline */
+		{ 75000, 73, I_GEN_END | I_NEXT_NOFIT | I_LEAK, .gens = 2, .want = NO,
+		  .expect = E_PRESSURE | E_AWAIT },
+		{ 76000, 1.6, I_NOFC, .gens = 2, .want = NO, .expect = 0, .outcome = FA, .outcome_ok = true },
+		/* gen 3 loads the model again and fits */
+		{ 90000, 60, I_BUSY, .gens = 2, .want = NO, .expect = 0 },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+}
+
+static void test_degenerate_inputs(void **state)
+{
+	struct policy_params p = policy_params_default();
+	struct policy_params bad = policy_params_default();
+	struct policy_state s;
+	struct policy_decision d;
+	struct policy_input zero = { 0 };
+	struct policy_input in;
+
+	(void)state;
+	policy_state_init(&s);
+	policy_state_init(NULL);
+
+	assert_int_equal(policy_decide(NULL, &s, &zero, &d), -EINVAL);
+	assert_int_equal(d.rung, NO);
+	assert_string_equal(d.reason, "invalid arguments");
+	assert_int_equal(policy_decide(&p, NULL, &zero, &d), -EINVAL);
+	assert_int_equal(policy_decide(&p, &s, NULL, &d), -EINVAL);
+	assert_int_equal(policy_decide(&p, &s, &zero, NULL), -EINVAL);
+	bad.act_usage_fraction = NAN;
+	assert_int_equal(policy_decide(&bad, &s, &zero, &d), -EINVAL);
+	assert_string_equal(d.reason, "invalid policy parameters");
+	assert_int_equal(d.rung, NO);
+
+	/* zero-initialised input: nothing known, nothing done, repeatedly */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(policy_decide(&p, &s, &zero, &d), 0);
+		assert_int_equal(d.rung, NO);
+		assert_false(d.pressure);
+	}
+
+	/* limit unknown: usage alone never acts, however large */
+	in = (struct policy_input){ .now_ns = 1, .usage_bytes = UINT64_MAX, .comfy_reachable = true,
+				    .psi_some_avg10_pct = -1 };
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_false(d.pressure);
+
+	/* extreme values everywhere */
+	in = (struct policy_input){
+		.now_ns = UINT64_MAX, .usage_bytes = UINT64_MAX, .limit_bytes = 1, .reclaim_events_per_s = INFINITY,
+		.psi_some_avg10_pct = NAN, .orphan_bytes = UINT64_MAX, .orphan_count = UINT32_MAX,
+		.comfy_reachable = true, .busy = true, .queue_pending = UINT32_MAX, .progress_known = true,
+		.progress_fraction = NAN, .generations_completed = UINT64_MAX, .forecast_known = true,
+		.confidence = NAN, .predicted_next_peak_bytes = UINT64_MAX,
+	};
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, RO);
+	assert_int_equal(d.deadline_ns, UINT64_MAX);
+	/* the clock jumps back to 0: no wrap-around, the reap still awaits */
+	in.now_ns = 0;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_true(d.awaiting);
+
+	/* usage > limit, huge: a sane rung */
+	in = (struct policy_input){ .now_ns = T0_NS, .usage_bytes = GIB(1024), .limit_bytes = MIB(1),
+				    .comfy_reachable = true, .psi_some_avg10_pct = -1 };
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, FM);
+
+	/* a corrupted state does not wedge or crash the ladder */
+	policy_state_init(&s);
+	s.floor = (enum policy_rung)1234;
+	s.awaiting = true;
+	s.last_rung = (enum policy_rung)77;
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_int_equal(d.rung, FM);
+
+	/* huge configured times saturate instead of wrapping */
+	struct policy_params huge = policy_params_default();
+	for (unsigned r = RO; r < POLICY_RUNG_COUNT; r++) {
+		huge.cooldown_ms[r] = UINT64_MAX;
+		huge.verify_ms[r] = UINT64_MAX;
+	}
+	huge.verify_after_generation_ms = UINT64_MAX;
+	huge.verify_busy_max_ms = UINT64_MAX;
+	huge.reclaim_sustain_ms = UINT64_MAX;
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&huge, &s, &in, &d), 1);
+	assert_int_equal(d.deadline_ns, UINT64_MAX);
+	in.now_ns = UINT64_MAX - 1;
+	assert_int_equal(policy_decide(&huge, &s, &in, &d), 0);
+	assert_true(d.awaiting);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_rung_names),
+		cmocka_unit_test(test_params_default),
+		cmocka_unit_test(test_params_validate),
+		cmocka_unit_test(test_single_decisions),
+		cmocka_unit_test(test_reason_text),
+		cmocka_unit_test(test_escalation_idle),
+		cmocka_unit_test(test_escalation_partial_free_busy),
+		cmocka_unit_test(test_no_double_fire),
+		cmocka_unit_test(test_hysteresis),
+		cmocka_unit_test(test_busy_deferred_free),
+		cmocka_unit_test(test_deferred_free_superseded),
+		cmocka_unit_test(test_climbing_fallback),
+		cmocka_unit_test(test_unreachable_skips_http),
+		cmocka_unit_test(test_dry_run),
+		cmocka_unit_test(test_free_after_each_generation),
+		cmocka_unit_test(test_restart_every_generations),
+		cmocka_unit_test(test_deescalation),
+		cmocka_unit_test(test_reclaim_sustained),
+		cmocka_unit_test(test_record_outcome),
+		cmocka_unit_test(test_futile_free_goes_to_restart),
+		cmocka_unit_test(test_futile_reset_by_server_restart),
+		cmocka_unit_test(test_third_generation_scenario),
+		cmocka_unit_test(test_degenerate_inputs),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

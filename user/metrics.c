@@ -1,0 +1,744 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <limits.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <string.h>
+#include <strings.h>
+#include "log.h"
+#include "metrics.h"
+
+struct metric_family {
+	char name[METRICS_NAME_MAX];
+	char help[METRICS_HELP_MAX];
+	enum metric_type type;
+	bool has_help;
+};
+
+struct metric_series {
+	char labels[METRICS_LABELS_MAX];
+	double value;
+	unsigned family;
+};
+
+/* Static storage: an update on the hot path never allocates, and a full registry degrades to dropped series
+ * instead of an out-of-memory daemon on a host that is already short of memory. */
+static struct metric_family families[METRICS_MAX_FAMILIES];
+static unsigned n_families;
+static struct metric_series series[METRICS_MAX_SERIES];
+static unsigned n_series;
+static bool warned_full;
+
+static bool is_name_char(char c, bool first, bool colon)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (colon && c == ':'))
+		return true;
+	return !first && c >= '0' && c <= '9';
+}
+
+static bool valid_name(const char *s, size_t max, bool colon)
+{
+	size_t i;
+
+	if (!s || !*s)
+		return false;
+	for (i = 0; s[i]; i++)
+		if (i + 1 >= max || !is_name_char(s[i], i == 0, colon))
+			return false;
+	return true;
+}
+
+/* Accepts exactly what metrics_labels() produces, plus hand-written text in the same grammar:
+ * name="value"(,name="value")* with \\ \" \n as the only escapes and no raw newline. */
+static bool valid_labels(const char *s)
+{
+	const char *p = s;
+
+	if (strlen(s) >= METRICS_LABELS_MAX)
+		return false;
+	while (*p) {
+		if (!is_name_char(*p, true, false))
+			return false;
+		while (is_name_char(*p, false, false))
+			p++;
+		if (*p++ != '=' || *p++ != '"')
+			return false;
+		for (;; p++) {
+			if (*p == '\0' || *p == '\n')
+				return false;
+			if (*p == '"')
+				break;
+			if (*p == '\\') {
+				p++;
+				if (*p != '\\' && *p != '"' && *p != 'n')
+					return false;
+			}
+		}
+		p++;
+		if (*p == ',') {
+			p++;
+			if (!*p)
+				return false;
+		} else if (*p) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static int family_find(const char *name)
+{
+	unsigned i;
+
+	for (i = 0; i < n_families; i++)
+		if (strcmp(families[i].name, name) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+static void warn_full(const char *what)
+{
+	if (warned_full)
+		return;
+	warned_full = true;
+	log_warn("metrics: %s full (%u families, %u series); further series are dropped", what,
+		 (unsigned)METRICS_MAX_FAMILIES, (unsigned)METRICS_MAX_SERIES);
+}
+
+static int family_add(const char *name, enum metric_type type)
+{
+	struct metric_family *f;
+
+	if (n_families >= METRICS_MAX_FAMILIES) {
+		warn_full("family table");
+		return -ENOSPC;
+	}
+	f = &families[n_families];
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->type = type;
+	return (int)n_families++;
+}
+
+static bool family_has_series(unsigned fam)
+{
+	unsigned i;
+
+	for (i = 0; i < n_series; i++)
+		if (series[i].family == fam)
+			return true;
+	return false;
+}
+
+int metrics_describe(const char *name, enum metric_type type, const char *help)
+{
+	struct metric_family *f;
+	int r;
+
+	if (!valid_name(name, METRICS_NAME_MAX, true) || (type != METRIC_COUNTER && type != METRIC_GAUGE))
+		return -EINVAL;
+	if (help && strlen(help) >= METRICS_HELP_MAX)
+		return -EINVAL;
+	r = family_find(name);
+	if (r >= 0) {
+		f = &families[r];
+		if (f->type != type && family_has_series((unsigned)r))
+			return -EINVAL;
+	} else {
+		r = family_add(name, type);
+		if (r < 0)
+			return r;
+		f = &families[r];
+	}
+	f->type = type;
+	f->has_help = help != NULL;
+	snprintf(f->help, sizeof(f->help), "%s", help ? help : "");
+	return 0;
+}
+
+int metrics_describe_oomsentry(void)
+{
+	static const struct {
+		const char *name;
+		enum metric_type type;
+		const char *help;
+	} table[] = {
+		{ METRIC_EVENTS_TOTAL, METRIC_COUNTER, "Events received from the kernel probes, by type." },
+		{ METRIC_BPF_DROPS_TOTAL, METRIC_COUNTER, "Events the BPF programs could not queue (ring buffer full)." },
+		{ METRIC_TRACKED_PROCESSES, METRIC_GAUGE, "Processes currently tracked." },
+		{ METRIC_MEMORY_USAGE_BYTES, METRIC_GAUGE, "Memory charged to the instance's cgroup." },
+		{ METRIC_MEMORY_LIMIT_BYTES, METRIC_GAUGE, "Memory limit that applies to the instance." },
+		{ METRIC_GENERATIONS_TOTAL, METRIC_COUNTER, "Finished ComfyUI generations (prompts), by status." },
+		{ METRIC_GENERATION_PEAK_BYTES, METRIC_GAUGE, "Peak memory of the last generation." },
+		{ METRIC_GENERATION_RESIDUAL_BYTES, METRIC_GAUGE, "Memory left after the last generation finished." },
+		{ METRIC_LEAK_BYTES_PER_GENERATION, METRIC_GAUGE, "Residual memory growth per generation (regression slope)." },
+		{ METRIC_FORECAST_GENERATIONS_LEFT, METRIC_GAUGE, "Generations left before the forecast reaches the limit." },
+		{ METRIC_ACTIONS_TOTAL, METRIC_COUNTER, "Prevention actions taken, by action and result." },
+		{ METRIC_FREED_BYTES_TOTAL, METRIC_COUNTER, "Memory verified as freed by prevention actions." },
+		{ METRIC_OOM_KILLS_TOTAL, METRIC_COUNTER, "OOM kills observed, by the victim's cgroup." },
+		{ METRIC_ORPHANS, METRIC_GAUGE, "Orphaned ComfyUI processes currently present." },
+		{ METRIC_CRASH_LOOPS_TOTAL, METRIC_COUNTER, "Crash loops detected." },
+	};
+	size_t i;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(table); i++) {
+		r = metrics_describe(table[i].name, table[i].type, table[i].help);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Finds or creates the series; creating an undescribed family gives it the caller's type. */
+static int series_lookup(const char *name, const char *labels, enum metric_type type, bool create,
+			 struct metric_series **ret)
+{
+	unsigned i;
+	int fam;
+
+	if (!labels)
+		labels = "";
+	if (!valid_name(name, METRICS_NAME_MAX, true) || !valid_labels(labels))
+		return -EINVAL;
+	fam = family_find(name);
+	if (fam >= 0 && families[fam].type != type)
+		return -EINVAL;
+	if (fam >= 0)
+		for (i = 0; i < n_series; i++)
+			if (series[i].family == (unsigned)fam && strcmp(series[i].labels, labels) == 0) {
+				*ret = &series[i];
+				return 0;
+			}
+	if (!create)
+		return -ENOENT;
+	if (n_series >= METRICS_MAX_SERIES) {
+		warn_full("series table");
+		return -ENOSPC;
+	}
+	if (fam < 0) {
+		fam = family_add(name, type);
+		if (fam < 0)
+			return fam;
+	}
+	*ret = &series[n_series++];
+	memset(*ret, 0, sizeof(**ret));
+	(*ret)->family = (unsigned)fam;
+	snprintf((*ret)->labels, sizeof((*ret)->labels), "%s", labels);
+	return 0;
+}
+
+int metrics_set_gauge(const char *name, const char *labels, double value)
+{
+	struct metric_series *s;
+	int r;
+
+	r = series_lookup(name, labels, METRIC_GAUGE, true, &s);
+	if (r < 0)
+		return r;
+	s->value = value;
+	return 0;
+}
+
+int metrics_add_counter(const char *name, const char *labels, double delta)
+{
+	struct metric_series *s;
+	int r;
+
+	/* Counters only go up; a negative or NaN delta is a caller bug that would corrupt rate() forever. */
+	if (!(delta >= 0))
+		return -EINVAL;
+	r = series_lookup(name, labels, METRIC_COUNTER, true, &s);
+	if (r < 0)
+		return r;
+	s->value += delta;
+	return 0;
+}
+
+int metrics_set_counter(const char *name, const char *labels, double value)
+{
+	struct metric_series *s;
+	int r;
+
+	if (!(value >= 0))
+		return -EINVAL;
+	r = series_lookup(name, labels, METRIC_COUNTER, true, &s);
+	if (r < 0)
+		return r;
+	s->value = value;
+	return 0;
+}
+
+int metrics_get(const char *name, const char *labels, double *ret_value)
+{
+	struct metric_series *s;
+	int fam, r;
+
+	if (!name || !ret_value)
+		return -EINVAL;
+	fam = family_find(name);
+	if (fam < 0)
+		return valid_name(name, METRICS_NAME_MAX, true) ? -ENOENT : -EINVAL;
+	r = series_lookup(name, labels, families[fam].type, false, &s);
+	if (r < 0)
+		return r;
+	*ret_value = s->value;
+	return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes are not valid UTF-8. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+	size_t n, i;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+int metrics_labels(char *buf, size_t size, ...)
+{
+	const char *name, *value;
+	size_t len = 0;
+	int r = 0;
+	va_list ap;
+
+#define PUT(c)                                   \
+	do {                                     \
+		if (len + 1 >= size) {           \
+			r = -ENOBUFS;            \
+			goto out;                \
+		}                                \
+		buf[len++] = (c);                \
+	} while (0)
+
+	if (!buf || size == 0)
+		return -ENOBUFS;
+	va_start(ap, size);
+	while ((name = va_arg(ap, const char *))) {
+		value = va_arg(ap, const char *);
+		if (!value || !valid_name(name, METRICS_NAME_MAX, false)) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (len > 0)
+			PUT(',');
+		for (; *name; name++)
+			PUT(*name);
+		PUT('=');
+		PUT('"');
+		while (*value) {
+			size_t n = utf8_seq_len((const unsigned char *)value);
+
+			if (*value == '\\' || *value == '"') {
+				PUT('\\');
+				PUT(*value);
+			} else if (*value == '\n') {
+				PUT('\\');
+				PUT('n');
+			} else if (n == 0) {
+				PUT('?');
+				n = 1;
+			} else {
+				for (size_t i = 0; i < n; i++)
+					PUT(value[i]);
+				value += n;
+				continue;
+			}
+			value++;
+		}
+		PUT('"');
+	}
+#undef PUT
+out:
+	va_end(ap);
+	if (r < 0) {
+		buf[0] = '\0';
+		return r;
+	}
+	if (len >= METRICS_LABELS_MAX) {
+		buf[0] = '\0';
+		return -ENOBUFS;
+	}
+	buf[len] = '\0';
+	return (int)len;
+}
+
+/* Sizes the reply in a first pass (buf == NULL) so a scrape makes exactly one allocation. */
+struct out {
+	char *buf;
+	size_t len;
+};
+
+static void out_mem(struct out *o, const char *s, size_t n)
+{
+	if (o->buf)
+		memcpy(o->buf + o->len, s, n);
+	o->len += n;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_mem(o, s, strlen(s));
+}
+
+static void out_help(struct out *o, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\')
+			out_str(o, "\\\\");
+		else if (*s == '\n')
+			out_str(o, "\\n");
+		else
+			out_mem(o, s, 1);
+	}
+}
+
+/* Shortest text that parses back to the same double, in the spellings Prometheus' parser accepts. */
+static void format_value(double v, char *buf, size_t size)
+{
+	if (isnan(v)) {
+		snprintf(buf, size, "NaN");
+	} else if (isinf(v)) {
+		snprintf(buf, size, v > 0 ? "+Inf" : "-Inf");
+	} else if (v == 0) {
+		snprintf(buf, size, "0");
+	} else if (fabs(v) < 1e15 && v == trunc(v)) {
+		snprintf(buf, size, "%.0f", v);
+	} else {
+		snprintf(buf, size, "%.15g", v);
+		if (strtod(buf, NULL) != v)
+			snprintf(buf, size, "%.17g", v);
+	}
+}
+
+static void render(struct out *o)
+{
+	static const char *const type_name[] = { [METRIC_COUNTER] = "counter", [METRIC_GAUGE] = "gauge" };
+	unsigned f, i;
+	char value[64];
+
+	for (f = 0; f < n_families; f++) {
+		const struct metric_family *fam = &families[f];
+
+		if (!family_has_series(f))
+			continue;
+		if (fam->has_help) {
+			out_str(o, "# HELP ");
+			out_str(o, fam->name);
+			out_str(o, " ");
+			out_help(o, fam->help);
+			out_str(o, "\n");
+		}
+		out_str(o, "# TYPE ");
+		out_str(o, fam->name);
+		out_str(o, " ");
+		out_str(o, type_name[fam->type]);
+		out_str(o, "\n");
+		for (i = 0; i < n_series; i++) {
+			if (series[i].family != f)
+				continue;
+			out_str(o, fam->name);
+			if (series[i].labels[0]) {
+				out_str(o, "{");
+				out_str(o, series[i].labels);
+				out_str(o, "}");
+			}
+			format_value(series[i].value, value, sizeof(value));
+			out_str(o, " ");
+			out_str(o, value);
+			out_str(o, "\n");
+		}
+	}
+}
+
+int metrics_render(char **ret, size_t *ret_len)
+{
+	struct out o = {};
+
+	if (!ret || !ret_len)
+		return -EINVAL;
+	render(&o);
+	o.buf = malloc(o.len + 1);
+	if (!o.buf)
+		return -ENOMEM;
+	o.len = 0;
+	render(&o);
+	o.buf[o.len] = '\0';
+	*ret = o.buf;
+	*ret_len = o.len;
+	return 0;
+}
+
+void metrics_reset(void)
+{
+	n_families = 0;
+	n_series = 0;
+	warned_full = false;
+}
+
+/* ---- HTTP endpoint ---- */
+
+static struct MHD_Daemon *daemon_;
+
+int metrics_parse_listen(const char *text, struct sockaddr_storage *ret_addr, socklen_t *ret_addr_len,
+			 bool *ret_enabled)
+{
+	static const char *const off[] = { "", "off", "no", "false", "none" };
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *port_text, *p;
+	size_t host_len;
+	unsigned long port;
+	char *end;
+	size_t i;
+
+	if (!ret_addr || !ret_addr_len || !ret_enabled)
+		return -EINVAL;
+	if (!text)
+		text = METRICS_DEFAULT_LISTEN;
+	for (i = 0; i < ARRAY_SIZE(off); i++)
+		if (strcasecmp(text, off[i]) == 0) {
+			*ret_enabled = false;
+			return 0;
+		}
+
+	if (text[0] == '[') {
+		p = strchr(text, ']');
+		if (!p || p[1] != ':')
+			return -EINVAL;
+		host_len = (size_t)(p - text - 1);
+		if (host_len == 0 || host_len >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text + 1, host_len);
+		host[host_len] = '\0';
+		port_text = p + 2;
+	} else if ((p = strrchr(text, ':'))) {
+		host_len = (size_t)(p - text);
+		if (host_len == 0 || host_len >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, text, host_len);
+		host[host_len] = '\0';
+		port_text = p + 1;
+	} else {
+		snprintf(host, sizeof(host), "127.0.0.1");
+		port_text = text;
+	}
+
+	if (port_text[0] < '0' || port_text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	port = strtoul(port_text, &end, 10);
+	if (errno || *end || port > 65535)
+		return -EINVAL;
+
+	memset(ret_addr, 0, sizeof(*ret_addr));
+	if (text[0] == '[') {
+		struct sockaddr_in6 *sa6 = (struct sockaddr_in6 *)ret_addr;
+
+		if (inet_pton(AF_INET6, host, &sa6->sin6_addr) != 1)
+			return -EINVAL;
+		sa6->sin6_family = AF_INET6;
+		sa6->sin6_port = htons((uint16_t)port);
+		*ret_addr_len = sizeof(*sa6);
+	} else {
+		struct sockaddr_in *sa4 = (struct sockaddr_in *)ret_addr;
+
+		if (inet_pton(AF_INET, host, &sa4->sin_addr) != 1)
+			return -EINVAL;
+		sa4->sin_family = AF_INET;
+		sa4->sin_port = htons((uint16_t)port);
+		*ret_addr_len = sizeof(*sa4);
+	}
+	*ret_enabled = true;
+	return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char buf[512];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_warn("metrics: http: %s", buf);
+}
+
+static enum MHD_Result queue_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
+				      const char *method, const char *version, const char *upload_data,
+				      size_t *upload_data_size, void **req_cls)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char *body;
+	size_t len;
+
+	(void)cls, (void)version, (void)upload_data, (void)upload_data_size, (void)req_cls;
+
+	/* Answer before any request body is read: nothing here takes a body, and the reply closes it. */
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+		return queue_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET is supported\n");
+	if (strcmp(url, "/metrics") != 0)
+		return queue_text(conn, MHD_HTTP_NOT_FOUND, "not found; metrics are at /metrics\n");
+	if (metrics_render(&body, &len) < 0)
+		return queue_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_CONTENT_TYPE);
+	ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+/* libmicrohttpd only logs bind failures; a trial bind gives the caller the real errno to report. */
+static int probe_bind(const struct sockaddr_storage *addr, socklen_t addr_len)
+{
+	_cleanup_close_ int fd = -1;
+	int one = 1;
+
+	fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		return -errno;
+	if (addr->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		return -errno;
+	if (bind(fd, (const struct sockaddr *)addr, addr_len) < 0)
+		return -errno;
+	return 0;
+}
+
+int metrics_server_start(const char *listen)
+{
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	bool enabled;
+	int r;
+
+	if (daemon_)
+		return -EALREADY;
+	r = metrics_parse_listen(listen, &addr, &addr_len, &enabled);
+	if (r < 0)
+		return log_error_errno(r, "metrics: cannot parse listen address '%s' (want HOST:PORT, [IPV6]:PORT or off)",
+				       listen ? listen : "(null)");
+	if (!enabled) {
+		log_info("metrics: endpoint disabled");
+		return 0;
+	}
+	r = probe_bind(&addr, addr_len);
+	if (r < 0)
+		return log_error_errno(r, "metrics: cannot listen on %s", listen ? listen : METRICS_DEFAULT_LISTEN);
+	if (addr.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	/* Small limits: Prometheus scrapes with one connection, and the daemon must stay cheap under attack. */
+	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, NULL,
+				   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+				   MHD_OPTION_END);
+	if (!daemon_)
+		return log_error_errno(-EIO, "metrics: libmicrohttpd could not start on %s",
+				       listen ? listen : METRICS_DEFAULT_LISTEN);
+	log_info("metrics: serving http://%s/metrics", listen ? listen : METRICS_DEFAULT_LISTEN);
+	return 1;
+}
+
+int metrics_server_fd(void)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (!daemon_)
+		return -ENOTCONN;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_EPOLL_FD);
+	if (!info || info->epoll_fd < 0)
+		return -EIO;
+	return info->epoll_fd;
+}
+
+int metrics_server_timeout_ms(void)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	if (!daemon_ || MHD_get_timeout(daemon_, &t) != MHD_YES)
+		return -1;
+	return t > INT_MAX ? INT_MAX : (int)t;
+}
+
+int metrics_server_process(void)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+	int i;
+
+	if (!daemon_)
+		return -ENOTCONN;
+	/* Connections sit in libmicrohttpd's epoll edge-triggered: work it left buffered will not make the fd
+	 * readable again, so finish it here (bounded, in case it never settles). */
+	for (i = 0; i < 8; i++) {
+		if (MHD_run(daemon_) != MHD_YES)
+			return -EIO;
+		if (MHD_get_timeout(daemon_, &t) != MHD_YES || t > 0)
+			break;
+	}
+	return 0;
+}
+
+int metrics_server_port(void)
+{
+	const union MHD_DaemonInfo *info;
+
+	if (!daemon_)
+		return -ENOTCONN;
+	info = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_BIND_PORT);
+	if (!info)
+		return -EIO;
+	return info->port;
+}
+
+void metrics_server_stop(void)
+{
+	if (!daemon_)
+		return;
+	MHD_stop_daemon(daemon_);
+	daemon_ = NULL;
+}

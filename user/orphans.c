@@ -1,0 +1,962 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include "common.h"
+#include "orphans.h"
+
+/* ---- small string helpers (bounded: records come from /proc and BPF and are not trusted) ---- */
+
+static bool str_ok(const char *s, size_t cap)
+{
+	return memchr(s, '\0', cap) != NULL;
+}
+
+/* Copies src into dst replacing control characters, so a hostile comm cannot forge lines in the journal. */
+static void copy_printable(char *dst, size_t cap, const char *src)
+{
+	size_t i = 0;
+
+	if (!cap)
+		return;
+	for (; src[i] && i + 1 < cap; i++)
+		dst[i] = ((unsigned char)src[i] < 0x20 || src[i] == 0x7f) ? '?' : src[i];
+	dst[i] = '\0';
+}
+
+static void set_text(struct orphan_verdict *v, const char *fmt, ...) _printf_(2, 3);
+static void set_text(struct orphan_verdict *v, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(v->text, sizeof(v->text), fmt, ap);
+	va_end(ap);
+}
+
+/* Next token of a space-joined cmdline from *pos; returns its length, 0 at the end. */
+static size_t next_token(const char *s, size_t *pos, const char **ret_tok)
+{
+	size_t i = *pos, start;
+
+	while (s[i] == ' ' || s[i] == '\t')
+		i++;
+	start = i;
+	while (s[i] && s[i] != ' ' && s[i] != '\t')
+		i++;
+	*pos = i;
+	*ret_tok = s + start;
+	return i - start;
+}
+
+static bool tok_eq(const char *tok, size_t len, const char *lit)
+{
+	return strlen(lit) == len && memcmp(tok, lit, len) == 0;
+}
+
+/* ---- scope ---- */
+
+void orphan_scope_init(struct orphan_scope *scope, int32_t self_pid, int32_t self_ppid)
+{
+	if (!scope)
+		return;
+	*scope = (struct orphan_scope){
+		.uid = -1,
+		.min_age_ns = ORPHAN_DEFAULT_MIN_AGE_NS,
+		.self_pid = self_pid,
+		.self_ppid = self_ppid,
+	};
+	(void)orphan_scope_add_comm_prefix(scope, "python");
+	(void)orphan_scope_add_comm_prefix(scope, "comfy");
+}
+
+static int scope_add(char *slot, size_t cap, size_t *n, const char *s)
+{
+	size_t len;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*n >= ORPHAN_SCOPE_MAX)
+		return -ENOSPC;
+	len = strnlen(s, cap);
+	if (len >= cap)
+		return -ENAMETOOLONG;
+	memcpy(slot, s, len + 1);
+	(*n)++;
+	return 0;
+}
+
+int orphan_scope_add_comm_prefix(struct orphan_scope *scope, const char *prefix)
+{
+	if (!scope)
+		return -EINVAL;
+	if (scope->n_comm_prefixes >= ORPHAN_SCOPE_MAX)
+		return prefix && *prefix ? -ENOSPC : -EINVAL;
+	return scope_add(scope->comm_prefixes[scope->n_comm_prefixes], ORPHAN_COMM_LEN, &scope->n_comm_prefixes,
+			 prefix);
+}
+
+int orphan_scope_add_cmdline_pattern(struct orphan_scope *scope, const char *pattern)
+{
+	if (!scope)
+		return -EINVAL;
+	if (scope->n_cmdline_patterns >= ORPHAN_SCOPE_MAX)
+		return pattern && *pattern ? -ENOSPC : -EINVAL;
+	return scope_add(scope->cmdline_patterns[scope->n_cmdline_patterns], ORPHAN_PATTERN_LEN,
+			 &scope->n_cmdline_patterns, pattern);
+}
+
+int orphan_scope_add_cgroup_prefix(struct orphan_scope *scope, const char *prefix)
+{
+	if (!scope)
+		return -EINVAL;
+	if (scope->n_cgroup_prefixes >= ORPHAN_SCOPE_MAX)
+		return prefix && *prefix ? -ENOSPC : -EINVAL;
+	return scope_add(scope->cgroup_prefixes[scope->n_cgroup_prefixes], ORPHAN_PATH_LEN, &scope->n_cgroup_prefixes,
+			 prefix);
+}
+
+static bool scope_valid(const struct orphan_scope *s)
+{
+	if (s->n_comm_prefixes > ORPHAN_SCOPE_MAX || s->n_cmdline_patterns > ORPHAN_SCOPE_MAX ||
+	    s->n_cgroup_prefixes > ORPHAN_SCOPE_MAX || s->uid < -1 || s->uid > UINT32_MAX)
+		return false;
+	for (size_t i = 0; i < s->n_comm_prefixes; i++)
+		if (!str_ok(s->comm_prefixes[i], ORPHAN_COMM_LEN))
+			return false;
+	for (size_t i = 0; i < s->n_cmdline_patterns; i++)
+		if (!str_ok(s->cmdline_patterns[i], ORPHAN_PATTERN_LEN))
+			return false;
+	for (size_t i = 0; i < s->n_cgroup_prefixes; i++)
+		if (!str_ok(s->cgroup_prefixes[i], ORPHAN_PATH_LEN))
+			return false;
+	return true;
+}
+
+static bool cgroup_under(const char *path, const char *prefix)
+{
+	size_t len = strlen(prefix);
+
+	if (!len || strncmp(path, prefix, len) != 0)
+		return false;
+	return prefix[len - 1] == '/' || path[len] == '\0' || path[len] == '/';
+}
+
+/* Returns NULL when p is in scope, else why not (a static string or one built in buf). */
+static const char *scope_reject(const struct orphan_scope *s, const struct orphan_proc *p, uint64_t now_ns,
+				char *buf, size_t buflen)
+{
+	char comm[ORPHAN_COMM_LEN];
+	bool ok;
+
+	if (!s->n_comm_prefixes && !s->n_cmdline_patterns)
+		return "the scope names no comm prefix or cmdline pattern";
+	if (s->n_comm_prefixes) {
+		ok = false;
+		for (size_t i = 0; i < s->n_comm_prefixes && !ok; i++) {
+			size_t len = strlen(s->comm_prefixes[i]);
+			ok = len && strncasecmp(p->comm, s->comm_prefixes[i], len) == 0;
+		}
+		if (!ok) {
+			copy_printable(comm, sizeof(comm), p->comm);
+			snprintf(buf, buflen, "comm '%s' matches no configured prefix", comm);
+			return buf;
+		}
+	}
+	if (s->n_cmdline_patterns) {
+		ok = false;
+		for (size_t i = 0; i < s->n_cmdline_patterns && !ok; i++)
+			ok = s->cmdline_patterns[i][0] && strstr(p->cmdline, s->cmdline_patterns[i]);
+		if (!ok)
+			return "cmdline matches no configured pattern";
+	}
+	if (s->n_cgroup_prefixes) {
+		ok = false;
+		for (size_t i = 0; i < s->n_cgroup_prefixes && !ok; i++)
+			ok = cgroup_under(p->cgroup, s->cgroup_prefixes[i]);
+		if (!ok)
+			return "cgroup outside the configured prefixes";
+	}
+	if (s->uid >= 0 && (int64_t)p->uid != s->uid) {
+		snprintf(buf, buflen, "uid %u is not the configured uid %lld", p->uid, (long long)s->uid);
+		return buf;
+	}
+	if (p->rss_bytes < s->min_rss_bytes) {
+		snprintf(buf, buflen, "rss %llu bytes is below the minimum of %llu", (unsigned long long)p->rss_bytes,
+			 (unsigned long long)s->min_rss_bytes);
+		return buf;
+	}
+	if (p->start_ns && (now_ns < p->start_ns || now_ns - p->start_ns < s->min_age_ns)) {
+		snprintf(buf, buflen, "younger than the minimum age of %llu ms",
+			 (unsigned long long)(s->min_age_ns / NSEC_PER_MSEC));
+		return buf;
+	}
+	return NULL;
+}
+
+/* ---- classification ---- */
+
+static bool proc_valid(const struct orphan_proc *p)
+{
+	return p->pid > 0 && p->ppid >= 0 && p->pgid >= 0 && p->sid >= 0 && str_ok(p->comm, sizeof(p->comm)) &&
+	       str_ok(p->cmdline, sizeof(p->cmdline)) && str_ok(p->cwd, sizeof(p->cwd)) &&
+	       str_ok(p->exe, sizeof(p->exe)) && str_ok(p->cgroup, sizeof(p->cgroup));
+}
+
+static bool server_valid(const struct orphan_server *s)
+{
+	return s->pid > 0 && s->ppid >= 0 && s->pgid >= 0 && s->sid >= 0 && str_ok(s->cwd, sizeof(s->cwd)) &&
+	       str_ok(s->cmdline, sizeof(s->cmdline));
+}
+
+static bool is_mp_worker(const char *cmdline)
+{
+	static const char *const markers[] = {
+		"multiprocessing.spawn",
+		"multiprocessing.forkserver",
+		"from multiprocessing",
+		"--multiprocessing-fork",
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(markers); i++)
+		if (strstr(cmdline, markers[i]))
+			return true;
+	return false;
+}
+
+/* The port a ComfyUI cmdline serves on: the last --port N / --port=N, ComfyUI's default without one, 0 when
+ * unparsable (which then matches nothing). */
+static uint32_t cmdline_port(const char *cmdline)
+{
+	uint32_t port = ORPHAN_COMFY_DEFAULT_PORT;
+	const char *tok, *val;
+	size_t pos = 0, len, vlen;
+
+	while ((len = next_token(cmdline, &pos, &tok))) {
+		if (tok_eq(tok, len, "--port")) {
+			vlen = next_token(cmdline, &pos, &val);
+		} else if (len > 7 && memcmp(tok, "--port=", 7) == 0) {
+			val = tok + 7;
+			vlen = len - 7;
+		} else {
+			continue;
+		}
+		port = 0;
+		if (vlen == 0 || vlen > 5)
+			continue;
+		for (size_t i = 0; i < vlen; i++) {
+			if (val[i] < '0' || val[i] > '9') {
+				port = 0;
+				break;
+			}
+			port = port * 10 + (uint32_t)(val[i] - '0');
+		}
+		if (port > 65535)
+			port = 0;
+	}
+	return port;
+}
+
+/* What a cmdline runs, as an absolute-ish key: the python script (or -m module) resolved against cwd, or the
+ * executable itself. False when there is none we trust (python -c, stdin, relative path without cwd, too long). */
+static bool cmdline_script_key(const char *cmdline, const char *cwd, char *buf, size_t buflen)
+{
+	const char *tok, *base, *script;
+	size_t pos = 0, len, blen, slen;
+	bool module = false;
+	int n;
+
+	len = next_token(cmdline, &pos, &tok);
+	if (!len)
+		return false;
+	base = memrchr(tok, '/', len);
+	base = base ? base + 1 : tok;
+	blen = (size_t)(tok + len - base);
+	script = tok;
+	slen = len;
+	if (blen >= 6 && memcmp(base, "python", 6) == 0) {
+		script = NULL;
+		while ((len = next_token(cmdline, &pos, &tok))) {
+			if (tok[0] != '-') {
+				script = tok;
+				slen = len;
+				break;
+			}
+			if (tok_eq(tok, len, "-c") || tok_eq(tok, len, "-"))
+				return false;
+			if (tok_eq(tok, len, "-m") || tok_eq(tok, len, "--")) {
+				module = tok_eq(tok, len, "-m");
+				slen = next_token(cmdline, &pos, &script);
+				if (!slen)
+					return false;
+				break;
+			}
+			/* options that take the next token as their argument */
+			if (tok_eq(tok, len, "-X") || tok_eq(tok, len, "-W") ||
+			    tok_eq(tok, len, "--check-hash-based-pycs"))
+				if (!next_token(cmdline, &pos, &tok))
+					return false;
+		}
+		if (!script)
+			return false;
+	}
+	if (module) {
+		if (!*cwd)
+			return false;
+		n = snprintf(buf, buflen, "%s:-m %.*s", cwd, (int)slen, script);
+	} else if (script[0] == '/') {
+		n = snprintf(buf, buflen, "%.*s", (int)slen, script);
+	} else {
+		while (slen > 2 && script[0] == '.' && script[1] == '/') {
+			script += 2;
+			slen -= 2;
+		}
+		if (!*cwd)
+			return false;
+		n = snprintf(buf, buflen, "%s%s%.*s", cwd, cwd[strlen(cwd) - 1] == '/' ? "" : "/", (int)slen, script);
+	}
+	return n > 0 && (size_t)n < buflen;
+}
+
+/* Does p look like another start of server s? Returns what matched, or NULL. */
+static const char *looks_like_server(const struct orphan_proc *p, const struct orphan_server *s)
+{
+	char pkey[ORPHAN_PATH_LEN + ORPHAN_CMDLINE_LEN + 8], skey[sizeof(pkey)];
+	const char *how = NULL;
+
+	if (p->cmdline[0] && strcmp(p->cmdline, s->cmdline) == 0)
+		how = "command line";
+	else if (cmdline_script_key(p->cmdline, p->cwd, pkey, sizeof(pkey)) &&
+		 cmdline_script_key(s->cmdline, s->cwd, skey, sizeof(skey)) && strcmp(pkey, skey) == 0)
+		how = "script and working directory";
+	if (!how)
+		return NULL;
+	/* Same install, other port: a different instance the user runs on purpose. */
+	if (s->port && cmdline_port(p->cmdline) != s->port)
+		return NULL;
+	return how;
+}
+
+static void verdict(struct orphan_verdict *v, enum orphan_verdict_kind kind, enum orphan_reason reason,
+		    int32_t server_pid)
+{
+	v->verdict = kind;
+	v->reason = reason;
+	v->server_pid = server_pid;
+}
+
+static int classify_valid(const struct orphan_scope *scope, const struct orphan_server *servers, size_t nservers,
+			  const struct orphan_proc *p, uint64_t now_ns, struct orphan_verdict *ret)
+{
+	char why[ORPHAN_TEXT_LEN];
+	const char *reject, *how;
+	bool gone_parent;
+
+	/* Protected: never reaped whatever else is true. */
+	if (p->pid == 1) {
+		verdict(ret, ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "pid 1 (init)");
+		return 0;
+	}
+	if (p->is_self || (scope->self_pid > 0 && p->pid == scope->self_pid)) {
+		verdict(ret, ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "oomsentry itself");
+		return 0;
+	}
+	if (p->is_self_parent || (scope->self_ppid > 0 && p->pid == scope->self_ppid)) {
+		verdict(ret, ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "parent of oomsentry");
+		return 0;
+	}
+	if (!p->exe[0] && !p->cmdline[0]) {
+		verdict(ret, ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "kernel thread (no exe, no cmdline)");
+		return 0;
+	}
+	for (size_t i = 0; i < nservers; i++)
+		if (p->pid == servers[i].pid) {
+			verdict(ret, ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, servers[i].pid);
+			set_text(ret, "live ComfyUI server");
+			return 0;
+		}
+
+	reject = scope_reject(scope, p, now_ns, why, sizeof(why));
+	if (reject) {
+		verdict(ret, ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "not in scope: %s", reject);
+		return 0;
+	}
+
+	/* Anything tied to a live server belongs to it. The kernel does not hand out a pid still used as a pgid or
+	 * sid, so matching those against a live server's pid cannot be a coincidence. */
+	if (p->descends_from_live_server) {
+		verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "descends from a live ComfyUI server");
+		return 0;
+	}
+	for (size_t i = 0; i < nservers; i++) {
+		const struct orphan_server *s = &servers[i];
+
+		if (p->ppid == s->pid || p->pgid == s->pid || p->sid == s->pid)
+			how = p->ppid == s->pid ? "child" : p->pgid == s->pid ? "in the process group" : "in the session";
+		else if (p->pid == s->ppid || p->pid == s->pgid || p->pid == s->sid)
+			how = p->pid == s->ppid ? "parent" : "process group or session leader";
+		else
+			continue;
+		verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, s->pid);
+		set_text(ret, "%s of live ComfyUI server pid %d", how, s->pid);
+		return 0;
+	}
+	if (!p->start_ns) {
+		verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "start time unknown: could not be told apart from a recycled pid");
+		return 0;
+	}
+
+	gone_parent = p->reparented || p->ppid == 1;
+	if (p->was_child_of_server && gone_parent) {
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0);
+		set_text(ret, "its ComfyUI server died; reparented to pid %d", p->ppid);
+		return 0;
+	}
+	if (p->listen_port) {
+		for (size_t i = 0; i < nservers; i++)
+			if (servers[i].port == p->listen_port) {
+				verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, servers[i].pid);
+				set_text(ret, "holds ComfyUI port %u but is not its live server (pid %d)",
+					 p->listen_port, servers[i].pid);
+				return 0;
+			}
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 0);
+		set_text(ret, "holds ComfyUI port %u while the configured server is down", p->listen_port);
+		return 0;
+	}
+	for (size_t i = 0; i < nservers; i++) {
+		const struct orphan_server *s = &servers[i];
+
+		if (!s->start_ns || p->start_ns >= s->start_ns)
+			continue;
+		how = looks_like_server(p, s);
+		if (!how)
+			continue;
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, s->pid);
+		set_text(ret, "older ComfyUI instance: same %s as live server pid %d, started %llu s before it", how,
+			 s->pid, (unsigned long long)((s->start_ns - p->start_ns) / NSEC_PER_SEC));
+		return 0;
+	}
+	if (is_mp_worker(p->cmdline) && gone_parent) {
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_STALE_WORKER, 0);
+		set_text(ret, "multiprocessing worker whose parent is gone (reparented to pid %d)", p->ppid);
+		return 0;
+	}
+
+	verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
+	if (p->was_child_of_server)
+		set_text(ret, "child of a dead ComfyUI server, but its parent pid %d is alive", p->ppid);
+	else if (gone_parent)
+		set_text(ret, "reparented to pid %d with no known ComfyUI lineage", p->ppid);
+	else
+		set_text(ret, "parent pid %d is alive", p->ppid);
+	return 0;
+}
+
+static bool servers_valid(const struct orphan_server *servers, size_t nservers)
+{
+	if (nservers && !servers)
+		return false;
+	for (size_t i = 0; i < nservers; i++)
+		if (!server_valid(&servers[i]))
+			return false;
+	return true;
+}
+
+static void safe_verdict(struct orphan_verdict *v, const struct orphan_proc *p, const char *why)
+{
+	*v = (struct orphan_verdict){ .verdict = ORPHAN_VERDICT_NOT_IN_SCOPE };
+	if (p) {
+		v->pid = p->pid;
+		v->start_ns = p->start_ns;
+		v->rss_bytes = p->rss_bytes;
+	}
+	set_text(v, "invalid input: %s", why);
+}
+
+int orphan_classify(const struct orphan_scope *scope, const struct orphan_server *servers, size_t nservers,
+		    const struct orphan_proc *p, uint64_t now_ns, struct orphan_verdict *ret)
+{
+	if (!ret)
+		return -EINVAL;
+	if (!scope || !p) {
+		safe_verdict(ret, p, "missing scope or process");
+		return -EINVAL;
+	}
+	if (!scope_valid(scope)) {
+		safe_verdict(ret, p, "corrupt scope");
+		return -EINVAL;
+	}
+	if (!servers_valid(servers, nservers)) {
+		safe_verdict(ret, p, "corrupt live-server record");
+		return -EINVAL;
+	}
+	if (!proc_valid(p)) {
+		safe_verdict(ret, p, "corrupt process record");
+		return -EINVAL;
+	}
+	safe_verdict(ret, p, "unclassified");
+	return classify_valid(scope, servers, nservers, p, now_ns, ret);
+}
+
+int orphan_scan(const struct orphan_scope *scope, const struct orphan_server *servers, size_t nservers,
+		const struct orphan_proc *procs, size_t nprocs, uint64_t now_ns, struct orphan_verdict *ret_verdicts,
+		uint64_t *ret_reapable_bytes)
+{
+	uint64_t bytes = 0;
+	int count = 0;
+
+	if (ret_reapable_bytes)
+		*ret_reapable_bytes = 0;
+	if (nprocs && (!procs || !ret_verdicts))
+		return -EINVAL;
+	if (nprocs > INT_MAX)
+		return -E2BIG;
+	if (!scope || !scope_valid(scope) || !servers_valid(servers, nservers)) {
+		for (size_t i = 0; i < nprocs; i++)
+			safe_verdict(&ret_verdicts[i], NULL, "corrupt scope or live-server record");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < nprocs; i++) {
+		if (orphan_classify(scope, servers, nservers, &procs[i], now_ns, &ret_verdicts[i]) < 0)
+			continue;
+		if (ret_verdicts[i].verdict != ORPHAN_VERDICT_ORPHAN)
+			continue;
+		count++;
+		bytes = procs[i].rss_bytes > UINT64_MAX - bytes ? UINT64_MAX : bytes + procs[i].rss_bytes;
+	}
+	if (ret_reapable_bytes)
+		*ret_reapable_bytes = bytes;
+	return count;
+}
+
+const char *orphan_verdict_kind_str(enum orphan_verdict_kind v)
+{
+	switch (v) {
+	case ORPHAN_VERDICT_NOT_IN_SCOPE:
+		return "not-in-scope";
+	case ORPHAN_VERDICT_PROTECTED:
+		return "protected";
+	case ORPHAN_VERDICT_NOT_ORPHAN:
+		return "not-orphan";
+	case ORPHAN_VERDICT_ORPHAN:
+		return "orphan";
+	}
+	return "invalid";
+}
+
+const char *orphan_reason_str(enum orphan_reason r)
+{
+	switch (r) {
+	case ORPHAN_REASON_NONE:
+		return "none";
+	case ORPHAN_REASON_PARENT_DIED:
+		return "parent-died";
+	case ORPHAN_REASON_OLDER_INSTANCE:
+		return "older-instance";
+	case ORPHAN_REASON_PORT_HOLDER:
+		return "port-holder";
+	case ORPHAN_REASON_STALE_WORKER:
+		return "stale-worker";
+	}
+	return "invalid";
+}
+
+/* ---- reaping ---- */
+
+bool orphan_same_process(const struct orphan_identity *a, const struct orphan_identity *b)
+{
+	return a && b && a->pid > 0 && a->start_ns && a->pid == b->pid && a->start_ns == b->start_ns;
+}
+
+int orphan_reap_init(struct orphan_reap *r, const struct orphan_identity *target, uint64_t grace_ns)
+{
+	if (!r || !target || target->pid <= 1 || !target->start_ns)
+		return -EINVAL;
+	*r = (struct orphan_reap){
+		.target = *target,
+		.state = ORPHAN_REAP_PENDING,
+		.grace_ns = grace_ns ? grace_ns : ORPHAN_REAP_DEFAULT_GRACE_NS,
+		.kill_wait_ns = ORPHAN_REAP_DEFAULT_KILL_WAIT_NS,
+	};
+	return 0;
+}
+
+static void reap_finish(struct orphan_reap *r, enum orphan_reap_outcome o, int error)
+{
+	r->state = ORPHAN_REAP_DONE;
+	r->outcome = o;
+	r->error = error;
+}
+
+static uint64_t deadline(uint64_t from, uint64_t delta)
+{
+	return delta > UINT64_MAX - from ? UINT64_MAX : from + delta;
+}
+
+int orphan_reap_next_step(struct orphan_reap *r, uint64_t now_ns, const struct orphan_identity *seen,
+			  enum orphan_reap_action *ret_action, uint64_t *ret_wake_ns)
+{
+	bool same;
+
+	if (ret_wake_ns)
+		*ret_wake_ns = 0;
+	if (!ret_action)
+		return -EINVAL;
+	*ret_action = ORPHAN_REAP_FINISHED;
+	if (!r)
+		return -EINVAL;
+	/* Gone and "another process under the same pid" both mean ours has exited; only the first signal differs. */
+	same = orphan_same_process(&r->target, seen);
+
+	switch (r->state) {
+	case ORPHAN_REAP_PENDING:
+		if (!seen)
+			reap_finish(r, ORPHAN_REAP_VANISHED, 0);
+		else if (!same)
+			reap_finish(r, ORPHAN_REAP_PID_REUSED, 0);
+		else {
+			r->state = ORPHAN_REAP_TERM_SENT;
+			r->term_sent_ns = now_ns;
+			*ret_action = ORPHAN_REAP_SEND_SIGTERM;
+		}
+		return 0;
+	case ORPHAN_REAP_TERM_SENT:
+		if (!same) {
+			reap_finish(r, ORPHAN_REAP_EXITED_AFTER_SIGTERM, 0);
+		} else if (now_ns < deadline(r->term_sent_ns, r->grace_ns)) {
+			*ret_action = ORPHAN_REAP_WAIT;
+			if (ret_wake_ns)
+				*ret_wake_ns = deadline(r->term_sent_ns, r->grace_ns);
+		} else {
+			r->state = ORPHAN_REAP_KILL_SENT;
+			r->kill_sent_ns = now_ns;
+			*ret_action = ORPHAN_REAP_SEND_SIGKILL;
+		}
+		return 0;
+	case ORPHAN_REAP_KILL_SENT:
+		if (!same) {
+			reap_finish(r, ORPHAN_REAP_KILLED, 0);
+		} else if (now_ns < deadline(r->kill_sent_ns, r->kill_wait_ns)) {
+			*ret_action = ORPHAN_REAP_WAIT;
+			if (ret_wake_ns)
+				*ret_wake_ns = deadline(r->kill_sent_ns, r->kill_wait_ns);
+		} else {
+			reap_finish(r, ORPHAN_REAP_STUCK, 0);
+		}
+		return 0;
+	case ORPHAN_REAP_DONE:
+		return 0;
+	}
+	reap_finish(r, ORPHAN_REAP_FAILED, -EINVAL);
+	return -EINVAL;
+}
+
+int orphan_reap_signal_result(struct orphan_reap *r, int signal_rc)
+{
+	if (!r || (r->state != ORPHAN_REAP_TERM_SENT && r->state != ORPHAN_REAP_KILL_SENT))
+		return -EINVAL;
+	if (signal_rc == 0)
+		return 0;
+	if (signal_rc == -ESRCH)
+		/* Exited before the signal landed: after a SIGTERM that means SIGTERM (or the process) ended it. */
+		reap_finish(r, r->state == ORPHAN_REAP_TERM_SENT ? ORPHAN_REAP_VANISHED : ORPHAN_REAP_EXITED_AFTER_SIGTERM,
+			    0);
+	else
+		reap_finish(r, ORPHAN_REAP_FAILED, signal_rc < 0 ? signal_rc : -EINVAL);
+	return 0;
+}
+
+const char *orphan_reap_outcome_str(enum orphan_reap_outcome o)
+{
+	switch (o) {
+	case ORPHAN_REAP_IN_PROGRESS:
+		return "in-progress";
+	case ORPHAN_REAP_EXITED_AFTER_SIGTERM:
+		return "exited-after-sigterm";
+	case ORPHAN_REAP_KILLED:
+		return "killed";
+	case ORPHAN_REAP_VANISHED:
+		return "vanished";
+	case ORPHAN_REAP_PID_REUSED:
+		return "pid-reused";
+	case ORPHAN_REAP_FAILED:
+		return "failed";
+	case ORPHAN_REAP_STUCK:
+		return "stuck";
+	}
+	return "invalid";
+}
+
+/* ---- deaths ---- */
+
+const char *death_signal_name(int sig)
+{
+	/* Linux numbering shared by x86 and arm64. */
+	static const char *const names[] = {
+		[1] = "SIGHUP",   [2] = "SIGINT",     [3] = "SIGQUIT",  [4] = "SIGILL",   [5] = "SIGTRAP",
+		[6] = "SIGABRT",  [7] = "SIGBUS",     [8] = "SIGFPE",   [9] = "SIGKILL",  [10] = "SIGUSR1",
+		[11] = "SIGSEGV", [12] = "SIGUSR2",   [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
+		[16] = "SIGSTKFLT", [17] = "SIGCHLD", [18] = "SIGCONT", [19] = "SIGSTOP", [20] = "SIGTSTP",
+		[21] = "SIGTTIN", [22] = "SIGTTOU",   [23] = "SIGURG",  [24] = "SIGXCPU", [25] = "SIGXFSZ",
+		[26] = "SIGVTALRM", [27] = "SIGPROF", [28] = "SIGWINCH", [29] = "SIGIO", [30] = "SIGPWR",
+		[31] = "SIGSYS",
+	};
+
+	if (sig <= 0 || (size_t)sig >= ARRAY_SIZE(names))
+		return NULL;
+	return names[sig];
+}
+
+int death_from_exit_code(uint32_t raw_task_exit_code, bool oom_victim, bool child_oom_killed_recently,
+			 struct death_cause *ret)
+{
+	uint32_t sig = raw_task_exit_code & 0x7f, code = (raw_task_exit_code >> 8) & 0xff;
+
+	if (!ret)
+		return -EINVAL;
+	*ret = (struct death_cause){ .kind = DEATH_UNKNOWN, .code = (int32_t)(raw_task_exit_code & 0x7fffffff) };
+	if (raw_task_exit_code > 0xffff || (sig && code) || sig > 64 || (!sig && (raw_task_exit_code & 0x80)))
+		return -EINVAL;
+	if (sig) {
+		ret->kind = oom_victim && sig == 9 ? DEATH_OOM_KILLED : DEATH_SIGNALED;
+		ret->code = (int32_t)sig;
+		ret->core_dumped = raw_task_exit_code & 0x80;
+	} else {
+		ret->kind = code == 0 && child_oom_killed_recently ? DEATH_EXIT0_AFTER_CHILD_OOM : DEATH_EXITED;
+		ret->code = (int32_t)code;
+	}
+	return 0;
+}
+
+const char *death_cause_str(const struct death_cause *c, char *buf, size_t buflen)
+{
+	const char *core, *name;
+
+	if (!buf || !buflen)
+		return "";
+	core = c && c->core_dumped ? ", core dumped" : "";
+	switch (c ? c->kind : DEATH_UNKNOWN) {
+	case DEATH_OOM_KILLED:
+		snprintf(buf, buflen, "killed by the OOM killer%s", core);
+		break;
+	case DEATH_SIGNALED:
+		name = death_signal_name(c->code);
+		if (name)
+			snprintf(buf, buflen, "killed by signal %d (%s)%s", c->code, name, core);
+		else
+			snprintf(buf, buflen, "killed by signal %d%s", c->code, core);
+		break;
+	case DEATH_EXITED:
+		snprintf(buf, buflen, "exited with code %d", c->code);
+		break;
+	case DEATH_EXIT0_AFTER_CHILD_OOM:
+		snprintf(buf, buflen, "exited with code 0 after the OOM killer killed a child");
+		break;
+	default:
+		snprintf(buf, buflen, "died for an unknown reason");
+		break;
+	}
+	return buf;
+}
+
+/* ---- crash loops ---- */
+
+int crashloop_init(struct crashloop *cl, uint64_t window_ns, uint32_t threshold)
+{
+	if (!cl)
+		return -EINVAL;
+	if (!threshold)
+		threshold = CRASHLOOP_DEFAULT_THRESHOLD;
+	if (threshold < 2 || threshold > CRASHLOOP_MAX_DEATHS)
+		return -EINVAL;
+	*cl = (struct crashloop){
+		.window_ns = window_ns ? window_ns : CRASHLOOP_DEFAULT_WINDOW_NS,
+		.threshold = threshold,
+	};
+	return 0;
+}
+
+static bool crashloop_valid(const struct crashloop *cl)
+{
+	return cl->window_ns && cl->threshold >= 2 && cl->threshold <= CRASHLOOP_MAX_DEATHS &&
+	       cl->n <= CRASHLOOP_MAX_DEATHS && cl->head < CRASHLOOP_MAX_DEATHS && cl->ngroups <= CRASHLOOP_MAX_GROUPS;
+}
+
+static const struct death *ring_at(const struct crashloop *cl, size_t i)
+{
+	return &cl->recent[(cl->head + i) % CRASHLOOP_MAX_DEATHS];
+}
+
+static void ring_push(struct crashloop *cl, const struct death *d)
+{
+	if (cl->n == CRASHLOOP_MAX_DEATHS) {
+		cl->recent[cl->head] = *d;
+		cl->head = (cl->head + 1) % CRASHLOOP_MAX_DEATHS;
+	} else {
+		cl->recent[(cl->head + cl->n) % CRASHLOOP_MAX_DEATHS] = *d;
+		cl->n++;
+	}
+}
+
+static void group_add(struct crashloop *cl, const struct death_cause *c)
+{
+	for (size_t i = 0; i < cl->ngroups; i++)
+		if (cl->groups[i].cause.kind == c->kind && cl->groups[i].cause.code == c->code) {
+			cl->groups[i].count++;
+			return;
+		}
+	if (cl->ngroups == CRASHLOOP_MAX_GROUPS) {
+		cl->other_count++;
+		return;
+	}
+	cl->groups[cl->ngroups++] = (struct crashloop_group){ .cause = { .kind = c->kind, .code = c->code }, .count = 1 };
+}
+
+static void group_label(const struct death_cause *c, char *buf, size_t buflen)
+{
+	const char *name;
+
+	switch (c->kind) {
+	case DEATH_OOM_KILLED:
+		snprintf(buf, buflen, "OOM killer");
+		break;
+	case DEATH_EXIT0_AFTER_CHILD_OOM:
+		snprintf(buf, buflen, "exit code 0 after an OOM kill of a child");
+		break;
+	case DEATH_SIGNALED:
+		name = death_signal_name(c->code);
+		if (name)
+			snprintf(buf, buflen, "signal %d (%s)", c->code, name);
+		else
+			snprintf(buf, buflen, "signal %d", c->code);
+		break;
+	case DEATH_EXITED:
+		snprintf(buf, buflen, "exit code %d", c->code);
+		break;
+	default:
+		snprintf(buf, buflen, "unknown cause");
+		break;
+	}
+}
+
+/* Appends to buf at *len without ever overrunning; output past the end is dropped. */
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...) _printf_(4, 5);
+static void append(char *buf, size_t cap, size_t *len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*len + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len = MIN(*len + (size_t)n, cap - 1);
+}
+
+static void fill_record(const struct crashloop *cl, struct crashloop_record *rec)
+{
+	size_t order[CRASHLOOP_MAX_GROUPS], len = 0;
+	uint64_t span = cl->last_death_ns - cl->loop_start_ns;
+	char label[DEATH_CAUSE_STR_MAX];
+
+	memset(rec, 0, sizeof(*rec));
+	rec->deaths_total = cl->loop_deaths;
+	rec->first_death_ns = cl->loop_start_ns;
+	rec->last_death_ns = cl->last_death_ns;
+	for (size_t i = 0; i < cl->n; i++)
+		if (ring_at(cl, i)->at_ns >= cl->loop_start_ns)
+			rec->deaths[rec->ndeaths++] = *ring_at(cl, i);
+
+	/* Most frequent cause first; equal counts keep the order they first appeared in. */
+	for (size_t i = 0; i < cl->ngroups; i++) {
+		size_t j = i;
+		for (; j > 0 && cl->groups[order[j - 1]].count < cl->groups[i].count; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+
+	append(rec->summary, sizeof(rec->summary), &len, "restarted %u times in ", cl->loop_deaths);
+	if (span < 10 * NSEC_PER_SEC)
+		append(rec->summary, sizeof(rec->summary), &len, "%llu.%llu s", (unsigned long long)(span / NSEC_PER_SEC),
+		       (unsigned long long)(span % NSEC_PER_SEC / (NSEC_PER_SEC / 10)));
+	else
+		append(rec->summary, sizeof(rec->summary), &len, "%llu s",
+		       (unsigned long long)((span + NSEC_PER_SEC / 2) / NSEC_PER_SEC));
+	for (size_t i = 0; i < cl->ngroups; i++) {
+		group_label(&cl->groups[order[i]].cause, label, sizeof(label));
+		append(rec->summary, sizeof(rec->summary), &len, "%s%s ×%u", i ? ", " : ": ", label,
+		       cl->groups[order[i]].count);
+	}
+	if (cl->other_count)
+		append(rec->summary, sizeof(rec->summary), &len, "%sother causes ×%u", cl->ngroups ? ", " : ": ",
+		       cl->other_count);
+}
+
+int crashloop_record_death(struct crashloop *cl, uint64_t now_ns, const struct death *d,
+			   struct crashloop_record *ret_record)
+{
+	struct death rec;
+	uint32_t in_window = 0;
+	size_t first = 0;
+
+	if (!cl || !d || !crashloop_valid(cl) || (int)d->cause.kind < DEATH_UNKNOWN || d->cause.kind >= DEATH_KIND_MAX)
+		return -EINVAL;
+	if (cl->n && now_ns < cl->last_death_ns)
+		now_ns = cl->last_death_ns;
+	/* A quiet window ends whatever was going on. */
+	if (cl->n && now_ns - cl->last_death_ns > cl->window_ns) {
+		uint64_t window_ns = cl->window_ns;
+		uint32_t threshold = cl->threshold;
+		(void)crashloop_init(cl, window_ns, threshold);
+	}
+
+	rec = *d;
+	rec.at_ns = now_ns;
+	if (rec.cause.kind == DEATH_EXITED && rec.cause.code == 0 && rec.child_oom_killed_recently)
+		rec.cause.kind = DEATH_EXIT0_AFTER_CHILD_OOM;
+	ring_push(cl, &rec);
+	cl->last_death_ns = now_ns;
+
+	if (cl->looping) {
+		cl->loop_deaths++;
+		group_add(cl, &rec.cause);
+		if (now_ns - cl->last_emit_ns < cl->window_ns)
+			return 0;
+	} else {
+		for (size_t i = cl->n; i > 0; i--) {
+			if (now_ns - ring_at(cl, i - 1)->at_ns > cl->window_ns)
+				break;
+			in_window++;
+			first = i - 1;
+		}
+		if (in_window < cl->threshold)
+			return 0;
+		cl->looping = true;
+		cl->loop_start_ns = ring_at(cl, first)->at_ns;
+		cl->loop_deaths = in_window;
+		for (size_t i = first; i < cl->n; i++)
+			group_add(cl, &ring_at(cl, i)->cause);
+	}
+	cl->last_emit_ns = now_ns;
+	if (ret_record)
+		fill_record(cl, ret_record);
+	return 1;
+}
+
+bool crashloop_active(const struct crashloop *cl, uint64_t now_ns)
+{
+	return cl && cl->looping && (now_ns < cl->last_death_ns || now_ns - cl->last_death_ns <= cl->window_ns);
+}

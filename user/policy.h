@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The prevention ladder (DESIGN.md §5): which rung to act on now, from plain numbers, with hysteresis, cooldowns,
+ * verification of every action and dry-run. Pure (no I/O, no clock, no logging) so every decision replays in a test. */
+#ifndef OOMSENTRY_POLICY_H
+#define OOMSENTRY_POLICY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Least destructive first; the numeric order is the ladder order. */
+enum policy_rung {
+	POLICY_RUNG_NONE = 0,
+	POLICY_RUNG_REAP_ORPHANS,      /* SIGTERM/SIGKILL orphaned pythons */
+	POLICY_RUNG_FREE_MODELS,       /* POST /free {"unload_models":true} */
+	POLICY_RUNG_FREE_ALL,          /* POST /free {"unload_models":true,"free_memory":true} */
+	POLICY_RUNG_INTERRUPT_REQUEUE, /* free_all flags + POST /interrupt + resubmit at the front with its prompt_id */
+	POLICY_RUNG_RESTART,           /* controlled restart preserving the queue */
+	POLICY_RUNG_KILL,              /* SIGKILL the largest tracked process (off by default) */
+};
+#define POLICY_RUNG_COUNT (POLICY_RUNG_KILL + 1)
+
+/* Long enough for the numbers plus the forecast's sentence; longer text is truncated, always NUL-terminated. */
+#define POLICY_REASON_MAX 640
+
+/* "none", "reap_orphans", "free_models", "free_all", "interrupt_requeue", "restart", "kill"; "unknown" when out of
+ * range. Static storage, never NULL. */
+const char *policy_rung_name(enum policy_rung rung);
+/* Inverse of policy_rung_name() (exact, case-sensitive). 0 on success, -EINVAL on NULL or an unknown name. */
+int policy_rung_from_name(const char *name, enum policy_rung *ret_rung);
+
+/* Tunables, from the config. Fractions are of limit_bytes. Arrays are indexed by enum policy_rung (index 0 unused). */
+struct policy_params {
+	double act_usage_fraction;  /* pressure when usage >= this (0.90) */
+	double warn_usage_fraction; /* decision.warn when usage >= this (0.80); 0 = never */
+	double hysteresis_fraction; /* usage pressure holds until usage < act - this (0.05) */
+
+	bool act_on_forecast;           /* forecast "will not fit" counts as pressure (true); false ignores the forecast */
+	double min_forecast_confidence; /* forecasts with lower confidence are ignored (0.0: all are used) */
+
+	bool act_on_reclaim;           /* sustained memcg reclaim counts as pressure (true) */
+	double reclaim_events_per_s;   /* ... at or above this rate (100/s) */
+	uint64_t reclaim_sustain_ms;   /* ... for at least this long (3000 ms) */
+	double psi_some_avg10_pct;     /* memory PSI some avg10 at or above this counts as pressure; 0 = off (0) */
+
+	uint64_t climb_min_bytes;         /* usage rising by at least this between two samples is "climbing" (8 MiB) */
+	uint64_t min_orphan_bytes;        /* orphans holding less than this are not worth reaping for pressure (64 MiB) */
+	double min_freed_fraction;        /* a rung worked when usage fell by >= this of the limit (0.05) */
+	double negligible_freed_fraction; /* free_all freeing less than this means /free cannot release it (0.01) */
+
+	bool enabled[POLICY_RUNG_COUNT];      /* all true except kill; restart also needs input.restart_configured */
+	uint64_t cooldown_ms[POLICY_RUNG_COUNT]; /* no rung fires twice within its cooldown (30000 ms each) */
+	/* How long to wait for a rung's effect before judging it: reap 10 s, free_* when idle 5 s, interrupt 30 s,
+	 * restart 120 s, kill 5 s. A /free sent while busy is judged verify_after_generation_ms after the running
+	 * generation ends (ComfyUI applies the flags then), but no later than verify_busy_max_ms after it was sent. */
+	uint64_t verify_ms[POLICY_RUNG_COUNT];
+	uint64_t verify_after_generation_ms; /* 5000 ms */
+	uint64_t verify_busy_max_ms;         /* 1800000 ms (30 min) */
+
+	bool dry_run;                      /* decide and advance the state as if acted; decision.dry_run set */
+	bool free_after_each_generation;   /* proactive free_models once per completed generation */
+	uint32_t restart_every_generations; /* proactive restart after N completed generations; 0 = off */
+};
+
+/* Defaults as documented above. */
+struct policy_params policy_params_default(void);
+/* 0 when usable, -EINVAL when a fraction is NaN/out of range (act in (0,1], warn in [0,act], hysteresis in
+ * [0,act), min_freed in (0,1], negligible in [0,min_freed], confidence in [0,1], reclaim rate > 0 and finite when
+ * act_on_reclaim, PSI threshold finite and >= 0). */
+int policy_params_validate(const struct policy_params *p);
+
+/* One sample of everything the policy looks at; plain numbers filled by the daemon. A zero-initialised input is
+ * valid and means "nothing known": no pressure. */
+struct policy_input {
+	uint64_t now_ns;      /* CLOCK_MONOTONIC */
+	uint64_t usage_bytes; /* memory of the watched instance (cgroup usage or RSS of its tree) */
+	uint64_t limit_bytes; /* cgroup limit, else MemTotal; 0 = unknown (usage-based pressure off) */
+
+	double reclaim_events_per_s; /* recent memcg reclaim rate; <= 0 or NaN: none/unknown */
+	double psi_some_avg10_pct;   /* memory PSI some avg10; < 0 or NaN: unknown */
+
+	uint64_t orphan_bytes;  /* memory held by reapable orphans */
+	uint32_t orphan_count;
+
+	bool comfy_reachable;       /* the HTTP API answers; false skips the HTTP rungs */
+	bool busy;                  /* a prompt is running */
+	uint32_t queue_pending;     /* prompts waiting (reason text only) */
+	bool progress_known;        /* progress_fraction is valid */
+	double progress_fraction;   /* 0..1 of the running prompt (reason text only) */
+	bool running_requeued;      /* the running prompt is one we already interrupted and requeued: don't requeue again */
+	bool generation_just_ended; /* a generation completed since the previous sample (edge, one sample only) */
+	uint64_t generations_completed; /* since the server's last (re)start; a decrease means it restarted */
+	bool restart_configured;    /* the instance has a restart method (unit, command or process group) */
+
+	/* From forecast.c; ignored unless forecast_known (and confidence >= min_forecast_confidence). */
+	bool forecast_known;
+	bool next_fits;    /* the next generation's peak stays below the limit */
+	bool running_fits; /* the running generation finishes below the limit (meaningful when busy) */
+	bool leak_suspected;
+	uint64_t predicted_next_peak_bytes;
+	double confidence;           /* 0..1 */
+	const char *forecast_reason; /* the forecast's sentence; borrowed for the call, may be NULL */
+};
+
+/* What to do now. rung NONE = nothing; the booleans tell why not (awaiting, cooldown, exhausted) or how to act. */
+struct policy_decision {
+	enum policy_rung rung;
+	bool dry_run;        /* params.dry_run: journal it, do not act */
+	bool proactive;      /* free_after_each_generation / restart_every_generations, not pressure */
+	bool unload_models;  /* /free body for free_models, free_all, interrupt_requeue */
+	bool free_memory;
+	bool deferred;       /* /free sent while busy: ComfyUI applies it when the running prompt ends */
+	bool requeue;        /* resubmit the running prompt at the front with its original prompt_id and extra_data */
+	uint64_t deadline_ns; /* when the effect will be judged; 0 = when the running generation ends + grace, or not
+			       * judged at all (proactive free) */
+
+	bool pressure; /* any pressure signal this sample (usage with hysteresis, forecast, reclaim, PSI) */
+	bool warn;     /* usage >= warn fraction */
+	bool awaiting; /* an earlier action is still inside its verification window (nothing fires) */
+	bool cooldown; /* the rung that would fire is inside its cooldown */
+	bool exhausted; /* pressure, but no enabled rung that can help is left on the ladder */
+
+	/* Set when an earlier action was judged during this call; rung NONE otherwise. */
+	struct {
+		enum policy_rung rung;
+		bool ok;            /* usage fell by >= min_freed_fraction of the limit, or pressure cleared */
+		bool escalated;     /* it did not work: the ladder moved past it */
+		uint64_t freed_bytes; /* usage drop since the action (or the caller's report, whichever is larger) */
+	} outcome;
+
+	/* One line with the numbers (MiB/GiB, %) and the forecast's sentence, for OOMSENTRY_REASON. */
+	char reason[POLICY_REASON_MAX];
+};
+
+/* Owned by the caller, one per instance; initialise with policy_state_init(). Fields are the policy's own. */
+struct policy_state {
+	bool usage_pressure; /* latched with hysteresis */
+	bool have_prev;
+	uint64_t prev_usage_bytes;
+	bool reclaim_high;
+	uint64_t reclaim_since_ns;
+	bool have_generations;
+	uint64_t last_generations;
+
+	enum policy_rung floor; /* escalation level: rungs below it are not tried again until pressure clears */
+	bool free_futile;       /* free_all freed ~nothing: /free cannot release this memory (until a restart) */
+
+	/* The last action and its verification. */
+	bool awaiting;
+	bool await_proactive;
+	bool await_generation_end; /* /free sent while busy: judged after the running generation ends */
+	enum policy_rung last_rung;
+	uint64_t last_act_ns;
+	uint64_t last_act_usage_bytes;
+	uint64_t last_act_generations;
+	uint64_t deadline_ns;
+	uint64_t cap_ns;
+	bool reported;
+	bool reported_ok;
+	uint64_t reported_freed_bytes;
+
+	bool acted[POLICY_RUNG_COUNT];
+	uint64_t acted_ns[POLICY_RUNG_COUNT];
+
+	bool restart_mark_valid; /* generations_completed at the last proactive restart */
+	uint64_t restart_mark;
+	bool free_mark_valid;    /* generations_completed at the last proactive free */
+	uint64_t free_mark;
+};
+
+void policy_state_init(struct policy_state *s);
+
+/* Decide for one sample; call on every sample. *ret is always filled (reason included). Returns 1 when ret->rung is
+ * an action to take, 0 when nothing is to be done, -EINVAL on NULL arguments or invalid params (ret->rung NONE).
+ *
+ * Under pressure, the first rung >= the escalation level that is enabled and can help:
+ *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
+ *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
+ *                     free_all when a leak is suspected. Sent while busy it is deferred (judged after the
+ *                     running generation ends + grace), so "next won't fit, running fits" frees now.
+ *   free_all          as free_models
+ *   interrupt_requeue API reachable, busy and the running generation at risk: the forecast says it won't fit, or
+ *                     (no forecast vouching for it) usage >= act and climbing by >= climb_min_bytes per sample.
+ *                     requeue unless input.running_requeued (no endless interrupt/requeue loop).
+ *   restart           input.restart_configured (requeue when busy)
+ *   kill              only enabled
+ * Nothing fires while an action awaits verification (a deferred /free gives way early when the running
+ * generation becomes at risk and a stronger rung can act), nor a rung inside its cooldown. At its deadline an action
+ * worked when usage fell by >= min_freed_fraction of the limit (earlier if so) or pressure is gone; otherwise the
+ * escalation level moves past it and the next rung is chosen in the same call. free_all freeing less than
+ * negligible_freed_fraction marks /free futile until a restart (verified, or generations_completed going down).
+ * The escalation level resets when pressure clears (usage < act - hysteresis, no other signal).
+ *
+ * Without pressure: restart_every_generations restarts when generations_completed has grown by N since the last
+ * proactive restart (or the server's start) and the queue is idle or a generation just ended (a busy queue may
+ * never be idle: the just-started prompt is then requeued); it awaits until generations_completed goes down or
+ * its verify deadline. free_after_each_generation sends free_models on generation_just_ended (once per
+ * generations_completed value when counted), not verified and not blocking the ladder; skipped while another
+ * action awaits verification. */
+int policy_decide(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
+		  struct policy_decision *ret);
+
+/* Optional report from actions.c about the action awaiting verification: ok=false (the action could not be carried
+ * out, e.g. HTTP error or no process to signal) fails it at the next policy_decide() and escalates; ok=true with
+ * freed_bytes (e.g. RSS of reaped processes) counts towards its verification. 0 when applied; -EINVAL on NULL or
+ * a bad rung; -ENOENT when that rung is not awaiting verification (late or proactive report: state unchanged);
+ * -ESTALE when now_ns is before the action. */
+int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok, uint64_t freed_bytes,
+			  uint64_t now_ns);
+
+#endif
