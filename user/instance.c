@@ -73,6 +73,9 @@ struct instance {
 	struct gen_tracker gens;
 	struct saved_prompt running;
 	uint64_t running_started_ns;
+	uint64_t idle_usage_bytes; /* at the last sample with no prompt running */
+	uint64_t run_peak_bytes;   /* highest usage seen while the current prompt runs */
+	uint64_t run_dip_bytes;    /* lowest usage seen since that peak: the residual once the prompt ends */
 	uint64_t generations_completed;
 	bool generation_just_ended;
 	struct forecast_params fcp;
@@ -80,6 +83,8 @@ struct instance {
 	bool fc_valid;
 	uint32_t leak_warned_epoch;
 	bool leak_warned;
+	uint32_t nofit_warned_epoch;
+	bool nofit_warned;
 	/* prevention */
 	struct policy_params pp;
 	struct policy_state ps;
@@ -180,6 +185,11 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->pp.dry_run = d->cfg->dry_run;
 	in->pp.free_after_each_generation = ic->free_after_each_generation;
 	in->pp.restart_every_generations = (uint32_t)MIN(ic->restart_every_generations, UINT32_MAX);
+	if (policy_params_validate(&in->pp) < 0) {
+		log_error("instance %s: act_usage_fraction %.2f leaves no room for the policy's hysteresis; prevention is "
+			  "off for this instance", ic->name, in->pp.act_usage_fraction);
+		in->pp.act_usage_fraction = 0.90;
+	}
 	policy_state_init(&in->ps);
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
 	return in;
@@ -254,6 +264,20 @@ static pid_t pick_port_owner(struct instance *in)
 	return best;
 }
 
+/* A server found by its port stays the server only while it listens there (the port may change hands). */
+static bool still_owns_port(struct instance *in)
+{
+	uint64_t inodes[16];
+	int n;
+
+	if (in->ic->pid_file[0] || !in->port)
+		return true;
+	n = procfs_listening_inodes(proctree_root(in->d->pt), in->port, inodes, ARRAY_SIZE(inodes));
+	if (n <= 0)
+		return n == 0 ? false : true; /* an unreadable /proc/net/tcp is no reason to drop the server */
+	return procfs_pid_has_socket_inode(proctree_root(in->d->pt), in->server_pid, inodes, (size_t)n) != 0;
+}
+
 struct pattern_ctx {
 	const char *pattern;
 	struct proc *best;
@@ -319,7 +343,7 @@ static void locate_server(struct instance *in, uint64_t now_ns)
 	struct proc *p = NULL;
 	pid_t pid = 0;
 
-	if (cur && proc_is_this_server(in, cur))
+	if (cur && proc_is_this_server(in, cur) && still_owns_port(in))
 		return;
 	if (in->ic->pid_file[0])
 		pid = read_pid_file(in->ic->pid_file);
@@ -352,6 +376,18 @@ static void sum_tree(struct proc *p, void *ctx)
 		c->rss += p->rss_bytes;
 }
 
+/* With a busy queue the next prompt starts allocating the moment the previous one ends, before any poll can
+ * see the boundary: the residual is the dip between the running prompt's peak and that next climb. */
+static void track_dip(struct instance *in)
+{
+	if (in->usage_bytes >= in->run_peak_bytes) {
+		in->run_peak_bytes = in->usage_bytes;
+		in->run_dip_bytes = in->usage_bytes;
+	} else if (in->usage_bytes < in->run_dip_bytes) {
+		in->run_dip_bytes = in->usage_bytes;
+	}
+}
+
 /* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
  * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
 static void measure(struct instance *in)
@@ -363,6 +399,7 @@ static void measure(struct instance *in)
 		in->usage_bytes = cg_memory_working_set(&m);
 		in->limit_bytes = m.effective_limit_bytes;
 		in->oom_kill_count = m.oom_kill;
+		track_dip(in);
 		return;
 	}
 	struct tree_ctx c = { in, 0 };
@@ -373,6 +410,7 @@ static void measure(struct instance *in)
 		proctree_foreach(in->d->pt, sum_tree, &c);
 	}
 	in->usage_bytes = c.rss;
+	track_dip(in);
 	if (procfs_read_meminfo(proctree_root(in->d->pt), &mi) == 0)
 		in->limit_bytes = mi.mem_total_bytes;
 }
@@ -437,7 +475,7 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	int64_t seq;
 
 	measure(in);
-	seq = gen_end(&in->gens, prompt_id, st, now_ns, in->usage_bytes);
+	seq = gen_end(&in->gens, prompt_id, st, now_ns, MIN(in->run_dip_bytes, in->usage_bytes));
 	if (seq < 0)
 		return;
 	g = gen_find(&in->gens, prompt_id);
@@ -521,13 +559,21 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 		running_id = q.running[0].prompt_id;
 	if (strcmp(running_id, in->running.prompt_id)) {
 		measure(in);
-		if (in->running.prompt_id[0]) {
+		bool was_running = in->running.prompt_id[0] != 0;
+		if (was_running) {
 			generation_ended(in, in->running.prompt_id, now_ns);
 			saved_clear(&in->running);
+			in->idle_usage_bytes = 0; /* back to back: the next one starts where this one ended */
 		}
 		if (running_id[0]) {
+			/* the prompt may have run for a poll interval already (and loaded its model): when the queue was
+			 * idle before, its start is the idle level, not what we see now */
+			uint64_t start = in->usage_bytes;
+			if (!in->running.prompt_id[0] && in->idle_usage_bytes && in->idle_usage_bytes < start)
+				start = in->idle_usage_bytes;
 			saved_from_item(&in->running, &q.running[0]);
-			gen_start(&in->gens, running_id, now_ns, in->usage_bytes);
+			gen_start(&in->gens, running_id, now_ns, start);
+			in->run_peak_bytes = in->run_dip_bytes = in->usage_bytes;
 			in->running_started_ns = now_ns;
 		}
 	}
@@ -897,8 +943,14 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 		return; /* an action is under way; the policy judges it when it is done */
 	if (policy_decide(&in->pp, &in->ps, &pi, &dec) < 0)
 		return;
-	if (dec.outcome.rung != POLICY_RUNG_NONE)
+	if (dec.outcome.rung != POLICY_RUNG_NONE) {
 		journal_outcome(in, &dec, now_ns);
+		/* models are gone: the next generation loads them again, which is not a leak */
+		if (dec.outcome.ok && !running && (dec.outcome.rung == POLICY_RUNG_FREE_MODELS ||
+						    dec.outcome.rung == POLICY_RUNG_FREE_ALL ||
+						    dec.outcome.rung == POLICY_RUNG_INTERRUPT_REQUEUE))
+			gen_new_epoch(&in->gens, now_ns, in->usage_bytes);
+	}
 	if (dec.rung == POLICY_RUNG_NONE)
 		return;
 	if (!dec.proactive)
@@ -908,6 +960,9 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 	if (dec.dry_run)
 		detail[0] = 0;
 	journal_decision(in, &dec, r, detail, now_ns);
+	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
+	if (r < 0)
+		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
 }
 
 static void update_forecast(struct instance *in, uint64_t now_ns)
@@ -928,10 +983,19 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 	in->fc_valid = true;
 	metrics_set_gauge(METRIC_LEAK_BYTES_PER_GENERATION, in->labels, (double)in->fc.leak_bytes_per_gen);
 	metrics_set_gauge(METRIC_FORECAST_GENERATIONS_LEFT, in->labels, (double)in->fc.generations_left);
-	/* one warning per epoch, and again if the next generation stops fitting */
-	if ((in->fc.leak_suspected || !in->fc.next_fits) && (!in->leak_warned || in->leak_warned_epoch != in->gens.epoch)) {
-		in->leak_warned = true;
-		in->leak_warned_epoch = in->gens.epoch;
+	/* one warning per epoch when the leak is found, and one more when the next generation stops fitting */
+	bool new_leak = in->fc.leak_suspected && (!in->leak_warned || in->leak_warned_epoch != in->gens.epoch);
+	bool new_nofit = !in->fc.next_fits && in->fc.predicted_next_peak_bytes &&
+			 (!in->nofit_warned || in->nofit_warned_epoch != in->gens.epoch);
+	if (new_leak || new_nofit) {
+		if (in->fc.leak_suspected) {
+			in->leak_warned = true;
+			in->leak_warned_epoch = in->gens.epoch;
+		}
+		if (!in->fc.next_fits) {
+			in->nofit_warned = true;
+			in->nofit_warned_epoch = in->gens.epoch;
+		}
 		rec_instance(&r, in, REC_LEAK_SUSPECTED, LOG_WARNING);
 		rec_add(&r, "LEAK_BYTES_PER_GENERATION", "%lld", (long long)in->fc.leak_bytes_per_gen);
 		rec_add(&r, "GENERATIONS_LEFT", "%lld", (long long)in->fc.generations_left);
@@ -965,6 +1029,8 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	in->reclaim_count_prev = in->reclaim_count;
 	in->reclaim_prev_ns = now_ns;
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
+	if (!in->running.prompt_id[0])
+		in->idle_usage_bytes = in->usage_bytes;
 	s = &in->samples[in->sample_head];
 	*s = (struct mem_sample){ now_ns, in->usage_bytes, in->limit_bytes };
 	in->sample_head = (in->sample_head + 1) % SAMPLE_RING;

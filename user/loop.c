@@ -196,9 +196,9 @@ static void on_oom_victim(struct daemon *d, const struct os_event *e)
 	rec_add(&r, "TOTAL_VM_BYTES", "%llu", (unsigned long long)(e->oom.total_vm_pages * page));
 	rec_add(&r, "OOM_SCORE_ADJ", "%d", e->oom.oom_score_adj);
 	if (cg[0] && cg[0] != '?' && cg_read_memory(cg, d->mounts.has_v1_memory ? CG_V1 : CG_V2, &m) == 0 &&
-	    m.limit_bytes != CG_UNLIMITED) {
-		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)m.limit_bytes);
-		mib(limbuf, sizeof(limbuf), m.limit_bytes);
+	    m.effective_limit_bytes != CG_UNLIMITED) {
+		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)m.effective_limit_bytes);
+		mib(limbuf, sizeof(limbuf), m.effective_limit_bytes);
 	}
 	mib(rssbuf, sizeof(rssbuf), rss);
 	rec_message(&r, "OOM killer chose pid %u %.16s (RSS %s, cgroup %s, limit %s)", e->pid, e->comm, rssbuf,

@@ -205,11 +205,12 @@ class Daemon:
         with self.lock:
             return [r for r in self.records if pred(r)]
 
-    def wait_for(self, pred, timeout=30, what="record"):
+    def wait_for(self, pred, timeout=30, what="record", since=0):
+        """The first record from index `since` on that matches."""
         deadline = time.time() + timeout
         with self.cond:
             while True:
-                for r in self.records:
+                for r in self.records[since:]:
                     if pred(r):
                         return r
                 left = deadline - time.time()
@@ -291,3 +292,79 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+class Sim:
+    """The ComfyUI simulator as a real python3 process (optionally in a memory cgroup, optionally supervised)."""
+
+    def __init__(self, procs, tmp_path, port, args=(), cgroup=None, supervised=False, log=None):
+        self.port = port
+        self.url = "http://127.0.0.1:%d" % port
+        self.state = os.path.join(str(tmp_path), "sim-%d.state.jsonl" % port)
+        self.sup_log = os.path.join(str(tmp_path), "supervisor-%d.log" % port)
+        cmd = [PYTHON, SIM, "--port", str(port), "--state-file", self.state] + list(args)
+        if supervised:
+            cmd = [PYTHON, SUPERVISOR, "--restart-delay", "0.3", "--log", self.sup_log, "--"] + cmd
+        self.proc = procs.start(cmd, preexec_fn=cgroup.preexec() if cgroup else None,
+                                stdout=open(log, "w") if log else subprocess.DEVNULL)
+        self.wait_ready()
+
+    def request(self, method, path, body=None, timeout=5):
+        import urllib.request
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read().decode()
+            return json.loads(text) if text else None
+
+    def wait_ready(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                self.request("GET", "/system_stats", timeout=1)
+                return
+            except Exception:
+                time.sleep(0.1)
+        raise AssertionError("simulator on port %d did not answer" % self.port)
+
+    def submit(self, n, steps=None, **inputs):
+        ids = []
+        for i in range(n):
+            node = {"class_type": "SimControl", "inputs": dict(inputs)}
+            if steps:
+                node["inputs"]["steps"] = steps
+            prompt = {"1": {"class_type": "KSampler", "inputs": {"seed": i}}, "2": node}
+            ids.append(self.request("POST", "/prompt", {"prompt": prompt, "client_id": "oomsentry-test"})["prompt_id"])
+        return ids
+
+    def history(self, prompt_id):
+        try:
+            return self.request("GET", "/history/" + prompt_id).get(prompt_id)
+        except Exception:
+            return None
+
+    def wait_all_done(self, ids, timeout=240, alive=None):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            done = [self.history(i) for i in ids]
+            if all(h and h["status"]["completed"] for h in done):
+                return done
+            if alive is not None and not alive():
+                break
+            time.sleep(0.3)
+        return [self.history(i) for i in ids]
+
+    def prompt_lines(self):
+        try:
+            with open(self.state) as f:
+                return [json.loads(l) for l in f if l.strip() and json.loads(l).get("event") == "prompt"]
+        except OSError:
+            return []
+
+
+@pytest.fixture
+def sim_factory(procs, tmp_path):
+    def make(args=(), cgroup=None, supervised=False, port=None, log=None):
+        return Sim(procs, tmp_path, port or free_port(), args, cgroup, supervised, log)
+    return make
