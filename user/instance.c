@@ -73,7 +73,9 @@ struct instance {
 	struct gen_tracker gens;
 	struct saved_prompt running;
 	uint64_t running_started_ns;
-	uint64_t idle_usage_bytes; /* at the last sample with no prompt running */
+	uint64_t poll_min_bytes;   /* lowest usage since the previous poll: where a prompt seen at this poll began */
+	bool poll_min_valid;
+	bool server_gone;          /* the server died and no successor is known yet */
 	uint64_t run_peak_bytes;   /* highest usage seen while the current prompt runs */
 	uint64_t run_dip_bytes;    /* lowest usage seen since that peak: the residual once the prompt ends */
 	uint64_t generations_completed;
@@ -85,6 +87,14 @@ struct instance {
 	bool leak_warned;
 	uint32_t nofit_warned_epoch;
 	bool nofit_warned;
+	/* what /free can and cannot give back */
+	char free_pending_prompt[COMFY_PROMPT_ID_MAX]; /* a /free was sent while this prompt ran */
+	uint64_t free_sent_usage_bytes;
+	bool floor_valid;
+	uint64_t floor_bytes;      /* usage right after a /free took effect: what it cannot release */
+	uint64_t clean_cost_bytes; /* largest peak - start of a generation that (re)loaded its models */
+	uint64_t last_rss_policy_ns;
+	bool blocked_reported;
 	/* prevention */
 	struct policy_params pp;
 	struct policy_state ps;
@@ -182,6 +192,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->pp.enabled[POLICY_RUNG_REAP_ORPHANS] = d->cfg->reap_orphans;
 	in->pp.enabled[POLICY_RUNG_RESTART] = ic->restart_method != RESTART_NONE;
 	in->pp.verify_ms[POLICY_RUNG_RESTART] = ic->restart_timeout_ms + 10000;
+	in->pp.verify_after_generation_ms = 2000;
 	in->pp.dry_run = d->cfg->dry_run;
 	in->pp.free_after_each_generation = ic->free_after_each_generation;
 	in->pp.restart_every_generations = (uint32_t)MIN(ic->restart_every_generations, UINT32_MAX);
@@ -324,6 +335,10 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	instance_set_cgroup(in, p);
 	if (restarted)
 		gen_server_restarted(&in->gens, now_ns, in->usage_bytes);
+	in->floor_valid = false;
+	in->free_pending_prompt[0] = 0;
+	in->server_gone = false;
+	in->poll_min_valid = false; /* measured on another basis (or another process) until now */
 	in->generations_completed = 0;
 	saved_clear(&in->running);
 	rec_instance(&r, in, REC_COMFY, LOG_NOTICE);
@@ -380,6 +395,10 @@ static void sum_tree(struct proc *p, void *ctx)
  * see the boundary: the residual is the dip between the running prompt's peak and that next climb. */
 static void track_dip(struct instance *in)
 {
+	if (!in->poll_min_valid || in->usage_bytes < in->poll_min_bytes) {
+		in->poll_min_bytes = in->usage_bytes;
+		in->poll_min_valid = true;
+	}
 	if (in->usage_bytes >= in->run_peak_bytes) {
 		in->run_peak_bytes = in->usage_bytes;
 		in->run_dip_bytes = in->usage_bytes;
@@ -468,6 +487,20 @@ static enum gen_status status_from_history(struct instance *in, const char *prom
 	return GEN_UNKNOWN;
 }
 
+/* ComfyUI applied the /free flags the moment the prompt they waited for ended: the dip that follows is what
+ * the free could not release. The next generation loads its models again: a new epoch, not a leak. */
+static void free_took_effect(struct instance *in, uint64_t now_ns)
+{
+	uint64_t dip = MIN(in->run_dip_bytes, in->usage_bytes);
+	uint64_t freed = in->free_sent_usage_bytes > dip ? in->free_sent_usage_bytes - dip : 0;
+
+	in->free_pending_prompt[0] = 0;
+	in->floor_bytes = dip;
+	in->floor_valid = true;
+	gen_new_epoch(&in->gens, now_ns, dip);
+	policy_record_outcome(&in->ps, in->ps.last_rung, freed >= in->limit_bytes / 20, freed, now_ns);
+}
+
 static void generation_ended(struct instance *in, const char *prompt_id, uint64_t now_ns)
 {
 	enum gen_status st = status_from_history(in, prompt_id);
@@ -486,6 +519,8 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 		in->generation_just_ended = true;
 	}
 	emit_generation(in, g);
+	if (in->free_pending_prompt[0] && !strcmp(in->free_pending_prompt, prompt_id))
+		free_took_effect(in, now_ns);
 }
 
 static void requeue_submit(struct instance *in)
@@ -563,20 +598,22 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 		if (was_running) {
 			generation_ended(in, in->running.prompt_id, now_ns);
 			saved_clear(&in->running);
-			in->idle_usage_bytes = 0; /* back to back: the next one starts where this one ended */
 		}
 		if (running_id[0]) {
 			/* the prompt may have run for a poll interval already (and loaded its model): when the queue was
-			 * idle before, its start is the idle level, not what we see now */
+			 * idle before, it began at the lowest level seen since the previous poll */
 			uint64_t start = in->usage_bytes;
-			if (!in->running.prompt_id[0] && in->idle_usage_bytes && in->idle_usage_bytes < start)
-				start = in->idle_usage_bytes;
+			if (!was_running && in->poll_min_valid && in->poll_min_bytes < start)
+				start = in->poll_min_bytes;
 			saved_from_item(&in->running, &q.running[0]);
 			gen_start(&in->gens, running_id, now_ns, start);
 			in->run_peak_bytes = in->run_dip_bytes = in->usage_bytes;
 			in->running_started_ns = now_ns;
 		}
 	}
+	measure(in);
+	in->poll_min_bytes = in->usage_bytes;
+	in->poll_min_valid = true;
 	/* an interrupted prompt goes back once the worker has let go of it */
 	if (in->requeue_pending && (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns))
 		requeue_submit(in);
@@ -750,6 +787,10 @@ static void restart_step(struct instance *in, uint64_t now_ns)
 		rec_message(&r, "instance %s: ComfyUI is back as pid %d; resubmitting %zu prompts", in->ic->name,
 			    in->server_pid, in->n_saved);
 		rec_emit(&r);
+		/* the clean level before any resubmitted prompt starts: the next generation starts from here */
+		measure(in);
+		in->poll_min_bytes = in->usage_bytes;
+		in->poll_min_valid = true;
 		saved_clear(&in->running);
 		restart_resubmit(in);
 		in->rs = RS_IDLE;
@@ -800,6 +841,10 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_FREE_MODELS:
 	case POLICY_RUNG_FREE_ALL:
 		r = comfy_free(in->comfy, dec->unload_models, dec->free_memory);
+		if (r == 0 && dec->deferred && in->running.prompt_id[0]) {
+			snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
+			in->free_sent_usage_bytes = in->usage_bytes;
+		}
 		snprintf(detail, len, "POST /free {\"unload_models\": true%s}%s", dec->free_memory ? ", \"free_memory\": true" : "",
 			 dec->deferred ? " (applied when the running prompt ends)" : "");
 		break;
@@ -813,6 +858,8 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 			in->requeue.extra_json = strdup(in->running.extra_json ? in->running.extra_json : "{}");
 			r = comfy_interrupt(in->comfy, in->running.prompt_id);
 			if (r == 0) {
+				snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
+				in->free_sent_usage_bytes = in->usage_bytes;
 				in->requeue_pending = true;
 				in->requeue_deadline_ns = now_ns + 30 * NSEC_PER_SEC;
 			}
@@ -909,6 +956,29 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	}
 }
 
+/* Pressure with nothing to do (every useful rung cooling down, or none left) is said once, not every sample. */
+static void report_blocked(struct instance *in, const struct policy_decision *dec)
+{
+	struct rec r;
+
+	if (!dec->pressure || !(dec->cooldown || dec->exhausted)) {
+		in->blocked_reported = false;
+		return;
+	}
+	if (in->blocked_reported)
+		return;
+	in->blocked_reported = true;
+	rec_instance(&r, in, REC_DECISION, LOG_WARNING);
+	rec_add(&r, "ACTION", "none");
+	rec_add(&r, "RESULT", "%s", dec->exhausted ? "exhausted" : "cooldown");
+	rec_add(&r, "REASON", "%s", dec->reason);
+	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_message(&r, "instance %s: under pressure but %s: %s", in->ic->name,
+		    dec->exhausted ? "no rung that can help is left" : "the rung that would help is cooling down",
+		    dec->reason);
+	rec_emit(&r);
+}
+
 static void run_policy(struct instance *in, uint64_t now_ns)
 {
 	const struct generation *running = gen_running(&in->gens);
@@ -927,6 +997,8 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 		.generation_just_ended = in->generation_just_ended,
 		.generations_completed = in->generations_completed,
 		.restart_configured = in->ic->restart_method != RESTART_NONE,
+		.free_cannot_make_room = in->floor_valid && in->clean_cost_bytes &&
+					 in->floor_bytes + in->clean_cost_bytes > (uint64_t)((double)in->limit_bytes * in->fcp.margin),
 		.forecast_known = in->fc_valid,
 		.next_fits = in->fc.next_fits,
 		.running_fits = in->fc.running_fits,
@@ -941,18 +1013,25 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 	in->generation_just_ended = false;
 	if (in->rs != RS_IDLE || in->requeue_pending)
 		return; /* an action is under way; the policy judges it when it is done */
+	if (in->server_gone || !in->server_pid)
+		return; /* nothing to protect until a server is back */
 	if (policy_decide(&in->pp, &in->ps, &pi, &dec) < 0)
 		return;
 	if (dec.outcome.rung != POLICY_RUNG_NONE) {
 		journal_outcome(in, &dec, now_ns);
 		/* models are gone: the next generation loads them again, which is not a leak */
-		if (dec.outcome.ok && !running && (dec.outcome.rung == POLICY_RUNG_FREE_MODELS ||
-						    dec.outcome.rung == POLICY_RUNG_FREE_ALL ||
-						    dec.outcome.rung == POLICY_RUNG_INTERRUPT_REQUEUE))
+		if (dec.outcome.ok && !running && !in->free_pending_prompt[0] &&
+		    (dec.outcome.rung == POLICY_RUNG_FREE_MODELS || dec.outcome.rung == POLICY_RUNG_FREE_ALL)) {
 			gen_new_epoch(&in->gens, now_ns, in->usage_bytes);
+			in->floor_bytes = in->usage_bytes;
+			in->floor_valid = true;
+		}
 	}
-	if (dec.rung == POLICY_RUNG_NONE)
+	if (dec.rung == POLICY_RUNG_NONE) {
+		report_blocked(in, &dec);
 		return;
+	}
+	in->blocked_reported = false;
 	if (!dec.proactive)
 		incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
@@ -963,6 +1042,48 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
+}
+
+/* A generation that starts by loading its models (after a start, a /free or a restart) costs what such a generation
+ * cost before: the forecast of an epoch without completed generations has no basis, this is one. */
+static void apply_clean_cost(struct instance *in)
+{
+	const struct generation *run = gen_running(&in->gens);
+	uint64_t threshold = (uint64_t)((double)in->limit_bytes * in->fcp.margin), start, pred;
+	char a[32], b[32];
+
+	for (size_t i = 0; i < gen_count(&in->gens); i++) {
+		const struct generation *g = gen_get(&in->gens, i);
+		if (g && g->first_in_epoch && g->has_residual && g->peak_bytes > g->usage_start_bytes)
+			in->clean_cost_bytes = MAX(in->clean_cost_bytes, g->peak_bytes - g->usage_start_bytes);
+	}
+	if (!in->clean_cost_bytes || !in->limit_bytes)
+		return;
+	if (run && run->first_in_epoch) {
+		start = in->floor_valid ? MIN(in->floor_bytes, run->usage_start_bytes) : run->usage_start_bytes;
+		pred = start + in->clean_cost_bytes;
+		if (pred > in->limit_bytes && in->fc.running_fits) {
+			in->fc.running_fits = false;
+			in->fc.predicted_running_peak_bytes = pred;
+			snprintf(in->fc.reason, sizeof(in->fc.reason),
+				 "generation %llu reloads its models from %s and will need %s: it will peak at %s, above the "
+				 "%s limit",
+				 (unsigned long long)run->seq, fmt_bytes(start, a, sizeof(a)),
+				 fmt_bytes(in->clean_cost_bytes, b, sizeof(b)), fmt_bytes(pred, a + 16, 16),
+				 fmt_bytes(in->limit_bytes, b + 16, 16));
+		}
+	} else if (!run && in->floor_valid && gen_completed_in_epoch(&in->gens) == 0) {
+		pred = in->usage_bytes + in->clean_cost_bytes;
+		if (pred > threshold && in->fc.next_fits) {
+			in->fc.next_fits = false;
+			in->fc.predicted_next_peak_bytes = pred;
+			snprintf(in->fc.reason, sizeof(in->fc.reason),
+				 "/free left %s that it cannot release; the next generation reloads its models and needs %s: "
+				 "it will peak at %s, above %.0f %% of the %s limit",
+				 fmt_bytes(in->usage_bytes, a, sizeof(a)), fmt_bytes(in->clean_cost_bytes, b, sizeof(b)),
+				 fmt_bytes(pred, a + 16, 16), in->fcp.margin * 100, fmt_bytes(in->limit_bytes, b + 16, 16));
+		}
+	}
 }
 
 static void update_forecast(struct instance *in, uint64_t now_ns)
@@ -981,6 +1102,7 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 		return;
 	}
 	in->fc_valid = true;
+	apply_clean_cost(in);
 	metrics_set_gauge(METRIC_LEAK_BYTES_PER_GENERATION, in->labels, (double)in->fc.leak_bytes_per_gen);
 	metrics_set_gauge(METRIC_FORECAST_GENERATIONS_LEFT, in->labels, (double)in->fc.generations_left);
 	/* one warning per epoch when the leak is found, and one more when the next generation stops fitting */
@@ -1029,8 +1151,6 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	in->reclaim_count_prev = in->reclaim_count;
 	in->reclaim_prev_ns = now_ns;
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
-	if (!in->running.prompt_id[0])
-		in->idle_usage_bytes = in->usage_bytes;
 	s = &in->samples[in->sample_head];
 	*s = (struct mem_sample){ now_ns, in->usage_bytes, in->limit_bytes };
 	in->sample_head = (in->sample_head + 1) % SAMPLE_RING;
@@ -1058,6 +1178,12 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 		return;
 	measure(in);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
+	/* memory moves faster than the sampling timer: decide now, at most every 100 ms */
+	if (in->d->mode == MODE_RUN && now_ns - in->last_rss_policy_ns > 100 * NSEC_PER_MSEC) {
+		in->last_rss_policy_ns = now_ns;
+		update_forecast(in, now_ns);
+		run_policy(in, now_ns);
+	}
 }
 
 void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count, uint64_t now_ns)
@@ -1108,6 +1234,10 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 		gen_end(&in->gens, in->running.prompt_id, GEN_INTERRUPTED, now_ns, in->usage_bytes);
 		saved_clear(&in->running);
 	}
+	/* what was known about this server's generations says nothing about its successor */
+	gen_server_restarted(&in->gens, now_ns, 0);
+	in->server_gone = true;
+	in->fc_valid = false;
 	schedule_orphan_check(in, now_ns);
 	/* a controlled restart is not a crash */
 	if (in->rs != RS_IDLE && p->pid == in->rs_old_pid)

@@ -370,9 +370,9 @@ static bool rung_helps(const struct policy_params *p, const struct policy_state 
 		__attribute__((fallthrough));
 	case POLICY_RUNG_FREE_ALL:
 		/* A /free while the running generation is at risk would only land after it died. */
-		return in->comfy_reachable && !s->free_futile && !sig->running_at_risk;
+		return in->comfy_reachable && !s->free_futile && !sig->running_at_risk && !in->free_cannot_make_room;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
-		return in->comfy_reachable && in->busy && sig->running_at_risk;
+		return in->comfy_reachable && in->busy && sig->running_at_risk && !in->free_cannot_make_room;
 	case POLICY_RUNG_RESTART:
 		return in->restart_configured;
 	case POLICY_RUNG_KILL:

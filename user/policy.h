@@ -90,6 +90,9 @@ struct policy_input {
 	bool generation_just_ended; /* a generation completed since the previous sample (edge, one sample only) */
 	uint64_t generations_completed; /* since the server's last (re)start; a decrease means it restarted */
 	bool restart_configured;    /* the instance has a restart method (unit, command or process group) */
+	/* What /free cannot release (the floor measured after one) plus what a generation needs from a clean start
+	 * exceeds the limit: /free and interrupt cannot make room, only a restart can (a "custom node" leak). */
+	bool free_cannot_make_room;
 
 	/* From forecast.c; ignored unless forecast_known (and confidence >= min_forecast_confidence). */
 	bool forecast_known;
