@@ -267,7 +267,7 @@ static pid_t pick_port_owner(struct instance *in)
 				continue;
 		}
 		/* two unrelated owners (SO_REUSEPORT): the newest is the live one */
-		if (!best || st.start_ns > best_start) {
+		if (!best || st.start_ns > best_start || (st.start_ns == best_start && owners[i] > best)) {
 			best = owners[i];
 			best_start = st.start_ns;
 		}

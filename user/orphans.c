@@ -422,18 +422,7 @@ static int classify_valid(const struct orphan_scope *scope, const struct orphan_
 		set_text(ret, "its ComfyUI server died; reparented to pid %d", p->ppid);
 		return 0;
 	}
-	if (p->listen_port) {
-		for (size_t i = 0; i < nservers; i++)
-			if (servers[i].port == p->listen_port) {
-				verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, servers[i].pid);
-				set_text(ret, "holds ComfyUI port %u but is not its live server (pid %d)",
-					 p->listen_port, servers[i].pid);
-				return 0;
-			}
-		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 0);
-		set_text(ret, "holds ComfyUI port %u while the configured server is down", p->listen_port);
-		return 0;
-	}
+	/* an older instance that still listens is best described as what it is, not by the port */
 	for (size_t i = 0; i < nservers; i++) {
 		const struct orphan_server *s = &servers[i];
 
@@ -445,6 +434,18 @@ static int classify_valid(const struct orphan_scope *scope, const struct orphan_
 		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, s->pid);
 		set_text(ret, "older ComfyUI instance: same %s as live server pid %d, started %llu s before it", how,
 			 s->pid, (unsigned long long)((s->start_ns - p->start_ns) / NSEC_PER_SEC));
+		return 0;
+	}
+	if (p->listen_port) {
+		for (size_t i = 0; i < nservers; i++)
+			if (servers[i].port == p->listen_port) {
+				verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, servers[i].pid);
+				set_text(ret, "holds ComfyUI port %u but is not its live server (pid %d)",
+					 p->listen_port, servers[i].pid);
+				return 0;
+			}
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 0);
+		set_text(ret, "holds ComfyUI port %u while the configured server is down", p->listen_port);
 		return 0;
 	}
 	if (is_mp_worker(p->cmdline) && gone_parent) {

@@ -45,6 +45,9 @@ static void add_proc(struct proc *p, void *ctx)
 
 	if (p->death != PROC_ALIVE || c->sr->n >= c->cap)
 		return;
+	/* the parent may have died since we last looked: the kernel has reparented it by now */
+	if (proctree_refresh(c->d->pt, p) < 0)
+		return;
 	o = &c->sr->procs[c->sr->n++];
 	memset(o, 0, sizeof(*o));
 	o->pid = p->pid;

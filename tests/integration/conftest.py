@@ -299,7 +299,9 @@ class Sim:
 
     def __init__(self, procs, tmp_path, port, args=(), cgroup=None, supervised=False, log=None):
         self.port = port
-        self.url = "http://127.0.0.1:%d" % port
+        args = list(args)
+        host = args[args.index("--listen") + 1] if "--listen" in args else "127.0.0.1"
+        self.url = "http://%s:%d" % (host, port)
         self.state = os.path.join(str(tmp_path), "sim-%d.state.jsonl" % port)
         self.sup_log = os.path.join(str(tmp_path), "supervisor-%d.log" % port)
         cmd = [PYTHON, SIM, "--port", str(port), "--state-file", self.state] + list(args)

@@ -24,6 +24,7 @@ Run `comfy_sim.py --help` for the command line.
 """
 
 import argparse
+import multiprocessing
 import base64
 import errno
 import gc
@@ -1333,14 +1334,30 @@ def run_worker(worker_mb):
         time.sleep(3600)
 
 
+class SpawnedWorker:
+    """A multiprocessing "spawn" child, as ComfyUI custom nodes and launchers start them (their command line says
+    multiprocessing.spawn), with the subprocess.Popen methods the shutdown path uses."""
+
+    def __init__(self, worker_mb):
+        self.proc = multiprocessing.get_context("spawn").Process(target=run_worker, args=(worker_mb,), daemon=False)
+        self.proc.start()
+        self.pid = self.proc.pid
+
+    def terminate(self):
+        self.proc.terminate()
+
+    def kill(self):
+        self.proc.kill()
+
+    def wait(self, timeout=None):
+        self.proc.join(timeout)
+        if self.proc.exitcode is None:
+            raise subprocess.TimeoutExpired("worker", timeout)
+        return self.proc.exitcode
+
+
 def spawn_workers(n, worker_mb):
-    pids = []
-    for _ in range(n):
-        p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", "--worker-mb", str(worker_mb)],
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             close_fds=True)
-        pids.append(p)
-    return pids
+    return [SpawnedWorker(worker_mb) for _ in range(n)]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -72,12 +72,15 @@ def ppid_of(pid):
 
 
 def children_of(pid):
+    """The simulator's workers: multiprocessing spawn children (its resource tracker is not one of them)."""
     out = []
     for d in os.listdir("/proc"):
         if d.isdigit():
             try:
                 if ppid_of(int(d)) == pid:
-                    out.append(int(d))
+                    with open("/proc/%s/cmdline" % d, "rb") as f:
+                        if b"spawn_main" in f.read():
+                            out.append(int(d))
             except (OSError, ValueError, IndexError):
                 pass
     return out

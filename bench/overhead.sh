@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Page-fault overhead of oomsentry's eBPF probes (the rss_stat tracepoint fires on nearly every page fault).
+#
+# Three configurations, interleaved over several rounds in one run, medians compared:
+#   baseline   no oomsentry running
+#   tracked    oomsentry observe --comm-prefixes pfbench   (the benchmark process is tracked: map lookup,
+#              counter reads, RSS step events, mmap events)
+#   untracked  oomsentry observe --comm-prefixes nomatch   (the probes run but the process is not tracked)
+# Then, once, the in-kernel run time of each BPF program as the kernel measures it (BPF_ENABLE_STATS), which does
+# not suffer from the noise of the page-fault timing.
+#
+# usage: sudo bench/overhead.sh            (env: PF_MIB=128 PF_CYCLES=4 ROUNDS=5 PF_CPU=1 DAEMON_CPU=0)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN="$ROOT/oomsentry"
+PY=/usr/bin/python3
+PF_MIB=${PF_MIB:-128}
+PF_CYCLES=${PF_CYCLES:-4}
+ROUNDS=${ROUNDS:-5}
+PF_CPU=${PF_CPU:-1}
+DAEMON_CPU=${DAEMON_CPU:-0}
+
+if [ "$(id -u)" != 0 ]; then
+	echo "overhead.sh: needs root (oomsentry loads BPF programs)" >&2
+	exit 2
+fi
+[ -x "$BIN" ] || { echo "overhead.sh: $BIN missing; run make first" >&2; exit 2; }
+NCPU=$(nproc)
+if [ "$PF_CPU" -ge "$NCPU" ] || [ "$DAEMON_CPU" -ge "$NCPU" ]; then
+	PF_CPU=$((NCPU - 1)); DAEMON_CPU=0
+fi
+
+OUTDIR="$ROOT/bench/out"
+mkdir -p "$OUTDIR"
+PFBENCH="$OUTDIR/pfbench"   # the name is the point: its comm must be "pfbench"
+gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$ROOT/bench/pagefault.c" -o "$PFBENCH"
+
+WORK=$(mktemp -d /tmp/oomsentry-bench.XXXXXX)
+RESULTS="$WORK/results.tsv"
+DPID=""
+HOLD_PID=""
+
+cleanup() {
+	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
+		kill -TERM "$DPID" 2>/dev/null || true
+		wait "$DPID" 2>/dev/null || true
+	fi
+	if [ -n "$HOLD_PID" ] && kill -0 "$HOLD_PID" 2>/dev/null; then
+		kill -TERM "$HOLD_PID" 2>/dev/null || true
+		wait "$HOLD_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_daemon PREFIXES: oomsentry observe pinned to DAEMON_CPU, stdout to /dev/null; returns when its status
+# socket answers (the probes are attached by then)
+start_daemon() {
+	local sock="$WORK/status.sock"
+	rm -f "$sock"
+	taskset -c "$DAEMON_CPU" "$BIN" observe --comm-prefixes "$1" --journal=no --socket "$sock" \
+		--incident-dir "$WORK/incidents" >/dev/null 2>"$WORK/daemon.stderr" &
+	DPID=$!
+	for _ in $(seq 300); do
+		if "$BIN" status --socket "$sock" >/dev/null 2>&1; then
+			return 0
+		fi
+		if ! kill -0 "$DPID" 2>/dev/null; then
+			echo "overhead.sh: oomsentry exited at start:" >&2
+			cat "$WORK/daemon.stderr" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	echo "overhead.sh: oomsentry did not answer on its socket in 30 s" >&2
+	exit 1
+}
+
+stop_daemon() {
+	kill -TERM "$DPID"
+	wait "$DPID" || true
+	DPID=""
+}
+
+# cpu ticks (utime+stime) of a pid
+cpu_ticks() {
+	# the comm field may hold spaces: cut after the closing parenthesis
+	sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
+vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
+
+# the daemon's BPF map named "stats", found through its own file descriptors (other oomsentry instances may run)
+stats_map_id() {
+	local f id
+	for f in /proc/"$1"/fdinfo/*; do
+		id=$(awk '/^map_id:/{print $2}' "$f" 2>/dev/null) || continue
+		[ -n "$id" ] || continue
+		if bpftool map show id "$id" 2>/dev/null | grep -q " name stats "; then
+			echo "$id"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# "drops events rss_calls" summed over CPUs, or nothing when bpftool cannot read it
+bpf_stats() {
+	local id
+	command -v bpftool >/dev/null || return 0
+	id=$(stats_map_id "$1") || return 0
+	bpftool -j map dump id "$id" 2>/dev/null | $PY -c '
+import json, sys
+tot = {}
+for e in json.load(sys.stdin):
+    f = e.get("formatted", {})
+    tot[f.get("key")] = sum(v["value"] for v in f.get("values", []))
+print("%d,%d,%d" % (tot.get(0, 0), tot.get(1, 0), tot.get(2, 0)))' 2>/dev/null || true
+}
+
+run_pf() {
+	taskset -c "$PF_CPU" "$PFBENCH" "$PF_MIB" "$PF_CYCLES" 200
+}
+
+# measure CONFIG ROUND: one pfbench run, one line into RESULTS
+measure() {
+	local cfg=$1 round=$2 line t0 t1 st rss hwm extra=""
+	case $cfg in
+	baseline) line=$(run_pf) ;;
+	tracked | untracked)
+		if [ "$cfg" = tracked ]; then start_daemon pfbench; else start_daemon nomatch; fi
+		t0=$(cpu_ticks "$DPID")
+		line=$(run_pf)
+		sleep 0.3 # let the daemon drain the ring buffer before its CPU time is read
+		t1=$(cpu_ticks "$DPID")
+		rss=$(vm_kib "$DPID" VmRSS)
+		hwm=$(vm_kib "$DPID" VmHWM)
+		st=$(bpf_stats "$DPID")
+		extra="daemon_ticks=$((t1 - t0)) daemon_total_ticks=$t1 rss_kib=$rss hwm_kib=$hwm bpf=${st:-na}"
+		stop_daemon
+		;;
+	esac
+	printf '%s\t%s\t%s %s\n' "$cfg" "$round" "$line" "$extra" >>"$RESULTS"
+	printf '  round %d %-9s %s\n' "$round" "$cfg" "$(echo "$line" | sed 's/ user_ns.*//')"
+}
+
+echo "== oomsentry page-fault overhead (bench/overhead.sh) =="
+echo "kernel $(uname -r), $NCPU CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
+echo "pfbench: ${PF_MIB} MiB anonymous, ${PF_CYCLES} mmap/touch/munmap cycles per run, pinned to CPU $PF_CPU;" \
+	"oomsentry pinned to CPU $DAEMON_CPU; $ROUNDS rounds, order rotated each round"
+cfgs=(baseline tracked untracked)
+for r in $(seq 1 "$ROUNDS"); do
+	for i in 0 1 2; do
+		measure "${cfgs[$(((i + r - 1) % 3))]}" "$r"
+	done
+done
+
+# One more tracked and untracked run with the kernel's BPF run-time statistics on. BPF_ENABLE_STATS hands out a
+# file descriptor: the statistics stay on while it is open and go back to their previous state when it closes, so
+# the machine's sysctl is never written. They cost two clock reads per program run: hence not in the runs above.
+HOLD="$WORK/hold.py"
+cat >"$HOLD" <<'EOF'
+import ctypes, os, platform, sys, time
+nr = {"x86_64": 321, "aarch64": 280}.get(platform.machine())
+if nr is None:
+    print("unsupported", flush=True); sys.exit(0)
+libc = ctypes.CDLL(None, use_errno=True)
+attr = ctypes.create_string_buffer(16)          # union bpf_attr.enable_stats.type = BPF_STATS_RUN_TIME (0)
+fd = libc.syscall(nr, 32, attr, 16)             # 32: BPF_ENABLE_STATS
+if fd < 0:
+    print("failed errno %d" % ctypes.get_errno(), flush=True); sys.exit(0)
+print("enabled", flush=True)
+while True:
+    time.sleep(3600)
+EOF
+prog_stats() { # PID FAULTS LABEL: per program of the daemon, runs and ns per run
+	local f id
+	for f in /proc/"$1"/fdinfo/*; do
+		id=$(awk '/^prog_id:/{print $2}' "$f" 2>/dev/null) || continue
+		if [ -n "$id" ]; then
+			bpftool -j prog show id "$id" 2>/dev/null || true
+			echo
+		fi
+	done | $PY -c '
+import json, sys
+faults, label = int(sys.argv[1]), sys.argv[2]
+rows, total_ns = [], 0
+for line in sys.stdin:
+    line = line.strip()
+    if not line:
+        continue
+    p = json.loads(line)
+    cnt, ns = p.get("run_cnt", 0), p.get("run_time_ns", 0)
+    if cnt:
+        rows.append((p.get("name", "?"), cnt, ns))
+        total_ns += ns
+for name, cnt, ns in sorted(rows, key=lambda r: -r[2]):
+    print("  %-9s %-24s runs %9d  %7.1f ns/run  %7.1f ns per fault" % (label, name, cnt, ns / cnt, ns / faults))
+print("  %-9s all programs: %.1f ns of BPF time per fault of pfbench (includes other processes on the machine)"
+      % (label, total_ns / faults))' "$2" "$3"
+}
+FAULTS_PER_RUN=$(((PF_MIB << 20) / $(getconf PAGESIZE) * (PF_CYCLES + 1))) # timed cycles + warm-up
+$PY "$HOLD" >"$WORK/hold.out" &
+HOLD_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/hold.out" ] && break; sleep 0.1; done
+BPFSTATS_NOTE=$(cat "$WORK/hold.out" 2>/dev/null || true)
+PROG_LINES=""
+if [ "$BPFSTATS_NOTE" = enabled ] && command -v bpftool >/dev/null; then
+	for cfg in tracked untracked; do
+		if [ "$cfg" = tracked ]; then start_daemon pfbench; else start_daemon nomatch; fi
+		run_pf >/dev/null
+		PROG_LINES+=$(prog_stats "$DPID" "$FAULTS_PER_RUN" "$cfg")$'\n'
+		stop_daemon
+	done
+fi
+kill -TERM "$HOLD_PID" 2>/dev/null || true
+wait "$HOLD_PID" 2>/dev/null || true
+HOLD_PID=""
+
+# perf: report instructions per fault only where the machine has a PMU that counts them
+PERF_NOTE="perf stat -e instructions: not available"
+if command -v perf >/dev/null && perf stat -x, -e instructions true 2>&1 | grep -qE '^[0-9]+,'; then
+	ins=$(perf stat -x, -e instructions taskset -c "$PF_CPU" "$PFBENCH" "$PF_MIB" 1 0 2>&1 >/dev/null |
+		awk -F, '/instructions/{print $1}')
+	PERF_NOTE="perf stat -e instructions (baseline, whole process): $ins instructions for $(((PF_MIB << 20) / $(getconf PAGESIZE) * 2)) faults (warm-up + 1 cycle)"
+fi
+
+echo
+$PY - "$RESULTS" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    cfg, rnd, rest = line.rstrip("\n").split("\t", 2)
+    kv = dict(x.split("=", 1) for x in rest.split() if "=" in x)
+    rows.setdefault(cfg, []).append((int(rnd), kv))
+med = lambda xs: statistics.median(xs)
+def col(cfg, key):
+    return [float(kv[key]) for _, kv in rows.get(cfg, [])]
+base_f, base_p = med(col("baseline", "ns_per_fault")), med(col("baseline", "ns_per_page"))
+print("%-10s %14s %14s %12s %10s %14s" % ("config", "ns/fault med", "ns/page med", "vs baseline", "delta ns", "min..max fault"))
+for cfg in ("baseline", "tracked", "untracked"):
+    f, p = col(cfg, "ns_per_fault"), col(cfg, "ns_per_page")
+    print("%-10s %14.1f %14.1f %11.3fx %+10.1f %7.0f..%-7.0f" % (cfg, med(f), med(p), med(f) / base_f,
+          med(f) - base_f, min(f), max(f)))
+# paired: each round's runs sit next to each other in time, so their ratio cancels slow drifts of the machine
+by_round = {}
+for cfg, lst in rows.items():
+    for rnd, kv in lst:
+        by_round.setdefault(rnd, {})[cfg] = float(kv["ns_per_fault"])
+for cfg in ("tracked", "untracked"):
+    ratios = [r[cfg] / r["baseline"] for r in by_round.values() if cfg in r and "baseline" in r]
+    print("%s: %.3fx baseline (median of %d per-round ratios, range %.3f..%.3f)" % (
+        cfg, med(ratios), len(ratios), min(ratios), max(ratios)))
+print()
+for cfg in ("tracked", "untracked"):
+    lst = [kv for _, kv in rows.get(cfg, [])]
+    if not lst:
+        continue
+    ticks = med([float(kv["daemon_ticks"]) for kv in lst])
+    hz = 100.0
+    try:
+        import os
+        hz = float(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError):
+        pass
+    faults = med([float(kv["faults"]) for kv in lst])
+    wall_s = med([float(kv["ns_per_page"]) for kv in lst]) * faults / 1e9
+    print("oomsentry (%s): CPU %.0f ms during a %.2f s pfbench run (%.1f%% of one CPU), VmRSS %.1f MiB, "
+          "VmHWM %.1f MiB (medians)" % (cfg, ticks * 1000 / hz, wall_s, 100 * ticks / hz / wall_s if wall_s else 0,
+          med([float(kv["rss_kib"]) for kv in lst]) / 1024, med([float(kv["hwm_kib"]) for kv in lst]) / 1024))
+    b = [kv["bpf"].split(",") for kv in lst if kv.get("bpf", "na") != "na"]
+    if b:
+        drops, events, calls = (med([float(x[i]) for x in b]) for i in range(3))
+        print("  BPF stats map (whole daemon life, median): %d events submitted, %d dropped, %d rss_stat calls on "
+              "tracked processes (%.2f per timed fault of pfbench)" % (events, drops, calls, calls / faults))
+    else:
+        print("  BPF stats map: not readable (bpftool missing or map not found)")
+EOF
+echo
+if [ -n "$PROG_LINES" ]; then
+	echo "In-kernel BPF run time, one extra run per config with BPF_ENABLE_STATS held ($FAULTS_PER_RUN faults: warm-up + timed cycles):"
+	printf '%s' "$PROG_LINES"
+else
+	echo "In-kernel BPF run time: not measured (BPF_ENABLE_STATS: ${BPFSTATS_NOTE:-no answer})"
+fi
+echo "$PERF_NOTE"
