@@ -176,31 +176,33 @@ print("enabled", flush=True)
 while True:
     time.sleep(3600)
 EOF
-prog_stats() { # PID FAULTS LABEL: per program of the daemon, runs and ns per run
-	local f id
-	for f in /proc/"$1"/fdinfo/*; do
-		id=$(awk '/^prog_id:/{print $2}' "$f" 2>/dev/null) || continue
-		if [ -n "$id" ]; then
-			bpftool -j prog show id "$id" 2>/dev/null || true
-			echo
-		fi
-	done | $PY -c '
+# prog_snapshot PID FILE: run count and run time of the daemon's own BPF programs, from one bpftool call
+prog_snapshot() {
+	local ids
+	ids=$(cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '/^prog_id:/{print $2}' | sort -un | tr '\n' ,)
+	bpftool -j prog show 2>/dev/null | $PY -c '
 import json, sys
-faults, label = int(sys.argv[1]), sys.argv[2]
-rows, total_ns = [], 0
-for line in sys.stdin:
-    line = line.strip()
-    if not line:
-        continue
-    p = json.loads(line)
-    cnt, ns = p.get("run_cnt", 0), p.get("run_time_ns", 0)
-    if cnt:
-        rows.append((p.get("name", "?"), cnt, ns))
-        total_ns += ns
+ids = {int(x) for x in sys.argv[1].split(",") if x}
+print(json.dumps({p["id"]: [p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)]
+                  for p in json.load(sys.stdin) if p["id"] in ids}))' "$ids" >"$2"
+}
+# prog_delta BEFORE AFTER FAULTS LABEL: what the programs cost while pfbench ran
+prog_delta() {
+	$PY - "$@" <<'PYEOF'
+import json, sys
+a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+faults, label = int(sys.argv[3]), sys.argv[4]
+rows, total = [], 0
+for pid, (name, cnt, ns) in b.items():
+    _, cnt0, ns0 = a.get(pid, [name, 0, 0])
+    if cnt > cnt0:
+        rows.append((name, cnt - cnt0, ns - ns0))
+        total += ns - ns0
 for name, cnt, ns in sorted(rows, key=lambda r: -r[2]):
-    print("  %-9s %-24s runs %9d  %7.1f ns/run  %7.1f ns per fault" % (label, name, cnt, ns / cnt, ns / faults))
-print("  %-9s all programs: %.1f ns of BPF time per fault of pfbench (includes other processes on the machine)"
-      % (label, total_ns / faults))' "$2" "$3"
+    print("  %-9s %-20s %9d runs (%5.2f per pfbench fault) %7.1f ns/run -> %6.1f ns per pfbench fault"
+          % (label, name, cnt, cnt / faults, ns / cnt, ns / faults))
+print("  %-9s all programs: %.1f ns of BPF time per pfbench fault" % (label, total / faults))
+PYEOF
 }
 FAULTS_PER_RUN=$(((PF_MIB << 20) / $(getconf PAGESIZE) * (PF_CYCLES + 1))) # timed cycles + warm-up
 $PY "$HOLD" >"$WORK/hold.out" &
@@ -211,8 +213,10 @@ PROG_LINES=""
 if [ "$BPFSTATS_NOTE" = enabled ] && command -v bpftool >/dev/null; then
 	for cfg in tracked untracked; do
 		if [ "$cfg" = tracked ]; then start_daemon pfbench; else start_daemon nomatch; fi
+		prog_snapshot "$DPID" "$WORK/before.json"
 		run_pf >/dev/null
-		PROG_LINES+=$(prog_stats "$DPID" "$FAULTS_PER_RUN" "$cfg")$'\n'
+		prog_snapshot "$DPID" "$WORK/after.json"
+		PROG_LINES+=$(prog_delta "$WORK/before.json" "$WORK/after.json" "$FAULTS_PER_RUN" "$cfg")$'\n'
 		stop_daemon
 	done
 fi
@@ -281,7 +285,8 @@ for cfg in ("tracked", "untracked"):
 EOF
 echo
 if [ -n "$PROG_LINES" ]; then
-	echo "In-kernel BPF run time, one extra run per config with BPF_ENABLE_STATS held ($FAULTS_PER_RUN faults: warm-up + timed cycles):"
+	echo "In-kernel BPF run time, one extra run per config with BPF_ENABLE_STATS held ($FAULTS_PER_RUN faults:" \
+		"warm-up + timed cycles; the runs count every process that ran meanwhile, not pfbench alone):"
 	printf '%s' "$PROG_LINES"
 else
 	echo "In-kernel BPF run time: not measured (BPF_ENABLE_STATS: ${BPFSTATS_NOTE:-no answer})"

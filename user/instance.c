@@ -843,7 +843,9 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 		r = comfy_free(in->comfy, dec->unload_models, dec->free_memory);
 		if (r == 0 && dec->deferred && in->running.prompt_id[0]) {
 			snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
-			in->free_sent_usage_bytes = in->usage_bytes;
+			/* what would have stayed after this generation without the free: its transient goes anyway */
+			in->free_sent_usage_bytes = in->fc_valid && in->fc.predicted_residual_after_running_bytes ?
+							    in->fc.predicted_residual_after_running_bytes : in->usage_bytes;
 		}
 		snprintf(detail, len, "POST /free {\"unload_models\": true%s}%s", dec->free_memory ? ", \"free_memory\": true" : "",
 			 dec->deferred ? " (applied when the running prompt ends)" : "");

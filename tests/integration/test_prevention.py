@@ -112,3 +112,38 @@ def test_dry_run_decides_but_does_not_act(daemon_factory, cgroup_factory, sim_fa
     assert decisions and all(x["dry_run"] == 1 and x["result"] == "dry_run" for x in decisions)
     assert not d.find(lambda r: r["event"] == "action" and r.get("result") == "done")
     d.wait_for(lambda r: r["event"] == "oom_victim" and r.get("pid") == sim.proc.pid, what="victim reported")
+
+
+def test_proactive_free_after_each_generation(daemon_factory, cgroup_factory, sim_factory):
+    """For known-leaky setups: /free after every generation, so the leak never accumulates."""
+    cg = cgroup_factory(LIMIT)
+    sim = sim_factory(RELEASABLE, cgroup=cg)
+    d = daemon_factory("run", ["--url", sim.url, "--free-after-each-generation"] + FAST)
+    d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+    ids, hist = run_queue(sim)
+    assert statuses(hist) == ["success"] * 6, (statuses(hist), story(d))
+    assert cg.oom_kills() == 0
+    proactive = d.find(lambda r: r["event"] == "action" and r.get("proactive") == 1 and r.get("result") == "done")
+    assert len(proactive) >= 4, story(d)
+    assert all(p["action"] == "free_models" for p in proactive)
+
+
+def test_proactive_restart_every_generations(daemon_factory, cgroup_factory, sim_factory):
+    """restart_every_generations = 2 on a small custom-node leak that never gets near the limit: routine restarts,
+    not pressure, and no prompt lost."""
+    cg = cgroup_factory(LIMIT)
+    sim = sim_factory(["--model-mb", "100", "--peak-mb", "100", "--leak-mb", "0", "--node-leak-mb", "50",
+                       "--steps", "10", "--step-ms", "100"], cgroup=cg, supervised=True)
+    d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--restart-every-generations", "2"] + FAST)
+    d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
+    ids = sim.submit(6)
+    deadline = time.time() + 150
+    while time.time() < deadline:
+        ok = {l["prompt_id"] for l in sim.prompt_lines() if l["status"] == "success"}
+        if ok >= set(ids):
+            break
+        time.sleep(0.5)
+    assert ok >= set(ids), story(d)
+    assert cg.oom_kills() == 0
+    restarts = d.find(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("proactive") == 1)
+    assert len(restarts) >= 2, story(d)
