@@ -107,8 +107,9 @@ $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus/$$n; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(OUTPUT)/corpus/$$n tests/fuzz/corpus/$$n \
-		2>&1 | tail -3 || exit 1; done
+		if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(OUTPUT)/corpus/$$n tests/fuzz/corpus/$$n \
+			> $(OUTPUT)/$$n.log 2>&1; then tail -40 $(OUTPUT)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
+		echo "  FUZZ-OK  $$n: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(OUTPUT)/$$n.log)"; done
 
 test: deps all
 	$(Q)$(MAKE) --no-print-directory unit

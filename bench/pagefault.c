@@ -7,8 +7,9 @@
  *   mmaps MIB MiB anonymous (4 KiB pages: THP is refused with MADV_NOHUGEPAGE), writes one byte per page (one
  *   fault each), munmaps; ROUNDS times. It is built as "pfbench" so that its comm is pfbench: oomsentry tracks it
  *   only when started with --comm-prefixes pfbench.
- * Output, one line of key=value: faults, ns_per_fault (touch phase only), ns_per_page (touch + munmap),
- * user_ns and sys_ns (getrusage), minflt (kernel's count of minor faults during the timed part).
+ * Output, one line of key=value: faults (timed), warmup_faults (the untimed first cycle), ns_per_fault (touch phase
+ * only), ns_per_page (touch + munmap), user_ns and sys_ns (getrusage), minflt (the kernel's count of minor faults
+ * during the timed part: it should equal faults).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -97,8 +98,8 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &r1);
 
 	uint64_t faults = (uint64_t)pages * (uint64_t)rounds;
-	printf("faults=%llu ns_per_fault=%.1f ns_per_page=%.1f user_ns=%llu sys_ns=%llu minflt=%ld\n",
-	       (unsigned long long)faults, (double)touch_ns / (double)faults,
+	printf("faults=%llu warmup_faults=%zu ns_per_fault=%.1f ns_per_page=%.1f user_ns=%llu sys_ns=%llu minflt=%ld\n",
+	       (unsigned long long)faults, pages, (double)touch_ns / (double)faults,
 	       (double)(touch_ns + unmap_ns) / (double)faults,
 	       (unsigned long long)(tv_ns(r1.ru_utime) - tv_ns(r0.ru_utime)),
 	       (unsigned long long)(tv_ns(r1.ru_stime) - tv_ns(r0.ru_stime)), r1.ru_minflt - r0.ru_minflt);

@@ -239,11 +239,17 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	__u32 tgid = task_tgid_ns(p);
 	__u32 flags = 0;
 
+	struct os_tracked *t;
+
 	if (!tgid)
 		return 0;
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	if (bpf_map_lookup_elem(&tracked, &tgid))
+	t = bpf_map_lookup_elem(&tracked, &tgid);
+	if (t) {
+		/* a new image starts with a new, empty mm: RSS steps count from there */
+		t->last_rss_bytes = 0;
 		flags = OS_TRACKED_CHILD;
+	}
 	else if (comm_matches(comm))
 		flags = OS_TRACKED_COMM;
 	else if (cgroup_watched(task_memcg_id(p)))

@@ -145,10 +145,12 @@ def test_crash_loop_is_one_record_with_each_cause(daemon_factory, cgroup_factory
             sim.submit(1)  # 900 MiB in a 512 MiB cgroup: the kernel kills the server
         else:
             os.kill(pid, getattr(signal, how))
-        d.wait_for(lambda r: r["event"] == "exit" and r.get("pid") == pid, what="death %d" % pid)
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == pid and "server pid" in r["message"],
+                   what="death of server %d" % pid)
         causes.append((pid, how))
     assert time.time() - t_start < 30
-    loops = d.find(lambda r: r["event"] == "crash_loop")
+    loops = d.wait_for(lambda r: r["event"] == "crash_loop", timeout=5, what="crash_loop record") and \
+        d.find(lambda r: r["event"] == "crash_loop")
     assert len(loops) == 1, loops
     text = loops[0]["causes"]
     for pid, how in causes:

@@ -51,6 +51,7 @@ static char root[80];   /* tmp/proc */
 static char cgmnt[80];  /* tmp/cg: the fake cgroup2 mount */
 static struct cg_mounts mounts;
 static struct proctree *t;
+static struct proctree *t2; /* a second table when a test needs one; teardown frees both */
 static char buf[256];
 
 /* ---------------------------------------------------------------- the fake /proc */
@@ -104,7 +105,7 @@ static uint64_t start_ns_of(uint64_t ticks)
 static void fake_proc_at(pid_t pid, pid_t ppid, const char *comm, uint64_t ticks, uint64_t rss_kb,
 			 const char *cmdline, const char *cgroup_rel)
 {
-	char dir[PATH_MAX], text[1024], link[PATH_MAX];
+	char dir[128], text[1024], link[PATH_MAX];
 	int n;
 
 	snprintf(dir, sizeof(dir), "%s/%d", root, pid);
@@ -137,8 +138,8 @@ static void fake_proc_at(pid_t pid, pid_t ppid, const char *comm, uint64_t ticks
 	if (cgroup_rel) {
 		n = snprintf(text, sizeof(text), "0::%s\n", cgroup_rel);
 		write_file(text, (size_t)n, "%s/cgroup", dir);
-		snprintf(dir, sizeof(dir), "%s%s", cgmnt, cgroup_rel);
-		mkdir_p(dir);
+		snprintf(link, sizeof(link), "%s%s", cgmnt, cgroup_rel);
+		mkdir_p(link);
 	}
 }
 
@@ -209,7 +210,8 @@ static int teardown(void **state)
 {
 	(void)state;
 	proctree_free(t);
-	t = NULL;
+	proctree_free(t2);
+	t = t2 = NULL;
 	nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	return 0;
 }
@@ -235,14 +237,13 @@ static const char *death_str(pid_t pid)
 
 static void test_new(void **state)
 {
-	struct proctree *d = proctree_new(NULL, NULL);
+	struct proctree *d = t2 = proctree_new(NULL, NULL);
 
 	(void)state;
 	assert_non_null(d);
 	assert_string_equal(proctree_root(d), "/proc");
 	assert_int_equal(proctree_count_alive(d), 0);
 	assert_null(proctree_get(d, 1));
-	proctree_free(d);
 	proctree_free(NULL);
 	assert_string_equal(proctree_root(t), root);
 }
@@ -291,7 +292,7 @@ static void test_add_details(void **state)
 
 static void test_add_with_cgroup(void **state)
 {
-	struct proctree *c = proctree_new(root, &mounts);
+	struct proctree *c = t2 = proctree_new(root, &mounts);
 	struct proc *p;
 	char dir[PATH_MAX];
 	struct stat sb;
@@ -299,10 +300,8 @@ static void test_add_with_cgroup(void **state)
 	(void)state;
 	assert_non_null(c);
 	p = proctree_add(c, 600, 0);
-	if (!p) {
-		proctree_free(c);
+	if (!p)
 		fail_msg("proctree_add(600) failed");
-	}
 	snprintf(dir, sizeof(dir), "%s/watched.slice/cron.service", cgmnt);
 	assert_int_equal(stat(dir, &sb), 0);
 	if (strcmp(p->cgroup_dir, dir) || p->cgroup_id != (uint64_t)sb.st_ino) {
@@ -316,7 +315,6 @@ static void test_add_with_cgroup(void **state)
 	assert_non_null(p);
 	assert_string_equal(p->cgroup_dir, "");
 	assert_int_equal(p->cgroup_id, 0);
-	proctree_free(c);
 }
 
 static void test_add_gone(void **state)
@@ -483,7 +481,7 @@ static void test_fork_after_reparent(void **state)
 	c = proctree_get(t, 220);
 	assert_non_null(c);
 	assert_int_equal(c->ppid, 1);
-	KNOWN_BUG("user/proctree.c:250 proctree_on_fork: the fix-up for a child already reparented is dead code "
+	KNOWN_BUG("user/proctree.c:155 proctree_on_fork: the fix-up for a child already reparented is dead code "
 		  "(first_ppid is never 0 after proctree_add): first_ppid stays 1 and the server lineage is lost");
 	assert_int_equal(c->first_ppid, 201);
 	assert_int_equal(c->server_pid, 200);
@@ -669,6 +667,60 @@ static void test_pid_reuse(void **state)
 	assert_int_equal(p->server_instance, -1);
 }
 
+/* proctree_add on a dead entry resets it before reading /proc. When the pid is still gone, the record of how the
+ * process died is wiped (cause, exit time, OOM flags) and left as "vanished" with exit_ns 0, which the next gc
+ * drops. instance.c:370 does exactly that: after the server dies, locate_server() finds its pid in pid_file and
+ * calls daemon_track() -> proctree_add() on the dead pid. */
+static void test_add_gone_keeps_dead_record(void **state)
+{
+	struct proc *p;
+
+	(void)state;
+	p = add(201);
+	assert_non_null(proctree_on_oom_victim(t, 201, GIB(7), S(40)));
+	assert_non_null(proctree_on_exit(t, 201, 9, S(41)));
+	fake_gone(201);
+	assert_null(proctree_add(t, 201, OS_TRACKED_SEEDED));
+	assert_ptr_equal(proctree_get(t, 201), p);
+	assert_int_equal(proctree_count_alive(t), 0);
+	KNOWN_BUG("user/proctree.c:126 proctree_add resets a dead entry before proctree_refresh succeeds: a pid "
+		  "still gone loses its death record (read /proc into a scratch struct, commit only on success)");
+	assert_int_equal(p->death, PROC_DEATH_OOM);
+	assert_string_equal(proc_death_str(p, buf, sizeof(buf)), "killed by the OOM killer");
+	assert_int_equal(p->exit_ns, S(41));
+	assert_true(p->oom_victim);
+	assert_int_equal(p->rss_at_oom_bytes, GIB(7));
+}
+
+/* The exit of a tracked process can be missed (ring buffer overflow under a fork storm; polling mode between two
+ * polls) and its pid reused. proctree_add and proctree_refresh then update the live entry in place although
+ * start_ns, which "with pid, identifies the process", changed: the new process inherits is_server, the OOM-victim
+ * mark (a later SIGKILL reads as "killed by the OOM killer"), the lineage and the old peak RSS. */
+static void test_missed_exit_pid_reuse(void **state)
+{
+	struct proc *srv, *p;
+
+	(void)state;
+	srv = add(200);
+	proctree_mark_server(t, srv, 0);
+	p = add(201);
+	assert_non_null(proctree_on_oom_victim(t, 201, GIB(5), S(10)));
+	/* no exit event; pid 201 is now a small process of bash */
+	fake_proc_at(201, 100, "bash", start_ticks(201) + 7000, 2000, NULL, NULL);
+	assert_ptr_equal(proctree_add(t, 201, OS_TRACKED_COMM), p);
+	assert_int_equal(p->start_ns, start_ns_of(start_ticks(201) + 7000));
+	assert_int_equal(proctree_count_alive(t), 2);
+	KNOWN_BUG("user/proctree.c:113 proctree_add (and proctree_refresh) keep a live entry whose start_ns "
+		  "changed: a reused pid inherits the old process's OOM mark, server lineage and peak RSS");
+	assert_false(p->oom_victim);
+	assert_int_equal(p->server_pid, 0);
+	assert_int_equal(p->server_instance, -1);
+	assert_int_equal(p->first_ppid, 100);
+	assert_int_equal(p->rss_peak_bytes, KIB(2000));
+	assert_non_null(proctree_on_exit(t, 201, 9, S(60)));
+	assert_string_equal(proc_death_str(p, buf, sizeof(buf)), "killed by signal 9 (SIGKILL)");
+}
+
 static void test_gc(void **state)
 {
 	struct proc *p;
@@ -837,16 +889,17 @@ static void test_scan_prefixes(void **state)
 	assert_null(proctree_get(t, 650));
 
 	/* no prefixes, no cgroups: nothing; fn may be NULL */
-	struct proctree *empty = proctree_new(root, NULL);
-	assert_non_null(empty);
-	assert_int_equal(proctree_scan(empty, prefixes, 0, NULL, 0, NULL, NULL), 0);
-	assert_int_equal(proctree_scan(empty, prefixes, 1, NULL, 0, NULL, NULL), 4); /* python3: 200 201 202 300 */
-	proctree_free(empty);
+	t2 = proctree_new(root, NULL);
+	assert_non_null(t2);
+	assert_int_equal(proctree_scan(t2, prefixes, 0, NULL, 0, NULL, NULL), 0);
+	/* "python" alone: 200 201 and their descendants 202 300 205 */
+	assert_int_equal(proctree_scan(t2, prefixes, 1, NULL, 0, NULL, NULL), 5);
+	assert_null(proctree_get(t2, 400));
+	proctree_free(t2);
 	/* a root that does not exist */
-	empty = proctree_new("/nonexistent/proc", NULL);
-	assert_non_null(empty);
-	assert_int_equal(proctree_scan(empty, prefixes, 2, NULL, 0, NULL, NULL), -ENOENT);
-	proctree_free(empty);
+	t2 = proctree_new("/nonexistent/proc", NULL);
+	assert_non_null(t2);
+	assert_int_equal(proctree_scan(t2, prefixes, 2, NULL, 0, NULL, NULL), -ENOENT);
 }
 
 static void test_scan_cgroups(void **state)
@@ -854,7 +907,7 @@ static void test_scan_cgroups(void **state)
 	static const char prefixes[1][16] = { "nomatch" };
 	char cgroups[2][256];
 	struct scan_log log = { 0 };
-	struct proctree *c = proctree_new(root, &mounts);
+	struct proctree *c = t2 = proctree_new(root, &mounts);
 
 	(void)state;
 	assert_non_null(c);
@@ -863,13 +916,11 @@ static void test_scan_cgroups(void **state)
 	int r = proctree_scan(c, prefixes, 1, (const char (*)[256])cgroups, 2, scan_cb, &log);
 	/* cron and sleep live below watched.slice (not watched.slice2), nginx and its child in nginx.service */
 	static const pid_t want[] = { 500, 501, 600, 601 };
-	if (r != (int)ARRAY_SIZE(want)) {
-		proctree_free(c);
+	if (r != (int)ARRAY_SIZE(want))
 		fail_msg("proctree_scan = %d, want %zu", r, ARRAY_SIZE(want));
-	}
 	expect_pids(&log, want, ARRAY_SIZE(want));
 	assert_null(proctree_get(c, 700));
-	proctree_free(c);
+	assert_null(proctree_get(c, 200));
 
 	/* without mounts, cgroups cannot be matched */
 	log.n = 0;
@@ -893,6 +944,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_exit0_after_child_oom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit0_long_after_child_oom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_gone_keeps_dead_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missed_exit_pid_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bucket_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreach, setup, teardown),
