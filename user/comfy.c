@@ -998,6 +998,20 @@ static int request(struct comfy_client *c, const char *path, const char *body, l
 	}
 
 	res = curl_easy_perform(c->curl);
+	if (!body && (res == CURLE_GOT_NOTHING || res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR)) {
+		long fresh = 0;
+
+		/* A kept-alive connection the server had already closed is no news about the server: a GET
+		 * (idempotent) is tried once more on a new connection before it counts as a failure. */
+		if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK && fresh == 0) {
+			c->len = 0;
+			c->too_big = c->oom = false;
+			c->curl_error[0] = '\0';
+			curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
+			res = curl_easy_perform(c->curl);
+			curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
+		}
+	}
 	/* Drop the reference to the caller's body before it goes away. */
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
 	if (res != CURLE_OK)

@@ -167,7 +167,8 @@ int config_parse_duration_ms(const char *s, uint64_t *ret)
 	static const double m[] = { 1, 1000, 1000, 60000, 60000, 3600000 };
 	double v;
 
-	if (parse_scaled(s, u, m, ARRAY_SIZE(u), 1, &v) < 0 || v >= 0x1p53)
+	/* users convert to ns: the value must fit uint64 nanoseconds */
+	if (parse_scaled(s, u, m, ARRAY_SIZE(u), 1, &v) < 0 || v > (double)(UINT64_MAX / NSEC_PER_MSEC))
 		return -EINVAL;
 	*ret = (uint64_t)v;
 	return 0;
@@ -374,6 +375,10 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 			set_err(errbuf, errlen, "'%s' belongs in [oomsentry], not in [%s]", key, section);
 			return -EINVAL;
 		}
+		if (!section[9]) {
+			set_err(errbuf, errlen, "[%s] needs a name%s", section, ", e.g. [instance sdxl]");
+			return -EINVAL;
+		}
 		in = instance_get(cfg, section + 9);
 		if (!in) {
 			set_err(errbuf, errlen, "too many instances at [%s]%s", section, "");
@@ -412,11 +417,44 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	return 1;
 }
 
+/* inih cuts lines longer than its buffer and parses the rest as the next line: refuse them instead. */
+struct line_reader {
+	FILE *f;
+	int line;
+	bool too_long;
+	int read_errno;
+};
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct line_reader *lr = stream;
+	size_t len;
+
+	errno = 0;
+	if (!fgets(str, num, lr->f)) {
+		if (ferror(lr->f))
+			lr->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	lr->line++;
+	len = strlen(str);
+	if (len == (size_t)num - 1 && str[len - 1] != '\n') {
+		int ch = fgetc(lr->f);
+
+		if (ch != EOF) {
+			lr->too_long = true;
+			return NULL;
+		}
+	}
+	return str;
+}
+
 int config_load_file(struct config *cfg, const char *path, bool required, char *errbuf, size_t errlen)
 {
 	struct ini_ctx c = { cfg, errbuf, errlen, 0 };
 	char inner[256] = "";
 	FILE *f = fopen(path, "re");
+	struct line_reader lr = { f, 0, false, 0 };
 	int line;
 
 	if (!f) {
@@ -427,8 +465,16 @@ int config_load_file(struct config *cfg, const char *path, bool required, char *
 	}
 	c.errbuf = inner;
 	c.errlen = sizeof(inner);
-	line = ini_parse_file(f, on_ini_entry, &c);
+	line = ini_parse_stream(read_line, &lr, on_ini_entry, &c);
 	fclose(f);
+	if (lr.read_errno) {
+		snprintf(errbuf, errlen, "cannot read config %s: %s", path, strerror(lr.read_errno));
+		return -EINVAL;
+	}
+	if (lr.too_long && line == 0) {
+		snprintf(errbuf, errlen, "%s:%d: line too long", path, lr.line);
+		return -EINVAL;
+	}
 	if (line != 0) {
 		if (!inner[0])
 			snprintf(inner, sizeof(inner), "syntax error");
@@ -487,10 +533,16 @@ int config_apply_flag(struct config *cfg, const char *arg, const char *next, cha
 		name[i] = arg[i] == '-' ? '_' : arg[i];
 	name[n] = 0;
 	k = key_find(name);
-	if (!k && !strncmp(name, "no_", 3) && (k = key_find(name + 3)) && k->type == K_BOOL)
+	if (!k && !strncmp(name, "no_", 3)) {
+		const struct key *nk = key_find(name + 3);
+
+		if (!nk || nk->type != K_BOOL)
+			return 0;
+		k = nk;
 		negate = true;
-	else if (k && k->type == K_BOOL && !eq)
+	} else if (k && k->type == K_BOOL && !eq) {
 		value = "yes";
+	}
 	if (!k)
 		return 0;
 	if (negate) {

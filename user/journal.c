@@ -102,19 +102,55 @@ void rec_message(struct rec *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* JSON text is UTF-8: bytes that do not form valid UTF-8 (a process may name itself anything) become U+FFFD. */
+static struct json_object *json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char out[3 * 800 + 1];
+	size_t o = 0;
+
+	while (*p && o + 4 < sizeof(out)) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
+			(*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
+		int i;
+
+		for (i = 1; n > 0 && i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				break;
+		if (n < 0 || i <= n) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			p++;
+			continue;
+		}
+		memcpy(out + o, p, (size_t)n + 1);
+		o += (size_t)n + 1;
+		p += n + 1;
+	}
+	out[o] = 0;
+	return json_object_new_string(out);
+}
+
 /* Integers go out as JSON numbers so that consumers need no conversion; everything else as strings. */
 static struct json_object *json_value(const char *v)
 {
 	char *end;
 	long long n;
 
-	if (*v && (isdigit((unsigned char)*v) || (*v == '-' && isdigit((unsigned char)v[1])))) {
+	if (isdigit((unsigned char)*v)) {
+		unsigned long long u;
+
+		errno = 0;
+		u = strtoull(v, &end, 10);
+		if (!errno && !*end)
+			return json_object_new_uint64(u);
+	} else if (*v == '-' && isdigit((unsigned char)v[1])) {
 		errno = 0;
 		n = strtoll(v, &end, 10);
 		if (!errno && !*end)
 			return json_object_new_int64(n);
 	}
-	return json_object_new_string(v);
+	return json_string(v);
 }
 
 char *rec_to_json(const struct rec *r)
@@ -133,7 +169,7 @@ char *rec_to_json(const struct rec *r)
 		key[j] = 0;
 		json_object_object_add(o, key, json_value(r->fields[i].value));
 	}
-	json_object_object_add(o, "message", json_object_new_string(r->message));
+	json_object_object_add(o, "message", json_string(r->message));
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 	return s;

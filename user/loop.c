@@ -354,8 +354,7 @@ static void poll_one(struct proc *p, void *ctx)
 	memcpy(e.comm, p->comm, sizeof(e.comm));
 	if (proctree_refresh(pc->d->pt, p) < 0) {
 		struct rec r;
-		p->death = PROC_DEATH_UNKNOWN;
-		p->exit_ns = pc->now;
+		proctree_mark_vanished(pc->d->pt, p, pc->now);
 		rec_init(&r, REC_EXIT, LOG_INFO);
 		add_proc_fields(&r, &e, p);
 		rec_add(&r, "CAUSE", "unknown");

@@ -68,6 +68,9 @@ int proctree_refresh(struct proctree *t, struct proc *p)
 	r = procfs_read_stat(t->root, p->pid, &st);
 	if (r < 0)
 		return r;
+	/* start time and pid identify a process: another start time is another process (its exit was missed) */
+	if (p->start_ns && st.start_ns != p->start_ns)
+		return -ESRCH;
 	/* a zombie has no memory, cmdline or cgroup worth reading; its exit event is on the way */
 	p->ppid = st.ppid;
 	p->pgid = st.pgrp;
@@ -105,16 +108,43 @@ static void proc_reset(struct proc *p, pid_t pid)
 
 struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 {
-	struct proc *p = proctree_get(t, pid);
+	struct proc *p, fresh;
 	unsigned b = (unsigned)pid % PT_BUCKETS;
+	int r;
 
 	if (pid <= 0)
 		return NULL;
+	p = proctree_get(t, pid);
 	if (p && p->death == PROC_ALIVE) {
-		p->track_flags |= track_flags;
 		/* exec replaced the image: name, cmdline and exe changed */
-		proctree_refresh(t, p);
-		return p;
+		r = proctree_refresh(t, p);
+		if (r != -ESRCH) {
+			p->track_flags |= track_flags;
+			return p;
+		}
+		/* the pid was reused: the old process is gone */
+		if (t->n_alive)
+			t->n_alive--;
+		p->death = PROC_DEATH_UNKNOWN;
+	}
+	/* read the new process first: a dead entry keeps its record while the pid is still gone */
+	proc_reset(&fresh, pid);
+	fresh.track_flags = track_flags;
+	if (proctree_refresh(t, &fresh) < 0)
+		return NULL;
+	fresh.first_ppid = fresh.ppid;
+	/* inherit the server lineage from a parent we know */
+	struct proc *parent = proctree_get(t, fresh.ppid);
+	if (parent && parent->death == PROC_ALIVE) {
+		if (parent->is_server) {
+			fresh.server_pid = parent->pid;
+			fresh.server_start_ns = parent->start_ns;
+			fresh.server_instance = parent->server_instance;
+		} else if (parent->server_pid) {
+			fresh.server_pid = parent->server_pid;
+			fresh.server_start_ns = parent->server_start_ns;
+			fresh.server_instance = parent->server_instance;
+		}
 	}
 	if (!p) {
 		p = calloc(1, sizeof(*p));
@@ -123,26 +153,8 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 		p->next = t->buckets[b];
 		t->buckets[b] = p;
 	}
-	proc_reset(p, pid); /* a dead entry with this pid was a different process */
-	p->track_flags = track_flags;
-	if (proctree_refresh(t, p) < 0) {
-		p->death = PROC_DEATH_UNKNOWN;
-		return NULL;
-	}
-	p->first_ppid = p->ppid;
-	/* inherit the server lineage from a parent we know */
-	struct proc *parent = proctree_get(t, p->ppid);
-	if (parent && parent->death == PROC_ALIVE) {
-		if (parent->is_server) {
-			p->server_pid = parent->pid;
-			p->server_start_ns = parent->start_ns;
-			p->server_instance = parent->server_instance;
-		} else if (parent->server_pid) {
-			p->server_pid = parent->server_pid;
-			p->server_start_ns = parent->server_start_ns;
-			p->server_instance = parent->server_instance;
-		}
-	}
+	fresh.next = p->next;
+	*p = fresh;
 	t->n_alive++;
 	return p;
 }
@@ -150,10 +162,18 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 void proctree_on_fork(struct proctree *t, pid_t parent, pid_t child)
 {
 	struct proc *c = proctree_add(t, child, OS_TRACKED_CHILD);
+	struct proc *pp;
 
-	/* the child may not have its own ppid yet visible as the tracked parent (vfork/clone races): trust the event */
-	if (c && c->ppid != parent && !c->first_ppid)
-		c->first_ppid = parent;
+	/* read after its parent died, the child shows init or a subreaper as parent: trust the event */
+	if (!c || c->ppid == parent)
+		return;
+	c->first_ppid = parent;
+	pp = proctree_get(t, parent);
+	if (pp && !c->server_pid && !c->is_server) {
+		c->server_pid = pp->is_server ? pp->pid : pp->server_pid;
+		c->server_start_ns = pp->is_server ? pp->start_ns : pp->server_start_ns;
+		c->server_instance = c->server_pid ? pp->server_instance : -1;
+	}
 }
 
 struct proc *proctree_on_oom_victim(struct proctree *t, pid_t pid, uint64_t rss_bytes, uint64_t now_ns)
@@ -201,6 +221,17 @@ struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_
 	if (t->n_alive)
 		t->n_alive--;
 	return p;
+}
+
+void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns)
+{
+	if (p->death != PROC_ALIVE)
+		return;
+	p->death = PROC_DEATH_UNKNOWN;
+	p->cause.kind = DEATH_UNKNOWN;
+	p->exit_ns = now_ns;
+	if (t->n_alive)
+		t->n_alive--;
 }
 
 void proctree_mark_server(struct proctree *t, struct proc *p, int instance)

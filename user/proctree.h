@@ -71,6 +71,8 @@ int proctree_refresh(struct proctree *t, struct proc *p);
 void proctree_on_fork(struct proctree *t, pid_t parent, pid_t child);
 /* Records the death; returns the entry (NULL when the pid was never seen). */
 struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_raw, uint64_t now_ns);
+/* Polling mode (no BPF): the process is gone and nobody can say why. */
+void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns);
 struct proc *proctree_on_oom_victim(struct proctree *t, pid_t pid, uint64_t rss_bytes, uint64_t now_ns);
 /* Marks a process as the server of an instance; its descendants inherit the lineage as they fork. */
 void proctree_mark_server(struct proctree *t, struct proc *p, int instance);

@@ -33,16 +33,6 @@
 #define FIXTURES "tests/fixtures"
 #endif
 
-/* A test showing a bug in the code under test skips, naming the bug, until the fix lands; set
- * OOMSENTRY_TEST_KNOWN_BUGS=1 to run it anyway (it fails while the bug is there). */
-#define KNOWN_BUG(why)                                                   \
-	do {                                                             \
-		if (!getenv("OOMSENTRY_TEST_KNOWN_BUGS")) {              \
-			print_message("[  KNOWN BUG ] %s\n", why);       \
-			skip();                                          \
-		}                                                        \
-	} while (0)
-
 #define S(x) ((uint64_t)(x) * NSEC_PER_SEC)
 
 /* short buffers, so that the compiler can see every path built from them fits in PATH_MAX */
@@ -481,8 +471,6 @@ static void test_fork_after_reparent(void **state)
 	c = proctree_get(t, 220);
 	assert_non_null(c);
 	assert_int_equal(c->ppid, 1);
-	KNOWN_BUG("user/proctree.c:155 proctree_on_fork: the fix-up for a child already reparented is dead code "
-		  "(first_ppid is never 0 after proctree_add): first_ppid stays 1 and the server lineage is lost");
 	assert_int_equal(c->first_ppid, 201);
 	assert_int_equal(c->server_pid, 200);
 	assert_int_equal(c->server_instance, 0);
@@ -683,8 +671,6 @@ static void test_add_gone_keeps_dead_record(void **state)
 	assert_null(proctree_add(t, 201, OS_TRACKED_SEEDED));
 	assert_ptr_equal(proctree_get(t, 201), p);
 	assert_int_equal(proctree_count_alive(t), 0);
-	KNOWN_BUG("user/proctree.c:126 proctree_add resets a dead entry before proctree_refresh succeeds: a pid "
-		  "still gone loses its death record (read /proc into a scratch struct, commit only on success)");
 	assert_int_equal(p->death, PROC_DEATH_OOM);
 	assert_string_equal(proc_death_str(p, buf, sizeof(buf)), "killed by the OOM killer");
 	assert_int_equal(p->exit_ns, S(41));
@@ -710,8 +696,6 @@ static void test_missed_exit_pid_reuse(void **state)
 	assert_ptr_equal(proctree_add(t, 201, OS_TRACKED_COMM), p);
 	assert_int_equal(p->start_ns, start_ns_of(start_ticks(201) + 7000));
 	assert_int_equal(proctree_count_alive(t), 2);
-	KNOWN_BUG("user/proctree.c:113 proctree_add (and proctree_refresh) keep a live entry whose start_ns "
-		  "changed: a reused pid inherits the old process's OOM mark, server lineage and peak RSS");
 	assert_false(p->oom_victim);
 	assert_int_equal(p->server_pid, 0);
 	assert_int_equal(p->server_instance, -1);
