@@ -143,3 +143,27 @@ def test_without_privileges_exit_2(privileged):
                         BINARY, "observe"], capture_output=True, text=True)
     assert r.returncode == 2, r
     assert "CAP_BPF" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_status_metrics_and_readiness(daemon_factory, tmp_path):
+    import socket as so
+    import urllib.request
+    from conftest import free_port
+    notify = str(tmp_path / "notify.sock")
+    ns = so.socket(so.AF_UNIX, so.SOCK_DGRAM)
+    ns.bind(notify)
+    ns.settimeout(10)
+    port = free_port()
+    d = daemon_factory("observe", ["--metrics-listen", "127.0.0.1:%d" % port], env={"NOTIFY_SOCKET": notify})
+    # systemd Type=notify: READY=1 once the probes are attached and the loop runs
+    assert b"READY=1" in ns.recv(4096)
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5).read().decode()
+    assert "# TYPE oomsentry_tracked_processes gauge" in body
+    assert "oomsentry_bpf_drops_total 0" in body
+    out = subprocess.run([BINARY, "status", "--socket", str(tmp_path / "status.sock")], capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0 and " probes attached" in out.stdout and "tracked processes:" in out.stdout
+    d.stop()
+    gone = subprocess.run([BINARY, "status", "--socket", str(tmp_path / "status.sock")], capture_output=True,
+                          text=True, timeout=10)
+    assert gone.returncode == 2 and "no daemon answers" in gone.stderr
