@@ -100,7 +100,7 @@ integration: oomsentry
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
 # of untrusted input (ComfyUI replies, /proc and cgroup files), so they link just those.
-FUZZ_LINK := user/comfy.c user/procfs.c user/cgroup.c user/log.c
+FUZZ_LINK := user/comfy.c user/procfs.c user/cgroup.c user/log.c user/utf8.c
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(ALL_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LINK) $(PKG_LIBS) -lm -o $@

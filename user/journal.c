@@ -9,6 +9,7 @@
 #include <systemd/sd-journal.h>
 #include "journal.h"
 #include "log.h"
+#include "utf8.h"
 
 static const struct {
 	const char *name;
@@ -110,22 +111,17 @@ static struct json_object *json_string(const char *s)
 	size_t o = 0;
 
 	while (*p && o + 4 < sizeof(out)) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 && *p >= 0xc2 ? 1 : (*p & 0xf0) == 0xe0 ? 2 :
-			(*p & 0xf8) == 0xf0 && *p <= 0xf4 ? 3 : -1;
-		int i;
+		size_t n = utf8_seq_len(p);
 
-		for (i = 1; n > 0 && i <= n; i++)
-			if ((p[i] & 0xc0) != 0x80)
-				break;
-		if (n < 0 || i <= n) {
+		if (!n) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			p++;
 			continue;
 		}
-		memcpy(out + o, p, (size_t)n + 1);
-		o += (size_t)n + 1;
-		p += n + 1;
+		memcpy(out + o, p, n);
+		o += n;
+		p += n;
 	}
 	out[o] = 0;
 	return json_object_new_string(out);
