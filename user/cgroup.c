@@ -10,26 +10,6 @@
 /* Bound for the walk up to find the effective v2 limit. */
 #define CG_MAX_ANCESTORS 64
 
-static const char *line_end(const char *p)
-{
-	const char *nl = strchr(p, '\n');
-
-	return nl ? nl : p + strlen(p);
-}
-
-static bool next_line(const char **pos, const char **ret_line, size_t *ret_len)
-{
-	const char *p = *pos, *e;
-
-	if (!*p)
-		return false;
-	e = line_end(p);
-	*ret_line = p;
-	*ret_len = (size_t)(e - p);
-	*pos = *e ? e + 1 : e;
-	return true;
-}
-
 /* Is word (len n) one of the sep-separated items of list (len m)? */
 static bool list_contains(const char *list, size_t m, char sep, const char *word)
 {
@@ -107,7 +87,7 @@ int cg_parse_mountinfo(const char *text, struct cg_mounts *ret)
 	if (!text || !ret)
 		return -EINVAL;
 	memset(ret, 0, sizeof(*ret));
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		const char *tok[MI_MAX_TOKENS];
 		size_t tlen[MI_MAX_TOKENS], ntok = 0, sep = 0;
 		const char *p = line, *end = line + len;
@@ -158,7 +138,7 @@ bool cg_controllers_contain(const char *text, const char *controller)
 
 	if (!text || !controller || !*controller)
 		return false;
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		/* list_contains on ' ' handles runs of spaces as empty items, which never match a name. */
 		if (list_contains(line, len, ' ', controller))
 			return true;
@@ -204,7 +184,7 @@ int cg_parse_proc_cgroup(const char *text, const struct cg_mounts *mounts, char 
 	if (!text || !mounts || !ret_rel_path || len == 0 || !ret_version)
 		return -EINVAL;
 	ret_rel_path[0] = '\0';
-	while (next_line(&pos, &line, &llen)) {
+	while (procfs_next_line(&pos, &line, &llen)) {
 		const char *c1, *c2, *end = line + llen;
 
 		c1 = memchr(line, ':', llen);
@@ -395,7 +375,7 @@ static int parse_kv(const char *text, const struct kv_key *keys, size_t nkeys, u
 	size_t len;
 	int matched = 0;
 
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		const char *sp = memchr(line, ' ', len);
 		size_t klen;
 

@@ -55,8 +55,7 @@ static const char *line_end(const char *p)
 	return nl ? nl : p + strlen(p);
 }
 
-/* Yields the next line (without '\n'); false at the end of text. */
-static bool next_line(const char **pos, const char **ret_line, size_t *ret_len)
+bool procfs_next_line(const char **pos, const char **ret_line, size_t *ret_len)
 {
 	const char *p = *pos, *e;
 
@@ -379,7 +378,7 @@ int procfs_parse_status(const char *text, struct proc_status *ret)
 
 	if (!text || !ret)
 		return -EINVAL;
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		const char *v;
 
 		if (line_has_prefix(line, len, "Name:")) {
@@ -713,7 +712,7 @@ int procfs_parse_meminfo(const char *text, struct meminfo *ret)
 
 	if (!text || !ret)
 		return -EINVAL;
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 			const char *v;
 			uint64_t *dst;
@@ -827,7 +826,7 @@ int procfs_parse_psi(const char *text, struct psi *ret)
 
 	if (!text || !ret)
 		return -EINVAL;
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		if (line_has_prefix(line, len, "some ")) {
 			r = parse_psi_line(line + 5, &psi.some);
 			has_some = true;
@@ -956,7 +955,7 @@ int procfs_parse_tcp_listeners(const char *text, uint16_t port, uint64_t *inodes
 	if (!text || (!inodes && max))
 		return -EINVAL;
 	max = MIN(max, (size_t)INT_MAX);
-	while (next_line(&pos, &line, &len)) {
+	while (procfs_next_line(&pos, &line, &len)) {
 		uint16_t lport;
 		unsigned state;
 		uint64_t inode;

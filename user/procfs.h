@@ -36,6 +36,9 @@ int procfs_read_text(const char *path, size_t max_bytes, char **ret_text, size_t
  * *pos past it. A sign, an empty number or a "0x" prefix is -EPROTO; overflow is -ERANGE. */
 int procfs_next_u64(const char **pos, int base, uint64_t *ret);
 
+/* Yields the next line of text at *pos (without its '\n') and moves *pos past it; false at the end. */
+bool procfs_next_line(const char **pos, const char **ret_line, size_t *ret_len);
+
 /* --- /proc/PID/stat --- */
 
 struct proc_stat {
