@@ -275,6 +275,11 @@ for cfg in ("tracked", "untracked"):
     ratios = [r[cfg] / r["baseline"] for r in by_round.values() if cfg in r and "baseline" in r]
     print("%s: %.3fx baseline (median of %d per-round ratios, range %.3f..%.3f)" % (
         cfg, med(ratios), len(ratios), min(ratios), max(ratios)))
+odd = [(cfg, rnd) for cfg, lst in rows.items() for rnd, kv in lst
+       if abs(int(kv["minflt"]) - int(kv["faults"])) > int(kv["faults"]) // 100]
+if odd:
+    print("WARNING: in %d run(s) the kernel counted minor faults that differ by more than 1%% from the pages touched "
+          "(huge pages?): %s" % (len(odd), odd))
 others = [int(kv["others"]) for lst in rows.values() for _, kv in lst if kv.get("others", "na") != "na"]
 if others and max(others):
     print("NOTE: %d..%d rss_stat BPF programs of other processes (other oomsentry instances) were loaded during the "

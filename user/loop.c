@@ -590,8 +590,15 @@ static void handle_signal(struct daemon *d)
 
 	while (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
-			d->reload = true;
-			log_notice("SIGHUP: configuration is re-read on restart only; nothing to do");
+			char err[512] = "";
+
+			if (d->reload_check && d->reload_check(err, sizeof(err)) == 0) {
+				log_notice("SIGHUP: the configuration loads; restarting with it");
+				sd_notify(0, "RELOADING=1");
+				d->reload = d->exiting = true;
+			} else {
+				log_error("SIGHUP: the new configuration does not load (%s); keeping the running one", err);
+			}
 		} else {
 			d->exiting = true;
 		}
@@ -710,10 +717,11 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg)
+int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg,
+		reload_check_fn reload_check)
 {
 	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
-			    .status_fd = -1 };
+			    .status_fd = -1, .reload_check = reload_check };
 	int r;
 
 	if (mode == MODE_STATUS)
@@ -737,7 +745,15 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	r = daemon_setup(&d);
 	if (r == 0)
 		r = daemon_loop(&d);
-	emit_daemon_record("stopped", "oomsentry stopped");
+	emit_daemon_record(d.reload ? "reloading" : "stopped", d.reload ? "oomsentry restarts with the new configuration" :
+									 "oomsentry stopped");
 	daemon_free(&d);
+	if (r == 0 && d.reload) {
+		/* the exec'd image blocks its signals itself; it must not start with them blocked and unseen */
+		sigset_t mask;
+		sigemptyset(&mask);
+		sigprocmask(SIG_SETMASK, &mask, NULL);
+		return DAEMON_REEXEC;
+	}
 	return r < 0 ? 2 : 0;
 }

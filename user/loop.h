@@ -5,11 +5,15 @@
 #define OOMSENTRY_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "cgroup.h"
 #include "config.h"
 
 enum daemon_mode { MODE_INVALID = 0, MODE_OBSERVE, MODE_RUN, MODE_SCAN, MODE_STATUS, MODE_REPORT };
+
+/* Checks that the configuration would load now (for SIGHUP); 0 or negative errno with err filled. */
+typedef int (*reload_check_fn)(char *err, size_t errlen);
 
 struct probes;
 struct proctree;
@@ -34,10 +38,15 @@ struct daemon {
 	uint64_t bpf_drops_reported;
 	bool exiting;
 	bool reload;
+	reload_check_fn reload_check;
 };
 
-/* Entry from main(): runs the command; returns the process exit status (0 clean, 1 config, 2 cannot run). */
-int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg);
+#define DAEMON_REEXEC 3 /* daemon_main's return: SIGHUP with a valid configuration, re-execute */
+
+/* Entry from main(): runs the command; returns the process exit status (0 clean, 1 config, 2 cannot run) or
+ * DAEMON_REEXEC. */
+int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg,
+		reload_check_fn reload_check);
 uint64_t now_mono_ns(void);
 /* Tracks a process everywhere it must be known (process table and the kernel's tracked map). */
 struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* oomsentry: argv and config, then hand over to the daemon loop or a one-shot command. */
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -64,17 +65,24 @@ static enum daemon_mode parse_mode(const char *s)
 	return MODE_INVALID;
 }
 
-int main(int argc, char **argv)
+struct cli {
+	enum daemon_mode mode;
+	bool reap;
+	const char *positional;
+};
+
+static int saved_argc;
+static char **saved_argv;
+
+/* defaults < config file < OOMSENTRY_* < flags. Returns 0, or the exit status after printing why (help: -1). */
+static int load_config(int argc, char **argv, struct config *cfg, struct cli *cli, char *err, size_t errlen)
 {
 	const char *config_path = getenv("OOMSENTRY_CONFIG");
-	bool config_required = config_path != NULL, reap = false;
-	const char *positional = NULL;
-	enum daemon_mode mode = MODE_INVALID;
-	struct config cfg;
-	char err[512] = "";
+	bool config_required = config_path != NULL;
 	int r;
 
-	config_defaults(&cfg);
+	config_defaults(cfg);
+	*cli = (struct cli){ .mode = MODE_INVALID };
 	/* the config file comes first so that environment and flags override it: find it before the rest */
 	for (int i = 1; i < argc; i++) {
 		if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc) {
@@ -85,19 +93,17 @@ int main(int argc, char **argv)
 			config_required = true;
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help") || !strcmp(argv[i], "help")) {
 			usage(stdout);
-			return 0;
+			return -1;
 		} else if (!strcmp(argv[i], "--version")) {
 			printf("oomsentry %s\n", OOMSENTRY_VERSION);
-			return 0;
+			return -1;
 		}
 	}
 	if (!config_path)
 		config_path = CONFIG_DEFAULT_PATH;
-	if (config_load_file(&cfg, config_path, config_required, err, sizeof(err)) < 0 ||
-	    config_load_env(&cfg, environ, err, sizeof(err)) < 0) {
-		fprintf(stderr, "oomsentry: %s\n", err);
+	if (config_load_file(cfg, config_path, config_required, err, errlen) < 0 ||
+	    config_load_env(cfg, environ, err, errlen) < 0)
 		return 1;
-	}
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -108,55 +114,90 @@ int main(int argc, char **argv)
 		if (!strncmp(a, "--config=", 9))
 			continue;
 		if (!strcmp(a, "-v")) {
-			cfg.verbose++;
+			cfg->verbose++;
 			continue;
 		}
 		if (!strcmp(a, "--reap")) {
-			reap = true;
+			cli->reap = true;
 			continue;
 		}
 		if (a[0] == '-') {
-			r = config_apply_flag(&cfg, a, i + 1 < argc ? argv[i + 1] : NULL, err, sizeof(err));
-			if (r < 0) {
-				fprintf(stderr, "oomsentry: %s\n", err);
+			r = config_apply_flag(cfg, a, i + 1 < argc ? argv[i + 1] : NULL, err, errlen);
+			if (r < 0)
 				return 1;
-			}
 			if (r == 0) {
-				fprintf(stderr, "oomsentry: unknown option '%s' (see oomsentry --help)\n", a);
+				snprintf(err, errlen, "unknown option '%s' (see oomsentry --help)", a);
 				return 1;
 			}
 			i += r - 1;
 			continue;
 		}
-		if (mode == MODE_INVALID) {
-			mode = parse_mode(a);
-			if (mode == MODE_INVALID) {
-				fprintf(stderr, "oomsentry: unknown command '%s' (commands: observe, run, scan, status, report)\n", a);
+		if (cli->mode == MODE_INVALID) {
+			cli->mode = parse_mode(a);
+			if (cli->mode == MODE_INVALID) {
+				snprintf(err, errlen, "unknown command '%s' (commands: observe, run, scan, status, report)", a);
 				return 1;
 			}
-		} else if (mode == MODE_REPORT && !positional) {
-			positional = a;
+		} else if (cli->mode == MODE_REPORT && !cli->positional) {
+			cli->positional = a;
 		} else {
-			fprintf(stderr, "oomsentry: unexpected argument '%s'\n", a);
+			snprintf(err, errlen, "unexpected argument '%s'", a);
 			return 1;
 		}
 	}
-	if (mode == MODE_INVALID) {
+	if (cli->mode == MODE_INVALID) {
 		usage(stderr);
+		snprintf(err, errlen, "no command given");
 		return 1;
 	}
-	if (reap && mode != MODE_SCAN) {
-		fprintf(stderr, "oomsentry: --reap belongs to 'oomsentry scan'\n");
+	if (cli->reap && cli->mode != MODE_SCAN) {
+		snprintf(err, errlen, "--reap belongs to 'oomsentry scan'");
 		return 1;
 	}
-	if (mode == MODE_REPORT && !positional) {
-		fprintf(stderr, "oomsentry: report needs the incident directory (see the daemon's incident records)\n");
+	if (cli->mode == MODE_REPORT && !cli->positional) {
+		snprintf(err, errlen, "report needs the incident directory (see the daemon's incident records)");
 		return 1;
 	}
-	if (config_finalize(&cfg, err, sizeof(err)) < 0) {
+	return config_finalize(cfg, err, errlen) < 0 ? 1 : 0;
+}
+
+/* SIGHUP: the new configuration must load completely before the running daemon lets go of the old one. */
+static int reload_check(char *err, size_t errlen)
+{
+	struct config *cfg = malloc(sizeof(*cfg));
+	struct cli cli;
+	int r;
+
+	if (!cfg)
+		return -ENOMEM;
+	r = load_config(saved_argc, saved_argv, cfg, &cli, err, errlen);
+	free(cfg);
+	return r == 0 ? 0 : -EINVAL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct cli cli;
+	char err[512] = "";
+	int r;
+
+	saved_argc = argc;
+	saved_argv = argv;
+	r = load_config(argc, argv, &cfg, &cli, err, sizeof(err));
+	if (r < 0)
+		return 0;
+	if (r > 0) {
 		fprintf(stderr, "oomsentry: %s\n", err);
-		return 1;
+		return r;
 	}
 	log_setup(cfg.verbose ? LOG_DEBUG : LOG_INFO, LOG_TARGET_STDERR);
-	return daemon_main(&cfg, mode, reap, positional);
+	r = daemon_main(&cfg, cli.mode, cli.reap, cli.positional, reload_check);
+	if (r == DAEMON_REEXEC) {
+		/* a fresh start with the new configuration: same pid, so systemd and supervisors see a reload */
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "oomsentry: cannot re-execute itself for the reload: %s\n", strerror(errno));
+		return 2;
+	}
+	return r;
 }

@@ -167,3 +167,20 @@ def test_status_metrics_and_readiness(daemon_factory, tmp_path):
     gone = subprocess.run([BINARY, "status", "--socket", str(tmp_path / "status.sock")], capture_output=True,
                           text=True, timeout=10)
     assert gone.returncode == 2 and "no daemon answers" in gone.stderr
+
+
+def test_sighup_reloads_a_valid_config_and_refuses_a_bad_one(daemon_factory, tmp_path):
+    conf = tmp_path / "oomsentry.conf"
+    conf.write_text("[oomsentry]\nrss_step = 64M\n")
+    d = daemon_factory("observe", ["-c", str(conf)])
+    conf.write_text("[oomsentry]\nrss_step = lots\n")
+    d.proc.send_signal(signal.SIGHUP)
+    time.sleep(1.0)
+    assert d.proc.poll() is None, "a bad configuration must not stop the daemon"
+    assert "keeping the running one" in d.stderr()
+    n = len(d.records)
+    conf.write_text("[oomsentry]\nrss_step = 32M\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "reloading", since=n, what="reload")
+    d.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "started", since=n, what="restart")
+    assert d.proc.poll() is None
