@@ -13,7 +13,6 @@ timeout. Nothing here is a target: the table is what this run measured.
 usage: sudo /usr/bin/python3 bench/compare_earlyoom.py [--only none,earlyoom,oomsentry] [--timeout 180]
 """
 import argparse
-import json
 import os
 import shutil
 import subprocess

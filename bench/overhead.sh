@@ -221,7 +221,7 @@ for name, cnt, ns in sorted(rows, key=lambda r: -r[2]):
 print("  %-9s all programs: %.1f ns of BPF time per pfbench fault" % (label, total / faults))
 PYEOF
 }
-FAULTS_PER_RUN=$(((PF_MIB << 20) / $(getconf PAGESIZE) * (PF_CYCLES + 1))) # timed cycles + warm-up
+FAULTS_PER_RUN=$(((PF_MIB << 20) * (PF_CYCLES + 1) / $(getconf PAGESIZE))) # timed cycles + warm-up
 $PY "$HOLD" >"$WORK/hold.out" &
 HOLD_PID=$!
 for _ in $(seq 50); do [ -s "$WORK/hold.out" ] && break; sleep 0.1; done
@@ -246,7 +246,7 @@ PERF_NOTE="perf stat -e instructions: not available"
 if command -v perf >/dev/null && perf stat -x, -e instructions true 2>&1 | grep -qE '^[0-9]+,'; then
 	ins=$(perf stat -x, -e instructions taskset -c "$PF_CPU" "$PFBENCH" "$PF_MIB" 1 0 2>&1 >/dev/null |
 		awk -F, '/instructions/{print $1}')
-	PERF_NOTE="perf stat -e instructions (baseline, whole process): $ins instructions for $(((PF_MIB << 20) / $(getconf PAGESIZE) * 2)) faults (warm-up + 1 cycle)"
+	PERF_NOTE="perf stat -e instructions (baseline, whole process): $ins instructions for $(((PF_MIB << 20) * 2 / $(getconf PAGESIZE))) faults (warm-up + 1 cycle)"
 fi
 
 echo

@@ -6,7 +6,7 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cd "$ROOT"
+cd "$ROOT" || exit 2
 if [ "$(id -u)" != 0 ]; then
 	echo "bench/run.sh: needs root (BPF programs, memory cgroups); try: sudo make bench" >&2
 	exit 2

@@ -4,7 +4,7 @@
 set -eu
 PKGS="make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
  libsystemd-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libmicrohttpd-dev systemtap-sdt-dev
- libcmocka-dev python3 python3-pytest systemd earlyoom util-linux procps iproute2 ca-certificates git"
+ libcmocka-dev libclang-rt-14-dev python3 python3-pytest systemd earlyoom util-linux procps iproute2 ca-certificates git"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

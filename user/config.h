@@ -15,7 +15,7 @@
 
 enum restart_method {
 	RESTART_NONE = 0,    /* no controlled restart: the ladder skips that rung */
-	RESTART_SIGNAL = 1,  /* SIGTERM to the server's process group; a supervisor starts it again */
+	RESTART_SIGNAL = 1,  /* SIGTERM (pidfd) to the server and each of its workers; a supervisor starts it again */
 	RESTART_COMMAND = 2, /* run restart_command with /bin/sh -c */
 	RESTART_SYSTEMD = 3, /* RestartUnit over D-Bus */
 };
@@ -65,6 +65,7 @@ struct config {
 	bool json;
 	bool journal;
 	bool bpf;                    /* false: /proc + cgroup polling only */
+	bool memcg_events_probe;     /* count_memcg_events: per-cgroup direct-scan and OOM-kill counts */
 	char metrics_listen[64];     /* "off" or ADDR:PORT */
 	char incident_dir[CONFIG_STR];
 	char socket_path[CONFIG_STR];

@@ -69,6 +69,7 @@ struct instance {
 	uint64_t reclaim_count_prev;
 	uint64_t reclaim_prev_ns;
 	double reclaim_rate;
+	double psi_some_avg10; /* memory.pressure of a v2 cgroup; -1 unknown (v1 has none per cgroup) */
 	/* generations */
 	struct gen_tracker gens;
 	struct saved_prompt running;
@@ -171,6 +172,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->ic = ic;
 	in->index = index;
 	in->reachable = true; /* until proven otherwise: say "unreachable" once, not at start */
+	in->psi_some_avg10 = -1;
 	config_url_port(ic->url, &in->port);
 	metrics_labels(in->labels, sizeof(in->labels), "instance", ic->name, NULL);
 	r = comfy_client_new(&cc, &in->comfy);
@@ -197,8 +199,8 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->pp.free_after_each_generation = ic->free_after_each_generation;
 	in->pp.restart_every_generations = (uint32_t)MIN(ic->restart_every_generations, UINT32_MAX);
 	if (policy_params_validate(&in->pp) < 0) {
-		log_error("instance %s: act_usage_fraction %.2f leaves no room for the policy's hysteresis; prevention is "
-			  "off for this instance", ic->name, in->pp.act_usage_fraction);
+		log_error("instance %s: act_usage_fraction %.2f leaves no room for the policy's hysteresis; using 0.90",
+			  ic->name, in->pp.act_usage_fraction);
 		in->pp.act_usage_fraction = 0.90;
 	}
 	policy_state_init(&in->ps);
@@ -418,6 +420,7 @@ static void measure(struct instance *in)
 		in->usage_bytes = cg_memory_working_set(&m);
 		in->limit_bytes = m.effective_limit_bytes;
 		in->oom_kill_count = m.oom_kill;
+		in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
 		track_dip(in);
 		return;
 	}
@@ -462,7 +465,11 @@ static void emit_generation(struct instance *in, const struct generation *g)
 		    (unsigned long long)g->seq, g->prompt_id, gen_status_to_string(g->status), peak, res,
 		    g->growth_bytes >= 0 ? "+" : "", growth);
 	rec_emit(&r);
-	metrics_add_counter(METRIC_GENERATIONS_TOTAL, in->labels, 1);
+	{
+		char lab[192];
+		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "status", gen_status_to_string(g->status), NULL);
+		metrics_add_counter(METRIC_GENERATIONS_TOTAL, lab, 1);
+	}
 	metrics_set_gauge(METRIC_GENERATION_PEAK_BYTES, in->labels, (double)g->peak_bytes);
 	metrics_set_gauge(METRIC_GENERATION_RESIDUAL_BYTES, in->labels, (double)g->residual_bytes);
 	if (in->incident)
@@ -934,9 +941,13 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	char freed[32];
 	struct rec r;
 
-	rec_instance(&r, in, REC_ACTION, dec->outcome.ok ? LOG_NOTICE : LOG_WARNING);
+	/* in a dry run nothing was done: what follows is the verdict on a decision, not on an action */
+	rec_instance(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, dec->outcome.ok ? LOG_NOTICE : LOG_WARNING);
 	rec_add(&r, "ACTION", "%s", name);
 	rec_add(&r, "RESULT", "%s", dec->outcome.ok ? "worked" : "insufficient");
+	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add(&r, "REASON", "%s", dec->reason);
 	rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)dec->outcome.freed_bytes);
 	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
 	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
@@ -975,10 +986,16 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 	rec_add(&r, "RESULT", "%s", dec->exhausted ? "exhausted" : "cooldown");
 	rec_add(&r, "REASON", "%s", dec->reason);
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_add(&r, "PROACTIVE", "0");
+	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
 	rec_message(&r, "instance %s: under pressure but %s: %s", in->ic->name,
 		    dec->exhausted ? "no rung that can help is left" : "the rung that would help is cooling down",
 		    dec->reason);
 	rec_emit(&r);
+	if (dec->exhausted)
+		incident_finish(in, INCIDENT_OUTCOME_FAILED, r.message, 0);
 }
 
 static void run_policy(struct instance *in, uint64_t now_ns)
@@ -990,7 +1007,7 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 		.usage_bytes = in->usage_bytes,
 		.limit_bytes = in->limit_bytes,
 		.reclaim_events_per_s = in->reclaim_rate,
-		.psi_some_avg10_pct = -1,
+		.psi_some_avg10_pct = in->psi_some_avg10,
 		.orphan_bytes = in->orphan_bytes,
 		.orphan_count = in->orphan_count,
 		.comfy_reachable = in->reachable,
@@ -1098,7 +1115,7 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 	if (forecast_input_from_tracker(&in->gens, in->limit_bytes, in->usage_bytes, &fi) < 0)
 		return;
 	fi.reclaim_per_sec = in->reclaim_rate;
-	fi.psi_some_avg10 = -1;
+	fi.psi_some_avg10 = in->psi_some_avg10;
 	if (forecast_next(&fi, &in->fcp, &in->fc) < 0) {
 		in->fc_valid = false;
 		return;

@@ -149,6 +149,18 @@ static struct json_object *json_value(const char *v)
 	return json_string(v);
 }
 
+/* Fields whose values are names or ids: a prompt id or a process name made of digits is still a string. */
+static bool field_is_text(const char *key)
+{
+	static const char *const text[] = { "COMM", "PROMPT_ID", "NEW_PROMPT_ID", "INSTANCE", "CMDLINE", "FILENAME",
+					    "PATH", "CGROUP", "REASON", "URL", "ACTION", "RESULT", "CAUSES" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(text); i++)
+		if (!strcmp(key, text[i]))
+			return true;
+	return false;
+}
+
 char *rec_to_json(const struct rec *r)
 {
 	struct json_object *o = json_object_new_object();
@@ -163,7 +175,8 @@ char *rec_to_json(const struct rec *r)
 		for (j = 0; r->fields[i].key[j] && j < sizeof(key) - 1; j++)
 			key[j] = (char)tolower((unsigned char)r->fields[i].key[j]);
 		key[j] = 0;
-		json_object_object_add(o, key, json_value(r->fields[i].value));
+		json_object_object_add(o, key, field_is_text(r->fields[i].key) ? json_string(r->fields[i].value) :
+										     json_value(r->fields[i].value));
 	}
 	json_object_object_add(o, "message", json_string(r->message));
 	s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -121,7 +121,7 @@ static void on_fork(struct daemon *d, const struct os_event *e)
 	c = proctree_get(d->pt, (pid_t)e->fork.child_pid);
 	if (c && c->cgroup_id && d->probes)
 		probes_watch_cgroup(d->probes, c->cgroup_id);
-	rec_init(&r, REC_FORK, LOG_DEBUG);
+	rec_init(&r, REC_FORK, LOG_INFO);
 	add_proc_fields(&r, e, c);
 	rec_add(&r, "CHILD_PID", "%u", e->fork.child_pid);
 	rec_message(&r, "fork pid %u %.16s -> child %u", e->pid, e->comm, e->fork.child_pid);
@@ -149,7 +149,8 @@ static void on_exit_event(struct daemon *d, const struct os_event *e)
 	struct rec r;
 	struct death_cause dc;
 
-	rec_init(&r, REC_EXIT, p && p->death == PROC_DEATH_OOM ? LOG_WARNING : LOG_INFO);
+	rec_init(&r, REC_EXIT, p && (p->death == PROC_DEATH_OOM || p->cause.kind == DEATH_EXIT0_AFTER_CHILD_OOM) ?
+				       LOG_WARNING : LOG_INFO);
 	add_proc_fields(&r, e, p);
 	if (p)
 		dc = p->cause;
@@ -307,9 +308,6 @@ static void on_memcg(struct daemon *d, const struct os_event *e)
 		    (unsigned long long)e->memcg.total);
 	if (oom || log_get_max_priority() >= LOG_DEBUG)
 		rec_emit(&r);
-	if (!oom)
-		for (int i = 0; i < d->n_instances; i++)
-			instance_on_reclaim(d->instances[i], e->cgroup_id, e->memcg.total, e->ts_ns);
 }
 
 static int on_event(void *ctx, const struct os_event *e)
@@ -490,6 +488,7 @@ static int daemon_setup(struct daemon *d)
 		.reclaim_interval_ns = d->cfg->reclaim_report_interval_ms * NSEC_PER_MSEC,
 		.comm_prefixes = d->cfg->comm_prefixes,
 		.n_comm_prefixes = d->cfg->n_comm_prefixes,
+		.memcg_events = d->cfg->memcg_events_probe,
 		.verbose = d->cfg->verbose,
 	};
 	uint64_t ids[CONFIG_MAX_LIST];
@@ -543,12 +542,19 @@ static int daemon_setup(struct daemon *d)
 	timer_arm(d->sample_tfd, d->cfg->sample_interval_ms);
 	timer_arm(d->poll_tfd, d->cfg->poll_interval_ms);
 
-	if (strcmp(d->cfg->metrics_listen, "off")) {
+	/* an address, or a boolean: yes = the default address, no/off = none */
+	const char *listen = d->cfg->metrics_listen;
+	bool on;
+	if (!listen[0])
+		listen = NULL;
+	else if (config_parse_bool(listen, &on) == 0)
+		listen = on ? METRICS_DEFAULT_LISTEN : NULL;
+	if (listen) {
 		metrics_describe_oomsentry();
-		r = metrics_server_start(d->cfg->metrics_listen);
+		r = metrics_server_start(listen);
 		if (r < 0) {
-			log_warn_errno(r, "metrics endpoint %s unavailable; continuing without it", d->cfg->metrics_listen);
-		} else {
+			log_warn_errno(r, "metrics endpoint %s unavailable; continuing without it", listen);
+		} else if (r > 0) {
 			d->metrics_on = true;
 			epoll_add(d->epfd, metrics_server_fd(), TAG_METRICS);
 		}
@@ -569,7 +575,7 @@ static int daemon_setup(struct daemon *d)
 	snprintf(msg, sizeof(msg), "oomsentry %s %s: %s; %d processes tracked from /proc; journal %s",
 		 OOMSENTRY_VERSION, d->mode == MODE_RUN ? (d->cfg->dry_run ? "run (dry run)" : "run") : "observe",
 		 d->probes ? probes_summary(d->probes) : "polling /proc (no BPF)", r < 0 ? 0 : r,
-		 journal_connected() ? "connected" : "not available");
+		 journal_connected() ? "connected" : d->cfg->journal ? "not available" : "off");
 	emit_daemon_record("started", msg);
 	for (int i = 0; i < d->n_instances; i++)
 		instance_after_scan(d->instances[i], now_mono_ns());

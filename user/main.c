@@ -40,7 +40,7 @@ static const char examples_text[] =
 	"  oomsentry run --url http://127.0.0.1:8188 --restart signal\n"
 	"  oomsentry run --dry-run                        show what would be done, do nothing\n"
 	"  oomsentry scan --reap                          terminate orphans of crashed ComfyUI runs\n"
-	"  journalctl -t oomsentry OOMSENTRY_EVENT=action review what it did\n"
+	"  journalctl -t oomsentry OOMSENTRY_EVENT=action   review what it did\n"
 	"\nExit status: 0 clean, 1 configuration error, 2 cannot run (privileges, kernel).\n";
 
 static void usage(FILE *out)

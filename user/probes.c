@@ -148,6 +148,8 @@ int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, 
 		goto fail;
 	}
 	set_rodata(p->skel, pc);
+	if (!pc->memcg_events)
+		bpf_program__set_autoload(p->skel->progs.handle_memcg_events, false);
 	r = oomsentry_bpf__load(p->skel);
 	if (r) {
 		log_error_errno(r, "cannot load the BPF programs into the kernel (needs BTF at /sys/kernel/btf/vmlinux "
@@ -173,9 +175,12 @@ int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, 
 		{ p->skel->progs.handle_exit_mmap, &p->skel->links.handle_exit_mmap, "mmap exit", true, false },
 		{ p->skel->progs.handle_enter_munmap, &p->skel->links.handle_enter_munmap, "munmap", true, false },
 	};
-	p->n_total = (int)ARRAY_SIZE(progs);
+	p->n_total = (int)ARRAY_SIZE(progs) - !pc->memcg_events;
 	for (size_t i = 0; i < ARRAY_SIZE(progs); i++) {
 		struct bpf_link *link;
+
+		if (!bpf_program__autoload(progs[i].prog))
+			continue;
 
 		if (progs[i].needs_tracefs && !tracefs_tried) {
 			tracefs_tried = true;

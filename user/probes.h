@@ -18,6 +18,7 @@ struct probes_config {
 	int n_comm_prefixes;
 	const uint64_t *filter_cgroup_ids; /* configured scope cgroups (memory cgroup ids) */
 	int n_filter_cgroups;
+	bool memcg_events; /* attach tp_btf/count_memcg_events (costs on every page fault of every process) */
 	int verbose;
 };
 
