@@ -15,8 +15,12 @@ def run_in_pidns(mode, cg, tmp_path):
     if subprocess.run(["unshare", "--help"], capture_output=True).returncode != 0:
         skip_or_fail("no unshare (util-linux)")
     out = tmp_path / ("%s.json" % mode)
-    r = subprocess.run(["unshare", "-p", "-f", "--mount-proc", PYTHON, DRIVER, mode, cg.path, str(out),
-                        str(tmp_path)], capture_output=True, text=True, timeout=180)
+    # what `unshare -p -f --mount-proc` does, spelled out: --mount-proc makes "/" private first, which fails where
+    # "/" is no mount point (a chroot); making /proc private is enough to keep the new proc mount inside
+    mount_proc = 'mount --make-rprivate /proc && mount -t proc proc /proc && exec "$@"'
+    r = subprocess.run(["unshare", "-p", "-f", "-m", "--propagation", "unchanged", "/bin/sh", "-c", mount_proc, "sh",
+                        PYTHON, DRIVER, mode, cg.path, str(out), str(tmp_path)],
+                       capture_output=True, text=True, timeout=180)
     assert out.exists(), (r.returncode, r.stdout[-2000:], r.stderr[-2000:])
     res = json.loads(out.read_text())
     assert res.get("ok"), (res.get("error"), [x.get("message") for x in res.get("records", [])][-30:])
