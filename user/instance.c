@@ -95,6 +95,7 @@ struct instance {
 	uint64_t floor_bytes;      /* usage right after a /free took effect: what it cannot release */
 	uint64_t clean_cost_bytes; /* largest peak - start of a generation that (re)loaded its models */
 	uint64_t last_rss_policy_ns;
+	uint64_t last_locate_ns;
 	bool blocked_reported;
 	/* prevention */
 	struct policy_params pp;
@@ -1215,9 +1216,13 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	(void)p;
-	/* a new server after a crash or restart is found by its port on the next poll */
-	if (!in->server_pid || !proc_is_this_server(in, proctree_get(in->d->pt, in->server_pid)))
+	/* a new server after a crash or restart: look for it now rather than at the next poll, but a burst of
+	 * execs must not become a burst of /proc walks */
+	if ((!in->server_pid || !proc_is_this_server(in, proctree_get(in->d->pt, in->server_pid))) &&
+	    now_ns - in->last_locate_ns > 100 * NSEC_PER_MSEC) {
+		in->last_locate_ns = now_ns;
 		locate_server(in, now_ns);
+	}
 }
 
 void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)

@@ -441,9 +441,11 @@ static void daemon_free(struct daemon *d)
 	status_server_stop(d->status_fd, d->cfg->socket_path);
 	probes_stop(d->probes);
 	proctree_free(d->pt);
-	for (int *fd = &d->epfd; fd <= &d->poll_tfd; fd++)
-		if (*fd >= 0)
-			close(*fd);
+	int fds[] = { d->epfd, d->sigfd, d->sample_tfd, d->poll_tfd };
+
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 }
 
 static void emit_daemon_record(const char *state, const char *msg)

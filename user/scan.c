@@ -18,7 +18,7 @@
 
 /* Orphans already journaled: one record per process, however often it is classified. */
 static struct orphan_identity reported[REPORTED_MAX];
-static size_t n_reported;
+static size_t n_reported, reported_next; /* a ring: the oldest identities make room */
 
 struct build_ctx {
 	struct daemon *d;
@@ -165,8 +165,9 @@ int scan_report_new(const struct scan_result *sr, const char *instance)
 
 		if (v->verdict != ORPHAN_VERDICT_ORPHAN || was_reported(&id))
 			continue;
-		reported[n_reported++ % REPORTED_MAX] = id;
-		n_reported = MIN(n_reported, (size_t)REPORTED_MAX);
+		reported[reported_next] = id;
+		reported_next = (reported_next + 1) % REPORTED_MAX;
+		n_reported = MIN(n_reported + 1, (size_t)REPORTED_MAX);
 		rec_init(&r, REC_ORPHAN, LOG_WARNING);
 		rec_add(&r, "INSTANCE", "%s", instance);
 		rec_add(&r, "PID", "%d", p->pid);
