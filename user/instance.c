@@ -509,6 +509,38 @@ static void free_took_effect(struct instance *in, uint64_t now_ns)
 	policy_record_outcome(&in->ps, in->ps.last_rung, freed >= in->limit_bytes / 20, freed, now_ns);
 }
 
+static void update_forecast(struct instance *in, uint64_t now_ns);
+
+/* After each completed generation: where the next one is expected to peak and how many more fit. */
+static void emit_forecast(struct instance *in, uint64_t now_ns)
+{
+	char peak[32], limit[32];
+	struct rec r;
+
+	update_forecast(in, now_ns);
+	if (!in->fc_valid || !in->fc.predicted_next_peak_bytes)
+		return;
+	rec_instance(&r, in, REC_FORECAST, LOG_INFO);
+	rec_add(&r, "GENERATION", "%llu", (unsigned long long)in->gens.next_seq);
+	rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->fc.predicted_next_peak_bytes);
+	rec_add(&r, "HEADROOM_BYTES", "%lld", (long long)in->fc.headroom_bytes);
+	rec_add(&r, "GENERATIONS_LEFT", "%lld", (long long)in->fc.generations_left);
+	rec_add(&r, "LEAK_BYTES_PER_GENERATION", "%lld", (long long)in->fc.leak_bytes_per_gen);
+	rec_add(&r, "NEXT_FITS", "%d", in->fc.next_fits);
+	rec_add(&r, "CONFIDENCE", "%.2f", in->fc.confidence);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "REASON", "%s", in->fc.reason);
+	if (in->fc.generations_left >= 0)
+		rec_message(&r, "instance %s: next generation expected to peak at %s of %s; %lld more fit", in->ic->name,
+			    fmt_bytes(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
+			    fmt_bytes(in->limit_bytes, limit, sizeof(limit)), (long long)in->fc.generations_left);
+	else
+		rec_message(&r, "instance %s: next generation expected to peak at %s of %s; no growth, no bound",
+			    in->ic->name, fmt_bytes(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
+			    fmt_bytes(in->limit_bytes, limit, sizeof(limit)));
+	rec_emit(&r);
+}
+
 static void generation_ended(struct instance *in, const char *prompt_id, uint64_t now_ns)
 {
 	enum gen_status st = status_from_history(in, prompt_id);
@@ -529,6 +561,8 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	emit_generation(in, g);
 	if (in->free_pending_prompt[0] && !strcmp(in->free_pending_prompt, prompt_id))
 		free_took_effect(in, now_ns);
+	else if (st != GEN_INTERRUPTED)
+		emit_forecast(in, now_ns);
 }
 
 static void requeue_submit(struct instance *in)

@@ -184,3 +184,25 @@ def test_sighup_reloads_a_valid_config_and_refuses_a_bad_one(daemon_factory, tmp
     d.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "reloading", since=n, what="reload")
     d.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "started", since=n, what="restart")
     assert d.proc.poll() is None
+
+
+def test_exit_0_after_a_child_oom_kill_is_reported_as_such(daemon_factory, cgroup_factory, procs):
+    """seeds/003: "ComfyUI process terminated with exit code: 0", while the OOM killer had killed its worker."""
+    d = daemon_factory("observe", ["--rss-step", "32M"])
+    cg = cgroup_factory(128 * MiB)
+    parent_code = ("import subprocess, sys\n"
+                   "cg = sys.argv[1]\n"
+                   "def enter():\n"
+                   "    open(cg + '/cgroup.procs', 'w').write(str(__import__('os').getpid()))\n"
+                   "subprocess.run([sys.executable, '-c', sys.argv[2], '16', '0.01'], preexec_fn=enter)\n"
+                   "sys.exit(0)\n")
+    parent = procs.start([PYTHON, "-c", parent_code, cg.path, ALLOCATOR])
+    assert parent.wait(timeout=60) == 0
+    assert cg.oom_kills() == 1
+    child = d.wait_for(lambda r: r["event"] == "oom_victim" and r.get("cgroup") == cg.path,
+                       what="the child's OOM kill")
+    e = d.wait_for(lambda r: r["event"] == "exit" and r.get("pid") == parent.pid, what="the parent's exit")
+    assert e["cause"] == "exit0_after_child_oom", e
+    assert e["reason"] == "exited with code 0 after the OOM killer killed a child"
+    assert e["priority"] == 4
+    assert child["pid"] != parent.pid

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from conftest import BINARY
+
 MiB = 1 << 20
 LIMIT = 1536 * MiB
 SCENARIO = ["--model-mb", "450", "--peak-mb", "350", "--steps", "20", "--step-ms", "100"]
@@ -74,7 +76,13 @@ def test_oomsentry_prevents_the_kill(daemon_factory, cgroup_factory, sim_factory
     assert all(a["reason"] for a in acts)
     verified = d.find(lambda r: r["event"] == "action" and r.get("verified") == 1)
     assert verified and max(v["freed_bytes"] for v in verified) > 300 * MiB, verified
-    assert not d.find(lambda r: r["event"] == "oom_victim")
+    assert not d.find(lambda r: r["event"] == "oom_victim" and r.get("cgroup") == cg.path)
+    # the forecast after each generation, and an incident report a person can read
+    assert d.find(lambda r: r["event"] == "forecast" and r["predicted_peak_bytes"] > 0)
+    inc = d.wait_for(lambda r: r["event"] == "incident", what="incident report")
+    rep = subprocess.run([BINARY, "report", inc["path"]], capture_output=True, text=True, timeout=10)
+    assert rep.returncode == 0 and "outcome:   prevented" in rep.stdout, rep
+    assert os.path.getsize(os.path.join(inc["path"], "memory.svg")) > 1000
 
 
 def test_unreleasable_leak_escalates_to_restart(daemon_factory, cgroup_factory, sim_factory):
