@@ -127,11 +127,12 @@ install: oomsentry
 	install -D -m 0644 deploy/oomsentry.conf $(DESTDIR)/etc/oomsentry/oomsentry.conf.example
 	install -D -m 0644 deploy/oomsentry.service $(DESTDIR)/lib/systemd/system/oomsentry.service
 	install -D -m 0644 deploy/oomsentry.catalog $(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog
-	install -D -m 0644 docs/oomsentry.8 $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8 2>/dev/null || true
+	install -D -m 0644 docs/oomsentry.8 $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8
+	@if [ -z "$(DESTDIR)" ] && command -v journalctl >/dev/null; then journalctl --update-catalog || true; fi
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/sbin/oomsentry $(DESTDIR)/lib/systemd/system/oomsentry.service \
-		$(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog
+		$(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8
 
 format:
 	clang-format -i user/*.c user/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c
