@@ -9,7 +9,7 @@
 #include "common.h"
 #include "config.h"
 
-enum key_type { K_BOOL, K_BYTES, K_MS, K_FRACTION, K_UINT, K_STR, K_LIST, K_RESTART, K_VERBOSE };
+enum key_type { K_BOOL, K_BYTES, K_MS, K_FRACTION, K_UINT, K_STR, K_LIST, K_RESTART, K_VERBOSE, K_UID };
 
 struct key {
 	const char *name;
@@ -40,6 +40,7 @@ static const struct key keys[] = {
 	G("orphan_grace", K_MS, orphan_grace_ms, "SIGTERM -> SIGKILL grace period for orphans (5s)"),
 	G("orphan_min_rss", K_BYTES, orphan_min_rss_bytes, "ignore orphans smaller than this (0)"),
 	G("orphan_min_age", K_MS, orphan_min_age_ms, "leave younger processes alone: they may be starting up (10s)"),
+	G("orphan_uid", K_UID, orphan_uid, "only this user's processes can be orphans: a uid or any (any)"),
 	G("kill", K_BOOL, kill, "last rung: SIGKILL the largest process of the server's tree (default no)"),
 	G("crashloop_window", K_MS, crashloop_window_ms, "crash-loop detection window (60s)"),
 	G("crashloop_threshold", K_UINT, crashloop_threshold, "deaths within the window that make a crash loop (3)"),
@@ -96,6 +97,7 @@ void config_defaults(struct config *cfg)
 	cfg->reap_orphans = true;
 	cfg->orphan_grace_ms = 5000;
 	cfg->orphan_min_age_ms = 10000;
+	cfg->orphan_uid = -1;
 	cfg->crashloop_window_ms = 60000;
 	cfg->crashloop_threshold = 3;
 	cfg->journal = true;
@@ -328,6 +330,16 @@ static int key_set(struct config *cfg, struct instance_config *in, const struct 
 	case K_RESTART:
 		r = parse_restart(value, (enum restart_method *)dst);
 		break;
+	case K_UID: {
+		uint64_t v;
+		if (!strcasecmp(value, "any"))
+			*(int64_t *)dst = -1;
+		else if (parse_uint(value, &v) == 0 && v < UINT32_MAX)
+			*(int64_t *)dst = (int64_t)v;
+		else
+			r = -EINVAL;
+		break;
+	}
 	case K_VERBOSE: {
 		uint64_t v;
 		bool b;
@@ -355,6 +367,7 @@ static const char *type_hint(enum key_type t)
 	case K_LIST: return "a comma separated list (at most 8 items)";
 	case K_RESTART: return "none, signal, command or systemd";
 	case K_VERBOSE: return "a number";
+	case K_UID: return "a numeric uid or any";
 	}
 	return "?";
 }

@@ -57,6 +57,7 @@ struct config {
 	uint64_t orphan_grace_ms;
 	uint64_t orphan_min_rss_bytes;
 	uint64_t orphan_min_age_ms;
+	int64_t orphan_uid; /* -1: any user */
 	bool kill;
 	/* crash loops */
 	uint64_t crashloop_window_ms;

@@ -126,6 +126,7 @@ int scan_orphans(struct daemon *d, const struct instance_config *ic, struct scan
 		orphan_scope_add_cgroup_prefix(&scope, d->cfg->cgroups[i]);
 	scope.min_rss_bytes = d->cfg->orphan_min_rss_bytes;
 	scope.min_age_ns = d->cfg->orphan_min_age_ms * NSEC_PER_MSEC;
+	scope.uid = d->cfg->orphan_uid;
 	r = orphan_scan(&scope, servers, nservers, ret->procs, ret->n, now_boot_ns(), ret->verdicts, &ret->orphan_bytes);
 	if (r < 0) {
 		scan_result_free(ret);

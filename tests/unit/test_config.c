@@ -942,7 +942,7 @@ static void test_help_keys(void **state)
 	static const char *const keys[] = {
 		"comm_prefixes", "cgroups", "rss_step", "mmap_threshold", "sample_interval", "reclaim_report_interval",
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
-		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "kill", "crashloop_window",
+		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
 		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir", "socket", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "free_after_each_generation", "restart_every_generations", "restart_timeout",
