@@ -402,6 +402,8 @@ int config_set(struct config *cfg, const char *section, const char *key, const c
 		set_err(errbuf, errlen, "unknown section [%s]%s", section, " (use [oomsentry] or [instance NAME])");
 		return -EINVAL;
 	}
+	if (k->per_instance && in == &cfg->instances[0])
+		cfg->default_instance_set = true;
 	r = key_set(cfg, in, k, value);
 	if (r < 0) {
 		snprintf(what, sizeof(what), "%s = '%.60s'", key, value);
@@ -583,6 +585,12 @@ int config_apply_flag(struct config *cfg, const char *arg, const char *next, cha
 
 int config_finalize(struct config *cfg, char *errbuf, size_t errlen)
 {
+	/* with [instance NAME] sections and no per-instance key of its own, the built-in default instance
+	 * (127.0.0.1:8188) is not wanted: it would only report a server that is not there */
+	if (cfg->n_instances > 1 && !cfg->default_instance_set) {
+		memmove(&cfg->instances[0], &cfg->instances[1], sizeof(cfg->instances[0]) * (size_t)(cfg->n_instances - 1));
+		cfg->n_instances--;
+	}
 	for (int i = 0; i < cfg->n_instances; i++) {
 		struct instance_config *in = &cfg->instances[i];
 		uint16_t port;

@@ -74,6 +74,7 @@ struct config {
 
 	struct instance_config instances[CONFIG_MAX_INSTANCES];
 	int n_instances;
+	bool default_instance_set; /* a per-instance key was given outside [instance NAME] */
 };
 
 void config_defaults(struct config *cfg);

@@ -63,3 +63,24 @@ def test_no_leak_no_warning(daemon_factory, cgroup_factory, sim_factory):
     residuals = [g["residual_bytes"] for g in gens]
     assert max(residuals) - min(residuals) < 48 * MiB, residuals
     assert not d.find(lambda r: r["event"] == "leak_suspected"), d.find(lambda r: r["event"] == "leak_suspected")
+
+
+def test_two_instances_from_the_config_file(daemon_factory, sim_factory, tmp_path):
+    """One daemon, several ComfyUI servers: each [instance NAME] is followed on its own."""
+    small = ["--model-mb", "20", "--peak-mb", "10", "--leak-mb", "0", "--steps", "8", "--step-ms", "80"]
+    a, b = sim_factory(small), sim_factory(small)
+    conf = tmp_path / "two.conf"
+    conf.write_text("[instance flux]\nurl = %s\n\n[instance sdxl]\nurl = %s\n" % (a.url, b.url))
+    d = daemon_factory("observe", ["-c", str(conf), "--poll-interval", "200ms"])
+    for name, sim in (("flux", a), ("sdxl", b)):
+        d.wait_for(lambda r, n=name, s=sim: r["event"] == "comfy" and r.get("instance") == n and
+                   r.get("pid") == s.proc.pid, what="server of " + name)
+    ida, idb = a.submit(2), b.submit(1)
+    a.wait_all_done(ida)
+    b.wait_all_done(idb)
+    for name, ids in (("flux", ida), ("sdxl", idb)):
+        for i, pid_ in enumerate(ids):
+            g = d.wait_for(lambda r, n=name, p=pid_: r["event"] == "generation" and r.get("prompt_id") == p,
+                           what="generation of " + name)
+            assert g["instance"] == name and g["generation"] == i + 1
+    assert not d.find(lambda r: r.get("instance") == "default"), "no default instance next to named ones"
