@@ -313,6 +313,8 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	if (!code)
 		code = BPF_CORE_READ(p, exit_code);
 	e->exit.exit_code = code;
+	/* do_exit() folded the mm's high-water RSS into signal->maxrss before the mm went away */
+	e->exit.maxrss_pages = BPF_CORE_READ(p, signal, maxrss);
 	event_submit(e);
 	return 0;
 }

@@ -145,6 +145,10 @@ static const char *death_kind_key(enum death_kind k)
 static void on_exit_event(struct daemon *d, const struct os_event *e)
 {
 	struct proc *p = proctree_on_exit(d->pt, (pid_t)e->pid, e->exit.exit_code, e->ts_ns);
+
+	/* the kernel's high-water mark beats our samples, which only see RSS in rss_step steps */
+	if (p)
+		p->rss_peak_bytes = MAX(p->rss_peak_bytes, e->exit.maxrss_pages * (uint64_t)getpagesize());
 	char cause[96], rss[32];
 	struct rec r;
 	struct death_cause dc;

@@ -116,8 +116,13 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 		return NULL;
 	p = proctree_get(t, pid);
 	if (p && p->death == PROC_ALIVE) {
-		/* exec replaced the image: name, cmdline and exe changed */
+		/* exec replaced the image: name, cmdline, exe and memory are the new program's */
+		uint64_t peak = p->rss_peak_bytes;
+
+		p->rss_peak_bytes = 0;
 		r = proctree_refresh(t, p);
+		if (r < 0)
+			p->rss_peak_bytes = peak;
 		if (r != -ESRCH) {
 			p->track_flags |= track_flags;
 			return p;

@@ -51,6 +51,8 @@ struct os_event_fork {
 
 struct os_event_exit {
 	__u32 exit_code; /* raw task->exit_code: (code << 8) | signal, 0x80 = core dumped */
+	__u32 pad;
+	__u64 maxrss_pages; /* signal->maxrss: the process's RSS high-water mark (what getrusage calls ru_maxrss) */
 };
 
 struct os_event_oom {
