@@ -324,19 +324,26 @@ int procfs_parse_stat(const char *text, long clk_tck, struct proc_stat *ret)
 	return 0;
 }
 
+/* Reads root/PID/name (a small text file) whole; the caller frees *ret_text. */
+static int read_pid_text(const char *root, pid_t pid, const char *name, char **ret_text, size_t *ret_len)
+{
+	char path[PATH_MAX];
+	int r = pid_path(path, sizeof(path), root, pid, name);
+
+	if (r < 0)
+		return r;
+	return procfs_read_text(path, SMALL_TEXT_MAX, ret_text, ret_len);
+}
+
 int procfs_read_stat(const char *root, pid_t pid, struct proc_stat *ret)
 {
 	_cleanup_free_ char *text = NULL;
-	char path[PATH_MAX];
 	long tck;
 	int r;
 
 	if (pid <= 0 || !ret)
 		return -EINVAL;
-	r = pid_path(path, sizeof(path), root, pid, "stat");
-	if (r < 0)
-		return r;
-	r = procfs_read_text(path, SMALL_TEXT_MAX, &text, NULL);
+	r = read_pid_text(root, pid, "stat", &text, NULL);
 	if (r < 0)
 		return r;
 	tck = sysconf(_SC_CLK_TCK);
@@ -451,15 +458,11 @@ int procfs_parse_status(const char *text, struct proc_status *ret)
 int procfs_read_status(const char *root, pid_t pid, struct proc_status *ret)
 {
 	_cleanup_free_ char *text = NULL;
-	char path[PATH_MAX];
 	int r;
 
 	if (pid <= 0 || !ret)
 		return -EINVAL;
-	r = pid_path(path, sizeof(path), root, pid, "status");
-	if (r < 0)
-		return r;
-	r = procfs_read_text(path, SMALL_TEXT_MAX, &text, NULL);
+	r = read_pid_text(root, pid, "status", &text, NULL);
 	if (r < 0)
 		return r;
 	return procfs_parse_status(text, ret);
@@ -526,7 +529,6 @@ int procfs_read_cmdline(const char *root, pid_t pid, char *buf, size_t len)
 int procfs_read_comm(const char *root, pid_t pid, char *buf, size_t len)
 {
 	_cleanup_free_ char *text = NULL;
-	char path[PATH_MAX];
 	size_t n;
 	int r;
 
@@ -535,10 +537,7 @@ int procfs_read_comm(const char *root, pid_t pid, char *buf, size_t len)
 	buf[0] = '\0';
 	if (pid <= 0)
 		return -EINVAL;
-	r = pid_path(path, sizeof(path), root, pid, "comm");
-	if (r < 0)
-		return r;
-	r = procfs_read_text(path, SMALL_TEXT_MAX, &text, &n);
+	r = read_pid_text(root, pid, "comm", &text, &n);
 	if (r < 0)
 		return r;
 	n = strlen(text);
@@ -1126,10 +1125,7 @@ int procfs_read_pidns(const char *root, pid_t pid, struct pidns_info *ret)
 		return r;
 	if (stat(path, &sb) < 0)
 		return -errno;
-	r = pid_path(path, sizeof(path), root, pid, "status");
-	if (r < 0)
-		return r;
-	r = procfs_read_text(path, SMALL_TEXT_MAX, &text, NULL);
+	r = read_pid_text(root, pid, "status", &text, NULL);
 	if (r < 0)
 		return r;
 	r = procfs_parse_status(text, &st);

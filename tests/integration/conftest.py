@@ -5,12 +5,9 @@ test starts is tracked and killed at teardown. Tests that need root/BPF skip els
 """
 import json
 import os
-import queue
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -356,6 +353,16 @@ class Sim:
                 break
             time.sleep(0.3)
         return [self.history(i) for i in ids]
+
+    def wait_succeeded_in_log(self, ids, timeout=150):
+        """The prompt ids the simulator's own log reports as successful; ComfyUI keeps /history in memory, so
+        after a restart only this log knows every prompt."""
+        deadline = time.time() + timeout
+        while True:
+            ok = {l["prompt_id"] for l in self.prompt_lines() if l["status"] == "success"}
+            if ok >= set(ids) or time.time() > deadline:
+                return ok
+            time.sleep(0.5)
 
     def prompt_lines(self):
         try:

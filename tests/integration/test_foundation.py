@@ -3,12 +3,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
-import pytest
 
-from conftest import ALLOCATOR, BINARY, PYTHON, skip_or_fail
+from conftest import ALLOCATOR, BINARY, PYTHON
 
 MiB = 1 << 20
 

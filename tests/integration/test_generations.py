@@ -1,5 +1,4 @@
 """Issue 4: oomsentry follows ComfyUI generations, measures each one and forecasts the leak."""
-import time
 
 MiB = 1 << 20
 

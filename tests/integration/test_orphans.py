@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from conftest import BINARY, PYTHON, SIM, free_port
+from conftest import BINARY, PYTHON, free_port
 
 MiB = 1 << 20
 

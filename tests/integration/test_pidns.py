@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 
-import pytest
 
 from conftest import PYTHON, skip_or_fail
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import time
 
-import pytest
 
 from conftest import BINARY
 
@@ -91,13 +90,7 @@ def test_unreleasable_leak_escalates_to_restart(daemon_factory, cgroup_factory, 
     d = daemon_factory("run", ["--url", sim.url, "--restart", "signal"] + FAST)
     d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
     ids = sim.submit(6)
-    # ComfyUI keeps its history in memory: after a restart only the simulator's own log knows every prompt
-    deadline = time.time() + 150
-    while time.time() < deadline:
-        ok = {l["prompt_id"] for l in sim.prompt_lines() if l["status"] == "success"}
-        if ok >= set(ids):
-            break
-        time.sleep(0.5)
+    ok = sim.wait_succeeded_in_log(ids)
     assert ok >= set(ids), (len(ok & set(ids)), story(d), open(sim.sup_log).read())
     assert cg.oom_kills() == 0
     restarts = d.find(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "done")
@@ -146,12 +139,7 @@ def test_proactive_restart_every_generations(daemon_factory, cgroup_factory, sim
     d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--restart-every-generations", "2"] + FAST)
     d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
     ids = sim.submit(6)
-    deadline = time.time() + 150
-    while time.time() < deadline:
-        ok = {l["prompt_id"] for l in sim.prompt_lines() if l["status"] == "success"}
-        if ok >= set(ids):
-            break
-        time.sleep(0.5)
+    ok = sim.wait_succeeded_in_log(ids)
     assert ok >= set(ids), story(d)
     assert cg.oom_kills() == 0
     restarts = d.find(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("proactive") == 1)
