@@ -244,19 +244,43 @@ static pid_t read_pid_file(const char *path)
 	return (pid_t)v;
 }
 
-/* The listening socket's owner highest in the tree: children inherit the socket, the server is their ancestor. */
+/* The host of http://HOST:PORT/..., IPv6 brackets kept. */
+static void url_host(const char *url, char *buf, size_t len)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	buf[0] = 0;
+	if (!p)
+		return;
+	p += 3;
+	end = *p == '[' ? strchr(p, ']') : p + strcspn(p, ":/");
+	if (!end)
+		return;
+	if (*p == '[')
+		end++;
+	snprintf(buf, len, "%.*s", (int)MIN((size_t)(end - p), len - 1), p);
+}
+
+/* The server among the processes that hold the port: one that serves the URL's address (listens on it or on
+ * the wildcard), highest in the tree (workers inherit the socket), and among unrelated ones the newest. */
 static pid_t pick_port_owner(struct instance *in)
 {
-	pid_t owners[64];
-	int n = procfs_find_port_owners(proctree_root(in->d->pt), in->port, owners, ARRAY_SIZE(owners));
-	pid_t best = 0;
-	uint64_t best_start = 0;
+	const char *root = proctree_root(in->d->pt);
+	pid_t owners[64], best = 0;
+	uint64_t inodes[64], best_start = 0;
+	struct procfs_addr want;
+	char host[128];
+	bool best_serves = false;
+	int n = procfs_find_port_owners(root, in->port, owners, ARRAY_SIZE(owners)), ni = -1;
 
+	url_host(in->ic->url, host, sizeof(host));
+	if (procfs_addr_from_host(host, &want) == 0)
+		ni = procfs_listening_inodes_on(root, in->port, &want, inodes, ARRAY_SIZE(inodes));
 	for (int i = 0; i < n; i++) {
 		struct proc_stat st;
-		bool parent_owns = false;
+		bool parent_owns = false, serves;
 
-		if (procfs_read_stat(proctree_root(in->d->pt), owners[i], &st) < 0)
+		if (procfs_read_stat(root, owners[i], &st) < 0)
 			continue;
 		for (int j = 0; j < n; j++)
 			if (owners[j] == st.ppid)
@@ -265,14 +289,18 @@ static pid_t pick_port_owner(struct instance *in)
 			continue;
 		if (in->ic->cmdline_pattern[0]) {
 			char cmd[512];
-			procfs_read_cmdline(proctree_root(in->d->pt), owners[i], cmd, sizeof(cmd));
+			procfs_read_cmdline(root, owners[i], cmd, sizeof(cmd));
 			if (!strstr(cmd, in->ic->cmdline_pattern))
 				continue;
 		}
-		/* two unrelated owners (SO_REUSEPORT): the newest is the live one */
-		if (!best || st.start_ns > best_start || (st.start_ns == best_start && owners[i] > best)) {
+		serves = ni <= 0 || procfs_pid_has_socket_inode(root, owners[i], inodes, (size_t)ni) > 0;
+		if (best && best_serves && !serves)
+			continue;
+		if (!best || (serves && !best_serves) || st.start_ns > best_start ||
+		    (st.start_ns == best_start && owners[i] > best)) {
 			best = owners[i];
 			best_start = st.start_ns;
+			best_serves = serves;
 		}
 	}
 	return best;

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -885,7 +886,28 @@ static int token_u64(const char *s, size_t n, int base, uint64_t *ret)
 	return *p ? -EPROTO : 0;
 }
 
+/* The kernel prints each 32-bit word of the address as a host-order hex number. */
+static void tcp_addr_bytes(const char *hex, size_t hexlen, struct procfs_addr *ret)
+{
+	ret->len = (uint8_t)(hexlen / 2);
+	for (size_t w = 0; w < hexlen / 8; w++) {
+		uint32_t v = 0;
+
+		for (size_t i = 0; i < 8; i++) {
+			char c = hex[w * 8 + i];
+			v = v << 4 | (uint32_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+		}
+		memcpy(ret->bytes + w * 4, &v, 4);
+	}
+}
+
 int procfs_parse_tcp_line(const char *line, uint16_t *ret_local_port, unsigned int *ret_state, uint64_t *ret_inode)
+{
+	return procfs_parse_tcp_line_addr(line, ret_local_port, ret_state, ret_inode, NULL);
+}
+
+int procfs_parse_tcp_line_addr(const char *line, uint16_t *ret_local_port, unsigned int *ret_state,
+			       uint64_t *ret_inode, struct procfs_addr *ret_addr)
 {
 	const char *tok[TCP_TOKENS], *p, *end, *colon;
 	size_t tlen[TCP_TOKENS], ntok = 0, alen;
@@ -937,7 +959,49 @@ int procfs_parse_tcp_line(const char *line, uint16_t *ret_local_port, unsigned i
 	*ret_local_port = (uint16_t)port;
 	*ret_state = (unsigned int)state;
 	*ret_inode = inode;
+	if (ret_addr)
+		tcp_addr_bytes(tok[1], alen, ret_addr);
 	return 1;
+}
+
+int procfs_addr_from_host(const char *host, struct procfs_addr *ret)
+{
+	char buf[64];
+	size_t n;
+
+	if (!host || !ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	if (!strcmp(host, "localhost"))
+		host = "127.0.0.1";
+	n = strlen(host);
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, host, n);
+	buf[n] = 0;
+	if (inet_pton(AF_INET, buf, ret->bytes) == 1)
+		ret->len = 4;
+	else if (inet_pton(AF_INET6, buf, ret->bytes) == 1)
+		ret->len = 16;
+	else
+		return -EINVAL; /* a name: no address to prefer */
+	return 0;
+}
+
+/* A listener on the wanted address, or on the wildcard address, serves connections to the wanted address. */
+static bool addr_serves(const struct procfs_addr *listen, const struct procfs_addr *want)
+{
+	static const uint8_t zero[16];
+
+	if (!want || !want->len)
+		return true;
+	if (!memcmp(listen->bytes, zero, listen->len))
+		return true;
+	return listen->len == want->len && !memcmp(listen->bytes, want->bytes, want->len);
 }
 
 static bool is_listener(int r, uint16_t lport, unsigned state, uint64_t inode, uint16_t port)
@@ -968,7 +1032,8 @@ int procfs_parse_tcp_listeners(const char *text, uint16_t port, uint64_t *inodes
 	return (int)n;
 }
 
-static int scan_tcp_file(const char *path, uint16_t port, uint64_t *inodes, size_t max, size_t *n)
+static int scan_tcp_file(const char *path, uint16_t port, const struct procfs_addr *want, uint64_t *inodes,
+			 size_t max, size_t *n)
 {
 	_cleanup_fclose_ FILE *f = NULL;
 	_cleanup_free_ char *line = NULL;
@@ -980,6 +1045,7 @@ static int scan_tcp_file(const char *path, uint16_t port, uint64_t *inodes, size
 	if (!f)
 		return -errno;
 	while ((k = getline(&line, &cap, f)) > 0) {
+		struct procfs_addr addr;
 		uint16_t lport;
 		unsigned state;
 		uint64_t inode;
@@ -987,10 +1053,10 @@ static int scan_tcp_file(const char *path, uint16_t port, uint64_t *inodes, size
 
 		if (memchr(line, '\0', (size_t)k))
 			return -EPROTO;
-		r = procfs_parse_tcp_line(line, &lport, &state, &inode);
+		r = procfs_parse_tcp_line_addr(line, &lport, &state, &inode, &addr);
 		if (r < 0)
 			return r;
-		if (is_listener(r, lport, state, inode, port) && *n < max)
+		if (is_listener(r, lport, state, inode, port) && addr_serves(&addr, want) && *n < max)
 			inodes[(*n)++] = inode;
 	}
 	if (ferror(f))
@@ -999,6 +1065,12 @@ static int scan_tcp_file(const char *path, uint16_t port, uint64_t *inodes, size
 }
 
 int procfs_listening_inodes(const char *root, uint16_t port, uint64_t *inodes, size_t max)
+{
+	return procfs_listening_inodes_on(root, port, NULL, inodes, max);
+}
+
+int procfs_listening_inodes_on(const char *root, uint16_t port, const struct procfs_addr *want, uint64_t *inodes,
+			       size_t max)
 {
 	static const char *const files[] = { "net/tcp", "net/tcp6" };
 	size_t n = 0, missing = 0;
@@ -1013,7 +1085,7 @@ int procfs_listening_inodes(const char *root, uint16_t port, uint64_t *inodes, s
 		k = snprintf(path, sizeof(path), "%s/%s", root_or_default(root), files[i]);
 		if (k < 0 || (size_t)k >= sizeof(path))
 			return -ENAMETOOLONG;
-		r = scan_tcp_file(path, port, inodes, max, &n);
+		r = scan_tcp_file(path, port, want, inodes, max, &n);
 		if (r == -ENOENT) {
 			missing++;
 			continue;

@@ -148,14 +148,30 @@ int procfs_read_psi(const char *path, struct psi *ret);
 
 #define PROCFS_TCP_LISTEN 0x0A
 
+/* An IPv4 (len 4) or IPv6 (len 16) address in network byte order; len 0: any. */
+struct procfs_addr {
+	uint8_t bytes[16];
+	uint8_t len;
+};
+
+/* "127.0.0.1", "::1", "[::1]", "localhost"; -EINVAL for a name (nothing to match on). */
+int procfs_addr_from_host(const char *host, struct procfs_addr *ret);
+
 /* One data line of /proc/net/tcp or tcp6. Returns 1 for a socket line, 0 for the header or a blank line. */
 int procfs_parse_tcp_line(const char *line, uint16_t *ret_local_port, unsigned int *ret_state, uint64_t *ret_inode);
+/* The same, with the local address (ret_addr may be NULL). */
+int procfs_parse_tcp_line_addr(const char *line, uint16_t *ret_local_port, unsigned int *ret_state,
+			       uint64_t *ret_inode, struct procfs_addr *ret_addr);
 /* Inodes of sockets in LISTEN on local port `port` in a whole tcp/tcp6 file. Stores at most max; returns the
  * number stored. */
 int procfs_parse_tcp_listeners(const char *text, uint16_t port, uint64_t *inodes, size_t max);
 /* Same over root/net/tcp and root/net/tcp6 (tcp6 may be absent: IPv6 disabled). Note /proc/net is the
  * network namespace of the reader. */
 int procfs_listening_inodes(const char *root, uint16_t port, uint64_t *inodes, size_t max);
+/* The same, only listeners that serve connections to *want: on that address or on the wildcard (want NULL or
+ * len 0: all). */
+int procfs_listening_inodes_on(const char *root, uint16_t port, const struct procfs_addr *want, uint64_t *inodes,
+			       size_t max);
 /* 1 when one of root/PID/fd/N links to "socket:[I]" for an I in inodes, 0 when none, negative on error
  * (-EACCES without CAP_SYS_PTRACE on another user's process). */
 int procfs_pid_has_socket_inode(const char *root, pid_t pid, const uint64_t *inodes, size_t n);

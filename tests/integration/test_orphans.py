@@ -111,11 +111,12 @@ def test_startup_scan_finds_older_instance_and_port_holder(daemon_factory, sim_f
     # an older server of the same install on the same port, still around (another address of the same port)
     old = sim_factory(["--listen", "127.0.0.2", "--model-mb", "0"], port=port)
     time.sleep(1.2)
-    # a python holding the ComfyUI port that is not a server
+    # a python holding the ComfyUI port that is not a server; started last, so "the newest listener" would pick
+    # it: the server is the one that serves the URL's address
+    live = sim_factory(["--model-mb", "0"], port=port)
+    time.sleep(0.3)
     holder = procs.start([PYTHON, "-c", "import socket, time; s = socket.socket(); "
                           "s.bind(('127.0.0.3', %d)); s.listen(); time.sleep(300)" % port])
-    time.sleep(0.3)  # the live server is the newest listener on the port
-    live = sim_factory(["--model-mb", "0"], port=port)
     time.sleep(1.2)
     d = daemon_factory("observe", ["--url", live.url, "--orphan-min-age", "1s"])
     server = d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server")

@@ -906,6 +906,40 @@ static void test_pidns(void **state)
 	assert_true(ns.level < PROCFS_NSPID_MAX);
 }
 
+/* Local addresses: host-order hex words back to network byte order; the URL's address or the wildcard serve. */
+static void test_tcp_addresses(void **state)
+{
+	struct procfs_addr a, want;
+	uint16_t port;
+	unsigned st;
+	uint64_t ino, inodes[8];
+	int n;
+
+	(void)state;
+	assert_int_equal(procfs_parse_tcp_line_addr("   2: 0100007F:1FFC 00000000:0000 0A 00000000:00000000 00:00000000 "
+						    "00000000     0        0 777 1 0000000000000000 100 0 0 10 0",
+						    &port, &st, &ino, &a), 1);
+	assert_int_equal(a.len, 4);
+	assert_memory_equal(a.bytes, ((uint8_t[]){ 127, 0, 0, 1 }), 4);
+	assert_int_equal(port, 8188);
+	assert_int_equal(procfs_parse_tcp_line_addr("   1: 00000000000000000000000001000000:24F8 "
+						    "00000000000000000000000000000000:0000 0A 00000000:00000000 "
+						    "00:00000000 00000000   998        0 13002 1 0000000000000000 100 0 0 "
+						    "10 0", &port, &st, &ino, &a), 1);
+	assert_int_equal(a.len, 16);
+	assert_memory_equal(a.bytes, ((uint8_t[]){ 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 }), 16);
+
+	assert_int_equal(procfs_addr_from_host("localhost", &want), 0);
+	assert_memory_equal(want.bytes, ((uint8_t[]){ 127, 0, 0, 1 }), 4);
+	assert_int_equal(procfs_addr_from_host("[::1]", &want), 0);
+	assert_int_equal(want.len, 16);
+	assert_int_equal(procfs_addr_from_host("comfy.internal", &want), -EINVAL);
+	/* the fixture's 8188 listeners are on the wildcard: they serve 127.0.0.3 too */
+	assert_int_equal(procfs_addr_from_host("127.0.0.3", &want), 0);
+	n = procfs_listening_inodes_on(FIXTURES "/proc", 8188, &want, inodes, 8);
+	assert_int_equal(n, procfs_listening_inodes(FIXTURES "/proc", 8188, inodes, 8));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -931,6 +965,7 @@ int main(void)
 		cmocka_unit_test(test_psi_malformed),
 		cmocka_unit_test(test_tcp_line),
 		cmocka_unit_test(test_tcp_listeners),
+		cmocka_unit_test(test_tcp_addresses),
 		cmocka_unit_test_setup_teardown(test_port_owners, make_fake_proc, remove_fake_proc),
 		cmocka_unit_test(test_port_owners_real),
 		cmocka_unit_test(test_pidns),
