@@ -63,6 +63,7 @@ struct instance {
 	uint64_t cgroup_id;
 	bool use_cgroup;
 	uint64_t usage_bytes;
+	uint64_t prev_usage_bytes; /* at the measurement before: is it climbing */
 	uint64_t limit_bytes;
 	uint64_t oom_kill_count;
 	uint64_t reclaim_count;
@@ -445,6 +446,7 @@ static void measure(struct instance *in)
 	struct cg_memory m;
 	struct meminfo mi;
 
+	in->prev_usage_bytes = in->usage_bytes;
 	if (in->use_cgroup && cg_read_memory(in->cgroup_dir, in->cgv, &m) == 0) {
 		in->usage_bytes = cg_memory_working_set(&m);
 		in->limit_bytes = m.effective_limit_bytes;
@@ -1168,6 +1170,24 @@ static void apply_clean_cost(struct instance *in)
 	}
 }
 
+/* A prompt bigger than the ones before it: nothing learnt from earlier generations bounds it, and the forecast
+ * of the running generation only follows its usage up. Past forecast_margin of the limit and still climbing,
+ * it is the last moment to stop it before the kernel does. */
+static void exceeded_forecast(struct instance *in)
+{
+	const struct generation *run = gen_running(&in->gens);
+	uint64_t edge = (uint64_t)((double)in->limit_bytes * in->fcp.margin);
+	char a[32], b[32];
+
+	if (!run || !in->fc.running_fits || !in->limit_bytes || in->usage_bytes < edge ||
+	    in->usage_bytes <= in->prev_usage_bytes)
+		return;
+	in->fc.running_fits = false;
+	snprintf(in->fc.reason, sizeof(in->fc.reason),
+		 "generation %llu is at %s, past %.0f %% of the %s limit and still climbing", (unsigned long long)run->seq,
+		 fmt_bytes(in->usage_bytes, a, sizeof(a)), in->fcp.margin * 100, fmt_bytes(in->limit_bytes, b, sizeof(b)));
+}
+
 static void update_forecast(struct instance *in, uint64_t now_ns)
 {
 	struct forecast_input fi;
@@ -1185,6 +1205,7 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 	}
 	in->fc_valid = true;
 	apply_clean_cost(in);
+	exceeded_forecast(in);
 	metrics_set_gauge(METRIC_LEAK_BYTES_PER_GENERATION, in->labels, (double)in->fc.leak_bytes_per_gen);
 	metrics_set_gauge(METRIC_FORECAST_GENERATIONS_LEFT, in->labels, (double)in->fc.generations_left);
 	/* one warning per epoch when the leak is found, and one more when the next generation stops fitting */

@@ -144,3 +144,25 @@ def test_proactive_restart_every_generations(daemon_factory, cgroup_factory, sim
     assert cg.oom_kills() == 0
     restarts = d.find(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("proactive") == 1)
     assert len(restarts) >= 2, story(d)
+
+
+def test_a_bigger_prompt_is_interrupted_and_requeued(daemon_factory, cgroup_factory, sim_factory):
+    """Rung 4. Generation 1 leaves its model and 300 MiB of cache; prompt 2 needs more than anything before it
+    (650 MiB): with the cache still there it would cross the limit, after /free (models + cache) it fits. The
+    forecast learnt from generation 1 does not see it coming; usage passing the act line above the forecast
+    does: /free + /interrupt, and the prompt goes back at the front with its own id."""
+    cg = cgroup_factory(LIMIT)
+    sim = sim_factory(["--model-mb", "450", "--peak-mb", "100", "--leak-mb", "0", "--cache-leak-mb", "300",
+                       "--steps", "20", "--step-ms", "100"], cgroup=cg)
+    d = daemon_factory("run", ["--url", sim.url] + FAST)
+    d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+    first = sim.submit(1)
+    sim.wait_all_done(first)
+    big = sim.submit(1, peak_mb=650)
+    hist = sim.wait_all_done(big, timeout=120, alive=lambda: sim.proc.poll() is None)
+    assert statuses(hist) == ["success"], (statuses(hist), story(d))
+    assert cg.oom_kills() == 0, story(d)
+    rq = d.find(lambda r: r["event"] == "action" and r.get("action") == "interrupt_requeue" and r.get("result") == "done")
+    assert rq, story(d)
+    back = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "requeue", what="requeue")
+    assert back["result"] == "ok" and back["new_prompt_id"] == big[0]
