@@ -14,6 +14,7 @@
 #include "generations.h"
 #include "incident.h"
 #include "instance.h"
+#include "instance-impl.h"
 #include "journal.h"
 #include "log.h"
 #include "loop.h"
@@ -25,118 +26,16 @@
 #include "scan.h"
 #include "oomsentry/events.h"
 
-#define SAMPLE_RING 2400    /* 20 min at the default 500 ms: what an incident report shows */
-#define MAX_SAVED 256       /* prompts a controlled restart carries over */
-#define MAX_REAPS 64
-
-struct saved_prompt {
-	char prompt_id[COMFY_PROMPT_ID_MAX];
-	int64_t number;
-	char *prompt_json;
-	char *extra_json;
-};
-
-struct mem_sample {
-	uint64_t ts_ns;
-	uint64_t usage_bytes;
-	uint64_t limit_bytes;
-};
-
-enum restart_state { RS_IDLE = 0, RS_STOPPING, RS_STARTING };
-
-struct instance {
-	struct daemon *d;
-	const struct instance_config *ic;
-	int index;
-	uint16_t port;
-	char labels[128]; /* metrics: instance="NAME" */
-	struct comfy_client *comfy;
-	bool reachable;
-	bool unreachable_reported;
-	/* the server process */
-	pid_t server_pid;
-	uint64_t server_start_ns;
-	bool server_reported;
-	/* memory */
-	char cgroup_dir[PATH_MAX];
-	enum cg_version cgv;
-	uint64_t cgroup_id;
-	bool use_cgroup;
-	uint64_t usage_bytes;
-	uint64_t prev_usage_bytes; /* at the measurement before: is it climbing */
-	uint64_t limit_bytes;
-	uint64_t oom_kill_count;
-	uint64_t reclaim_count;
-	uint64_t reclaim_count_prev;
-	uint64_t reclaim_prev_ns;
-	double reclaim_rate;
-	double psi_some_avg10; /* memory.pressure of a v2 cgroup; -1 unknown (v1 has none per cgroup) */
-	/* generations */
-	struct gen_tracker gens;
-	struct saved_prompt running;
-	uint64_t running_started_ns;
-	uint64_t poll_min_bytes;   /* lowest usage since the previous poll: where a prompt seen at this poll began */
-	bool poll_min_valid;
-	bool server_gone;          /* the server died and no successor is known yet */
-	uint64_t run_peak_bytes;   /* highest usage seen while the current prompt runs */
-	uint64_t run_dip_bytes;    /* lowest usage seen since that peak: the residual once the prompt ends */
-	uint64_t generations_completed;
-	bool generation_just_ended;
-	struct forecast_params fcp;
-	struct forecast fc;
-	bool fc_valid;
-	uint32_t leak_warned_epoch;
-	bool leak_warned;
-	uint32_t nofit_warned_epoch;
-	bool nofit_warned;
-	/* what /free can and cannot give back */
-	char free_pending_prompt[COMFY_PROMPT_ID_MAX]; /* a /free was sent while this prompt ran */
-	uint64_t free_sent_usage_bytes;
-	bool floor_valid;
-	uint64_t floor_bytes;      /* usage right after a /free took effect: what it cannot release */
-	uint64_t clean_cost_bytes; /* largest peak - start of a generation that (re)loaded its models */
-	uint64_t last_rss_policy_ns;
-	uint64_t last_locate_ns;
-	bool blocked_reported;
-	/* prevention */
-	struct policy_params pp;
-	struct policy_state ps;
-	struct saved_prompt requeue;
-	bool requeue_pending;
-	uint64_t requeue_deadline_ns;
-	char requeued_id[COMFY_PROMPT_ID_MAX];
-	enum restart_state rs;
-	struct saved_prompt saved[MAX_SAVED];
-	size_t n_saved;
-	uint64_t rs_deadline_ns;
-	pid_t rs_old_pid;
-	uint64_t rs_old_start_ns;
-	struct incident *incident;
-	/* orphans */
-	struct orphan_reap reaps[MAX_REAPS];
-	uint64_t reap_rss[MAX_REAPS];
-	size_t n_reaps;
-	uint64_t orphan_check_ns;
-	uint64_t orphan_bytes;
-	uint32_t orphan_count;
-	struct crashloop cl;
-	/* history for incidents */
-	struct mem_sample samples[SAMPLE_RING];
-	size_t n_samples, sample_head;
-	uint64_t actions_total;
-	char last_action[256];
-};
-
-static void saved_clear(struct saved_prompt *s)
+void saved_prompt_clear(struct saved_prompt *s)
 {
 	free(s->prompt_json);
 	free(s->extra_json);
 	memset(s, 0, sizeof(*s));
 }
 
-static int saved_from_item(struct saved_prompt *s, const struct comfy_queue_item *it)
+int saved_prompt_from_item(struct saved_prompt *s, const struct comfy_queue_item *it)
 {
-	saved_clear(s);
+	saved_prompt_clear(s);
 	snprintf(s->prompt_id, sizeof(s->prompt_id), "%s", it->prompt_id);
 	s->number = it->number;
 	s->prompt_json = strdup(it->prompt_json ? it->prompt_json : "{}");
@@ -144,13 +43,7 @@ static int saved_from_item(struct saved_prompt *s, const struct comfy_queue_item
 	return s->prompt_json && s->extra_json ? 0 : -ENOMEM;
 }
 
-static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-	forecast_format_bytes(b, buf, len);
-	return buf;
-}
-
-static struct rec *rec_instance(struct rec *r, struct instance *in, enum rec_kind kind, int prio)
+struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind, int prio)
 {
 	rec_init(r, kind, prio);
 	rec_add(r, "INSTANCE", "%s", in->ic->name);
@@ -215,17 +108,17 @@ void instance_free(struct instance *in)
 	if (!in)
 		return;
 	comfy_client_free(in->comfy);
-	saved_clear(&in->running);
-	saved_clear(&in->requeue);
+	saved_prompt_clear(&in->running);
+	saved_prompt_clear(&in->requeue);
 	for (size_t i = 0; i < in->n_saved; i++)
-		saved_clear(&in->saved[i]);
+		saved_prompt_clear(&in->saved[i]);
 	incident_free(in->incident);
 	free(in);
 }
 
 /* ---- finding the server and its memory ---- */
 
-static bool proc_is_this_server(struct instance *in, const struct proc *p)
+bool instance_owns_proc(struct instance *in, const struct proc *p)
 {
 	return p && p->death == PROC_ALIVE && p->pid == in->server_pid && p->start_ns == in->server_start_ns;
 }
@@ -372,8 +265,8 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	in->server_gone = false;
 	in->poll_min_valid = false; /* measured on another basis (or another process) until now */
 	in->generations_completed = 0;
-	saved_clear(&in->running);
-	rec_instance(&r, in, REC_COMFY, LOG_NOTICE);
+	saved_prompt_clear(&in->running);
+	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
 	rec_add(&r, "PID", "%d", p->pid);
 	rec_add(&r, "COMM", "%s", p->comm);
 	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
@@ -384,13 +277,13 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	rec_emit(&r);
 }
 
-static void locate_server(struct instance *in, uint64_t now_ns)
+void instance_locate_server(struct instance *in, uint64_t now_ns)
 {
 	struct proc *cur = in->server_pid ? proctree_get(in->d->pt, in->server_pid) : NULL;
 	struct proc *p = NULL;
 	pid_t pid = 0;
 
-	if (cur && proc_is_this_server(in, cur) && still_owns_port(in))
+	if (cur && instance_owns_proc(in, cur) && still_owns_port(in))
 		return;
 	if (in->ic->pid_file[0])
 		pid = read_pid_file(in->ic->pid_file);
@@ -418,7 +311,7 @@ static void sum_tree(struct proc *p, void *ctx)
 {
 	struct tree_ctx *c = ctx;
 
-	if (p->death == PROC_ALIVE && (proc_is_this_server(c->in, p) ||
+	if (p->death == PROC_ALIVE && (instance_owns_proc(c->in, p) ||
 				       (p->server_pid == c->in->server_pid && p->server_start_ns == c->in->server_start_ns)))
 		c->rss += p->rss_bytes;
 }
@@ -441,7 +334,7 @@ static void track_dip(struct instance *in)
 
 /* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
  * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
-static void measure(struct instance *in)
+void instance_measure(struct instance *in)
 {
 	struct cg_memory m;
 	struct meminfo mi;
@@ -475,7 +368,7 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	char peak[32], res[32], growth[32];
 	struct rec r;
 
-	rec_instance(&r, in, REC_GENERATION, LOG_INFO);
+	instance_rec(&r, in, REC_GENERATION, LOG_INFO);
 	rec_add(&r, "PROMPT_ID", "%s", g->prompt_id);
 	rec_add(&r, "GENERATION", "%llu", (unsigned long long)g->seq);
 	rec_add(&r, "STATUS", "%s", gen_status_to_string(g->status));
@@ -550,7 +443,7 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	update_forecast(in, now_ns);
 	if (!in->fc_valid || !in->fc.predicted_next_peak_bytes)
 		return;
-	rec_instance(&r, in, REC_FORECAST, LOG_INFO);
+	instance_rec(&r, in, REC_FORECAST, LOG_INFO);
 	rec_add(&r, "GENERATION", "%llu", (unsigned long long)in->gens.next_seq);
 	rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->fc.predicted_next_peak_bytes);
 	rec_add(&r, "HEADROOM_BYTES", "%lld", (long long)in->fc.headroom_bytes);
@@ -577,7 +470,7 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	const struct generation *g;
 	int64_t seq;
 
-	measure(in);
+	instance_measure(in);
 	seq = gen_end(&in->gens, prompt_id, st, now_ns, MIN(in->run_dip_bytes, in->usage_bytes));
 	if (seq < 0)
 		return;
@@ -603,7 +496,7 @@ static void requeue_submit(struct instance *in)
 
 	ret = comfy_submit_prompt(in->comfy, in->requeue.prompt_json, in->requeue.extra_json, in->requeue.prompt_id, true,
 				  -1, new_id);
-	rec_instance(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_NOTICE);
+	instance_rec(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_NOTICE);
 	rec_add(&r, "ACTION", "requeue");
 	rec_add(&r, "PROMPT_ID", "%s", in->requeue.prompt_id);
 	if (ret < 0) {
@@ -619,7 +512,7 @@ static void requeue_submit(struct instance *in)
 	}
 	rec_emit(&r);
 	in->requeue_pending = false;
-	saved_clear(&in->requeue);
+	saved_prompt_clear(&in->requeue);
 }
 
 static void comfy_unreachable(struct instance *in, int err)
@@ -629,7 +522,7 @@ static void comfy_unreachable(struct instance *in, int err)
 	if (in->unreachable_reported)
 		return;
 	in->unreachable_reported = true;
-	rec_instance(&r, in, REC_COMFY, LOG_WARNING);
+	instance_rec(&r, in, REC_COMFY, LOG_WARNING);
 	rec_add(&r, "URL", "%s", in->ic->url);
 	rec_add(&r, "ERRNO", "%d", -err);
 	rec_message(&r, "instance %s: ComfyUI API at %s does not answer usefully (%s); generations are not followed "
@@ -644,7 +537,7 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	const char *running_id = "";
 	int r;
 
-	locate_server(in, now_ns);
+	instance_locate_server(in, now_ns);
 	if (in->rs == RS_STOPPING || in->rs == RS_STARTING)
 		return; /* the restart state machine owns the API while it runs */
 	r = comfy_get_queue(in->comfy, &q);
@@ -655,7 +548,7 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	}
 	if (!in->reachable || in->unreachable_reported) {
 		struct rec rr;
-		rec_instance(&rr, in, REC_COMFY, LOG_NOTICE);
+		instance_rec(&rr, in, REC_COMFY, LOG_NOTICE);
 		rec_message(&rr, "instance %s: ComfyUI API at %s answers", in->ic->name, in->ic->url);
 		if (in->unreachable_reported)
 			rec_emit(&rr);
@@ -665,11 +558,11 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	if (q.n_running)
 		running_id = q.running[0].prompt_id;
 	if (strcmp(running_id, in->running.prompt_id)) {
-		measure(in);
+		instance_measure(in);
 		bool was_running = in->running.prompt_id[0] != 0;
 		if (was_running) {
 			generation_ended(in, in->running.prompt_id, now_ns);
-			saved_clear(&in->running);
+			saved_prompt_clear(&in->running);
 		}
 		if (running_id[0]) {
 			/* the prompt may have run for a poll interval already (and loaded its model): when the queue was
@@ -677,13 +570,13 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 			uint64_t start = in->usage_bytes;
 			if (!was_running && in->poll_min_valid && in->poll_min_bytes < start)
 				start = in->poll_min_bytes;
-			saved_from_item(&in->running, &q.running[0]);
+			saved_prompt_from_item(&in->running, &q.running[0]);
 			gen_start(&in->gens, running_id, now_ns, start);
 			in->run_peak_bytes = in->run_dip_bytes = in->usage_bytes;
 			in->running_started_ns = now_ns;
 		}
 	}
-	measure(in);
+	instance_measure(in);
 	in->poll_min_bytes = in->usage_bytes;
 	in->poll_min_valid = true;
 	/* an interrupted prompt goes back once the worker has let go of it */
@@ -729,7 +622,7 @@ static void incident_finish(struct instance *in, enum incident_outcome outcome, 
 		return;
 	incident_set_outcome(in->incident, outcome, text, freed);
 	if (incident_write(in->incident, in->d->cfg->incident_dir, path, sizeof(path)) == 0) {
-		rec_instance(&r, in, REC_INCIDENT, LOG_NOTICE);
+		instance_rec(&r, in, REC_INCIDENT, LOG_NOTICE);
 		rec_add(&r, "PATH", "%s", path);
 		rec_message(&r, "instance %s: incident report written to %s (oomsentry report %s)", in->ic->name, path, path);
 		rec_emit(&r);
@@ -738,147 +631,6 @@ static void incident_finish(struct instance *in, enum incident_outcome outcome, 
 	}
 	incident_free(in->incident);
 	in->incident = NULL;
-}
-
-static int save_queue(struct instance *in)
-{
-	struct comfy_queue q = { 0 };
-	int r = comfy_get_queue(in->comfy, &q);
-
-	for (size_t i = 0; i < in->n_saved; i++)
-		saved_clear(&in->saved[i]);
-	in->n_saved = 0;
-	if (r < 0)
-		return r;
-	/* running first: it was interrupted by the restart and is the oldest */
-	for (size_t i = 0; i < q.n_running && in->n_saved < MAX_SAVED; i++)
-		saved_from_item(&in->saved[in->n_saved++], &q.running[i]);
-	for (size_t i = 0; i < q.n_pending && in->n_saved < MAX_SAVED; i++)
-		saved_from_item(&in->saved[in->n_saved++], &q.pending[i]);
-	comfy_queue_free(&q);
-	return (int)in->n_saved;
-}
-
-struct tree_signal_ctx {
-	struct instance *in;
-	int sig;
-	int sent;
-};
-
-static void signal_tree(struct proc *p, void *ctx)
-{
-	struct tree_signal_ctx *c = ctx;
-
-	if (p->death != PROC_ALIVE || p->is_server || p->server_pid != c->in->server_pid ||
-	    p->server_start_ns != c->in->server_start_ns)
-		return;
-	if (action_signal(proctree_root(c->in->d->pt), p->pid, p->start_ns, c->sig) == 0)
-		c->sent++;
-}
-
-static int restart_begin(struct instance *in, uint64_t now_ns, char *detail, size_t len)
-{
-	int n = save_queue(in), r = 0;
-
-	if (n < 0)
-		log_warn("instance %s: could not save the queue before the restart (%s); restarting anyway", in->ic->name,
-			 comfy_last_error(in->comfy));
-	in->rs_old_pid = in->server_pid;
-	in->rs_old_start_ns = in->server_start_ns;
-	switch (in->ic->restart_method) {
-	case RESTART_SIGNAL: {
-		/* the server and its workers, each through its own pidfd; the supervisor starts the server again */
-		struct tree_signal_ctx c = { in, SIGTERM, 0 };
-		r = action_signal(proctree_root(in->d->pt), in->server_pid, in->server_start_ns, SIGTERM);
-		proctree_foreach(in->d->pt, signal_tree, &c);
-		snprintf(detail, len, "SIGTERM to pid %d and %d workers", in->server_pid, c.sent);
-		break;
-	}
-	case RESTART_COMMAND:
-		r = action_spawn_command(in->ic->restart_command);
-		snprintf(detail, len, "ran '%.100s'", in->ic->restart_command);
-		r = r < 0 ? r : 0;
-		break;
-	case RESTART_SYSTEMD:
-		r = action_restart_unit(in->ic->systemd_unit);
-		snprintf(detail, len, "RestartUnit %s", in->ic->systemd_unit);
-		break;
-	case RESTART_NONE:
-		r = -EOPNOTSUPP;
-		break;
-	}
-	if (r < 0)
-		return r;
-	in->rs = RS_STOPPING;
-	in->rs_deadline_ns = now_ns + in->ic->restart_timeout_ms * NSEC_PER_MSEC;
-	snprintf(detail + strlen(detail), len - strlen(detail), ", %zu prompts saved", in->n_saved);
-	return 0;
-}
-
-static void restart_resubmit(struct instance *in)
-{
-	for (size_t i = 0; i < in->n_saved; i++) {
-		char new_id[COMFY_PROMPT_ID_MAX] = "";
-		struct rec r;
-		int ret = comfy_submit_prompt(in->comfy, in->saved[i].prompt_json, in->saved[i].extra_json,
-					      in->saved[i].prompt_id, false, in->saved[i].number, new_id);
-
-		rec_instance(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_INFO);
-		rec_add(&r, "ACTION", "resubmit");
-		rec_add(&r, "PROMPT_ID", "%s", in->saved[i].prompt_id);
-		rec_add(&r, "NEW_PROMPT_ID", "%s", new_id);
-		rec_add(&r, "RESULT", "%s", ret < 0 ? "failed" : "ok");
-		if (ret < 0)
-			rec_message(&r, "instance %s: could not resubmit prompt %s after the restart: %s", in->ic->name,
-				    in->saved[i].prompt_id, comfy_last_error(in->comfy));
-		else
-			rec_message(&r, "instance %s: resubmitted prompt %s -> %s after the restart", in->ic->name,
-				    in->saved[i].prompt_id, new_id);
-		rec_emit(&r);
-		saved_clear(&in->saved[i]);
-	}
-	in->n_saved = 0;
-}
-
-static void restart_step(struct instance *in, uint64_t now_ns)
-{
-	struct comfy_system_stats st;
-	struct rec r;
-
-	action_reap_children();
-	if (in->rs == RS_IDLE)
-		return;
-	locate_server(in, now_ns);
-	if (in->rs == RS_STOPPING && !(in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns))
-		in->rs = RS_STARTING;
-	if (in->rs == RS_STARTING && comfy_get_system_stats(in->comfy, &st) == 0 &&
-	    !(in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns)) {
-		rec_instance(&r, in, REC_ACTION, LOG_NOTICE);
-		rec_add(&r, "ACTION", "restart_complete");
-		rec_add(&r, "PID", "%d", in->server_pid);
-		rec_message(&r, "instance %s: ComfyUI is back as pid %d; resubmitting %zu prompts", in->ic->name,
-			    in->server_pid, in->n_saved);
-		rec_emit(&r);
-		/* the clean level before any resubmitted prompt starts: the next generation starts from here */
-		measure(in);
-		in->poll_min_bytes = in->usage_bytes;
-		in->poll_min_valid = true;
-		saved_clear(&in->running);
-		restart_resubmit(in);
-		in->rs = RS_IDLE;
-		return;
-	}
-	if (now_ns > in->rs_deadline_ns) {
-		rec_instance(&r, in, REC_ACTION, LOG_ERR);
-		rec_add(&r, "ACTION", "restart_complete");
-		rec_add(&r, "RESULT", "timeout");
-		rec_message(&r, "instance %s: ComfyUI did not come back within %llu ms; %zu saved prompts are kept and "
-				"resubmitted when it answers",
-			    in->ic->name, (unsigned long long)in->ic->restart_timeout_ms, in->n_saved);
-		rec_emit(&r);
-		in->rs = RS_STARTING;
-		in->rs_deadline_ns = UINT64_MAX;
-	}
 }
 
 struct largest_ctx {
@@ -892,7 +644,7 @@ static void find_largest(struct proc *p, void *ctx)
 
 	if (p->death != PROC_ALIVE || p->pid <= 1 || p->pid == getpid())
 		return;
-	if (!proc_is_this_server(c->in, p) &&
+	if (!instance_owns_proc(c->in, p) &&
 	    !(p->server_pid == c->in->server_pid && p->server_start_ns == c->in->server_start_ns))
 		return;
 	if (!c->best || p->rss_bytes > c->best->rss_bytes)
@@ -925,7 +677,7 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
 		r = comfy_free(in->comfy, true, true);
 		if (r == 0 && in->running.prompt_id[0]) {
-			saved_clear(&in->requeue);
+			saved_prompt_clear(&in->requeue);
 			snprintf(in->requeue.prompt_id, sizeof(in->requeue.prompt_id), "%s", in->running.prompt_id);
 			in->requeue.number = in->running.number;
 			in->requeue.prompt_json = strdup(in->running.prompt_json ? in->running.prompt_json : "{}");
@@ -970,7 +722,7 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	char usage[32], limit[32];
 	struct rec r;
 
-	rec_instance(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, result < 0 ? LOG_ERR : LOG_WARNING);
+	instance_rec(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, result < 0 ? LOG_ERR : LOG_WARNING);
 	rec_add(&r, "ACTION", "%s", name);
 	rec_add(&r, "REASON", "%s", dec->reason);
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
@@ -1007,7 +759,7 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	struct rec r;
 
 	/* in a dry run nothing was done: what follows is the verdict on a decision, not on an action */
-	rec_instance(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, dec->outcome.ok ? LOG_NOTICE : LOG_WARNING);
+	instance_rec(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, dec->outcome.ok ? LOG_NOTICE : LOG_WARNING);
 	rec_add(&r, "ACTION", "%s", name);
 	rec_add(&r, "RESULT", "%s", dec->outcome.ok ? "worked" : "insufficient");
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
@@ -1046,7 +798,7 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 	if (in->blocked_reported)
 		return;
 	in->blocked_reported = true;
-	rec_instance(&r, in, REC_DECISION, LOG_WARNING);
+	instance_rec(&r, in, REC_DECISION, LOG_WARNING);
 	rec_add(&r, "ACTION", "none");
 	rec_add(&r, "RESULT", "%s", dec->exhausted ? "exhausted" : "cooldown");
 	rec_add(&r, "REASON", "%s", dec->reason);
@@ -1221,7 +973,7 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 			in->nofit_warned = true;
 			in->nofit_warned_epoch = in->gens.epoch;
 		}
-		rec_instance(&r, in, REC_LEAK_SUSPECTED, LOG_WARNING);
+		instance_rec(&r, in, REC_LEAK_SUSPECTED, LOG_WARNING);
 		rec_add(&r, "LEAK_BYTES_PER_GENERATION", "%lld", (long long)in->fc.leak_bytes_per_gen);
 		rec_add(&r, "GENERATIONS_LEFT", "%lld", (long long)in->fc.generations_left);
 		rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->fc.predicted_next_peak_bytes);
@@ -1244,7 +996,7 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	struct mem_sample *s;
 
 	restart_step(in, now_ns);
-	measure(in);
+	instance_measure(in);
 	if (in->reclaim_prev_ns && now_ns > in->reclaim_prev_ns) {
 		double dt = (double)(now_ns - in->reclaim_prev_ns) / NSEC_PER_SEC;
 		/* a decaying average so that one burst does not count as sustained pressure */
@@ -1277,9 +1029,9 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	/* an RSS step of the server or its workers: sample now so that a generation's peak is not missed between
 	 * two timer ticks */
-	if (!proc_is_this_server(in, p) && !(p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns))
+	if (!instance_owns_proc(in, p) && !(p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns))
 		return;
-	measure(in);
+	instance_measure(in);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
 	/* memory moves faster than the sampling timer: decide now, at most every 100 ms */
 	if (in->d->mode == MODE_RUN && now_ns - in->last_rss_policy_ns > 100 * NSEC_PER_MSEC) {
@@ -1301,10 +1053,10 @@ void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns)
 	(void)p;
 	/* a new server after a crash or restart: look for it now rather than at the next poll, but a burst of
 	 * execs must not become a burst of /proc walks */
-	if ((!in->server_pid || !proc_is_this_server(in, proctree_get(in->d->pt, in->server_pid))) &&
+	if ((!in->server_pid || !instance_owns_proc(in, proctree_get(in->d->pt, in->server_pid))) &&
 	    now_ns - in->last_locate_ns > 100 * NSEC_PER_MSEC) {
 		in->last_locate_ns = now_ns;
-		locate_server(in, now_ns);
+		instance_locate_server(in, now_ns);
 	}
 }
 
@@ -1331,7 +1083,7 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 		.child_oom_killed_recently = p->cause.kind == DEATH_EXIT0_AFTER_CHILD_OOM,
 	};
 	death_cause_str(&p->cause, cause, sizeof(cause));
-	rec_instance(&r, in, REC_COMFY, p->cause.kind == DEATH_EXITED && !p->cause.code ? LOG_NOTICE : LOG_ERR);
+	instance_rec(&r, in, REC_COMFY, p->cause.kind == DEATH_EXITED && !p->cause.code ? LOG_NOTICE : LOG_ERR);
 	rec_add(&r, "PID", "%d", p->pid);
 	rec_add(&r, "REASON", "%s", cause);
 	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_peak_bytes);
@@ -1339,7 +1091,7 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	rec_emit(&r);
 	if (in->running.prompt_id[0]) {
 		gen_end(&in->gens, in->running.prompt_id, GEN_INTERRUPTED, now_ns, in->usage_bytes);
-		saved_clear(&in->running);
+		saved_prompt_clear(&in->running);
 	}
 	/* what was known about this server's generations says nothing about its successor */
 	gen_server_restarted(&in->gens, now_ns, 0);
@@ -1351,7 +1103,7 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 		return;
 	if (crashloop_record_death(&in->cl, now_ns, &dth, &cr) == 1) {
 		char causes[1024] = "";
-		rec_instance(&r, in, REC_CRASH_LOOP, LOG_CRIT);
+		instance_rec(&r, in, REC_CRASH_LOOP, LOG_CRIT);
 		rec_add(&r, "DEATHS", "%u", cr.deaths_total);
 		rec_add(&r, "WINDOW_MS", "%llu", (unsigned long long)((cr.last_death_ns - cr.first_death_ns) / NSEC_PER_MSEC));
 		for (size_t i = 0; i < cr.ndeaths; i++) {
@@ -1374,7 +1126,7 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 {
 	char rss[32];
 
-	if (!proc_is_this_server(in, victim) &&
+	if (!instance_owns_proc(in, victim) &&
 	    !(victim->server_pid == in->server_pid && victim->server_start_ns == in->server_start_ns && in->server_pid) &&
 	    !(in->cgroup_id && victim->cgroup_id == in->cgroup_id))
 		return;
@@ -1391,8 +1143,8 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 
 void instance_after_scan(struct instance *in, uint64_t now_ns)
 {
-	locate_server(in, now_ns);
-	measure(in);
+	instance_locate_server(in, now_ns);
+	instance_measure(in);
 	orphan_report_and_reap(in, now_ns, false);
 }
 
@@ -1400,7 +1152,7 @@ int instance_server(const struct instance *in, struct orphan_server *ret)
 {
 	struct proc *p = in->server_pid ? proctree_get(in->d->pt, in->server_pid) : NULL;
 
-	if (!p || !proc_is_this_server((struct instance *)in, p))
+	if (!p || !instance_owns_proc((struct instance *)in, p))
 		return -ENOENT;
 	memset(ret, 0, sizeof(*ret));
 	ret->pid = p->pid;
@@ -1456,7 +1208,7 @@ int instance_scan(struct instance *in, uint64_t now_ns, bool reap)
 	uint64_t freed = 0;
 	size_t n;
 
-	locate_server(in, now_ns);
+	instance_locate_server(in, now_ns);
 	if (scan_orphans(in->d, in->ic, &sr) < 0)
 		return -EIO;
 	n = sr.n_orphans;
@@ -1472,7 +1224,7 @@ int instance_scan(struct instance *in, uint64_t now_ns, bool reap)
 	if (reap) {
 		char buf[32];
 		struct rec r;
-		rec_instance(&r, in, REC_ACTION, LOG_NOTICE);
+		instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
 		rec_add(&r, "ACTION", "reap_orphans");
 		rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)freed);
 		rec_add(&r, "COUNT", "%zu", n);
