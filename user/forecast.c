@@ -383,3 +383,74 @@ int forecast_input_from_tracker(const struct gen_tracker *t, uint64_t limit_byte
 	(void)gen_leak_estimate(t, FORECAST_LEAK_WINDOW, &ret->leak);
 	return 0;
 }
+
+uint64_t forecast_clean_cost(const struct gen_tracker *t)
+{
+	uint64_t cost = 0;
+
+	for (size_t i = 0; i < gen_count(t); i++) {
+		const struct generation *g = gen_get(t, i);
+
+		if (g && g->first_in_epoch && g->has_residual && g->peak_bytes > g->usage_start_bytes &&
+		    g->peak_bytes - g->usage_start_bytes > cost)
+			cost = g->peak_bytes - g->usage_start_bytes;
+	}
+	return cost;
+}
+
+void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t, uint64_t clean_cost_bytes,
+				bool floor_valid, uint64_t floor_bytes, uint64_t usage_bytes, uint64_t limit_bytes,
+				double margin)
+{
+	const struct generation *run = gen_running(t);
+	char start_s[32], cost_s[32], pred_s[32], limit_s[32];
+	uint64_t start, pred;
+
+	if (!fc || !t || !clean_cost_bytes || !limit_bytes)
+		return;
+	if (run && run->first_in_epoch) {
+		start = floor_valid && floor_bytes < run->usage_start_bytes ? floor_bytes : run->usage_start_bytes;
+		pred = add_sat(start, clean_cost_bytes);
+		if (pred <= limit_bytes || !fc->running_fits)
+			return;
+		fc->running_fits = false;
+		fc->predicted_running_peak_bytes = pred;
+		forecast_format_bytes(start, start_s, sizeof(start_s));
+		forecast_format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
+		forecast_format_bytes(pred, pred_s, sizeof(pred_s));
+		forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+		snprintf(fc->reason, sizeof(fc->reason),
+			 "generation %llu reloads its models from %s and will need %s: it will peak at %s, above the %s limit",
+			 (unsigned long long)run->seq, start_s, cost_s, pred_s, limit_s);
+	} else if (!run && floor_valid && gen_completed_in_epoch(t) == 0) {
+		pred = add_sat(usage_bytes, clean_cost_bytes);
+		if (pred <= (uint64_t)((double)limit_bytes * margin) || !fc->next_fits)
+			return;
+		fc->next_fits = false;
+		fc->predicted_next_peak_bytes = pred;
+		forecast_format_bytes(usage_bytes, start_s, sizeof(start_s));
+		forecast_format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
+		forecast_format_bytes(pred, pred_s, sizeof(pred_s));
+		forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+		snprintf(fc->reason, sizeof(fc->reason),
+			 "/free left %s that it cannot release; the next generation reloads its models and needs %s: it "
+			 "will peak at %s, above %.0f %% of the %s limit",
+			 start_s, cost_s, pred_s, margin * 100, limit_s);
+	}
+}
+
+void forecast_apply_running_edge(struct forecast *fc, const struct gen_tracker *t, uint64_t usage_bytes,
+				 uint64_t prev_usage_bytes, uint64_t limit_bytes, double margin)
+{
+	const struct generation *run = t ? gen_running(t) : NULL;
+	char usage_s[32], limit_s[32];
+
+	if (!fc || !run || !fc->running_fits || !limit_bytes || usage_bytes <= prev_usage_bytes ||
+	    usage_bytes < (uint64_t)((double)limit_bytes * margin))
+		return;
+	fc->running_fits = false;
+	forecast_format_bytes(usage_bytes, usage_s, sizeof(usage_s));
+	forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+	snprintf(fc->reason, sizeof(fc->reason), "generation %llu is at %s, past %.0f %% of the %s limit and still climbing",
+		 (unsigned long long)run->seq, usage_s, margin * 100, limit_s);
+}

@@ -92,4 +92,23 @@ int forecast_input_from_tracker(const struct gen_tracker *t, uint64_t limit_byte
  * NUL-terminates when size > 0. Returns the length written, -EINVAL (NULL buf or size 0) or -ENOBUFS (truncated). */
 int forecast_format_bytes(uint64_t bytes, char *buf, size_t size);
 
+/* Largest peak - start of a completed generation in the ring that (re)loaded its models (the first of its
+ * epoch): what a generation costs from a clean start. 0 when none is known. */
+uint64_t forecast_clean_cost(const struct gen_tracker *t);
+
+/* A generation that starts by loading its models (after a start, a /free or a restart) has no basis in its
+ * epoch; it costs what such a generation cost before. Running: it will peak at start + clean_cost (start is the
+ * floor /free left, when one is known) and running_fits turns false above the limit. Idle after a /free (epoch
+ * without a completed generation): next_fits turns false when usage + clean_cost passes margin × limit. The
+ * reason text is replaced when a verdict changes. */
+void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t, uint64_t clean_cost_bytes,
+				bool floor_valid, uint64_t floor_bytes, uint64_t usage_bytes, uint64_t limit_bytes,
+				double margin);
+
+/* A prompt bigger than any before it: no forecast learnt from earlier generations bounds it, and the running
+ * prediction only follows usage up. Usage past margin × limit and still climbing (above prev_usage_bytes) while
+ * a generation runs turns running_fits false: the last moment to stop it before the kernel does. */
+void forecast_apply_running_edge(struct forecast *fc, const struct gen_tracker *t, uint64_t usage_bytes,
+				 uint64_t prev_usage_bytes, uint64_t limit_bytes, double margin);
+
 #endif

@@ -880,66 +880,6 @@ static void run_policy(struct instance *in, uint64_t now_ns)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
 }
 
-/* A generation that starts by loading its models (after a start, a /free or a restart) costs what such a generation
- * cost before: the forecast of an epoch without completed generations has no basis, this is one. */
-static void apply_clean_cost(struct instance *in)
-{
-	const struct generation *run = gen_running(&in->gens);
-	uint64_t threshold = (uint64_t)((double)in->limit_bytes * in->fcp.margin), start, pred;
-	char a[32], b[32];
-
-	for (size_t i = 0; i < gen_count(&in->gens); i++) {
-		const struct generation *g = gen_get(&in->gens, i);
-		if (g && g->first_in_epoch && g->has_residual && g->peak_bytes > g->usage_start_bytes)
-			in->clean_cost_bytes = MAX(in->clean_cost_bytes, g->peak_bytes - g->usage_start_bytes);
-	}
-	if (!in->clean_cost_bytes || !in->limit_bytes)
-		return;
-	if (run && run->first_in_epoch) {
-		start = in->floor_valid ? MIN(in->floor_bytes, run->usage_start_bytes) : run->usage_start_bytes;
-		pred = start + in->clean_cost_bytes;
-		if (pred > in->limit_bytes && in->fc.running_fits) {
-			in->fc.running_fits = false;
-			in->fc.predicted_running_peak_bytes = pred;
-			snprintf(in->fc.reason, sizeof(in->fc.reason),
-				 "generation %llu reloads its models from %s and will need %s: it will peak at %s, above the "
-				 "%s limit",
-				 (unsigned long long)run->seq, fmt_bytes(start, a, sizeof(a)),
-				 fmt_bytes(in->clean_cost_bytes, b, sizeof(b)), fmt_bytes(pred, a + 16, 16),
-				 fmt_bytes(in->limit_bytes, b + 16, 16));
-		}
-	} else if (!run && in->floor_valid && gen_completed_in_epoch(&in->gens) == 0) {
-		pred = in->usage_bytes + in->clean_cost_bytes;
-		if (pred > threshold && in->fc.next_fits) {
-			in->fc.next_fits = false;
-			in->fc.predicted_next_peak_bytes = pred;
-			snprintf(in->fc.reason, sizeof(in->fc.reason),
-				 "/free left %s that it cannot release; the next generation reloads its models and needs %s: "
-				 "it will peak at %s, above %.0f %% of the %s limit",
-				 fmt_bytes(in->usage_bytes, a, sizeof(a)), fmt_bytes(in->clean_cost_bytes, b, sizeof(b)),
-				 fmt_bytes(pred, a + 16, 16), in->fcp.margin * 100, fmt_bytes(in->limit_bytes, b + 16, 16));
-		}
-	}
-}
-
-/* A prompt bigger than the ones before it: nothing learnt from earlier generations bounds it, and the forecast
- * of the running generation only follows its usage up. Past forecast_margin of the limit and still climbing,
- * it is the last moment to stop it before the kernel does. */
-static void exceeded_forecast(struct instance *in)
-{
-	const struct generation *run = gen_running(&in->gens);
-	uint64_t edge = (uint64_t)((double)in->limit_bytes * in->fcp.margin);
-	char a[32], b[32];
-
-	if (!run || !in->fc.running_fits || !in->limit_bytes || in->usage_bytes < edge ||
-	    in->usage_bytes <= in->prev_usage_bytes)
-		return;
-	in->fc.running_fits = false;
-	snprintf(in->fc.reason, sizeof(in->fc.reason),
-		 "generation %llu is at %s, past %.0f %% of the %s limit and still climbing", (unsigned long long)run->seq,
-		 fmt_bytes(in->usage_bytes, a, sizeof(a)), in->fcp.margin * 100, fmt_bytes(in->limit_bytes, b, sizeof(b)));
-}
-
 static void update_forecast(struct instance *in, uint64_t now_ns)
 {
 	struct forecast_input fi;
@@ -956,8 +896,11 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 		return;
 	}
 	in->fc_valid = true;
-	apply_clean_cost(in);
-	exceeded_forecast(in);
+	in->clean_cost_bytes = MAX(in->clean_cost_bytes, forecast_clean_cost(&in->gens));
+	forecast_apply_clean_start(&in->fc, &in->gens, in->clean_cost_bytes, in->floor_valid, in->floor_bytes,
+				   in->usage_bytes, in->limit_bytes, in->fcp.margin);
+	forecast_apply_running_edge(&in->fc, &in->gens, in->usage_bytes, in->prev_usage_bytes, in->limit_bytes,
+				    in->fcp.margin);
 	metrics_set_gauge(METRIC_LEAK_BYTES_PER_GENERATION, in->labels, (double)in->fc.leak_bytes_per_gen);
 	metrics_set_gauge(METRIC_FORECAST_GENERATIONS_LEFT, in->labels, (double)in->fc.generations_left);
 	/* one warning per epoch when the leak is found, and one more when the next generation stops fitting */

@@ -781,6 +781,86 @@ static void test_input_from_tracker(void **state)
 	assert_int_equal(fc_now(&t, LIMIT_1536, MIB(825)).predicted_next_peak_bytes, MIB(1225));
 }
 
+/* The custom-node leak of the restart scenario: 300 MiB per generation that /free cannot release. Generation 1
+ * loads the 450 MiB model from 30 MiB and peaks at 1130: a clean start costs 1100 MiB. After a /free the floor is
+ * 630 MiB: generation 3 reloads its models there and would peak at 1730 MiB. */
+static void test_clean_start(void **state)
+{
+	struct gen_tracker t;
+	struct forecast f;
+
+	(void)state;
+	gen_tracker_init(&t, "x");
+	assert_int_equal(forecast_clean_cost(&t), 0);
+	gen_start(&t, "a", S(1), MIB(30));
+	gen_sample(&t, S(2), MIB(1130));
+	gen_end(&t, "a", GEN_SUCCESS, S(3), MIB(780));
+	gen_start(&t, "b", S(4), MIB(780));
+	gen_sample(&t, S(5), MIB(1430));
+	gen_end(&t, "b", GEN_SUCCESS, S(6), MIB(1080));
+	/* the second generation did not load models: its excess does not count */
+	assert_int_equal(forecast_clean_cost(&t), MIB(1100));
+
+	/* idle right after the /free took effect: the next generation will not fit */
+	assert_int_equal(gen_new_epoch(&t, S(7), MIB(630)), 0);
+	f = fc_now(&t, LIMIT_1536, MIB(630));
+	forecast_apply_clean_start(&f, &t, MIB(1100), true, MIB(630), MIB(630), LIMIT_1536, 0.95);
+	assert_false(f.next_fits);
+	assert_int_equal(f.predicted_next_peak_bytes, MIB(1730));
+	assert_contains(f.reason, "cannot release");
+
+	/* running, first of its epoch, started before the floor was seen: the floor is where it really started */
+	gen_start(&t, "c", S(8), MIB(700));
+	f = fc_now(&t, LIMIT_1536, MIB(700));
+	f.running_fits = true;
+	forecast_apply_clean_start(&f, &t, MIB(1100), true, MIB(630), MIB(700), LIMIT_1536, 0.95);
+	assert_false(f.running_fits);
+	assert_int_equal(f.predicted_running_peak_bytes, MIB(1730));
+	assert_contains(f.reason, "generation 3 reloads its models from 630 MiB");
+
+	/* a releasable leak: the floor after /free is the bare interpreter, and it fits */
+	f = fc_now(&t, LIMIT_1536, MIB(700));
+	f.running_fits = true;
+	forecast_apply_clean_start(&f, &t, MIB(1100), true, MIB(30), MIB(700), LIMIT_1536, 0.95);
+	assert_true(f.running_fits);
+	/* nothing known: no change, no crash */
+	forecast_apply_clean_start(&f, &t, 0, true, MIB(630), MIB(700), LIMIT_1536, 0.95);
+	forecast_apply_clean_start(&f, &t, MIB(1100), true, MIB(630), MIB(700), 0, 0.95);
+	forecast_apply_clean_start(NULL, &t, MIB(1100), true, MIB(630), MIB(700), LIMIT_1536, 0.95);
+	assert_true(f.running_fits);
+}
+
+/* A prompt bigger than any before: past 95 % of the limit and still climbing, the running one is at risk. */
+static void test_running_edge(void **state)
+{
+	static const struct {
+		uint64_t usage, prev;
+		bool running, fits;
+	} cases[] = {
+		{ MIB(1470), MIB(1440), true, false }, /* past 1459 MiB, climbing */
+		{ MIB(1470), MIB(1470), true, true },  /* past, but not climbing */
+		{ MIB(1470), MIB(1500), true, true },  /* falling */
+		{ MIB(1400), MIB(1300), true, true },  /* climbing, below the edge */
+		{ MIB(1470), MIB(1440), false, true }, /* nothing runs */
+	};
+	struct gen_tracker t;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct forecast f = { .running_fits = true };
+
+		gen_tracker_init(&t, "x");
+		if (cases[i].running)
+			gen_start(&t, "big", S(1), MIB(780));
+		forecast_apply_running_edge(&f, &t, cases[i].usage, cases[i].prev, LIMIT_1536, 0.95);
+		if (f.running_fits != cases[i].fits)
+			fail_msg("case %zu: running_fits %d, expected %d", i, f.running_fits, cases[i].fits);
+		if (!cases[i].fits)
+			assert_contains(f.reason, "past 95 % of the 1.50 GiB limit and still climbing");
+	}
+	forecast_apply_running_edge(NULL, &t, MIB(1470), 0, LIMIT_1536, 0.95);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +877,8 @@ int main(void)
 		cmocka_unit_test(test_generations_left),
 		cmocka_unit_test(test_pressure),
 		cmocka_unit_test(test_input_from_tracker),
+		cmocka_unit_test(test_clean_start),
+		cmocka_unit_test(test_running_edge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
