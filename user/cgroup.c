@@ -772,3 +772,13 @@ int cg_find_dir_by_id(const char *mount_root, uint64_t id, char *ret, size_t len
 		ret[0] = '\0';
 	return find_ctx.result;
 }
+
+enum cg_version cg_mounts_memory_version(const struct cg_mounts *m)
+{
+	return m->has_v1_memory ? CG_V1 : CG_V2;
+}
+
+const char *cg_mounts_memory_root(const struct cg_mounts *m)
+{
+	return m->has_v1_memory ? m->v1_memory : m->v2;
+}

@@ -46,6 +46,10 @@ int cg_parse_mountinfo(const char *text, struct cg_mounts *ret);
 bool cg_controllers_contain(const char *text, const char *controller);
 /* Reads mountinfo_path ("/proc/self/mountinfo" when NULL) and <v2>/cgroup.controllers. */
 int cg_mounts_detect(const char *mountinfo_path, struct cg_mounts *ret);
+/* The hierarchy that holds the memory controller: v1 when it is mounted, else v2. */
+enum cg_version cg_mounts_memory_version(const struct cg_mounts *m);
+/* Its mount point ("" when there is none). */
+const char *cg_mounts_memory_root(const struct cg_mounts *m);
 
 /* From /proc/PID/cgroup text ("ID:controllers:path" lines): the v1 line whose controllers include "memory" when
  * mounts has a v1 memory mount, else the v2 line "0::path" when v2 has the memory controller. ret_rel_path gets

@@ -26,30 +26,29 @@
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS };
 
-uint64_t now_mono_ns(void)
+static uint64_t clock_ns(clockid_t clock)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
 }
 
 uint64_t mono_to_real_ns(uint64_t mono_ns)
 {
-	struct timespec ts;
-	uint64_t real, mono = now_mono_ns();
+	uint64_t mono = now_mono_ns();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	real = (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-	return real - (mono > mono_ns ? mono - mono_ns : 0);
+	return clock_ns(CLOCK_REALTIME) - (mono > mono_ns ? mono - mono_ns : 0);
 }
 
 uint64_t now_boot_ns(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+	return clock_ns(CLOCK_BOOTTIME);
 }
 
 void daemon_watch_cgroup(struct daemon *d, uint64_t cgroup_id)
@@ -62,17 +61,16 @@ struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags)
 {
 	struct proc *p = proctree_add(d->pt, pid, flags);
 
-	if (p && d->probes) {
+	if (p && d->probes)
 		probes_track(d->probes, (uint32_t)pid, flags);
-		if (p->cgroup_id)
-			probes_watch_cgroup(d->probes, p->cgroup_id);
-	}
+	if (p)
+		daemon_watch_cgroup(d, p->cgroup_id);
 	return p;
 }
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
-	const char *root = d->mounts.has_v1_memory ? d->mounts.v1_memory : d->mounts.v2;
+	const char *root = cg_mounts_memory_root(&d->mounts);
 
 	if (!id || !root[0] || cg_find_dir_by_id(root, id, buf, len) < 0)
 		snprintf(buf, len, "%s", id ? "?" : "");
@@ -94,9 +92,8 @@ static void mib(char *buf, size_t len, uint64_t bytes)
 	snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
 }
 
-static void on_exec(struct daemon *d, const struct os_event *e)
+static void emit_exec(struct daemon *d, const struct os_event *e, struct proc *p)
 {
-	struct proc *p = daemon_track(d, (int)e->pid, 0);
 	struct rec r;
 
 	rec_init(&r, REC_EXEC, LOG_INFO);
@@ -112,6 +109,11 @@ static void on_exec(struct daemon *d, const struct os_event *e)
 		instance_on_new_proc(d->instances[i], p, e->ts_ns);
 }
 
+static void on_exec(struct daemon *d, const struct os_event *e)
+{
+	emit_exec(d, e, daemon_track(d, (int)e->pid, 0));
+}
+
 static void on_fork(struct daemon *d, const struct os_event *e)
 {
 	struct proc *c;
@@ -119,8 +121,8 @@ static void on_fork(struct daemon *d, const struct os_event *e)
 
 	proctree_on_fork(d->pt, (pid_t)e->pid, (pid_t)e->fork.child_pid);
 	c = proctree_get(d->pt, (pid_t)e->fork.child_pid);
-	if (c && c->cgroup_id && d->probes)
-		probes_watch_cgroup(d->probes, c->cgroup_id);
+	if (c)
+		daemon_watch_cgroup(d, c->cgroup_id);
 	rec_init(&r, REC_FORK, LOG_INFO);
 	add_proc_fields(&r, e, c);
 	rec_add(&r, "CHILD_PID", "%u", e->fork.child_pid);
@@ -142,28 +144,24 @@ static const char *death_kind_key(enum death_kind k)
 	}
 }
 
-static void on_exit_event(struct daemon *d, const struct os_event *e)
+/* One exit record, whatever told us: dc is the cause (p's when the process was known). */
+static void emit_exit(struct daemon *d, const struct os_event *e, struct proc *p, const struct death_cause *dc,
+		      uint64_t now_ns)
 {
-	struct proc *p = proctree_on_exit(d->pt, (pid_t)e->pid, e->exit.exit_code, e->ts_ns);
-
-	/* the kernel's high-water mark beats our samples, which only see RSS in rss_step steps */
-	if (p)
-		p->rss_peak_bytes = MAX(p->rss_peak_bytes, e->exit.maxrss_pages * (uint64_t)getpagesize());
 	char cause[96], rss[32];
 	struct rec r;
-	struct death_cause dc;
 
-	rec_init(&r, REC_EXIT, p && (p->death == PROC_DEATH_OOM || p->cause.kind == DEATH_EXIT0_AFTER_CHILD_OOM) ?
-				       LOG_WARNING : LOG_INFO);
+	rec_init(&r, REC_EXIT,
+		 dc->kind == DEATH_OOM_KILLED || dc->kind == DEATH_EXIT0_AFTER_CHILD_OOM ? LOG_WARNING : LOG_INFO);
 	add_proc_fields(&r, e, p);
 	if (p)
-		dc = p->cause;
+		proc_death_str(p, cause, sizeof(cause));
 	else
-		death_from_exit_code(e->exit.exit_code, false, false, &dc);
-	death_cause_str(&dc, cause, sizeof(cause));
-	rec_add(&r, "CAUSE", "%s", death_kind_key(dc.kind));
-	rec_add(&r, "EXIT_CODE", "%d", dc.kind == DEATH_EXITED || dc.kind == DEATH_EXIT0_AFTER_CHILD_OOM ? dc.code : -1);
-	rec_add(&r, "SIGNAL", "%d", dc.kind == DEATH_SIGNALED || dc.kind == DEATH_OOM_KILLED ? dc.code : 0);
+		death_cause_str(dc, cause, sizeof(cause));
+	rec_add(&r, "CAUSE", "%s", death_kind_key(dc->kind));
+	rec_add(&r, "EXIT_CODE", "%d",
+		dc->kind == DEATH_EXITED || dc->kind == DEATH_EXIT0_AFTER_CHILD_OOM ? dc->code : -1);
+	rec_add(&r, "SIGNAL", "%d", dc->kind == DEATH_SIGNALED || dc->kind == DEATH_OOM_KILLED ? dc->code : 0);
 	rec_add(&r, "REASON", "%s", cause);
 	if (p) {
 		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
@@ -173,7 +171,22 @@ static void on_exit_event(struct daemon *d, const struct os_event *e)
 	rec_message(&r, "exit pid %u %.16s: %s (peak RSS %s)", e->pid, e->comm, cause, rss);
 	rec_emit(&r);
 	for (int i = 0; p && i < d->n_instances; i++)
-		instance_on_exit(d->instances[i], p, e->ts_ns);
+		instance_on_exit(d->instances[i], p, now_ns);
+}
+
+static void on_exit_event(struct daemon *d, const struct os_event *e)
+{
+	struct proc *p = proctree_on_exit(d->pt, (pid_t)e->pid, e->exit.exit_code, e->ts_ns);
+	struct death_cause dc;
+
+	if (p) {
+		/* the kernel's high-water mark beats our samples, which only see RSS in rss_step steps */
+		p->rss_peak_bytes = MAX(p->rss_peak_bytes, e->exit.maxrss_pages * (uint64_t)getpagesize());
+		dc = p->cause;
+	} else {
+		death_from_exit_code(e->exit.exit_code, false, false, &dc);
+	}
+	emit_exit(d, e, p, &dc, e->ts_ns);
 }
 
 static void on_oom_victim(struct daemon *d, const struct os_event *e)
@@ -200,7 +213,7 @@ static void on_oom_victim(struct daemon *d, const struct os_event *e)
 	rec_add(&r, "SHMEM_RSS_BYTES", "%llu", (unsigned long long)(e->oom.shmem_rss_pages * page));
 	rec_add(&r, "TOTAL_VM_BYTES", "%llu", (unsigned long long)(e->oom.total_vm_pages * page));
 	rec_add(&r, "OOM_SCORE_ADJ", "%d", e->oom.oom_score_adj);
-	if (cg[0] && cg[0] != '?' && cg_read_memory(cg, d->mounts.has_v1_memory ? CG_V1 : CG_V2, &m) == 0 &&
+	if (cg[0] && cg[0] != '?' && cg_read_memory(cg, cg_mounts_memory_version(&d->mounts), &m) == 0 &&
 	    m.effective_limit_bytes != CG_UNLIMITED) {
 		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)m.effective_limit_bytes);
 		mib(limbuf, sizeof(limbuf), m.effective_limit_bytes);
@@ -355,16 +368,8 @@ static void poll_one(struct proc *p, void *ctx)
 	e.cgroup_id = p->cgroup_id;
 	memcpy(e.comm, p->comm, sizeof(e.comm));
 	if (proctree_refresh(pc->d->pt, p) < 0) {
-		struct rec r;
 		proctree_mark_vanished(pc->d->pt, p, pc->now);
-		rec_init(&r, REC_EXIT, LOG_INFO);
-		add_proc_fields(&r, &e, p);
-		rec_add(&r, "CAUSE", "unknown");
-		rec_add(&r, "REASON", "vanished (cause unknown without the BPF probes)");
-		rec_message(&r, "exit pid %d %s: vanished (cause unknown without the BPF probes)", p->pid, p->comm);
-		rec_emit(&r);
-		for (int i = 0; i < pc->d->n_instances; i++)
-			instance_on_exit(pc->d->instances[i], p, pc->now);
+		emit_exit(pc->d, &e, p, &p->cause, pc->now);
 		return;
 	}
 	if (p->rss_bytes + pc->d->cfg->rss_step_bytes <= before || p->rss_bytes >= before + pc->d->cfg->rss_step_bytes) {
@@ -382,7 +387,8 @@ static void poll_new(struct proc *p, void *ctx)
 	e.ppid = (uint32_t)p->ppid;
 	memcpy(e.comm, p->comm, sizeof(e.comm));
 	snprintf(e.exec.filename, sizeof(e.exec.filename), "%s", p->exe);
-	on_exec(d, &e);
+	/* the scan has just read it from /proc: only the record is missing */
+	emit_exec(d, &e, p);
 }
 
 static void polling_tick(struct daemon *d, uint64_t now)
@@ -419,11 +425,9 @@ static void seed_one(struct proc *p, void *ctx)
 	struct daemon *d = ctx;
 	struct rec r;
 
-	if (d->probes) {
+	if (d->probes)
 		probes_track(d->probes, (uint32_t)p->pid, OS_TRACKED_SEEDED);
-		if (p->cgroup_id)
-			probes_watch_cgroup(d->probes, p->cgroup_id);
-	}
+	daemon_watch_cgroup(d, p->cgroup_id);
 	rec_init(&r, REC_PROCESS, LOG_INFO);
 	rec_add(&r, "PID", "%d", p->pid);
 	rec_add(&r, "PPID", "%d", p->ppid);
