@@ -135,7 +135,10 @@ struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind,
 void instance_measure(struct instance *in);
 /* Finds the server (pid file, port, cmdline pattern) unless the known one still is it. */
 void instance_locate_server(struct instance *in, uint64_t now_ns);
+/* p is the live server of this instance. */
 bool instance_owns_proc(struct instance *in, const struct proc *p);
+/* p is the live server or a process forked from it, directly or not (false while no server is known). */
+bool instance_tree_has(struct instance *in, const struct proc *p);
 
 /* restart.c: the controlled restart that keeps the queue. restart_begin saves /queue and stops the server by
  * the configured method (0 or negative errno, detail says what was done); restart_step, called every sample,

@@ -123,6 +123,12 @@ bool instance_owns_proc(struct instance *in, const struct proc *p)
 	return p && p->death == PROC_ALIVE && p->pid == in->server_pid && p->start_ns == in->server_start_ns;
 }
 
+bool instance_tree_has(struct instance *in, const struct proc *p)
+{
+	return in->server_pid && p &&
+	       (instance_owns_proc(in, p) || (p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns));
+}
+
 static pid_t read_pid_file(const char *path)
 {
 	_cleanup_free_ char *text = NULL;
@@ -237,7 +243,7 @@ static void instance_set_cgroup(struct instance *in, const struct proc *p)
 	in->cgroup_id = 0;
 	if (!in->cgroup_dir[0])
 		return;
-	in->cgv = in->d->mounts.has_v1_memory ? CG_V1 : CG_V2;
+	in->cgv = cg_mounts_memory_version(&in->d->mounts);
 	if (cg_read_memory(in->cgroup_dir, in->cgv, &m) < 0)
 		return;
 	cg_dir_id(in->cgroup_dir, &in->cgroup_id);
@@ -311,8 +317,7 @@ static void sum_tree(struct proc *p, void *ctx)
 {
 	struct tree_ctx *c = ctx;
 
-	if (p->death == PROC_ALIVE && (instance_owns_proc(c->in, p) ||
-				       (p->server_pid == c->in->server_pid && p->server_start_ns == c->in->server_start_ns)))
+	if (p->death == PROC_ALIVE && instance_tree_has(c->in, p))
 		c->rss += p->rss_bytes;
 }
 
@@ -470,7 +475,6 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	const struct generation *g;
 	int64_t seq;
 
-	instance_measure(in);
 	seq = gen_end(&in->gens, prompt_id, st, now_ns, MIN(in->run_dip_bytes, in->usage_bytes));
 	if (seq < 0)
 		return;
@@ -557,8 +561,9 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	in->unreachable_reported = false;
 	if (q.n_running)
 		running_id = q.running[0].prompt_id;
+	/* one measurement per poll serves the boundary (if any) and the next poll's start level */
+	instance_measure(in);
 	if (strcmp(running_id, in->running.prompt_id)) {
-		instance_measure(in);
 		bool was_running = in->running.prompt_id[0] != 0;
 		if (was_running) {
 			generation_ended(in, in->running.prompt_id, now_ns);
@@ -576,7 +581,6 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 			in->running_started_ns = now_ns;
 		}
 	}
-	instance_measure(in);
 	in->poll_min_bytes = in->usage_bytes;
 	in->poll_min_valid = true;
 	/* an interrupted prompt goes back once the worker has let go of it */
@@ -644,8 +648,7 @@ static void find_largest(struct proc *p, void *ctx)
 
 	if (p->death != PROC_ALIVE || p->pid <= 1 || p->pid == getpid())
 		return;
-	if (!instance_owns_proc(c->in, p) &&
-	    !(p->server_pid == c->in->server_pid && p->server_start_ns == c->in->server_start_ns))
+	if (!instance_tree_has(c->in, p))
 		return;
 	if (!c->best || p->rss_bytes > c->best->rss_bytes)
 		c->best = p;
@@ -972,7 +975,7 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	/* an RSS step of the server or its workers: sample now so that a generation's peak is not missed between
 	 * two timer ticks */
-	if (!instance_owns_proc(in, p) && !(p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns))
+	if (!instance_tree_has(in, p))
 		return;
 	instance_measure(in);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
@@ -1006,7 +1009,7 @@ void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns)
 void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	bool server = p->pid == in->server_pid && p->start_ns == in->server_start_ns;
-	bool child = p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns && in->server_pid;
+	bool child = !server && instance_tree_has(in, p);
 	struct crashloop_record cr;
 	char cause[DEATH_CAUSE_STR_MAX];
 	struct rec r;
@@ -1069,9 +1072,7 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 {
 	char rss[32];
 
-	if (!instance_owns_proc(in, victim) &&
-	    !(victim->server_pid == in->server_pid && victim->server_start_ns == in->server_start_ns && in->server_pid) &&
-	    !(in->cgroup_id && victim->cgroup_id == in->cgroup_id))
+	if (!instance_tree_has(in, victim) && !(in->cgroup_id && victim->cgroup_id == in->cgroup_id))
 		return;
 	incident_begin(in, INCIDENT_TRIGGER_OOM_KILL, now_ns);
 	incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_OOM_KILL, "OOM killer chose pid %d %s (RSS %s)",

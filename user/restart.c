@@ -40,8 +40,7 @@ static void signal_tree(struct proc *p, void *ctx)
 {
 	struct tree_signal_ctx *c = ctx;
 
-	if (p->death != PROC_ALIVE || p->is_server || p->server_pid != c->in->server_pid ||
-	    p->server_start_ns != c->in->server_start_ns)
+	if (p->death != PROC_ALIVE || p->is_server || !instance_tree_has(c->in, p))
 		return;
 	if (action_signal(proctree_root(c->in->d->pt), p->pid, p->start_ns, c->sig) == 0)
 		c->sent++;
