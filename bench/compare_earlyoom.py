@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -41,15 +40,8 @@ CG_PREFIX = "oomsentry-bench-"
 class BenchCgroup(conftest.Cgroup):
     """conftest.Cgroup under its own name prefix; its members verify that they really are inside it."""
 
-    def __init__(self, limit_bytes):  # pylint: disable=super-init-not-called
-        self.name = CG_PREFIX + uuid.uuid4().hex[:10]
-        self.path = os.path.join(conftest.MEMCG_ROOT, self.name)
-        os.mkdir(self.path)
-        self.write("memory.limit_in_bytes", str(limit_bytes))
-        try:
-            self.write("memory.swappiness", "0")
-        except OSError:
-            pass
+    def __init__(self, limit_bytes):
+        super().__init__(limit_bytes, CG_PREFIX)
 
     def preexec(self):
         procs_path = os.path.join(self.path, "cgroup.procs")

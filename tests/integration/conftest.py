@@ -8,11 +8,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sim"))
+from memcg import MemoryCgroup  # noqa: E402  (shared with the demo and the benchmarks)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, "oomsentry")
@@ -58,67 +62,13 @@ while True:
 """
 
 
-class Cgroup:
-    def __init__(self, limit_bytes):
-        self.name = "oomsentry-test-" + uuid.uuid4().hex[:10]
-        self.path = os.path.join(MEMCG_ROOT, self.name)
-        os.mkdir(self.path)
-        self.write("memory.limit_in_bytes", str(limit_bytes))
-        # without swap accounting the limit is on RAM; make sure reclaim cannot swap our test pages out
-        try:
-            self.write("memory.swappiness", "0")
-        except OSError:
-            pass
+class Cgroup(MemoryCgroup):
+    """Test cgroups are named oomsentry-test-*."""
 
-    def write(self, f, v):
-        with open(os.path.join(self.path, f), "w") as fh:
-            fh.write(v)
+    def __init__(self, limit_bytes, prefix="oomsentry-test-"):
+        super().__init__(limit_bytes, prefix)
 
-    def read(self, f):
-        with open(os.path.join(self.path, f)) as fh:
-            return fh.read()
-
-    def oom_kills(self):
-        for line in self.read("memory.oom_control").splitlines():
-            if line.startswith("oom_kill "):
-                return int(line.split()[1])
-        return 0
-
-    def usage(self):
-        return int(self.read("memory.usage_in_bytes"))
-
-    def preexec(self):
-        path = os.path.join(self.path, "cgroup.procs")
-
-        def enter():
-            with open(path, "w") as fh:
-                fh.write(str(os.getpid()))
-        return enter
-
-    def pids(self):
-        try:
-            return [int(x) for x in self.read("cgroup.procs").split()]
-        except OSError:
-            return []
-
-    def destroy(self):
-        # only processes inside our own cgroup: we created every one of them
-        for _ in range(50):
-            pids = self.pids()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.1)
-        for _ in range(50):
-            try:
-                os.rmdir(self.path)
-                return
-            except OSError:
-                time.sleep(0.1)
+    preexec = MemoryCgroup.enter
 
 
 @pytest.fixture

@@ -15,7 +15,9 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from memcg import MemoryCgroup  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.path.join(ROOT, "oomsentry")
@@ -35,60 +37,6 @@ BOLD, DIM, RED, GREEN, YELLOW, RESET = ("\033[1m", "\033[2m", "\033[31m", "\033[
 
 def say(text=""):
     print(text, flush=True)
-
-
-class MemoryCgroup:
-    """A scratch memory cgroup: v1 (memory controller) or v2 (memory in cgroup.controllers)."""
-
-    def __init__(self, limit):
-        name = "oomsentry-demo-" + uuid.uuid4().hex[:8]
-        if os.path.exists("/sys/fs/cgroup/memory/cgroup.procs"):
-            self.v2, self.path = False, "/sys/fs/cgroup/memory/" + name
-        elif "memory" in open("/sys/fs/cgroup/cgroup.controllers").read():
-            self.v2, self.path = True, "/sys/fs/cgroup/" + name
-        else:
-            raise SystemExit("oomsentry demo: no memory cgroup controller on this machine")
-        os.mkdir(self.path)
-        self.write("memory.max" if self.v2 else "memory.limit_in_bytes", str(limit))
-        if not self.v2:
-            try:
-                self.write("memory.swappiness", "0")
-            except OSError:
-                pass
-
-    def write(self, f, v):
-        with open(os.path.join(self.path, f), "w") as fh:
-            fh.write(v)
-
-    def oom_kills(self):
-        f = "memory.events" if self.v2 else "memory.oom_control"
-        for line in open(os.path.join(self.path, f)):
-            k, v = line.split()
-            if k == "oom_kill":
-                return int(v)
-        return 0
-
-    def enter(self):
-        path = os.path.join(self.path, "cgroup.procs")
-        return lambda: open(path, "w").write(str(os.getpid()))
-
-    def destroy(self):
-        for _ in range(50):
-            pids = open(os.path.join(self.path, "cgroup.procs")).read().split()
-            if not pids:
-                break
-            for p in pids:
-                try:
-                    os.kill(int(p), signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.1)
-        for _ in range(50):
-            try:
-                os.rmdir(self.path)
-                return
-            except OSError:
-                time.sleep(0.1)
 
 
 def free_port():
@@ -150,7 +98,7 @@ def act1(tmp):
     say(BOLD + "Act 1 — no watchdog" + RESET)
     say(DIM + "  ComfyUI simulator in a 1.5 GiB memory cgroup: model 450 MiB, +350 MiB while a generation runs,"
         " 300 MiB leaked by each generation; %d prompts queued." % PROMPTS + RESET)
-    cg = MemoryCgroup(LIMIT)
+    cg = MemoryCgroup(LIMIT, "oomsentry-demo-")
     try:
         proc, url = start_sim(cg, tmp)
         t0 = time.time()
@@ -181,7 +129,7 @@ def act1(tmp):
 def act2(tmp):
     say()
     say(BOLD + "Act 2 — the same, under `oomsentry run`" + RESET)
-    cg = MemoryCgroup(LIMIT)
+    cg = MemoryCgroup(LIMIT, "oomsentry-demo-")
     daemon = None
     try:
         proc, url = start_sim(cg, tmp)
