@@ -96,7 +96,7 @@ unit: $(UNIT_BINS)
 	exit $$fail
 
 integration: oomsentry
-	$(Q)$(PYTHON) -m pytest -v -ra tests/sim tests/integration
+	$(Q)$(PYTHON) -m pytest -v -ra tests/deploy tests/sim tests/integration
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
 # of untrusted input (ComfyUI replies, /proc and cgroup files), so they link just those.
