@@ -11,7 +11,7 @@ DESTDIR ?=
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 
-PKGS := libbpf libsystemd libcurl json-c inih libmicrohttpd
+PKGS := libbpf libsystemd libcurl json-c inih libmicrohttpd libwebsockets
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -100,7 +100,7 @@ integration: oomsentry
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
 # of untrusted input (ComfyUI replies, /proc and cgroup files), so they link just those.
-FUZZ_LINK := user/comfy.c user/procfs.c user/cgroup.c user/log.c user/utf8.c
+FUZZ_LINK := user/comfy.c user/procfs.c user/cgroup.c user/log.c user/utf8.c user/jsontext.c user/wsmsg.c user/lookahead.c
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
 	$(Q)$(CLANG) $(ALL_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LINK) $(PKG_LIBS) -lm -o $@

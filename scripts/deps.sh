@@ -6,7 +6,7 @@
 #   nodejs npm  the Kubernetes schema validator (tests/deploy/k8s, kubernetes-models from the npm registry)
 set -eu
 PKGS="make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
- libsystemd-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libmicrohttpd-dev systemtap-sdt-dev
+ libsystemd-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libmicrohttpd-dev libwebsockets-dev systemtap-sdt-dev
  libcmocka-dev libclang-rt-14-dev python3 python3-pytest systemd earlyoom util-linux procps iproute2 ca-certificates git
  prometheus linux-perf nodejs"
 missing=""
