@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Generation boundaries from ComfyUI's own stamps over a trace of memory measurements; see boundary.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "boundary.h"
+#include "common.h"
+
+void memtrace_reset(struct memtrace *mt)
+{
+	if (mt)
+		memset(mt, 0, sizeof(*mt));
+}
+
+/* i-th oldest point */
+static const struct memtrace_point *at(const struct memtrace *mt, size_t i)
+{
+	size_t n = MIN(mt->n, (size_t)MEMTRACE_SIZE);
+
+	return &mt->pts[(mt->head % MEMTRACE_SIZE + MEMTRACE_SIZE - n + i) % MEMTRACE_SIZE];
+}
+
+size_t memtrace_count(const struct memtrace *mt)
+{
+	return mt ? MIN(mt->n, (size_t)MEMTRACE_SIZE) : 0;
+}
+
+uint64_t memtrace_oldest_ns(const struct memtrace *mt)
+{
+	return memtrace_count(mt) ? at(mt, 0)->ts_ns : 0;
+}
+
+void memtrace_add(struct memtrace *mt, uint64_t ts_ns, uint64_t bytes)
+{
+	size_t n;
+
+	if (!mt)
+		return;
+	n = memtrace_count(mt);
+	if (n && ts_ns < at(mt, n - 1)->ts_ns)
+		ts_ns = at(mt, n - 1)->ts_ns;
+	mt->pts[mt->head % MEMTRACE_SIZE] = (struct memtrace_point){ ts_ns, bytes };
+	mt->head = (mt->head % MEMTRACE_SIZE + 1) % MEMTRACE_SIZE;
+	if (mt->n < MEMTRACE_SIZE)
+		mt->n = n + 1;
+}
+
+/* Index of the last point with ts <= t, or -1. */
+static long last_at_or_before(const struct memtrace *mt, uint64_t t)
+{
+	long lo = 0, hi = (long)memtrace_count(mt); /* answer in [lo-1, hi-1] */
+
+	while (lo < hi) {
+		long mid = lo + (hi - lo) / 2;
+		if (at(mt, (size_t)mid)->ts_ns <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - 1;
+}
+
+int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_ns, uint64_t settle_ns,
+		    struct gen_window *ret)
+{
+	struct gen_window w = { 0 };
+	long i0, i1, n;
+
+	if (!ret)
+		return -EINVAL;
+	memset(ret, 0, sizeof(*ret));
+	if (!mt || end_ns < start_ns)
+		return -EINVAL;
+	n = (long)memtrace_count(mt);
+	i0 = last_at_or_before(mt, start_ns);
+	if (i0 < 0)
+		return -ENODATA;
+	i1 = last_at_or_before(mt, end_ns);
+	w.usage_start_bytes = at(mt, (size_t)i0)->bytes;
+	w.peak_bytes = w.usage_start_bytes;
+	for (long i = i0 + 1; i <= i1; i++) {
+		w.peak_bytes = MAX(w.peak_bytes, at(mt, (size_t)i)->bytes);
+		w.points_inside++;
+	}
+	w.usage_end_bytes = at(mt, (size_t)i1)->bytes;
+	w.residual_bytes = w.usage_end_bytes;
+	for (long i = i1 + 1; i < n && at(mt, (size_t)i)->ts_ns <= settle_ns; i++) {
+		uint64_t b = at(mt, (size_t)i)->bytes;
+		if (!w.residual_settled || b < w.residual_bytes)
+			w.residual_bytes = b;
+		w.residual_settled = true;
+	}
+	*ret = w;
+	return 0;
+}
+
+int boundary_wall_ms_to_mono(int64_t wall_ms, uint64_t real_now_ns, uint64_t mono_now_ns, uint64_t skew_ms,
+			     uint64_t *ret_mono_ns)
+{
+	uint64_t wall_ns, ago_ns;
+
+	if (!ret_mono_ns)
+		return -EINVAL;
+	*ret_mono_ns = 0;
+	if (wall_ms <= 0 || (uint64_t)wall_ms > UINT64_MAX / NSEC_PER_MSEC)
+		return -ERANGE;
+	wall_ns = (uint64_t)wall_ms * NSEC_PER_MSEC;
+	if (wall_ns > real_now_ns) {
+		if (wall_ns - real_now_ns > skew_ms * NSEC_PER_MSEC)
+			return -ERANGE;
+		*ret_mono_ns = mono_now_ns;
+		return 0;
+	}
+	ago_ns = real_now_ns - wall_ns;
+	if (ago_ns >= mono_now_ns)
+		return -ERANGE;
+	*ret_mono_ns = mono_now_ns - ago_ns;
+	return 0;
+}

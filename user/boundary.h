@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Exact generation boundaries at any pace (issue 14): a generation is measured between the instants ComfyUI
+ * itself stamped in /history (execution_start, execution_success/_error/_interrupted, epoch ms), over a trace of
+ * every memory measurement (timer samples, RSS step events, polls), instead of between the polls that happened
+ * to see the prompt. A 0.2 s generation between two 500 ms polls is then still one generation with its own
+ * start level, peak and residual.
+ *
+ * Pure: no I/O, no clock, no logging. Times are ns of the caller's monotonic clock, sizes bytes. */
+#ifndef OOMSENTRY_BOUNDARY_H
+#define OOMSENTRY_BOUNDARY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* RSS step events come at most every few ms while memory moves and timer samples every poll_interval: 4096
+ * points cover well over a minute of the busiest climb and hours of an idle server. */
+#define MEMTRACE_SIZE 4096
+
+struct memtrace_point {
+	uint64_t ts_ns;
+	uint64_t bytes;
+};
+
+/* A ring of measurements in time order; zero-initialise or memtrace_reset(). */
+struct memtrace {
+	struct memtrace_point pts[MEMTRACE_SIZE];
+	size_t head; /* slot of the next point */
+	size_t n;    /* valid points, at most MEMTRACE_SIZE */
+};
+
+void memtrace_reset(struct memtrace *mt);
+/* Appends a measurement. One older than the newest point is stored at the newest time (measurements from
+ * different sources may be taken out of order by a few µs; the trace must stay sorted). */
+void memtrace_add(struct memtrace *mt, uint64_t ts_ns, uint64_t bytes);
+/* Points held, and the oldest time covered (0 when empty). */
+size_t memtrace_count(const struct memtrace *mt);
+uint64_t memtrace_oldest_ns(const struct memtrace *mt);
+
+/* What one generation did between its boundaries. */
+struct gen_window {
+	uint64_t usage_start_bytes; /* the last measurement at or before start */
+	uint64_t peak_bytes;        /* max of the start level and every measurement in (start, end] */
+	uint64_t usage_end_bytes;   /* the last measurement at or before end */
+	uint64_t residual_bytes;    /* the lowest measurement in (end, settle] (ComfyUI drops the working set
+				     * after the end stamp), else usage_end_bytes */
+	bool residual_settled;      /* at least one measurement after end went into the residual */
+	unsigned points_inside;     /* measurements in (start, end] */
+};
+
+/* Fills *ret for a generation stamped [start_ns, end_ns], whose residual may settle until settle_ns (the next
+ * generation's start, or now). Returns 0; -EINVAL for NULL or end < start; -ENODATA when no measurement is at
+ * or before start_ns (the trace does not reach back that far: measure from poll timing instead). */
+int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_ns, uint64_t settle_ns,
+		    struct gen_window *ret);
+
+/* Converts an epoch-ms stamp of the server (same host, so the same realtime clock) to the monotonic clock, given
+ * one reading of both clocks taken together. Returns 0; -ERANGE when the stamp lies more than skew_ms in the
+ * future or before the monotonic clock's zero (a remote server or a clock step: do not trust it); a stamp up to
+ * skew_ms ahead is clamped to mono_now_ns. */
+int boundary_wall_ms_to_mono(int64_t wall_ms, uint64_t real_now_ns, uint64_t mono_now_ns, uint64_t skew_ms,
+			     uint64_t *ret_mono_ns);
+
+#endif
