@@ -13,6 +13,11 @@
  *
  * ComfyUI applies /free flags only between prompts, so a /free sent while busy is judged after the running
  * generation ends; a generation that will not survive on its own needs /interrupt, which cannot wait for that.
+ *
+ * Over all of it stands the decision rule: the time to the limit at the present growth against what each rung
+ * needs to give memory back on this instance. A rung that will not take effect in time is passed over, a rung in
+ * cooldown is skipped, an awaited rung that will be late gives way, and when nothing takes effect in time the
+ * last resort fires now: cooldowns and verifications bound flapping, never safety.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -83,6 +88,16 @@ struct policy_params policy_params_default(void)
 	p.verify_ms[POLICY_RUNG_INTERRUPT_REQUEUE] = 30000;
 	p.verify_ms[POLICY_RUNG_RESTART] = 120000;
 	p.verify_ms[POLICY_RUNG_KILL] = 5000;
+	p.tte_default_ms[POLICY_RUNG_REAP_ORPHANS] = 5000;
+	p.tte_default_ms[POLICY_RUNG_FREE_MODELS] = 3000;
+	p.tte_default_ms[POLICY_RUNG_FREE_ALL] = 3000;
+	p.tte_default_ms[POLICY_RUNG_INTERRUPT_REQUEUE] = 3000;
+	p.tte_default_ms[POLICY_RUNG_RESTART] = 5000;
+	p.tte_default_ms[POLICY_RUNG_KILL] = 1000;
+	p.tte_margin_fraction = 0.5;
+	p.tte_margin_ms = 1000;
+	p.brake = true;
+	p.restart_at_boundary = true;
 	return p;
 }
 
@@ -111,6 +126,8 @@ int policy_params_validate(const struct policy_params *p)
 	if (!in_range(p->min_freed_fraction, 0.0, 1.0) || p->min_freed_fraction <= 0.0)
 		return -EINVAL;
 	if (!in_range(p->negligible_freed_fraction, 0.0, p->min_freed_fraction))
+		return -EINVAL;
+	if (!in_range(p->tte_margin_fraction, 0.0, 100.0))
 		return -EINVAL;
 	return 0;
 }
@@ -232,7 +249,87 @@ struct signals {
 	bool leak;
 	bool server_restarted; /* generations_completed went down */
 	bool pressure;
+	/* time to the limit */
+	double growth;         /* bytes/s, >= 0 */
+	bool bounded;          /* growth expected to stop below the limit */
+	uint64_t ttl_ns;       /* UINT64_MAX: not in sight */
+	enum policy_rung last_resort; /* restart, else kill, else NONE */
+	bool ttl_pressure;     /* the limit is nearer than the ladder can act comfortably */
 };
+
+/* ---- the decision rule: time to the limit against time to effect ---- */
+
+static uint64_t tte_of(const struct policy_params *p, const struct policy_input *in, enum policy_rung r)
+{
+	if ((unsigned)r >= POLICY_RUNG_COUNT)
+		return POLICY_TTE_UNKNOWN;
+	return in->tte_ns[r] ? in->tte_ns[r] : ms_to_ns(p->tte_default_ms[r]);
+}
+
+/* What a rung needs before the limit: its time to effect with the margin; UINT64_MAX when unknown. */
+static uint64_t required_ns(const struct policy_params *p, uint64_t tte)
+{
+	double v;
+
+	if (tte == POLICY_TTE_UNKNOWN)
+		return UINT64_MAX;
+	v = (double)tte * (1.0 + p->tte_margin_fraction);
+	if (!(v < 18e18))
+		return UINT64_MAX;
+	return sat_add((uint64_t)v, ms_to_ns(p->tte_margin_ms));
+}
+
+static uint64_t rung_required_ns(const struct policy_params *p, const struct policy_input *in, enum policy_rung r)
+{
+	return required_ns(p, tte_of(p, in, r));
+}
+
+/* Takes effect before the limit, with margin. */
+static bool in_time(const struct policy_params *p, const struct policy_input *in, const struct signals *sig,
+		    enum policy_rung r)
+{
+	return sig->ttl_ns == UINT64_MAX || rung_required_ns(p, in, r) < sig->ttl_ns;
+}
+
+static bool is_gentle(enum policy_rung r)
+{
+	return r == POLICY_RUNG_FREE_MODELS || r == POLICY_RUNG_FREE_ALL || r == POLICY_RUNG_INTERRUPT_REQUEUE;
+}
+
+static void compute_ttl(const struct policy_params *p, const struct policy_input *in, struct signals *sig)
+{
+	uint64_t headroom, horizon = 0;
+	double secs;
+
+	sig->last_resort = p->enabled[POLICY_RUNG_RESTART] && in->restart_configured ? POLICY_RUNG_RESTART :
+			   p->enabled[POLICY_RUNG_KILL]                               ? POLICY_RUNG_KILL :
+											    POLICY_RUNG_NONE;
+	sig->growth = isfinite(in->growth_bytes_per_s) && in->growth_bytes_per_s > 0.0 ? in->growth_bytes_per_s : 0.0;
+	sig->ttl_ns = UINT64_MAX;
+	if (!sig->limit_known)
+		return;
+	headroom = in->limit_bytes > in->usage_bytes ? in->limit_bytes - in->usage_bytes : 0;
+	/* A generation whose peak this instance's history predicts below the limit stops growing there. */
+	sig->bounded = in->bound_bytes && in->usage_bytes < in->bound_bytes && in->bound_bytes < in->limit_bytes;
+	if (headroom == 0)
+		sig->ttl_ns = 0;
+	else if (sig->growth > 0.0 && !sig->bounded) {
+		secs = (double)headroom / sig->growth;
+		sig->ttl_ns = secs * 1e9 < 18e18 ? (uint64_t)(secs * 1e9) : UINT64_MAX;
+	}
+	if (sig->ttl_ns == UINT64_MAX)
+		return;
+	for (unsigned r = POLICY_RUNG_REAP_ORPHANS; r < POLICY_RUNG_COUNT; r++) {
+		uint64_t req = rung_required_ns(p, in, (enum policy_rung)r);
+
+		if (p->enabled[r] && req != UINT64_MAX)
+			horizon = MAX(horizon, req);
+	}
+	/* Below the warn line a fast climb is most often a model load that stops by itself (a bound from history
+	 * says so where there is history); from the warn line on, the limit nearer than the slowest rung can act
+	 * is pressure. */
+	sig->ttl_pressure = sig->warn && sig->ttl_ns < horizon;
+}
 
 static void compute_signals(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
 			    struct signals *sig)
@@ -284,8 +381,10 @@ static void compute_signals(const struct policy_params *p, struct policy_state *
 
 	sig->server_restarted = s->have_generations && in->generations_completed < s->last_generations;
 
+	compute_ttl(p, in, sig);
+
 	sig->pressure = sig->usage_pressure || sig->reclaim_pressure || sig->psi_pressure || sig->next_wont_fit ||
-			sig->running_wont_fit;
+			sig->running_wont_fit || sig->ttl_pressure;
 }
 
 static void describe_signals(struct sbuf *sb, const struct policy_params *p, const struct policy_input *in,
@@ -334,6 +433,8 @@ static void describe_signals(struct sbuf *sb, const struct policy_params *p, con
 	}
 	if (sig->leak)
 		sb_printf(sb, "; leak suspected");
+	if (sig->ttl_ns != UINT64_MAX)
+		sb_printf(sb, "; limit in %.1f s at %s/s", ns_to_s(sig->ttl_ns), fmt_bytes((uint64_t)sig->growth, b1));
 	if (sig->forecast_usable && (sig->next_wont_fit || sig->running_wont_fit || sig->leak) &&
 	    in->forecast_reason && in->forecast_reason[0])
 		sb_printf(sb, "; forecast: %s", in->forecast_reason);
@@ -382,20 +483,99 @@ static bool rung_helps(const struct policy_params *p, const struct policy_state 
 	}
 }
 
-static enum policy_rung choose_rung(const struct policy_params *p, const struct policy_state *s,
-				    const struct policy_input *in, const struct signals *sig, enum policy_rung from)
+struct choice {
+	enum policy_rung rung; /* NONE: nothing fires */
+	bool brake;            /* a gentle rung too slow on its own, with the brake */
+	bool urgent;           /* nothing gentler takes effect before the limit: the last resort, now */
+	bool at_boundary;      /* the restart waits for the running generation to end */
+	bool cooldown;         /* a rung that would help was skipped for its cooldown */
+	bool helpful;          /* some enabled rung could help */
+};
+
+static bool brake_ok(const struct policy_params *p, const struct policy_input *in, const struct signals *sig,
+		     enum policy_rung r)
 {
-	for (unsigned r = MAX((unsigned)from, (unsigned)POLICY_RUNG_REAP_ORPHANS); r < POLICY_RUNG_COUNT; r++)
-		if (p->enabled[r] && rung_helps(p, s, in, sig, (enum policy_rung)r))
-			return (enum policy_rung)r;
-	return POLICY_RUNG_NONE;
+	/* The brake buys time for a rung whose effect time is known, while the last resort stays in reach: every
+	 * sample checks again, and a rung that becomes late gives way. */
+	return p->brake && in->brake_available && is_gentle(r) && tte_of(p, in, r) != POLICY_TTE_UNKNOWN &&
+	       sig->last_resort != POLICY_RUNG_NONE && in_time(p, in, sig, sig->last_resort);
+}
+
+/* The decision rule. Notes why rungs were passed over into sb (may be NULL). */
+static struct choice choose(const struct policy_params *p, const struct policy_state *s, const struct policy_input *in,
+			    const struct signals *sig, enum policy_rung from, struct sbuf *sb)
+{
+	struct choice c = { .rung = POLICY_RUNG_NONE };
+	enum policy_rung last = POLICY_RUNG_NONE, slow = POLICY_RUNG_NONE;
+	bool wait_ok = false; /* a rung cooling down can still act in time once its cooldown ends */
+	uint64_t left;
+
+	for (unsigned u = MAX((unsigned)from, (unsigned)POLICY_RUNG_REAP_ORPHANS); u < POLICY_RUNG_COUNT; u++) {
+		enum policy_rung r = (enum policy_rung)u;
+		bool cd;
+
+		if (!p->enabled[r] || !rung_helps(p, s, in, sig, r))
+			continue;
+		c.helpful = true;
+		if (r == POLICY_RUNG_RESTART || r == POLICY_RUNG_KILL)
+			last = last == POLICY_RUNG_NONE ? r : last;
+		cd = in_cooldown(p, s, r, in->now_ns, &left);
+		if (cd) {
+			c.cooldown = true;
+			wait_ok |= sig->ttl_ns == UINT64_MAX || sat_add(left, rung_required_ns(p, in, r)) < sig->ttl_ns;
+			if (sb)
+				sb_printf(sb, "%s in cooldown for %.1f s, skipped; ", policy_rung_name(r), ns_to_s(left));
+			continue;
+		}
+		if (in_time(p, in, sig, r)) {
+			/* Not in the middle of a prompt when the boundary comes before the limit: the running prompt
+			 * ends when a /free sent now would take effect. */
+			if (r == POLICY_RUNG_RESTART && p->restart_at_boundary && in->busy && !in->generation_just_ended &&
+			    !sig->running_at_risk && !sig->ttl_pressure &&
+			    in_time(p, in, sig, POLICY_RUNG_FREE_MODELS)) {
+				c.at_boundary = true;
+				return c;
+			}
+			c.rung = r;
+			return c;
+		}
+		if (brake_ok(p, in, sig, r)) {
+			c.rung = r;
+			c.brake = true;
+			return c;
+		}
+		if (slow == POLICY_RUNG_NONE)
+			slow = r;
+		if (sb) {
+			uint64_t tte = tte_of(p, in, r);
+
+			if (tte == POLICY_TTE_UNKNOWN)
+				sb_printf(sb, "%s: time to effect unknown, limit in %.1f s; ", policy_rung_name(r),
+					  ns_to_s(sig->ttl_ns));
+			else
+				sb_printf(sb, "%s needs %.1f s, limit in %.1f s; ", policy_rung_name(r), ns_to_s(tte),
+					  ns_to_s(sig->ttl_ns));
+		}
+	}
+	if (last == POLICY_RUNG_NONE) {
+		/* No last resort configured: the gentlest rung that helps, late or not, beats doing nothing. */
+		c.rung = slow;
+		return c;
+	}
+	/* Nothing takes effect in time, or what would is cooling down: unless a cooldown ends early enough for its
+	 * rung to act in time after all, the kernel would act first, and the last resort fires now. */
+	if (sig->ttl_ns == UINT64_MAX || wait_ok)
+		return c;
+	c.rung = last;
+	c.urgent = true;
+	return c;
 }
 
 /* Fill the decision for rung r and advance the state as if it was carried out (also in dry-run). */
 static void act(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
-		enum policy_rung r, bool proactive, struct policy_decision *ret)
+		enum policy_rung r, bool proactive, bool brake, struct policy_decision *ret)
 {
-	uint64_t now = in->now_ns;
+	uint64_t now = in->now_ns, tte = tte_of(p, in, r);
 
 	ret->rung = r;
 	ret->proactive = proactive;
@@ -415,6 +595,8 @@ static void act(const struct policy_params *p, struct policy_state *s, const str
 	s->reported = false;
 	s->reported_ok = false;
 	s->reported_freed_bytes = 0;
+	s->effect_at_ns = tte == POLICY_TTE_UNKNOWN ? UINT64_MAX : sat_add(now, tte);
+	s->braking = brake;
 	/* A proactive free is routine hygiene: nothing to escalate, and it must not block the ladder. */
 	s->awaiting = !proactive || r == POLICY_RUNG_RESTART;
 	s->await_proactive = proactive;
@@ -469,7 +651,7 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 {
 	enum policy_rung r = s->last_rung;
 	uint64_t now = in->now_ns, base, min_freed, freed;
-	bool gen_ended, judge = false, ok = false, superseded = false;
+	bool gen_ended, judge = false, ok = false, superseded = false, late = false;
 	char b[BYTES_BUF];
 
 	if ((unsigned)r >= POLICY_RUNG_COUNT || r == POLICY_RUNG_NONE) {
@@ -515,18 +697,30 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 		} else if (sig->running_at_risk && is_free_rung(r)) {
 			/* The deferred /free lands only after the running generation, which will not survive: move
 			 * on if a stronger rung can act now. The flags stay set in ComfyUI either way. */
-			enum policy_rung next = choose_rung(p, s, in, sig, POLICY_RUNG_INTERRUPT_REQUEUE);
-			uint64_t left;
-
-			if (next != POLICY_RUNG_NONE && !in_cooldown(p, s, next, now, &left))
+			if (choose(p, s, in, sig, POLICY_RUNG_INTERRUPT_REQUEUE, NULL).rung != POLICY_RUNG_NONE)
 				superseded = true;
 		}
 	} else if (freed >= min_freed) {
 		judge = true;
 		ok = true;
-	} else if (now >= s->deadline_ns) {
+	} else if (now >= s->deadline_ns && !(in->outcome_pending && now < s->cap_ns)) {
 		judge = true;
 		ok = !sig->pressure;
+	}
+
+	/* Awaiting never holds back a faster rung: a gentle rung whose effect comes later than the limit allows
+	 * gives way, and so does one past its expected effect while the limit is nearer than the last resort needs. */
+	if (!judge && !superseded && is_gentle(r) && sig->ttl_ns != UINT64_MAX) {
+		uint64_t remaining = is_free_rung(r) && s->await_generation_end ? tte_of(p, in, r) :
+				     s->effect_at_ns > now			   ? s->effect_at_ns - now :
+										     0;
+		bool overdue = remaining == 0 && sig->last_resort != POLICY_RUNG_NONE &&
+			       sig->ttl_ns <= rung_required_ns(p, in, sig->last_resort);
+
+		if ((remaining && required_ns(p, remaining) >= sig->ttl_ns && !s->braking) || overdue) {
+			superseded = true;
+			late = true;
+		}
 	}
 
 	if (!judge && !superseded)
@@ -534,11 +728,18 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 
 	s->awaiting = false;
 	s->await_generation_end = false;
+	s->braking = false;
 	ret->outcome.rung = r;
 	ret->outcome.ok = ok && !superseded;
 	ret->outcome.escalated = !ret->outcome.ok;
 	ret->outcome.freed_bytes = freed;
 
+	if (late) {
+		s->floor = MAX(s->floor, (enum policy_rung)(r + 1));
+		sb_printf(sb, "%s gives way, it would take effect after the limit (in %.1f s); ", policy_rung_name(r),
+			  ns_to_s(sig->ttl_ns));
+		return true;
+	}
 	if (superseded) {
 		s->floor = MAX(s->floor, POLICY_RUNG_INTERRUPT_REQUEUE);
 		sb_printf(sb, "%s superseded, the running generation will not fit; ", policy_rung_name(r));
@@ -577,7 +778,7 @@ static bool try_proactive(const struct policy_params *p, struct policy_state *s,
 											      : 0;
 
 		if (in->generations_completed - mark >= p->restart_every_generations) {
-			act(p, s, in, POLICY_RUNG_RESTART, true, ret);
+			act(p, s, in, POLICY_RUNG_RESTART, true, false, ret);
 			s->restart_mark_valid = true;
 			s->restart_mark = in->generations_completed;
 			describe_action(sb, in, NULL, ret);
@@ -591,7 +792,7 @@ static bool try_proactive(const struct policy_params *p, struct policy_state *s,
 	if (p->free_after_each_generation && in->generation_just_ended && in->comfy_reachable &&
 	    p->enabled[POLICY_RUNG_FREE_MODELS] &&
 	    !(in->generations_completed > 0 && s->free_mark_valid && s->free_mark == in->generations_completed)) {
-		act(p, s, in, POLICY_RUNG_FREE_MODELS, true, ret);
+		act(p, s, in, POLICY_RUNG_FREE_MODELS, true, false, ret);
 		s->free_mark_valid = true;
 		s->free_mark = in->generations_completed;
 		describe_action(sb, in, NULL, ret);
@@ -606,7 +807,6 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 {
 	struct signals sig;
 	struct sbuf sb;
-	uint64_t left;
 	int r;
 
 	if (!ret)
@@ -666,9 +866,27 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 		goto done;
 	}
 
-	enum policy_rung rung = choose_rung(p, s, in, &sig, s->floor);
+	struct sbuf notes;
+	char notes_buf[POLICY_REASON_MAX / 2];
+	sb_init(&notes, notes_buf, sizeof(notes_buf));
+	struct choice ch = choose(p, s, in, &sig, s->floor, &notes);
+	enum policy_rung rung = ch.rung;
+
+	if (ch.at_boundary) {
+		ret->at_boundary = true;
+		sb_printf(&sb, "%srestart at the end of the running generation: ", notes_buf);
+		describe_signals(&sb, p, in, &sig);
+		goto done;
+	}
+	if (rung == POLICY_RUNG_NONE && ch.cooldown) {
+		ret->cooldown = true;
+		sb_printf(&sb, "%sall that would help is cooling down: ", notes_buf);
+		describe_signals(&sb, p, in, &sig);
+		goto done;
+	}
 	if (rung == POLICY_RUNG_NONE) {
 		ret->exhausted = true;
+		sb_printf(&sb, "%s", notes_buf);
 		sb_printf(&sb, "nothing left to try");
 		if (!in->restart_configured)
 			sb_printf(&sb, " (restart: no method configured");
@@ -678,17 +896,19 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 		describe_signals(&sb, p, in, &sig);
 		goto done;
 	}
-	if (in_cooldown(p, s, rung, in->now_ns, &left)) {
-		ret->cooldown = true;
-		sb_printf(&sb, "%s in cooldown for %.1f s more: ", policy_rung_name(rung), ns_to_s(left));
-		describe_signals(&sb, p, in, &sig);
-		goto done;
-	}
-	act(p, s, in, rung, false, ret);
+	act(p, s, in, rung, false, ch.brake, ret);
+	ret->urgent = ch.urgent;
+	sb_printf(&sb, "%s", notes_buf);
+	if (ch.urgent)
+		sb_printf(&sb, "last resort now, nothing else takes effect before the limit: ");
+	else if (ch.brake)
+		sb_printf(&sb, "with the memory.high brake, too slow on its own: ");
 	describe_action(&sb, in, &sig, ret);
 	describe_signals(&sb, p, in, &sig);
 
 done:
+	ret->ttl_ns = sig.ttl_ns;
+	ret->brake = s->awaiting && s->braking;
 	s->have_prev = true;
 	s->prev_usage_bytes = in->usage_bytes;
 	s->have_generations = true;
@@ -709,4 +929,52 @@ int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok
 	s->reported_ok = ok;
 	s->reported_freed_bytes = ok ? freed_bytes : 0;
 	return 0;
+}
+
+static bool giveup_id_equal(const char *stored, const char *id)
+{
+	return strncmp(stored, id, sizeof(((struct policy_giveup *)0)->e[0].prompt_id) - 1) == 0;
+}
+
+int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, bool fresh, uint64_t need_bytes,
+		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes)
+{
+	unsigned slot = 0;
+	bool found = false;
+
+	if (!g || !prompt_id || !prompt_id[0])
+		return -EINVAL;
+	for (unsigned i = 0; i < POLICY_GIVEUP_SLOTS; i++) {
+		if (g->e[i].stops && giveup_id_equal(g->e[i].prompt_id, prompt_id)) {
+			slot = i;
+			found = true;
+			break;
+		}
+		/* An empty slot, else the least recently stopped prompt, makes room. */
+		if (!g->e[i].stops ? g->e[slot].stops != 0 : g->e[slot].stops && g->e[i].seen_ns < g->e[slot].seen_ns)
+			slot = i;
+	}
+	if (!found) {
+		memset(&g->e[slot], 0, sizeof(g->e[slot]));
+		snprintf(g->e[slot].prompt_id, sizeof(g->e[slot].prompt_id), "%s", prompt_id);
+	}
+	if (g->e[slot].stops < UINT32_MAX)
+		g->e[slot].stops++;
+	g->e[slot].fresh |= fresh;
+	g->e[slot].need_bytes = MAX(g->e[slot].need_bytes, need_bytes);
+	g->e[slot].seen_ns = now_ns;
+	if (ret_stops)
+		*ret_stops = g->e[slot].stops;
+	if (ret_need_bytes)
+		*ret_need_bytes = g->e[slot].need_bytes;
+	return give_up_after > 0 && g->e[slot].stops >= give_up_after && g->e[slot].fresh ? 1 : 0;
+}
+
+void policy_giveup_forget(struct policy_giveup *g, const char *prompt_id)
+{
+	if (!g || !prompt_id || !prompt_id[0])
+		return;
+	for (unsigned i = 0; i < POLICY_GIVEUP_SLOTS; i++)
+		if (g->e[i].stops && giveup_id_equal(g->e[i].prompt_id, prompt_id))
+			memset(&g->e[i], 0, sizeof(g->e[i]));
 }

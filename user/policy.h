@@ -19,6 +19,10 @@ enum policy_rung {
 };
 #define POLICY_RUNG_COUNT (POLICY_RUNG_KILL + 1)
 
+/* A time to effect that cannot be given (a deferred /free while nothing says when the running prompt ends): the
+ * rung never counts as taking effect before the limit when the limit is near. */
+#define POLICY_TTE_UNKNOWN UINT64_MAX
+
 /* Long enough for the numbers plus the forecast's sentence; longer text is truncated, always NUL-terminated. */
 #define POLICY_REASON_MAX 640
 
@@ -48,7 +52,17 @@ struct policy_params {
 	double negligible_freed_fraction; /* free_all freeing less than this means /free cannot release it (0.01) */
 
 	bool enabled[POLICY_RUNG_COUNT];      /* all true except kill; restart also needs input.restart_configured */
-	uint64_t cooldown_ms[POLICY_RUNG_COUNT]; /* no rung fires twice within its cooldown (30000 ms each) */
+	/* A rung inside its cooldown is skipped to the next one (it bounds flapping); the last resort ignores its
+	 * cooldown when nothing else takes effect before the limit (30000 ms each). */
+	uint64_t cooldown_ms[POLICY_RUNG_COUNT];
+
+	/* The decision rule (docs/architecture.md): rung r takes effect in time when
+	 *   tte(r) * (1 + tte_margin_fraction) + tte_margin_ms < time to the limit.
+	 * tte(r) is input.tte_ns[r], or tte_default_ms[r] while the instance has not shown it (0 in the input). */
+	uint64_t tte_default_ms[POLICY_RUNG_COUNT]; /* reap 5 s, free 3 s (idle), interrupt 3 s, restart 5 s, kill 1 s */
+	double tte_margin_fraction; /* 0.5 */
+	uint64_t tte_margin_ms;     /* 1000 ms: sampling and reaction latency */
+	bool brake;                 /* memory.high may brake growth while a gentle rung works (true) */
 	/* How long to wait for a rung's effect before judging it: reap 10 s, free_* when idle 5 s, interrupt 30 s,
 	 * restart 120 s, kill 5 s. A /free sent while busy is judged verify_after_generation_ms after the running
 	 * generation ends (ComfyUI applies the flags then), but no later than verify_busy_max_ms after it was sent. */
@@ -57,6 +71,7 @@ struct policy_params {
 	uint64_t verify_busy_max_ms;         /* 1800000 ms (30 min) */
 
 	bool dry_run;                      /* decide and advance the state as if acted; decision.dry_run set */
+	bool restart_at_boundary;          /* a restart that is not urgent waits for the generation boundary (true) */
 	bool free_after_each_generation;   /* proactive free_models once per completed generation */
 	uint32_t restart_every_generations; /* proactive restart after N completed generations; 0 = off */
 };
@@ -102,6 +117,16 @@ struct policy_input {
 	uint64_t predicted_next_peak_bytes;
 	double confidence;           /* 0..1 */
 	const char *forecast_reason; /* the forecast's sentence; borrowed for the call, may be NULL */
+
+	/* Time to the limit against time to effect. */
+	double growth_bytes_per_s; /* present growth of usage (RSS events, samples); <= 0 or NaN: not growing */
+	uint64_t bound_bytes;      /* growth is expected to stop here (the running generation's peak predicted from
+				    * this instance's history); 0 = no bound known. Ignored once usage reaches it. */
+	uint64_t tte_ns[POLICY_RUNG_COUNT]; /* what each rung needs on this instance now; 0 = params default;
+					     * POLICY_TTE_UNKNOWN = cannot say */
+	bool brake_available; /* cgroup v2 with a writable memory.high */
+	bool outcome_pending; /* the caller still measures the awaited action's effect (memory falling after a
+			       * boundary) and will report it: its verification deadline waits, up to the cap */
 };
 
 /* What to do now. rung NONE = nothing; the booleans tell why not (awaiting, cooldown, exhausted) or how to act. */
@@ -121,6 +146,10 @@ struct policy_decision {
 	bool awaiting; /* an earlier action is still inside its verification window (nothing fires) */
 	bool cooldown; /* the rung that would fire is inside its cooldown */
 	bool exhausted; /* pressure, but no enabled rung that can help is left on the ladder */
+	bool urgent;    /* the limit is nearer than the gentler rungs can act: rung is the last resort, now */
+	bool at_boundary; /* a restart is due and waits for the running generation to end */
+	bool brake;     /* hold memory.high just above usage now (level: false means restore it) */
+	uint64_t ttl_ns; /* time to the limit at the present growth; UINT64_MAX = not in sight */
 
 	/* Set when an earlier action was judged during this call; rung NONE otherwise. */
 	struct {
@@ -164,6 +193,9 @@ struct policy_state {
 	bool acted[POLICY_RUNG_COUNT];
 	uint64_t acted_ns[POLICY_RUNG_COUNT];
 
+	uint64_t effect_at_ns;  /* when the awaited rung was expected to take effect */
+	bool braking;           /* the awaited rung was chosen with the brake on */
+
 	bool restart_mark_valid; /* generations_completed at the last proactive restart */
 	uint64_t restart_mark;
 	bool free_mark_valid;    /* generations_completed at the last proactive free */
@@ -175,7 +207,16 @@ void policy_state_init(struct policy_state *s);
 /* Decide for one sample; call on every sample. *ret is always filled (reason included). Returns 1 when ret->rung is
  * an action to take, 0 when nothing is to be done, -EINVAL on NULL arguments or invalid params (ret->rung NONE).
  *
- * Under pressure, the first rung >= the escalation level that is enabled and can help:
+ * Time to the limit (ttl) = (limit - usage) / growth, unbounded when not growing or while usage is below a bound
+ * (below the limit) where growth is expected to stop. The limit nearer than the last resort's time to effect,
+ * or (usage >= warn) nearer than the slowest rung's, is pressure in itself.
+ *
+ * Under pressure, the first rung >= the escalation level that is enabled, can help, is not in cooldown and takes
+ * effect before the limit (see struct policy_params); a gentle rung (free, interrupt) that is too slow still fires
+ * with the brake (decision.brake) when the brake is available and the last resort stays in reach. When no rung
+ * takes effect in time, the last resort (restart, else kill) fires now, whatever its cooldown (decision.urgent).
+ * A restart that is not urgent and not for a running generation at risk waits for the generation boundary.
+ * Which rungs can help:
  *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
  *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
  *                     free_all when a leak is suspected. Sent while busy it is deferred (judged after the
@@ -186,8 +227,9 @@ void policy_state_init(struct policy_state *s);
  *                     requeue unless input.running_requeued (no endless interrupt/requeue loop).
  *   restart           input.restart_configured (requeue when busy)
  *   kill              only enabled
- * Nothing fires while an action awaits verification (a deferred /free gives way early when the running
- * generation becomes at risk and a stronger rung can act), nor a rung inside its cooldown. At its deadline an action
+ * Nothing fires while an action awaits verification, except that a gentle rung gives way when it will not take
+ * effect before the limit (its expected effect later than ttl allows) or, for a deferred /free, when the running
+ * generation becomes at risk and a stronger rung can act. At its deadline an action
  * worked when usage fell by >= min_freed_fraction of the limit (earlier if so) or pressure is gone; otherwise the
  * escalation level moves past it and the next rung is chosen in the same call. free_all freeing less than
  * negligible_freed_fraction marks /free futile until a restart (verified, or generations_completed going down).
@@ -209,5 +251,28 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
  * -ESTALE when now_ns is before the action. */
 int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok, uint64_t freed_bytes,
 			  uint64_t now_ns);
+
+/* Per-prompt give-up: a prompt that cannot fit even on a fresh server would be interrupted or restarted forever.
+ * The caller notes every interrupt or restart a running prompt caused (not proactive ones); after give_up_after
+ * of them, at least one while it ran from a clean start (first generation after a start, a restart or a /free: it
+ * had all the room the instance can give), it is given up: removed instead of requeued, so the prompts behind it
+ * run. Pure bookkeeping; the oldest entry makes room when the table is full. */
+#define POLICY_GIVEUP_SLOTS 32
+struct policy_giveup {
+	struct {
+		char prompt_id[65]; /* first 64 characters */
+		uint32_t stops;
+		bool fresh;          /* one of the stops was from a clean start */
+		uint64_t need_bytes; /* the most it grew above where it started before it was stopped */
+		uint64_t seen_ns;
+	} e[POLICY_GIVEUP_SLOTS];
+};
+
+/* Counts one stop of prompt_id. Returns 1 when the prompt is to be given up now, 0 when not (yet), -EINVAL on
+ * NULL or an empty id. *ret_stops (may be NULL) is its count, *ret_need_bytes (may be NULL) its largest growth. */
+int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, bool fresh, uint64_t need_bytes,
+		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes);
+/* A prompt that finished (or was given up) is forgotten. */
+void policy_giveup_forget(struct policy_giveup *g, const char *prompt_id);
 
 #endif

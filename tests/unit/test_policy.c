@@ -30,6 +30,8 @@ enum {
 	I_NOFC = 1 << 7,         /* no forecast */
 	I_REQUEUED = 1 << 8,     /* the running prompt was requeued by us already */
 	I_LOWCONF = 1 << 9,      /* forecast confidence 0.1 */
+	I_BRAKE = 1 << 10,       /* memory.high brake available */
+	I_PENDING = 1 << 11,     /* the caller still measures the awaited action */
 };
 
 /* Decision fields compared exactly on every step. */
@@ -43,7 +45,12 @@ enum {
 	E_REQUEUE = 1 << 6,
 	E_PROACTIVE = 1 << 7,
 	E_DRY = 1 << 8,
+	E_URGENT = 1 << 9,
+	E_BOUNDARY = 1 << 10,
+	E_BRAKE = 1 << 11,
 };
+
+#define TTE_UNKNOWN_MS UINT32_MAX
 
 struct step {
 	uint64_t t_ms;
@@ -56,7 +63,18 @@ struct step {
 	unsigned expect;
 	enum policy_rung outcome; /* judged in this step, NONE if none */
 	bool outcome_ok;
+	/* time to the limit against time to effect */
+	double grow;       /* MiB/s */
+	double bound_pct;  /* growth expected to stop here, % of LIMIT; 0 = no bound */
+	uint32_t tfree_ms; /* time to effect of /free (both), interrupt, restart; 0 = default, TTE_UNKNOWN_MS */
+	uint32_t tir_ms;
+	uint32_t trs_ms;
 };
+
+static uint64_t tte_in(uint32_t ms)
+{
+	return ms == TTE_UNKNOWN_MS ? POLICY_TTE_UNKNOWN : (uint64_t)ms * NSEC_PER_MSEC;
+}
 
 #define FM POLICY_RUNG_FREE_MODELS
 #define FA POLICY_RUNG_FREE_ALL
@@ -87,7 +105,14 @@ static struct policy_input make_input(const struct step *st)
 		.running_fits = !(st->in & I_RUN_NOFIT),
 		.leak_suspected = st->in & I_LEAK,
 		.confidence = (st->in & I_LOWCONF) ? 0.1 : 0.8,
+		.growth_bytes_per_s = st->grow * (double)MIB(1),
+		.bound_bytes = (uint64_t)((double)LIMIT * st->bound_pct / 100.0),
+		.brake_available = st->in & I_BRAKE,
+		.outcome_pending = st->in & I_PENDING,
 	};
+	in.tte_ns[FM] = in.tte_ns[FA] = tte_in(st->tfree_ms);
+	in.tte_ns[IR] = tte_in(st->tir_ms);
+	in.tte_ns[RS] = tte_in(st->trs_ms);
 	return in;
 }
 
@@ -102,7 +127,8 @@ static unsigned decision_bits(const struct policy_decision *d)
 {
 	return (d->pressure ? E_PRESSURE : 0) | (d->warn ? E_WARN : 0) | (d->awaiting ? E_AWAIT : 0) |
 	       (d->cooldown ? E_COOLDOWN : 0) | (d->exhausted ? E_EXHAUSTED : 0) | (d->deferred ? E_DEFERRED : 0) |
-	       (d->requeue ? E_REQUEUE : 0) | (d->proactive ? E_PROACTIVE : 0) | (d->dry_run ? E_DRY : 0);
+	       (d->requeue ? E_REQUEUE : 0) | (d->proactive ? E_PROACTIVE : 0) | (d->dry_run ? E_DRY : 0) |
+	       (d->urgent ? E_URGENT : 0) | (d->at_boundary ? E_BOUNDARY : 0) | (d->brake ? E_BRAKE : 0);
 }
 
 #define check(cond, ...)                                                                                         \
@@ -503,14 +529,18 @@ static void test_escalation_partial_free_busy(void **state)
 	RUN(&p, steps);
 }
 
-/* Never fire twice inside a deadline or a cooldown. */
+/* Never fire the same rung twice inside a deadline or a cooldown: a rung in cooldown is skipped to the next one,
+ * and with every rung that helps cooling down (and the limit not in sight) nothing fires. */
 static void test_no_double_fire(void **state)
 {
 	static const struct step steps[] = {
 		{ 0, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
 		{ 1000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
 		{ 2000, 84, 0, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
-		{ 5000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		/* free_models cools down until 30 s: skipped to free_all */
+		{ 5000, 95, 0, .want = FA, .expect = E_PRESSURE | E_WARN },
+		{ 6000, 84, 0, .want = NO, .expect = E_WARN, .outcome = FA, .outcome_ok = true },
+		{ 7000, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
 		{ 29999, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
 		{ 30000, 95, 0, .want = FM, .expect = E_PRESSURE | E_WARN },
 		{ 30001, 95, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
@@ -553,9 +583,10 @@ static void test_hysteresis(void **state)
 		{ 3000, 89.9, 0, .want = NO, .expect = E_WARN },
 		{ 4000, 86, 0, .want = NO, .expect = E_WARN },
 		{ 5000, 88, 0, .want = NO, .expect = E_WARN },
-		{ 6000, 90.1, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
-		{ 7000, 87, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
-		{ 8000, 84.9, 0, .want = NO, .expect = E_WARN },
+		/* free_models cooling down: the next rung */
+		{ 6000, 90.1, 0, .want = FA, .expect = E_PRESSURE | E_WARN },
+		{ 7000, 87, 0, .want = NO, .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 8000, 84.9, 0, .want = NO, .expect = E_WARN, .outcome = FA, .outcome_ok = true },
 	};
 	struct policy_params p = policy_params_default();
 
@@ -872,12 +903,13 @@ static void test_record_outcome(void **state)
 	/* the caller measured the effect itself: 200 MiB >= 5 % of 1.5 GiB counts even before usage shows it */
 	assert_int_equal(policy_record_outcome(&s, FM, true, MIB(200), in.now_ns), 0);
 	in.now_ns += NSEC_PER_SEC;
-	assert_int_equal(policy_decide(&p, &s, &in, &d), 0);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
 	assert_int_equal(d.outcome.rung, FM);
 	assert_true(d.outcome.ok);
 	assert_false(d.outcome.escalated);
 	assert_int_equal(d.outcome.freed_bytes, MIB(200));
-	assert_true(d.cooldown);
+	/* still under pressure, free_models cooling down: the next rung */
+	assert_int_equal(d.rung, FA);
 
 	/* reports after the verdict are late */
 	assert_int_equal(policy_record_outcome(&s, FM, true, MIB(200), in.now_ns), -ENOENT);
@@ -1061,6 +1093,221 @@ static void test_degenerate_inputs(void **state)
 	assert_true(d.awaiting);
 }
 
+/* The decision rule, one sample each: time to the limit at the present growth against each rung's time to effect
+ * (defaults: /free and interrupt 3 s, restart 5 s, kill 1 s; required = tte * 1.5 + 1 s). */
+static void test_time_to_effect_rule(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned params;
+		struct step st;
+	} table[] = {
+		{ "growth bounded below the limit by history: nothing", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = NO, .expect = E_WARN } },
+		{ "growth past its bound counts", 0,
+		  { .pct = 89, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "far below warn a fast climb is a model load", 0,
+		  { .pct = 30, .in = I_BUSY | I_RESTART, .grow = 500, .want = NO, .expect = 0 } },
+		/* 85 %: 230 MiB to go at 50 MiB/s = 4.6 s; /free needs 5.5 s, restart 8.5 s */
+		{ "limit nearer than every rung: the last resort now", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 50, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "the running prompt ends in 2 s: /free takes effect in time", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 50, .tfree_ms = 2000, .want = FM,
+		    .expect = E_PRESSURE | E_WARN | E_DEFERRED } },
+		/* 81 %: 292 MiB at 100 MiB/s = 2.9 s */
+		{ "running at risk, node boundary in 1 s: interrupt", 0,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .tir_ms = 1000, .want = IR,
+		    .expect = E_PRESSURE | E_WARN | E_REQUEUE } },
+		{ "running at risk, interrupt and restart too slow: restart now", 0,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "kill enabled and in time beats a late restart", P_KILL,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .want = KL,
+		    .expect = E_PRESSURE | E_WARN } },
+		{ "no last resort: the gentlest rung that helps, late or not", 0,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT, .grow = 100, .want = IR,
+		    .expect = E_PRESSURE | E_WARN | E_REQUEUE } },
+		/* 60 %: 614 MiB at 50 MiB/s = 12.3 s; /free after the prompt's 10 s needs 16 s; restart 8.5 s */
+		{ "brake: a gentle rung too slow on its own, last resort in reach", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50, .tfree_ms = 10000,
+		    .want = FM, .expect = E_PRESSURE | E_DEFERRED | E_BRAKE } },
+		{ "no brake: the first rung in time, a restart before the boundary that comes too late", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 50, .tfree_ms = 10000, .want = RS,
+		    .expect = E_PRESSURE | E_REQUEUE } },
+		{ "no brake with an unknown time to effect", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50,
+		    .tfree_ms = TTE_UNKNOWN_MS, .want = RS, .expect = E_PRESSURE | E_REQUEUE } },
+		{ "brake is for gentle rungs only: none left in reach", P_NO_FM | P_NO_FA,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_BRAKE, .grow = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "no growth: the gentlest rung that helps, as ever", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = TTE_UNKNOWN_MS, .want = FM,
+		    .expect = E_PRESSURE | E_DEFERRED } },
+		{ "a restart that is not urgent waits for the boundary", P_NO_FM | P_NO_FA,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .want = NO,
+		    .expect = E_PRESSURE | E_BOUNDARY } },
+		{ "... and fires at it", P_NO_FM | P_NO_FA,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_GEN_END, .want = RS,
+		    .expect = E_PRESSURE | E_REQUEUE } },
+		{ "... or at once when idle", P_NO_FM | P_NO_FA,
+		  { .pct = 60, .in = I_NEXT_NOFIT | I_RESTART, .want = RS, .expect = E_PRESSURE } },
+		{ "usage at the limit, not growing, nothing in time, no last resort: still the gentlest", 0,
+		  { .pct = 100, .want = FM, .expect = E_PRESSURE | E_WARN } },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		struct policy_params p = make_params(table[i].params);
+		const struct step *st = &table[i].st;
+		const char *name = table[i].name;
+		struct policy_state s;
+		struct policy_input in = make_input(st);
+		struct policy_decision d;
+
+		policy_state_init(&s);
+		int r = policy_decide(&p, &s, &in, &d);
+		check(r == (st->want != NO), "returned %d", r);
+		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
+		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
+		check((d.ttl_ns == UINT64_MAX) == !(st->pct >= 100 || (st->grow > 0 && !(st->bound_pct > st->pct))),
+		      "ttl %" PRIu64, d.ttl_ns);
+	}
+}
+
+/* Cooldowns bound flapping, never safety: a rung in cooldown is skipped to the next one; with everything
+ * cooling down and the limit not in sight nothing fires; when the kernel would act first the last resort fires
+ * whatever its cooldown. */
+static void test_cooldown_skipping(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 91, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 1000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
+		{ 2000, 91, I_RESTART, .want = FA, .expect = E_PRESSURE | E_WARN },
+		{ 3000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FA, .outcome_ok = true },
+		{ 4000, 91, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 50, I_RESTART, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
+		{ 6000, 91, I_RESTART, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		/* 93 % at 100 MiB/s: the limit in 1.1 s, the restart's cooldown has 28 s left */
+		{ 7000, 93, I_RESTART, .grow = 100, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
+	};
+	/* cooldowns that end early enough for a rung to act in time after all are waited for */
+	static const struct step waits[] = {
+		{ 0, 91, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN },
+		{ 1000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
+		{ 2000, 91, I_RESTART, .want = FA, .expect = E_PRESSURE | E_WARN },
+		{ 3000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FA, .outcome_ok = true },
+		{ 4000, 91, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN },
+		{ 5000, 50, I_RESTART, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
+		/* 91 % at 3 MiB/s: 46 s to go; free_models is free again in 24 s and needs 5.5 s */
+		{ 6000, 91, I_RESTART, .grow = 3, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		/* at 5 MiB/s 27.6 s: free_models (23 + 5.5 s), free_all (25 + 5.5 s) and restart (27 + 8.5 s)
+		 * would all be late after their cooldowns */
+		{ 7000, 91, I_RESTART, .grow = 5, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, steps);
+	RUN(&p, waits);
+}
+
+/* Awaiting a rung's verification never holds back a faster rung when the limit comes sooner than that rung. */
+static void test_awaiting_gives_way(void **state)
+{
+	/* 70 %: 461 MiB at 20 MiB/s = 23 s; the deferred /free still needs 19 s (29.5 s with margin) */
+	static const struct step late_free[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = 20000, .want = FM,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 1000, 70, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 19000, .want = RS,
+		  .expect = E_PRESSURE | E_REQUEUE, .outcome = FM, .outcome_ok = false },
+	};
+	/* ... while a prompt that ends in 4 s keeps the /free waiting */
+	static const struct step timely_free[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = 5000, .want = FM,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 1000, 70, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 4000, .want = NO,
+		  .expect = E_PRESSURE | E_AWAIT },
+	};
+	/* an interrupt past its expected effect while the limit comes nearer than the restart needs */
+	static const struct step overdue[] = {
+		{ 0, 85, I_BUSY | I_RUN_NOFIT | I_RESTART, .want = IR, .expect = E_PRESSURE | E_WARN | E_REQUEUE },
+		{ 2000, 88, I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 10, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
+		{ 4000, 95, I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 50, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE, .outcome = IR, .outcome_ok = false },
+	};
+	/* the caller still measures a deferred /free's effect: its deadline waits */
+	static const struct step pending[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 10000, 60, I_GEN_END | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 15000, 60, I_NEXT_NOFIT | I_PENDING, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 16000, 40, 0, .gens = 2, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
+	};
+	/* the brake is held while its rung works and let go when it is judged */
+	static const struct step brake[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 50, .tfree_ms = 10000,
+		  .want = FM, .expect = E_PRESSURE | E_DEFERRED | E_BRAKE },
+		{ 1000, 61, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 5, .tfree_ms = 9000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT | E_BRAKE },
+		{ 11000, 40, I_RESTART | I_BRAKE | I_GEN_END, .gens = 2, .want = NO, .expect = 0, .outcome = FM,
+		  .outcome_ok = true },
+	};
+	struct policy_params p = policy_params_default();
+
+	(void)state;
+	RUN(&p, late_free);
+	RUN(&p, timely_free);
+	RUN(&p, overdue);
+	RUN(&p, pending);
+	RUN(&p, brake);
+}
+
+static void test_giveup(void **state)
+{
+	struct policy_giveup g;
+	uint32_t stops = 0;
+	uint64_t need = 0;
+	char id[80];
+
+	(void)state;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(policy_giveup_note(NULL, "a", true, 1, 2, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(policy_giveup_note(&g, "", true, 1, 2, 1, NULL, NULL), -EINVAL);
+	assert_int_equal(policy_giveup_note(&g, NULL, true, 1, 2, 1, NULL, NULL), -EINVAL);
+	/* two stops, neither from a clean start: it may fit on a fresh server, keep it */
+	assert_int_equal(policy_giveup_note(&g, "big", false, MIB(900), 2, 1, &stops, &need), 0);
+	assert_int_equal(policy_giveup_note(&g, "big", false, MIB(800), 2, 2, &stops, &need), 0);
+	assert_int_equal(stops, 2);
+	assert_int_equal(need, MIB(900));
+	/* the third from a clean start: give up */
+	assert_int_equal(policy_giveup_note(&g, "big", true, MIB(1400), 2, 3, &stops, &need), 1);
+	assert_int_equal(stops, 3);
+	assert_int_equal(need, MIB(1400));
+	/* other prompts are counted apart; 0 = never give up */
+	assert_int_equal(policy_giveup_note(&g, "small", true, MIB(10), 0, 4, &stops, NULL), 0);
+	assert_int_equal(policy_giveup_note(&g, "small", true, MIB(10), 0, 5, &stops, NULL), 0);
+	assert_int_equal(stops, 2);
+	policy_giveup_forget(&g, "big");
+	assert_int_equal(policy_giveup_note(&g, "big", true, MIB(1), 2, 6, &stops, NULL), 0);
+	assert_int_equal(stops, 1);
+	/* a full table forgets the least recently stopped prompt, never crashes */
+	for (unsigned i = 0; i < 3 * POLICY_GIVEUP_SLOTS; i++) {
+		snprintf(id, sizeof(id), "p%u", i);
+		assert_int_equal(policy_giveup_note(&g, id, false, i, 2, 100 + i, &stops, NULL), 0);
+		assert_int_equal(stops, 1);
+	}
+	/* ids beyond 64 characters match on their first 64 */
+	memset(id, 'x', 79);
+	id[79] = 0;
+	assert_int_equal(policy_giveup_note(&g, id, true, 1, 2, 1000, &stops, NULL), 0);
+	id[70] = 'y';
+	assert_int_equal(policy_giveup_note(&g, id, true, 1, 2, 1001, &stops, NULL), 1);
+	policy_giveup_forget(NULL, "x");
+	policy_giveup_forget(&g, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1087,6 +1334,10 @@ int main(void)
 		cmocka_unit_test(test_futile_reset_by_server_restart),
 		cmocka_unit_test(test_third_generation_scenario),
 		cmocka_unit_test(test_degenerate_inputs),
+		cmocka_unit_test(test_time_to_effect_rule),
+		cmocka_unit_test(test_cooldown_skipping),
+		cmocka_unit_test(test_awaiting_gives_way),
+		cmocka_unit_test(test_giveup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
