@@ -454,3 +454,43 @@ void forecast_apply_running_edge(struct forecast *fc, const struct gen_tracker *
 	snprintf(fc->reason, sizeof(fc->reason), "generation %llu is at %s, past %.0f %% of the %s limit and still climbing",
 		 (unsigned long long)run->seq, usage_s, margin * 100, limit_s);
 }
+
+void forecast_rate_init(struct forecast_rate *r)
+{
+	if (r)
+		memset(r, 0, sizeof(*r));
+}
+
+void forecast_rate_add(struct forecast_rate *r, uint64_t now_ns, uint64_t usage_bytes, double tau_s)
+{
+	double dt, inst, w;
+
+	if (!r)
+		return;
+	if (!r->have || now_ns < r->last_ns) {
+		forecast_rate_init(r);
+		r->have = true;
+		r->last_ns = now_ns;
+		r->last_bytes = usage_bytes;
+		return;
+	}
+	dt = (double)(now_ns - r->last_ns) / 1e9;
+	if (dt < 0.02)
+		return;
+	inst = ((double)usage_bytes - (double)r->last_bytes) / dt;
+	w = tau_s > 0 && isfinite(tau_s) ? 1.0 - exp(-dt / tau_s) : 1.0;
+	r->avg += w * (inst - r->avg);
+	r->last = inst;
+	r->last_ns = now_ns;
+	r->last_bytes = usage_bytes;
+}
+
+double forecast_rate_get(const struct forecast_rate *r)
+{
+	double v;
+
+	if (!r || !r->have)
+		return 0;
+	v = MAX(r->avg, r->last);
+	return isfinite(v) && v > 0 ? v : 0;
+}

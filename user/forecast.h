@@ -111,4 +111,22 @@ void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t
 void forecast_apply_running_edge(struct forecast *fc, const struct gen_tracker *t, uint64_t usage_bytes,
 				 uint64_t prev_usage_bytes, uint64_t limit_bytes, double margin);
 
+/* The present growth of usage, for the time to the limit: an exponential average over tau of the rates between
+ * successive measurements (timer samples and RSS events), reported as the larger of it and the latest rate, so
+ * that a sudden climb (a model load) counts at once and a single quiet sample does not hide a steady one. */
+struct forecast_rate {
+	bool have;
+	uint64_t last_ns;
+	uint64_t last_bytes;
+	double avg;  /* bytes/s, signed */
+	double last; /* bytes/s of the newest interval, signed */
+};
+
+void forecast_rate_init(struct forecast_rate *r);
+/* Adds a measurement. Points less than 20 ms after the previous one only move the usage (their rate is noise);
+ * a clock that goes backwards restarts the estimate. */
+void forecast_rate_add(struct forecast_rate *r, uint64_t now_ns, uint64_t usage_bytes, double tau_s);
+/* The growth to extrapolate (bytes/s, >= 0): max(average, newest), 0 when falling or unknown. */
+double forecast_rate_get(const struct forecast_rate *r);
+
 #endif

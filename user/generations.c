@@ -421,3 +421,53 @@ int gen_leak_estimate(const struct gen_tracker *t, unsigned n_last, struct leak_
 		ret->slope_stderr_bytes = sqrt(ss_res / (n - 2) / sxx);
 	return (int)n;
 }
+
+void gen_settle_begin(struct gen_settle *s, uint64_t now_ns, uint64_t ref_bytes, uint64_t usage_bytes)
+{
+	if (!s)
+		return;
+	*s = (struct gen_settle){
+		.active = true,
+		.start_ns = now_ns,
+		.ref_bytes = ref_bytes,
+		.low_bytes = usage_bytes,
+		.low_ns = now_ns,
+		.anchor_bytes = ref_bytes > usage_bytes ? ref_bytes : usage_bytes,
+	};
+}
+
+int gen_settle_sample(struct gen_settle *s, uint64_t now_ns, uint64_t usage_bytes, uint64_t quiet_ns,
+		      uint64_t noise_bytes, uint64_t max_ns, uint64_t *ret_low_bytes, uint64_t *ret_low_ns)
+{
+	bool done = false;
+
+	if (!s)
+		return -EINVAL;
+	if (!s->active)
+		return 0;
+	if (now_ns < s->low_ns)
+		now_ns = s->low_ns;
+	if (usage_bytes < s->low_bytes)
+		s->low_bytes = usage_bytes;
+	/* a new low by more than noise: the release goes on (small steps add up against the anchor) */
+	if (s->anchor_bytes > s->low_bytes && s->anchor_bytes - s->low_bytes > noise_bytes) {
+		s->anchor_bytes = s->low_bytes;
+		s->low_ns = now_ns;
+	}
+	if (s->ref_bytes > s->low_bytes && s->ref_bytes - s->low_bytes > noise_bytes)
+		s->dropped = true;
+	if (s->dropped && usage_bytes > s->low_bytes && usage_bytes - s->low_bytes > noise_bytes)
+		done = true; /* climbing again: the next generation began on the floor */
+	else if (s->dropped && now_ns - s->low_ns >= quiet_ns)
+		done = true;
+	else if (now_ns - s->start_ns >= max_ns)
+		done = true;
+	if (!done)
+		return 0;
+	s->active = false;
+	if (ret_low_bytes)
+		*ret_low_bytes = s->low_bytes;
+	if (ret_low_ns)
+		*ret_low_ns = s->low_ns;
+	return 1;
+}

@@ -137,4 +137,26 @@ const char *gen_status_to_string(enum gen_status s);
  * or unrecognised text, in which case *ret (if not NULL) is set to GEN_UNKNOWN. */
 int gen_status_from_string(const char *s, enum gen_status *ret);
 
+/* After a boundary memory falls for a while: ComfyUI applies /free flags, unloads models, collects garbage. What
+ * a /free gave back, and the floor it leaves, are judged once that has settled, not from a sample taken before
+ * ComfyUI let go:
+ *   settled when memory fell below the reference by more than noise and made no new low (by more than noise)
+ *   for quiet_ns, or climbed back above the low by more than noise (the next generation began: the low was the
+ *   floor), or max_ns passed (nothing fell: the free gave back nothing). */
+struct gen_settle {
+	bool active;
+	uint64_t start_ns;
+	uint64_t ref_bytes; /* what would have stayed without the release */
+	uint64_t low_bytes;    /* lowest seen */
+	uint64_t low_ns;       /* when the low last moved by more than noise */
+	uint64_t anchor_bytes; /* the low at low_ns */
+	bool dropped;
+};
+
+void gen_settle_begin(struct gen_settle *s, uint64_t now_ns, uint64_t ref_bytes, uint64_t usage_bytes);
+/* Returns 1 when settled (then *ret_low_bytes and *ret_low_ns tell the floor and when it was reached; the settle
+ * is no longer active), 0 while settling or not active, -EINVAL on NULL. */
+int gen_settle_sample(struct gen_settle *s, uint64_t now_ns, uint64_t usage_bytes, uint64_t quiet_ns,
+		      uint64_t noise_bytes, uint64_t max_ns, uint64_t *ret_low_bytes, uint64_t *ret_low_ns);
+
 #endif

@@ -861,6 +861,37 @@ static void test_running_edge(void **state)
 	forecast_apply_running_edge(NULL, &t, MIB(1470), 0, LIMIT_1536, 0.95);
 }
 
+static void test_rate(void **state)
+{
+	struct forecast_rate r;
+	const double mib = 1048576.0;
+
+	(void)state;
+	forecast_rate_init(&r);
+	assert_true(forecast_rate_get(&r) == 0);
+	forecast_rate_add(&r, 1000000000ULL, 100ULL << 20, 1.0);
+	assert_true(forecast_rate_get(&r) == 0);
+	/* +50 MiB in 100 ms: 500 MiB/s counts at once */
+	forecast_rate_add(&r, 1100000000ULL, 150ULL << 20, 1.0);
+	assert_true(fabs(forecast_rate_get(&r) - 500 * mib) < 1);
+	/* a point 5 ms later counts towards the next interval: no absurd rate */
+	forecast_rate_add(&r, 1105000000ULL, 200ULL << 20, 1.0);
+	assert_true(fabs(forecast_rate_get(&r) - 500 * mib) < 1);
+	/* 500 ms later at 200 MiB: 100 MiB/s over that interval, above the average that is still catching up */
+	forecast_rate_add(&r, 1600000000ULL, 200ULL << 20, 1.0);
+	assert_true(fabs(forecast_rate_get(&r) - 100 * mib) < 1);
+	assert_true(r.avg < 100 * mib && r.avg > 50 * mib);
+	/* falling: no growth */
+	for (int i = 0; i < 10; i++)
+		forecast_rate_add(&r, 2000000000ULL + i * 500000000ULL, (190ULL - i * 10) << 20, 1.0);
+	assert_true(forecast_rate_get(&r) == 0);
+	/* the clock going back restarts */
+	forecast_rate_add(&r, 1, 1ULL << 30, 1.0);
+	assert_true(forecast_rate_get(&r) == 0);
+	forecast_rate_add(NULL, 1, 1, 1);
+	assert_true(forecast_rate_get(NULL) == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_input_from_tracker),
 		cmocka_unit_test(test_clean_start),
 		cmocka_unit_test(test_running_edge),
+		cmocka_unit_test(test_rate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -526,6 +526,62 @@ static void test_status_strings(void **state)
 	assert_string_equal(gen_status_to_string(_GEN_STATUS_MAX), "invalid");
 }
 
+/* A /free is judged once memory has settled after the boundary, not by the first sample after it. */
+static void test_settle(void **state)
+{
+	static const struct {
+		const char *name;
+		uint64_t ref_mib, start_mib;
+		struct {
+			uint64_t t_ms, mib;
+			int want;
+		} steps[8];
+		uint64_t low_mib, low_ms;
+	} table[] = {
+		/* ComfyUI lets go 1.2 s after the boundary, in two steps; then the next prompt climbs */
+		{ "late release, next prompt climbs", 1400, 1400,
+		  { { 500, 1398, 0 }, { 1000, 1401, 0 }, { 1200, 900, 0 }, { 1400, 500, 0 }, { 1500, 505, 0 },
+		    { 1700, 700, 1 } },
+		  500, 1400 },
+		/* idle: the low holds for the quiet time */
+		{ "idle, quiet after the drop", 1400, 1300,
+		  { { 100, 600, 0 }, { 600, 598, 0 }, { 1099, 590, 0 }, { 1100, 590, 1 } },
+		  590, 100 },
+		/* a slow decline in steps below the noise adds up */
+		{ "slow decline", 1000, 1000,
+		  { { 100, 990, 0 }, { 200, 980, 0 }, { 300, 970, 0 }, { 400, 960, 0 }, { 1300, 960, 0 },
+		    { 1400, 960, 1 } },
+		  960, 400 },
+		/* nothing comes back: judged at max */
+		{ "nothing released", 1000, 1000,
+		  { { 1000, 1001, 0 }, { 4999, 1000, 0 }, { 5000, 1000, 1 } },
+		  1000, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		struct gen_settle st;
+		uint64_t low = 0, low_ns = 0;
+		int r = 0;
+
+		gen_settle_begin(&st, 0, table[i].ref_mib << 20, table[i].start_mib << 20);
+		for (size_t j = 0; j < ARRAY_SIZE(table[i].steps) && table[i].steps[j].t_ms; j++) {
+			r = gen_settle_sample(&st, table[i].steps[j].t_ms * 1000000ULL, table[i].steps[j].mib << 20,
+					      1000000000ULL, 32ULL << 20, 5000000000ULL, &low, &low_ns);
+			if (r != table[i].steps[j].want)
+				print_error("%s: step %zu returned %d\n", table[i].name, j, r);
+			assert_int_equal(r, table[i].steps[j].want);
+		}
+		assert_int_equal(r, 1);
+		assert_int_equal(low, table[i].low_mib << 20);
+		assert_int_equal(low_ns, table[i].low_ms * 1000000ULL);
+		/* once settled, no longer active */
+		assert_int_equal(gen_settle_sample(&st, 99000000000ULL, 0, 1, 1, 1, &low, &low_ns), 0);
+	}
+	assert_int_equal(gen_settle_sample(NULL, 0, 0, 0, 0, 0, NULL, NULL), -EINVAL);
+	gen_settle_begin(NULL, 0, 0, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -545,6 +601,7 @@ int main(void)
 		cmocka_unit_test(test_overflow_values),
 		cmocka_unit_test(test_corrupted_tracker),
 		cmocka_unit_test(test_status_strings),
+		cmocka_unit_test(test_settle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

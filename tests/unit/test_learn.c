@@ -1,0 +1,235 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Unit tests for learn.c: what an instance has shown, its time to effect per rung, and the file form. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <math.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common.h"
+#include "learn.h"
+
+#define MS (1000000ULL)
+
+static void test_avg(void **state)
+{
+	struct learn_avg a = { 0 };
+
+	(void)state;
+	learn_avg_add(&a, 100);
+	assert_int_equal(a.n, 1);
+	assert_true(a.value == 100);
+	learn_avg_add(&a, 200);
+	assert_true(a.value == 150); /* a plain mean while young */
+	learn_avg_add(&a, 300);
+	assert_true(a.value == 200);
+	learn_avg_add(&a, 1000); /* then a weight of 1/4 */
+	assert_true(a.value == 400);
+	/* garbage is ignored */
+	learn_avg_add(&a, NAN);
+	learn_avg_add(&a, -1);
+	learn_avg_add(&a, INFINITY);
+	learn_avg_add(&a, 1e30);
+	learn_avg_add(NULL, 1);
+	assert_int_equal(a.n, 4);
+	assert_true(a.value == 400);
+}
+
+static void test_time_to_effect(void **state)
+{
+	struct learn_stats l;
+	struct learn_now now = { 0 };
+	uint64_t tte[POLICY_RUNG_COUNT];
+
+	(void)state;
+	learn_init(&l);
+	/* nothing learnt: policy defaults (0) for all but a busy /free, which cannot be said */
+	learn_time_to_effect(&l, &now, tte);
+	for (unsigned r = 0; r < POLICY_RUNG_COUNT; r++)
+		assert_int_equal(tte[r], 0);
+	now.busy = true;
+	now.running_elapsed_ms = 1000;
+	learn_time_to_effect(&l, &now, tte);
+	assert_true(tte[POLICY_RUNG_FREE_MODELS] == POLICY_TTE_UNKNOWN);
+	assert_true(tte[POLICY_RUNG_FREE_ALL] == POLICY_TTE_UNKNOWN);
+
+	/* progress from /ws: 25 % after 1 s leaves 3 s, plus the learnt 500 ms to apply */
+	learn_note_free(&l, 1 << 30, 500);
+	now.progress_known = true;
+	now.progress = 0.25;
+	learn_time_to_effect(&l, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_FREE_MODELS], 3500 * MS);
+
+	/* earlier durations without progress: 10 s * 1.5 - 1 s elapsed + 0.5 s */
+	now.progress_known = false;
+	learn_note_generation(&l, 10000, false, 0);
+	learn_time_to_effect(&l, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_FREE_MODELS], 14500 * MS);
+	/* a prompt running far past what prompts took: unknown again */
+	now.running_elapsed_ms = 16000;
+	learn_time_to_effect(&l, &now, tte);
+	assert_true(tte[POLICY_RUNG_FREE_MODELS] == POLICY_TTE_UNKNOWN);
+	/* idle: just the apply time */
+	now.busy = false;
+	learn_time_to_effect(&l, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_FREE_MODELS], 500 * MS);
+
+	/* interrupt: node boundary + apply; restart: stop to release, else the grace as a prior; reap: grace */
+	assert_int_equal(tte[POLICY_RUNG_INTERRUPT_REQUEUE], 0);
+	now.stop_grace_ms = 3000;
+	now.orphan_grace_ms = 5000;
+	learn_time_to_effect(&l, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_RESTART], 4000 * MS);
+	assert_int_equal(tte[POLICY_RUNG_REAP_ORPHANS], 6000 * MS);
+	learn_note_interrupt(&l, 800);
+	learn_note_restart(&l, 1200, 9000, 300 << 20);
+	learn_time_to_effect(&l, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_INTERRUPT_REQUEUE], 1300 * MS);
+	assert_int_equal(tte[POLICY_RUNG_RESTART], 1200 * MS);
+	assert_int_equal(tte[POLICY_RUNG_KILL], 0);
+
+	learn_time_to_effect(NULL, &now, tte);
+	assert_int_equal(tte[POLICY_RUNG_RESTART], 0);
+	learn_time_to_effect(&l, &now, NULL);
+}
+
+static void test_generations_per_restart(void **state)
+{
+	struct learn_stats l;
+
+	(void)state;
+	learn_init(&l);
+	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, 0.95), -1);
+	/* fresh server 200 MiB, a generation from clean costs 400 MiB, 100 MiB stays per generation; limit 1 GiB,
+	 * threshold 972.8 MiB: generation k peaks at 200 + (k-1)*100 + 400 -> 4 fit (the 4th peaks at 900) */
+	learn_note_restart(&l, 1000, 0, 200ULL << 20);
+	learn_note_generation(&l, 5000, true, 400ULL << 20);
+	learn_note_floors(&l, 200ULL << 20, 400ULL << 20, 2);
+	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, 0.95), 4);
+	/* no leak: no bound */
+	learn_init(&l);
+	learn_note_restart(&l, 1000, 0, 200ULL << 20);
+	learn_note_generation(&l, 5000, true, 400ULL << 20);
+	learn_note_floors(&l, 400ULL << 20, 300ULL << 20, 1);
+	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, 0.95), -1);
+	/* not even one fits */
+	learn_note_floors(&l, 0, 1ULL << 30, 1);
+	learn_note_generation(&l, 5000, true, 2ULL << 30);
+	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, 0.95), 0);
+	assert_int_equal(learn_generations_per_restart(&l, 0, 0.95), -1);
+	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, NAN), -1);
+}
+
+static void test_checkpoints(void **state)
+{
+	struct learn_stats l;
+	char name[200];
+
+	(void)state;
+	learn_init(&l);
+	assert_int_equal(learn_note_checkpoint(&l, "", 1), -EINVAL);
+	assert_int_equal(learn_note_checkpoint(&l, NULL, 1), -EINVAL);
+	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 0);
+	assert_int_equal(learn_note_checkpoint(&l, "sdxl.safetensors", 300 << 20), 0);
+	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 300 << 20);
+	/* the least recently used makes room */
+	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++) {
+		snprintf(name, sizeof(name), "m%u", i);
+		assert_int_equal(learn_note_checkpoint(&l, name, i + 1), 0);
+		if (i == 0)
+			assert_int_equal(learn_note_checkpoint(&l, "sdxl.safetensors", 300 << 20), 0);
+	}
+	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 300 << 20);
+	assert_int_equal(learn_checkpoint_cost(&l, "m0"), 0);
+	assert_int_equal(learn_checkpoint_cost(&l, "m15"), 16);
+	/* control characters never reach the file */
+	assert_int_equal(learn_note_checkpoint(&l, "bad\nname", 5), 0);
+	assert_int_equal(learn_checkpoint_cost(&l, "bad_name"), 5);
+}
+
+static void test_format_parse(void **state)
+{
+	struct learn_stats l, back;
+	char buf[4096], small[40];
+	char name[LEARN_NAME_MAX + 20];
+
+	(void)state;
+	learn_init(&l);
+	learn_note_free(&l, 437ULL << 20, 1500);
+	learn_note_floors(&l, 100ULL << 20, 350ULL << 20, 1);
+	learn_note_generation(&l, 7000, true, 512ULL << 20);
+	learn_note_generation(&l, 5000, false, 0);
+	learn_note_interrupt(&l, 900);
+	learn_note_restart(&l, 1100, 8000, 180ULL << 20);
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	learn_note_checkpoint(&l, "flux dev.safetensors", 11ULL << 30);
+	learn_note_checkpoint(&l, name, 3);
+
+	assert_true(learn_format(&l, buf, sizeof(buf)) > 0);
+	assert_int_equal(strncmp(buf, "oomsentry-learn 1\nfree_released_bytes 458227712 1\n", 50), 0);
+	assert_int_equal(learn_parse(buf, &back), 0);
+	assert_true(back.free_released_bytes.value == l.free_released_bytes.value);
+	assert_int_equal(back.free_released_bytes.n, 1);
+	assert_true(back.gen_duration_ms.value == 6000 && back.gen_duration_ms.n == 2);
+	assert_true(back.unreleasable_per_gen_bytes.value == (double)(250ULL << 20));
+	assert_true(back.restart_stop_ms.value == 1100);
+	assert_true(back.restart_back_ms.value == 8000);
+	assert_true(back.interrupt_ms.value == 900);
+	assert_true(back.clean_cost_bytes.value == (double)(512ULL << 20));
+	assert_int_equal(learn_checkpoint_cost(&back, "flux dev.safetensors"), 11ULL << 30);
+	assert_int_equal(learn_checkpoint_cost(&back, name), 3);
+
+	/* too small: -ENOBUFS, still a string */
+	assert_int_equal(learn_format(&l, small, sizeof(small)), -ENOBUFS);
+	assert_true(strlen(small) < sizeof(small));
+	assert_int_equal(learn_format(NULL, buf, sizeof(buf)), -EINVAL);
+	assert_int_equal(learn_format(&l, buf, 0), -EINVAL);
+
+	/* damaged or foreign files */
+	assert_int_equal(learn_parse("", &back), -EINVAL);
+	assert_int_equal(learn_parse("oomsentry-learn 2\nfree_apply_ms 1 1\n", &back), -EINVAL);
+	assert_int_equal(learn_parse("something else\n", &back), -EINVAL);
+	assert_int_equal(learn_parse("oomsentry-learn 1", &back), -EINVAL);
+	assert_int_equal(learn_parse(NULL, &back), -EINVAL);
+	assert_int_equal(learn_parse(buf, NULL), -EINVAL);
+	assert_int_equal(learn_parse("oomsentry-learn 1\n"
+				     "free_apply_ms -5 1\n"
+				     "free_released_bytes nan 1\n"
+				     "gen_duration_ms 1e300 2\n"
+				     "interrupt_ms 700 0\n"
+				     "restart_stop_ms 800 99999999999\n"
+				     "restart_back_ms 800 3 trailing\n"
+				     "unknown_key 5 5\n"
+				     "checkpoint 5 1\n"
+				     "checkpoint x 1 name\n"
+				     "clean_cost_bytes 1024 2\n"
+				     "restart_floor_bytes 2048 1",
+				     &back),
+			 0);
+	assert_int_equal(back.free_apply_ms.n, 0);
+	assert_int_equal(back.free_released_bytes.n, 0);
+	assert_int_equal(back.gen_duration_ms.n, 0);
+	assert_int_equal(back.interrupt_ms.n, 0);
+	assert_int_equal(back.restart_stop_ms.n, 0);
+	assert_int_equal(back.restart_back_ms.n, 0);
+	assert_true(back.clean_cost_bytes.value == 1024 && back.clean_cost_bytes.n == 2);
+	assert_true(back.restart_floor_bytes.value == 2048);
+	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++)
+		assert_int_equal(back.ckpt[i].name[0], 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_avg),
+		cmocka_unit_test(test_time_to_effect),
+		cmocka_unit_test(test_generations_per_restart),
+		cmocka_unit_test(test_checkpoints),
+		cmocka_unit_test(test_format_parse),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
