@@ -19,6 +19,12 @@ Fidelity notes (ComfyUI server.py / execution.py / main.py):
     executing/progress go to the client, or to everybody when there is no client_id; execution_interrupted
     likewise (ComfyUI's broadcast=True); the final {"node": null} executing only with a client_id.
   * `status` is broadcast on every queue change.
+  * Checkpoints are keyed by CheckpointLoaderSimple's ckpt_name and stay loaded side by side until /free
+    (current_loaded_models); a prompt may load its checkpoint in the middle of sampling (model_load_step).
+  * Workload shapes of the prevention matrix (tests/sim/shapes.py): a leak held by a custom node's worker
+    process (--worker-leak-mb), growth while idle (--idle-leak-mb-per-s), memory in PyTorch tensors (--torch),
+    and SaveImage's filename_prefix appended to OUTPUT_DIR/outputs.log on success (--output-directory), which
+    counts each prompt's results across server restarts.
 
 Run `comfy_sim.py --help` for the command line.
 """
@@ -178,32 +184,91 @@ class Region:
         return freed
 
 
+class TorchRegion:
+    """The same contract as Region, backed by a PyTorch CPU tensor (--torch): the memory a real ComfyUI holds
+    is tensors from torch's CPU allocator, not our mmap, and a watchdog must see no difference. torch.empty
+    reserves without touching; fill_ on a slice makes those pages resident; dropping the last reference
+    returns a large allocation to the kernel at once (glibc serves it with its own mmap)."""
+
+    def __init__(self, size_bytes, name):
+        self.size = max(0, int(size_bytes))
+        self.name = name
+        self.touched = 0
+        self.tensor = None
+        if self.size > 0:
+            try:
+                self.tensor = _torch.empty(self.size, dtype=_torch.uint8)
+            except RuntimeError as e:       # c10's "DefaultCPUAllocator: can't allocate memory"
+                raise MemoryError(str(e))
+
+    def touch_to(self, nbytes):
+        if self.tensor is None:
+            return
+        end = min(self.size, max(0, int(nbytes)))
+        if end > self.touched:
+            self.tensor[self.touched:end].fill_(0xA5)
+            self.touched = end
+
+    def touch_all(self):
+        self.touch_to(self.size)
+
+    def release(self):
+        freed = self.touched
+        self.tensor = None
+        self.touched = 0
+        return freed
+
+
+_torch = None
+
+
+def use_torch():
+    """--torch: every region a tensor. One intra-op thread: a fill must not take the machine's other CPUs."""
+    global _torch
+    import ctypes
+    import torch
+    torch.set_num_threads(1)
+    # glibc serves an allocation from its own mmap above a threshold that grows (up to 32 MiB) each time such a
+    # block is freed; below it, freed memory stays in the heap. A real model's tensors are far above 32 MiB; the
+    # simulator's regions may be smaller, so fix the threshold: every region returns to the kernel when freed.
+    M_MMAP_THRESHOLD = -3
+    ctypes.CDLL(None).mallopt(M_MMAP_THRESHOLD, 1 << 20)
+    _torch = torch
+
+
+def new_region(size_bytes, name):
+    return TorchRegion(size_bytes, name) if _torch is not None else Region(size_bytes, name)
+
+
 class Memory:
-    """What ComfyUI keeps between prompts: the loaded model with the leaks attached to it (unload_models),
-    the executor cache leak (free_memory), the custom-node leak (only a restart)."""
+    """What ComfyUI keeps between prompts: the loaded checkpoints with the leaks attached to them
+    (unload_models), the executor cache leak (free_memory), the custom-node leak (only a restart).
+    Checkpoints are keyed by ckpt_name and stay loaded side by side until /free, like
+    comfy.model_management.current_loaded_models on a machine with room for them."""
 
     def __init__(self, model_bytes):
         self.lock = threading.Lock()
         self.model_bytes = model_bytes
-        self.model = None
+        self.models = {}
         self.model_leaks = []
         self.cache_leaks = []
         self.node_leaks = []
         self.model_loads = 0
 
-    def ensure_model(self):
-        """Load the "checkpoint" if it is not resident; returns the bytes loaded (0 when already loaded)."""
+    def ensure_model(self, name="default", size_bytes=None):
+        """Load the checkpoint `name` if it is not resident; returns the bytes loaded (0 when already loaded)."""
+        size = self.model_bytes if size_bytes is None else int(size_bytes)
         with self.lock:
-            if self.model is not None or self.model_bytes <= 0:
+            if name in self.models or size <= 0:
                 return 0
-        region = Region(self.model_bytes, "model")
+        region = new_region(size, "model " + name)
         try:
             region.touch_all()
         except BaseException:
             region.release()
             raise
         with self.lock:
-            self.model = region
+            self.models[name] = region
             self.model_loads += 1
         return region.touched
 
@@ -212,10 +277,10 @@ class Memory:
             {"model": self.model_leaks, "cache": self.cache_leaks, "node": self.node_leaks}[kind].append(region)
 
     def unload_models(self):
-        """comfy.model_management.unload_all_models(): the model and everything attached to it."""
+        """comfy.model_management.unload_all_models(): every checkpoint and everything attached to them."""
         with self.lock:
-            regions = ([self.model] if self.model is not None else []) + self.model_leaks
-            self.model = None
+            regions = list(self.models.values()) + self.model_leaks
+            self.models = {}
             self.model_leaks = []
         return sum(r.release() for r in regions)
 
@@ -229,8 +294,9 @@ class Memory:
     def snapshot(self):
         with self.lock:
             return {
-                "model_loaded": self.model is not None,
-                "model_bytes": self.model.touched if self.model is not None else 0,
+                "model_loaded": bool(self.models),
+                "model_bytes": sum(r.touched for r in self.models.values()),
+                "models_loaded": sorted(self.models),
                 "model_loads": self.model_loads,
                 "model_leak_bytes": sum(r.touched for r in self.model_leaks),
                 "cache_leak_bytes": sum(r.touched for r in self.cache_leaks),
@@ -383,7 +449,16 @@ SIM_CONTROL_LIMITS = {
     "cache_leak_mb": (False, 0, 1 << 22),
     "node_leak_mb": (False, 0, 1 << 22),
     "error_at_step": (True, 0, 100000),
+    # the checkpoint this prompt loads (CheckpointLoaderSimple's ckpt_name): its size, and the sampler step at
+    # which it is loaded (0: at the loader node; k: lazily at step k, as a second model or refiner loads
+    # in the middle of a generation)
+    "model_mb": (False, 0, 1 << 22),
+    "model_load_step": (True, 0, 100000),
+    # kept per generation by the custom-node worker process (only that process's exit frees it)
+    "worker_leak_mb": (False, 0, 1 << 22),
 }
+LOADER_NODE_INPUTS = {"CheckpointLoaderSimple": "ckpt_name", "CheckpointLoader": "ckpt_name",
+                      "UNETLoader": "unet_name"}
 
 
 def sim_control_nodes(prompt):
@@ -454,6 +529,16 @@ class Sim:
         self.state_lock = threading.Lock()
         self.worker_pids = []
         self.started_at = time.time()
+        self.leak_worker_obj = None
+        self.leak_worker_lock = threading.Lock()
+
+    def leak_worker(self):
+        """Started by the first prompt that needs it, again after it died, as custom nodes start theirs."""
+        with self.leak_worker_lock:
+            if self.leak_worker_obj is None or not self.leak_worker_obj.alive():
+                self.leak_worker_obj = LeakWorker()
+                log("custom node worker started, pid=%d" % self.leak_worker_obj.pid)
+            return self.leak_worker_obj
 
     # --- websocket fan-out (PromptServer.send_sync) ---------------------------------------------------
 
@@ -648,7 +733,8 @@ class Sim:
     def prompt_params(self, prompt):
         a = self.args
         p = {"steps": a.steps, "step_ms": a.step_ms, "peak_mb": a.peak_mb, "leak_mb": a.leak_mb,
-             "cache_leak_mb": a.cache_leak_mb, "node_leak_mb": a.node_leak_mb, "error_at_step": 0}
+             "cache_leak_mb": a.cache_leak_mb, "node_leak_mb": a.node_leak_mb, "error_at_step": 0,
+             "model_mb": a.model_mb, "model_load_step": 0, "worker_leak_mb": a.worker_leak_mb}
         controls = sim_control_nodes(prompt)
         sampler = None
         for nid, node in controls:
@@ -670,6 +756,14 @@ class Sim:
             sampler = nodes[-1]
         p["steps"] = int(p["steps"])
         p["error_at_step"] = int(p["error_at_step"])
+        p["model_load_step"] = min(int(p["model_load_step"]), p["steps"])
+        p["loader"], p["ckpt"] = None, "default"
+        for nid, node in prompt.items():
+            if isinstance(node, dict) and node.get("class_type") in LOADER_NODE_INPUTS:
+                inputs = node.get("inputs")
+                name = inputs.get(LOADER_NODE_INPUTS[node["class_type"]]) if isinstance(inputs, dict) else None
+                p["loader"], p["ckpt"] = nid, name if isinstance(name, str) and name else "default"
+                break
         p["nodes"] = nodes
         p["sampler"] = sampler
         return p
@@ -715,7 +809,7 @@ class Sim:
         steps = p["steps"]
         rss_start = rss_bytes()
         rss_peak = rss_start
-        alloc = {"model": 0, "peak": 0, "leak": 0, "cache_leak": 0, "node_leak": 0}
+        alloc = {"model": 0, "peak": 0, "leak": 0, "cache_leak": 0, "node_leak": 0, "worker_leak": 0}
         log("prompt %s start generation=%d steps=%d rss=%.0fMiB" % (prompt_id, gen, steps, mib(rss_start)))
         t0 = time.monotonic()
 
@@ -731,18 +825,13 @@ class Sim:
                 self.last_node_id = node_id
                 self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id},
                           self.client_id)
-                if i == 0:
-                    try:
-                        alloc["model"] = self.mem.ensure_model()
-                    except (OSError, MemoryError) as e:
-                        raise NodeFailure("RuntimeError", "[enforce fail at alloc_cpu.cpp:114] data. "
-                                          "DefaultCPUAllocator: not enough memory: %s" % e)
-                    if alloc["model"]:
-                        log("prompt %s loaded model %.0fMiB" % (prompt_id, mib(alloc["model"])))
+                if p["model_load_step"] == 0 and (node_id == p["loader"] or (p["loader"] is None and i == 0)):
+                    self.load_model(p, prompt_id, alloc)
                     rss_peak = max(rss_peak, rss_bytes())
                 if node_id == p["sampler"]:
                     rss_peak = self.sample(p, gen, prompt_id, node_id, alloc, rss_peak)
                 executed.append(node_id)
+            self.save_outputs(prompt, outputs, prompt_id)
             success = True
             outcome = "success"
             self.add_message("execution_success", {"prompt_id": prompt_id}, broadcast=False)
@@ -781,6 +870,60 @@ class Sim:
                   "messages": self.status_messages}
         return status, history_result, record
 
+    def save_outputs(self, prompt, outputs, prompt_id):
+        """SaveImage: one line per saved output in OUTPUT_DIR/outputs.log, appended in one write, with the node's
+        filename_prefix -- what a client gets back. Across server restarts the log tells how many times each
+        prompt's result was really produced (never, once, twice)."""
+        directory = self.args.output_directory
+        if not directory:
+            return
+        lines = []
+        for nid in outputs:
+            node = prompt.get(nid)
+            if isinstance(node, dict) and node.get("class_type") == "SaveImage":
+                inputs = node.get("inputs") if isinstance(node.get("inputs"), dict) else {}
+                prefix = inputs.get("filename_prefix", "ComfyUI")
+                lines.append(json.dumps({"filename_prefix": str(prefix), "prompt_id": prompt_id,
+                                         "pid": os.getpid(), "time": time.time()}) + "\n")
+        if not lines:
+            return
+        try:
+            fd = os.open(os.path.join(directory, "outputs.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, "".join(lines).encode())
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise NodeFailure("OSError", "cannot save output: %s" % e)
+
+    def idle_growth(self, mib_per_s):
+        """--idle-leak-mb-per-s: memory that grows while nothing runs (a custom node's background thread, a
+        preview or file-watcher cache) and that only a restart gives back."""
+        tick = 0.05
+        while True:
+            time.sleep(tick)
+            with self.mutex:
+                idle = not self.queue and not self.currently_running
+            if not idle:
+                continue
+            r = new_region(int(mib_per_s * tick * MIB), "idle leak")
+            try:
+                r.touch_all()
+            except (OSError, MemoryError):
+                r.release()
+                continue
+            self.mem.add_leak("node", r)
+
+    def load_model(self, p, prompt_id, alloc):
+        try:
+            loaded = self.mem.ensure_model(p["ckpt"], int(p["model_mb"] * MIB))
+        except (OSError, MemoryError) as e:
+            raise NodeFailure("RuntimeError", "[enforce fail at alloc_cpu.cpp:114] data. "
+                              "DefaultCPUAllocator: not enough memory: %s" % e)
+        alloc["model"] += loaded
+        if loaded:
+            log("prompt %s loaded model %s %.0fMiB" % (prompt_id, p["ckpt"], mib(loaded)))
+
     _peak_regions = None
 
     def take_peak_regions(self):
@@ -804,7 +947,7 @@ class Sim:
         try:
             for name, size_mb in sizes.items():
                 if size_mb > 0:
-                    r = Region(int(size_mb * MIB), name)
+                    r = new_region(int(size_mb * MIB), name)
                     regions[name] = r
                     if name == "peak":
                         self._peak_regions.append(r)
@@ -816,14 +959,20 @@ class Sim:
         crash_step = 0
         if self.args.crash_at_generation and gen == self.args.crash_at_generation:
             crash_step = max(1, (steps + 1) // 2)
+        worker_leak = int(p["worker_leak_mb"] * MIB)
         for step in range(1, steps + 1):
             if p["step_ms"] > 0:
                 time.sleep(p["step_ms"] / 1000.0)
+            if step == p["model_load_step"]:
+                self.load_model(p, prompt_id, alloc)
             try:
                 for name, r in regions.items():
                     r.touch_to(r.size * step // steps)
             except (OSError, MemoryError) as e:
                 raise NodeFailure("RuntimeError", "DefaultCPUAllocator: can't allocate memory: %s" % e)
+            if worker_leak:
+                part = worker_leak * step // steps - worker_leak * (step - 1) // steps
+                alloc["worker_leak"] += self.leak_worker().grow(part)
             for name, r in regions.items():
                 alloc[name] = r.touched
             rss_peak = max(rss_peak, rss_bytes())
@@ -905,7 +1054,10 @@ class Sim:
         with self.mutex:
             s.update({"generation": self.generation, "pending_flags": dict(self.flags),
                       "queue_remaining": len(self.queue) + len(self.currently_running)})
-        s.update({"pid": os.getpid(), "rss_bytes": rss_bytes(), "worker_pids": list(self.worker_pids)})
+        lw = self.leak_worker_obj
+        s.update({"pid": os.getpid(), "rss_bytes": rss_bytes(), "worker_pids": list(self.worker_pids),
+                  "leak_worker_pid": lw.pid if lw is not None else None,
+                  "leak_worker_bytes": lw.kept if lw is not None else 0})
         return s
 
 
@@ -1356,6 +1508,64 @@ class SpawnedWorker:
         return self.proc.exitcode
 
 
+def run_leak_worker(conn):
+    """A custom node's worker process (multiprocessing spawn) that keeps what every job gave it: its leak
+    lives in another process than the server's. It ends when the server closes the pipe -- a graceful exit
+    or the server's death, as a pool worker's blocking read ends -- and so never outlives the server."""
+    set_comm()
+    kept = []
+    while True:
+        try:
+            n = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        r = Region(n, "worker leak")
+        r.touch_all()
+        kept.append(r)
+        conn.send(r.touched)
+
+
+class LeakWorker:
+    def __init__(self):
+        ctx = multiprocessing.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=run_leak_worker, args=(child,), daemon=False)
+        self.proc.start()
+        child.close()
+        self.pid = self.proc.pid
+        self.kept = 0
+
+    def alive(self):
+        return self.proc.is_alive()
+
+    def grow(self, nbytes):
+        if nbytes <= 0:
+            return 0
+        try:
+            self.conn.send(nbytes)
+            got = self.conn.recv()
+        except (EOFError, OSError) as e:
+            raise NodeFailure("RuntimeError", "custom node worker pid %d died: %s" % (self.pid, e))
+        self.kept += got
+        return got
+
+    def terminate(self):
+        try:
+            self.conn.close()
+        except OSError:
+            pass
+        self.proc.terminate()
+
+    def kill(self):
+        self.proc.kill()
+
+    def wait(self, timeout=None):
+        self.proc.join(timeout)
+        if self.proc.exitcode is None:
+            raise subprocess.TimeoutExpired("leak worker", timeout)
+        return self.proc.exitcode
+
+
 def spawn_workers(n, worker_mb):
     return [SpawnedWorker(worker_mb) for _ in range(n)]
 
@@ -1399,6 +1609,13 @@ def parse_args(argv):
                     help="kept per generation, freed by free_memory (executor cache reset)")
     ap.add_argument("--node-leak-mb", type=nonneg_float, default=0.0,
                     help="kept per generation forever (custom node leak): only a restart frees it")
+    ap.add_argument("--worker-leak-mb", type=nonneg_float, default=0.0,
+                    help="kept per generation by a custom node's worker process: only its exit frees it")
+    ap.add_argument("--idle-leak-mb-per-s", type=nonneg_float, default=0.0,
+                    help="grows while idle (no prompt queued or running), freed only by a restart")
+    ap.add_argument("--output-directory", help="SaveImage appends each saved output to DIR/outputs.log")
+    ap.add_argument("--torch", action="store_true",
+                    help="hold every model, working set and leak in PyTorch CPU tensors (needs python3-torch)")
     ap.add_argument("--steps", type=pos_int, default=20)
     ap.add_argument("--step-ms", type=nonneg_float, default=100.0)
     ap.add_argument("--crash-at-generation", type=nonneg_int, default=0, metavar="N",
@@ -1420,6 +1637,12 @@ def main(argv=None):
         run_worker(args.worker_mb)
         return 0
 
+    if args.torch:
+        try:
+            use_torch()
+        except ImportError as e:
+            elog("--torch: %s (apt-get install python3-torch)" % e)
+            return 1
     sim = Sim(args)
     handler = type("SimHandler", (Handler,), {"sim": sim})
     server_cls = Server6 if ":" in args.listen else Server
@@ -1454,6 +1677,8 @@ def main(argv=None):
     sim.worker_pids = [w.pid for w in workers]
 
     threading.Thread(target=sim.prompt_worker, name="prompt_worker", daemon=True).start()
+    if args.idle_leak_mb_per_s > 0:
+        threading.Thread(target=sim.idle_growth, args=(args.idle_leak_mb_per_s,), name="idle", daemon=True).start()
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True).start()
 
     host = "[%s]" % args.listen if ":" in args.listen else args.listen
@@ -1472,6 +1697,8 @@ def main(argv=None):
     httpd.server_close()
     sim.ws_close_all()
     # A graceful exit takes its children with it; only a crash leaves orphans behind.
+    if sim.leak_worker_obj is not None:
+        workers.append(sim.leak_worker_obj)
     for w in workers:
         try:
             w.terminate()

@@ -468,7 +468,8 @@ def test_memory_grows_and_free_releases(sims):
     assert [(l["prompt_id"], l["generation"], l["status"]) for l in prompts] == \
         [(p1, 1, "success"), (p2, 2, "success"), (p3, 3, "success")]
     assert [l["allocated_mib"]["model"] for l in prompts] == [48, 0, 48]
-    assert prompts[0]["allocated_mib"] == {"model": 48, "peak": 24, "leak": 16, "cache_leak": 8, "node_leak": 8}
+    assert prompts[0]["allocated_mib"] == {"model": 48, "peak": 24, "leak": 16, "cache_leak": 8, "node_leak": 8,
+                                           "worker_leak": 0}
     # The peak is seen mid-generation (all of it at the last step) and is gone at the end.
     assert_close_mib(prompts[0]["rss_peak_bytes"] - prompts[0]["rss_start_bytes"], 48 + 24 + 16 + 8 + 8, "peak 1")
     assert_close_mib(prompts[0]["rss_end_bytes"] - prompts[0]["rss_start_bytes"], 48 + 16 + 8 + 8, "end 1")
@@ -497,6 +498,103 @@ def test_free_while_busy_is_deferred_until_prompt_ends(sims):
     assert s.history(pid)["status"]["status_str"] == "success"
     wait_until(lambda: s.rss() - base < 6 * MIB, timeout=1.0, what="deferred /free to act after the prompt")
     assert s.get("/sim/state")["pending_flags"] == {}
+
+
+def test_checkpoints_stay_loaded_side_by_side_and_load_mid_prompt(sims):
+    """Model switching: each ckpt_name is its own checkpoint, kept until /free; model_load_step loads it in the
+    middle of the generation (after the prompt started), not at the loader node."""
+    s = sims("--model-mb", 24, "--peak-mb", 0, "--leak-mb", 0, "--steps", 4, "--step-ms", 150)
+    base = s.rss()
+
+    def prompt(ckpt, **kw):
+        p = control(**kw)
+        p["4"]["inputs"]["ckpt_name"] = ckpt
+        return p
+    a = s.submit(prompt("a.safetensors", steps=1, step_ms=0))["prompt_id"]
+    s.wait_done(a)
+    assert s.get("/sim/state")["models_loaded"] == ["a.safetensors"]
+    b = s.submit(prompt("b.safetensors", steps=4, step_ms=150, model_load_step=3, model_mb=40))["prompt_id"]
+    s.wait_running(b)
+    time.sleep(0.15)
+    assert s.get("/sim/state")["models_loaded"] == ["a.safetensors"], "b loads at step 3, not before"
+    s.wait_done(b)
+    st = s.get("/sim/state")
+    assert st["models_loaded"] == ["a.safetensors", "b.safetensors"] and st["model_loads"] == 2
+    assert_close_mib(s.rss() - base, 24 + 40, "two checkpoints side by side")
+    s.wait_done(s.submit(prompt("a.safetensors", steps=1, step_ms=0))["prompt_id"])
+    assert s.get("/sim/state")["model_loads"] == 2, "a loaded checkpoint is not loaded again"
+    s.post("/free", {"unload_models": True})
+    wait_until(lambda: s.get("/sim/state")["models_loaded"] == [], what="unload_models")
+    assert_close_mib(s.rss() - base, 0, "after /free")
+
+
+def test_worker_leak_lives_in_the_worker_process(sims):
+    s = sims("--model-mb", 0, "--peak-mb", 0, "--leak-mb", 0, "--worker-leak-mb", 24, "--steps", 3,
+             "--step-ms", 5)
+    base = s.rss()
+    for _ in range(2):
+        s.wait_done(s.submit()["prompt_id"])
+    st = s.get("/sim/state")
+    worker = st["leak_worker_pid"]
+    assert worker and worker != s.pid and ppid_of(worker) == s.pid and comm(worker) == "python3"
+    assert st["leak_worker_bytes"] == 48 * MIB
+    assert vmrss(worker) >= 48 * MIB
+    assert s.rss() - base < 8 * MIB, "the server itself does not grow"
+    # /free gives nothing back: only the worker's end does
+    s.post("/free", {"unload_models": True, "free_memory": True})
+    time.sleep(0.3)
+    assert vmrss(worker) >= 48 * MIB
+    os.kill(s.pid, signal.SIGKILL)
+    wait_until(lambda: not pid_alive(worker), what="worker ends with its server (pipe closed)")
+
+
+def test_idle_growth_only_while_idle(sims):
+    s = sims("--model-mb", 0, "--peak-mb", 0, "--leak-mb", 0, "--idle-leak-mb-per-s", 100)
+    wait_until(lambda: s.get("/sim/state")["node_leak_bytes"] >= 40 * MIB, timeout=3, what="idle growth")
+    p = s.submit(control(steps=5, step_ms=200))["prompt_id"]
+    s.wait_running(p)
+    time.sleep(0.1)
+    during = s.get("/sim/state")["node_leak_bytes"]
+    time.sleep(0.5)
+    assert s.get("/sim/state")["node_leak_bytes"] == during, "no growth while a prompt runs"
+    s.wait_done(p)
+    s.post("/free", {"unload_models": True, "free_memory": True})
+    wait_until(lambda: s.get("/sim/state")["node_leak_bytes"] > during + 20 * MIB, timeout=3,
+               what="growth again once idle, and /free does not release it")
+
+
+def test_saved_outputs_are_logged_once_per_success(sims, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    s = sims("--model-mb", 0, "--peak-mb", 0, "--leak-mb", 0, "--output-directory", str(out), "--steps", 2,
+             "--step-ms", 5)
+
+    def named(prefix, **kw):
+        p = control(**kw)
+        p["9"]["inputs"]["filename_prefix"] = prefix
+        return p
+    ok = s.submit(named("first"))["prompt_id"]
+    bad = s.submit(named("broken", error_at_step=1))["prompt_id"]
+    again = s.submit(named("first"))["prompt_id"]
+    for pid in (ok, bad, again):
+        s.wait_done(pid)
+    lines = [json.loads(l) for l in (out / "outputs.log").read_text().splitlines()]
+    assert [(l["filename_prefix"], l["prompt_id"], l["pid"]) for l in lines] == \
+        [("first", ok, s.pid), ("first", again, s.pid)], "an error saves nothing; a second success is a second line"
+
+
+def test_torch_tensors_hold_the_memory(sims):
+    if subprocess.run([PY, "-c", "import torch"], capture_output=True).returncode != 0:
+        pytest.skip("python3-torch is not installed (make bench installs it)")
+    s = sims("--torch", "--model-mb", 32, "--peak-mb", 24, "--leak-mb", 16, "--steps", 4, "--step-ms", 5)
+    base = s.rss()
+    p = s.wait_done(s.submit()["prompt_id"])
+    assert p["status"]["status_str"] == "success"
+    assert_close_mib(s.rss() - base, 32 + 16, "model and leak resident as tensors")
+    rec = [l for l in s.state_lines() if l["event"] == "prompt"][0]
+    assert_close_mib(rec["rss_peak_bytes"] - rec["rss_start_bytes"], 32 + 24 + 16, "the working set at its peak")
+    s.post("/free", {"unload_models": True})
+    wait_until(lambda: s.rss() - base < 4 * MIB, what="tensors released by /free")
 
 
 def test_interrupt_stops_at_next_step(sim):
