@@ -120,6 +120,7 @@ demo: deps all
 	$(Q)$(PYTHON) tests/sim/demo.py
 
 bench: deps all
+	$(Q)./scripts/deps.sh bench
 	$(Q)./bench/run.sh
 
 install: oomsentry

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # oomsentry's benchmarks (what `make bench` runs): the page-fault overhead of the eBPF probes, then the
-# no watchdog / earlyoom / oomsentry comparison. Both print ratios or counts measured in this same run; nothing is
-# compared against a stored figure. Needs root (BPF, memory cgroups). About 2 to 4 minutes on 2 CPUs.
+# no watchdog / earlyoom / oomsentry comparison, then the prevention matrix (bench/matrix.py). Each prints ratios or
+# counts measured in this same run; nothing is compared against a stored figure. Needs root (BPF, memory cgroups).
+# About 2 to 4 minutes on 2 CPUs, plus the matrix (up to ~15 minutes per run of it).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +24,10 @@ start=$(date +%s)
 bench/overhead.sh || rc=1
 echo
 /usr/bin/python3 bench/compare_earlyoom.py || rc=1
+echo
+# MATRIX_ARGS: e.g. "--runs 3" (the issue's bar), "--only releasable-250,short-gens-0.2s"
+# shellcheck disable=SC2086
+/usr/bin/python3 bench/matrix.py ${MATRIX_ARGS:-} || rc=1
 echo
 echo "bench/run.sh: done in $(($(date +%s) - start)) s"
 exit $rc
