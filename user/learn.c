@@ -13,8 +13,10 @@
 
 void learn_init(struct learn_stats *l)
 {
-	if (l)
-		memset(l, 0, sizeof(*l));
+	if (!l)
+		return;
+	memset(l, 0, sizeof(*l));
+	la_costs_init(&l->models);
 }
 
 void learn_avg_add(struct learn_avg *a, double v)
@@ -69,63 +71,6 @@ void learn_note_restart(struct learn_stats *l, uint64_t stop_ms, uint64_t back_m
 		learn_avg_add(&l->restart_back_ms, (double)back_ms);
 	if (floor_bytes)
 		learn_avg_add(&l->restart_floor_bytes, (double)floor_bytes);
-}
-
-static struct learn_ckpt *ckpt_find(const struct learn_stats *l, const char *name)
-{
-	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++)
-		if (l->ckpt[i].name[0] && strncmp(l->ckpt[i].name, name, LEARN_NAME_MAX) == 0)
-			return (struct learn_ckpt *)&l->ckpt[i];
-	return NULL;
-}
-
-/* Names are written on one line after two numbers: no control characters may reach the file. */
-static void copy_name(char *dst, const char *src)
-{
-	size_t i;
-
-	for (i = 0; i < LEARN_NAME_MAX && src[i]; i++)
-		dst[i] = (unsigned char)src[i] < 0x20 || src[i] == 0x7f ? '_' : src[i];
-	dst[i] = '\0';
-}
-
-int learn_note_checkpoint(struct learn_stats *l, const char *name, uint64_t load_bytes)
-{
-	struct learn_ckpt *c;
-	char clean[LEARN_NAME_MAX + 1];
-
-	if (!l || !name || !name[0])
-		return -EINVAL;
-	copy_name(clean, name);
-	c = ckpt_find(l, clean);
-	if (!c) {
-		c = &l->ckpt[0];
-		for (unsigned i = 0; i < LEARN_CKPT_MAX; i++) {
-			if (!l->ckpt[i].name[0]) {
-				c = &l->ckpt[i];
-				break;
-			}
-			if (l->ckpt[i].used < c->used)
-				c = &l->ckpt[i];
-		}
-		memset(c, 0, sizeof(*c));
-		memcpy(c->name, clean, sizeof(c->name));
-	}
-	learn_avg_add(&c->load_bytes, (double)load_bytes);
-	c->used = ++l->clock;
-	return 0;
-}
-
-uint64_t learn_checkpoint_cost(const struct learn_stats *l, const char *name)
-{
-	char clean[LEARN_NAME_MAX + 1];
-	const struct learn_ckpt *c;
-
-	if (!l || !name || !name[0])
-		return 0;
-	copy_name(clean, name);
-	c = ckpt_find(l, clean);
-	return c && c->load_bytes.n ? (uint64_t)c->load_bytes.value : 0;
 }
 
 static uint64_t ms_ns(double ms)
@@ -207,6 +152,15 @@ static const struct {
 	{ "restart_floor_bytes", offsetof(struct learn_stats, restart_floor_bytes) },
 };
 
+/* A name is written on one line after numbers: a newline in it would forge lines. */
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 struct tbuf {
 	char *buf;
 	size_t size, len;
@@ -244,11 +198,13 @@ int learn_format(const struct learn_stats *l, char *buf, size_t size)
 		if (a->n)
 			tb_printf(&t, "%s %.17g %u\n", avg_keys[i].key, a->value, a->n);
 	}
-	/* least recently used first, so that a reader with less room keeps the newest */
-	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++)
-		if (l->ckpt[i].name[0] && l->ckpt[i].load_bytes.n)
-			tb_printf(&t, "checkpoint %.17g %u %s\n", l->ckpt[i].load_bytes.value, l->ckpt[i].load_bytes.n,
-				  l->ckpt[i].name);
+	for (size_t i = 0; i < LA_COSTS_MAX; i++) {
+		const struct la_cost *c = la_costs_get_entry(&l->models, i);
+
+		if (c && c->name[0] && !has_control(c->name))
+			tb_printf(&t, "model %llu %u %llu %s\n", (unsigned long long)c->bytes, c->samples,
+				  (unsigned long long)c->last_used, c->name);
+	}
 	if (t.overflow) {
 		buf[size - 1] = '\0';
 		return -ENOBUFS;
@@ -297,7 +253,7 @@ int learn_parse(const char *text, struct learn_stats *ret)
 		return -EINVAL;
 
 	for (line = nl + 1; *line; line = nl ? nl + 1 : line + strlen(line)) {
-		char one[LEARN_NAME_MAX + 128];
+		char one[LA_NAME_MAX + 128];
 		size_t len;
 		const char *rest;
 		struct learn_avg a;
@@ -308,14 +264,14 @@ int learn_parse(const char *text, struct learn_stats *ret)
 			continue;
 		memcpy(one, line, len);
 		one[len] = '\0';
-		if (strncmp(one, "checkpoint ", 11) == 0) {
-			if (parse_avg(one + 11, &a, &rest) && *rest == ' ' && rest[1] &&
-			    learn_note_checkpoint(ret, rest + 1, 0) == 0) {
-				struct learn_ckpt *c = ckpt_find(ret, rest + 1);
+		if (strncmp(one, "model ", 6) == 0) {
+			unsigned long long bytes, used;
+			unsigned samples;
+			int off = 0;
 
-				if (c)
-					c->load_bytes = a;
-			}
+			if (sscanf(one + 6, "%llu %u %llu %n", &bytes, &samples, &used, &off) == 3 && off > 0 &&
+			    one[6 + off] && samples > 0 && bytes <= (unsigned long long)LEARN_VALUE_MAX)
+				la_costs_set(&ret->models, one + 6 + off, bytes, samples, used);
 			continue;
 		}
 		for (size_t i = 0; i < ARRAY_SIZE(avg_keys); i++) {

@@ -2,8 +2,8 @@
 /* What one ComfyUI instance has shown about itself, learnt from every action and generation and kept across
  * restarts of the server and of the daemon: what /free really gives back and how long it takes, what /free
  * cannot release and how fast that grows, what a generation costs from a clean start, how long a restart takes
- * to give memory back, what loading each checkpoint costs. From it, each rung's time to effect on this instance
- * now (policy_input.tte_ns).
+ * to give memory back, what loading each model costs (lookahead.c's la_costs, kept here so that it is persisted
+ * with the rest). From it, each rung's time to effect on this instance now (policy_input.tte_ns).
  *
  * Pure: no I/O, no clock, no logging. The daemon persists learn_format()'s text under its state directory and
  * reads it back with learn_parse(). Sizes in bytes, times in ms unless the name says otherwise. */
@@ -13,10 +13,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "lookahead.h"
 #include "policy.h"
 
-#define LEARN_CKPT_MAX 16
-#define LEARN_NAME_MAX 128 /* longer checkpoint names are truncated */
 #define LEARN_FORMAT_VERSION 1
 
 /* A running average that starts as a plain mean and settles into an exponential one (weight 1/4 for a new value
@@ -24,12 +23,6 @@
 struct learn_avg {
 	double value;
 	uint32_t n; /* values seen (saturating); 0 = unknown */
-};
-
-struct learn_ckpt {
-	char name[LEARN_NAME_MAX + 1];
-	struct learn_avg load_bytes;
-	uint64_t used; /* learn_stats.clock when last noted: the least recently used makes room */
 };
 
 struct learn_stats {
@@ -42,8 +35,7 @@ struct learn_stats {
 	struct learn_avg restart_stop_ms;     /* stop sent to the memory released */
 	struct learn_avg restart_back_ms;     /* stop sent to the server answering again */
 	struct learn_avg restart_floor_bytes; /* usage of a fresh server before its first generation */
-	struct learn_ckpt ckpt[LEARN_CKPT_MAX];
-	uint64_t clock;
+	struct la_costs models; /* per-model load costs, learnt by lookahead.c */
 };
 
 void learn_init(struct learn_stats *l);
@@ -59,10 +51,6 @@ void learn_note_generation(struct learn_stats *l, uint64_t duration_ms, bool cle
 void learn_note_interrupt(struct learn_stats *l, uint64_t ms);
 /* A restart: stop to memory released, stop to the server answering (0 = not known), usage of the fresh server. */
 void learn_note_restart(struct learn_stats *l, uint64_t stop_ms, uint64_t back_ms, uint64_t floor_bytes);
-/* Loading checkpoint name cost load_bytes. 0, or -EINVAL on NULL/empty name. */
-int learn_note_checkpoint(struct learn_stats *l, const char *name, uint64_t load_bytes);
-/* What loading name cost before; 0 when unknown. */
-uint64_t learn_checkpoint_cost(const struct learn_stats *l, const char *name);
 
 /* The instance now, for the time to effect. */
 struct learn_now {
@@ -90,8 +78,8 @@ void learn_time_to_effect(const struct learn_stats *l, const struct learn_now *n
  * restart_every_generations). -1 when not known or no leak (no bound), 0 when not even one fits. */
 int64_t learn_generations_per_restart(const struct learn_stats *l, uint64_t limit_bytes, double margin);
 
-/* Text form, one "key value count" per line after a "oomsentry-learn VERSION" header; checkpoints as
- * "checkpoint BYTES COUNT NAME". Returns the length written (NUL-terminated), -EINVAL on NULL, -ENOBUFS when
+/* Text form, one "key value count" per line after a "oomsentry-learn VERSION" header; model load costs as
+ * "model BYTES SAMPLES LAST_USED NAME" (names with control characters are left out). Returns the length written (NUL-terminated), -EINVAL on NULL, -ENOBUFS when
  * buf is too small. */
 int learn_format(const struct learn_stats *l, char *buf, size_t size);
 /* Parses learn_format()'s text into *ret (initialised first). Unknown keys and malformed lines are skipped (a

@@ -122,38 +122,11 @@ static void test_generations_per_restart(void **state)
 	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, NAN), -1);
 }
 
-static void test_checkpoints(void **state)
-{
-	struct learn_stats l;
-	char name[200];
-
-	(void)state;
-	learn_init(&l);
-	assert_int_equal(learn_note_checkpoint(&l, "", 1), -EINVAL);
-	assert_int_equal(learn_note_checkpoint(&l, NULL, 1), -EINVAL);
-	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 0);
-	assert_int_equal(learn_note_checkpoint(&l, "sdxl.safetensors", 300 << 20), 0);
-	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 300 << 20);
-	/* the least recently used makes room */
-	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++) {
-		snprintf(name, sizeof(name), "m%u", i);
-		assert_int_equal(learn_note_checkpoint(&l, name, i + 1), 0);
-		if (i == 0)
-			assert_int_equal(learn_note_checkpoint(&l, "sdxl.safetensors", 300 << 20), 0);
-	}
-	assert_int_equal(learn_checkpoint_cost(&l, "sdxl.safetensors"), 300 << 20);
-	assert_int_equal(learn_checkpoint_cost(&l, "m0"), 0);
-	assert_int_equal(learn_checkpoint_cost(&l, "m15"), 16);
-	/* control characters never reach the file */
-	assert_int_equal(learn_note_checkpoint(&l, "bad\nname", 5), 0);
-	assert_int_equal(learn_checkpoint_cost(&l, "bad_name"), 5);
-}
-
 static void test_format_parse(void **state)
 {
 	struct learn_stats l, back;
-	char buf[4096], small[40];
-	char name[LEARN_NAME_MAX + 20];
+	char buf[16384], small[40];
+	char name[LA_NAME_MAX + 20];
 
 	(void)state;
 	learn_init(&l);
@@ -165,8 +138,10 @@ static void test_format_parse(void **state)
 	learn_note_restart(&l, 1100, 8000, 180ULL << 20);
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
-	learn_note_checkpoint(&l, "flux dev.safetensors", 11ULL << 30);
-	learn_note_checkpoint(&l, name, 3);
+	assert_int_equal(la_costs_learn(&l.models, "checkpoint:flux dev.safetensors", 11ULL << 30, 7), 0);
+	assert_int_equal(la_costs_learn(&l.models, name, 3, 8), 0);
+	/* a name that would forge a line is left out of the file */
+	assert_int_equal(la_costs_learn(&l.models, "checkpoint:x\nfree_apply_ms 1 1", 5, 9), 0);
 
 	assert_true(learn_format(&l, buf, sizeof(buf)) > 0);
 	assert_int_equal(strncmp(buf, "oomsentry-learn 1\nfree_released_bytes 458227712 1\n", 50), 0);
@@ -179,8 +154,14 @@ static void test_format_parse(void **state)
 	assert_true(back.restart_back_ms.value == 8000);
 	assert_true(back.interrupt_ms.value == 900);
 	assert_true(back.clean_cost_bytes.value == (double)(512ULL << 20));
-	assert_int_equal(learn_checkpoint_cost(&back, "flux dev.safetensors"), 11ULL << 30);
-	assert_int_equal(learn_checkpoint_cost(&back, name), 3);
+	assert_non_null(la_costs_find(&back.models, "checkpoint:flux dev.safetensors"));
+	assert_int_equal(la_costs_find(&back.models, "checkpoint:flux dev.safetensors")->bytes, 11ULL << 30);
+	assert_int_equal(la_costs_find(&back.models, "checkpoint:flux dev.safetensors")->last_used, 7);
+	name[LA_NAME_MAX - 1] = 0; /* stored truncated */
+	assert_non_null(la_costs_find(&back.models, name));
+	assert_int_equal(la_costs_find(&back.models, name)->bytes, 3);
+	assert_int_equal(back.models.n, 2);
+	assert_true(back.free_apply_ms.value == 1500 && back.free_apply_ms.n == 1);
 
 	/* too small: -ENOBUFS, still a string */
 	assert_int_equal(learn_format(&l, small, sizeof(small)), -ENOBUFS);
@@ -203,8 +184,9 @@ static void test_format_parse(void **state)
 				     "restart_stop_ms 800 99999999999\n"
 				     "restart_back_ms 800 3 trailing\n"
 				     "unknown_key 5 5\n"
-				     "checkpoint 5 1\n"
-				     "checkpoint x 1 name\n"
+				     "model 5 1\n"
+				     "model x 1 2 name\n"
+				     "model 5 0 2 name\n"
 				     "clean_cost_bytes 1024 2\n"
 				     "restart_floor_bytes 2048 1",
 				     &back),
@@ -217,8 +199,7 @@ static void test_format_parse(void **state)
 	assert_int_equal(back.restart_back_ms.n, 0);
 	assert_true(back.clean_cost_bytes.value == 1024 && back.clean_cost_bytes.n == 2);
 	assert_true(back.restart_floor_bytes.value == 2048);
-	for (unsigned i = 0; i < LEARN_CKPT_MAX; i++)
-		assert_int_equal(back.ckpt[i].name[0], 0);
+	assert_int_equal(back.models.n, 0);
 }
 
 int main(void)
@@ -227,7 +208,6 @@ int main(void)
 		cmocka_unit_test(test_avg),
 		cmocka_unit_test(test_time_to_effect),
 		cmocka_unit_test(test_generations_per_restart),
-		cmocka_unit_test(test_checkpoints),
 		cmocka_unit_test(test_format_parse),
 	};
 
