@@ -50,6 +50,7 @@ static const struct key keys[] = {
 	G("memcg_events_probe", K_BOOL, memcg_events_probe, "also attach count_memcg_events: runs on every page fault of every process (no)"),
 	G("metrics_listen", K_STR, metrics_listen, "Prometheus endpoint ADDR:PORT or off (default off)"),
 	G("incident_dir", K_STR, incident_dir, "where incident reports go (/var/lib/oomsentry/incidents)"),
+	G("state_dir", K_STR, state_dir, "what is learnt per instance, kept across restarts (/var/lib/oomsentry)"),
 	G("socket", K_STR, socket_path, "status socket (/run/oomsentry/oomsentry.sock)"),
 	G("verbose", K_VERBOSE, verbose, "more output; twice for libbpf debug"),
 	I("url", K_STR, url, "ComfyUI base URL (default http://127.0.0.1:8188)"),
@@ -63,6 +64,8 @@ static const struct key keys[] = {
 	I("free_after_each_generation", K_BOOL, free_after_each_generation, "POST /free after every generation (no)"),
 	I("restart_every_generations", K_UINT, restart_every_generations, "controlled restart every N generations (0=off)"),
 	I("restart_timeout", K_MS, restart_timeout_ms, "how long a restarted server may take to answer (120s)"),
+	I("give_up_after", K_UINT, give_up_after, "drop a prompt that cannot fit even on a fresh server after it caused this many interrupts/restarts (2; 0=never)"),
+	I("brake", K_BOOL, brake, "cgroup v2: hold memory.high just above usage while a gentle rung works against a near limit (yes)"),
 };
 
 static void set_err(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -77,6 +80,8 @@ static void instance_defaults(struct instance_config *in, const char *name)
 	snprintf(in->name, sizeof(in->name), "%s", name);
 	snprintf(in->url, sizeof(in->url), "http://127.0.0.1:8188");
 	in->restart_timeout_ms = 120000;
+	in->give_up_after = 2;
+	in->brake = true;
 }
 
 void config_defaults(struct config *cfg)
@@ -104,6 +109,7 @@ void config_defaults(struct config *cfg)
 	cfg->bpf = true;
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "off");
 	snprintf(cfg->incident_dir, sizeof(cfg->incident_dir), "/var/lib/oomsentry/incidents");
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/oomsentry");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/oomsentry/oomsentry.sock");
 	instance_defaults(&cfg->instances[0], "default");
 	cfg->n_instances = 1;

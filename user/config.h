@@ -34,6 +34,8 @@ struct instance_config {
 	bool free_after_each_generation;
 	uint64_t restart_every_generations;
 	uint64_t restart_timeout_ms;
+	uint64_t give_up_after; /* interrupts/restarts a prompt that cannot fit may cause before it is dropped; 0 never */
+	bool brake;             /* memory.high brake on cgroup v2 */
 };
 
 struct config {
@@ -69,6 +71,7 @@ struct config {
 	bool memcg_events_probe;     /* count_memcg_events: per-cgroup direct-scan and OOM-kill counts */
 	char metrics_listen[64];     /* "off" or ADDR:PORT */
 	char incident_dir[CONFIG_STR];
+	char state_dir[CONFIG_STR]; /* learn-INSTANCE files */
 	char socket_path[CONFIG_STR];
 	int verbose;
 

@@ -943,9 +943,10 @@ static void test_help_keys(void **state)
 		"comm_prefixes", "cgroups", "rss_step", "mmap_threshold", "sample_interval", "reclaim_report_interval",
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
 		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
-		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir", "socket", "verbose",
+		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir", "state_dir", "socket", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "free_after_each_generation", "restart_every_generations", "restart_timeout",
+		"give_up_after", "brake",
 	};
 	int lines = 0;
 	for (const char *p = buf; *p; p++)
