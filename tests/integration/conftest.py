@@ -126,7 +126,9 @@ class Daemon:
         self.cond = threading.Condition(self.lock)
         self.stderr_path = os.path.join(str(tmp_path), "oomsentry-%s.stderr" % uuid.uuid4().hex[:6])
         cmd = [BINARY, mode, "--json", "--socket", os.path.join(str(tmp_path), "status.sock"),
-               "--incident-dir", os.path.join(str(tmp_path), "incidents")] + list(args)
+               "--incident-dir", os.path.join(str(tmp_path), "incidents"),
+               # what an instance has shown is persisted: each test starts from nothing learnt
+               "--state-dir", os.path.join(str(tmp_path), "state")] + list(args)
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), env=e, text=True)
