@@ -319,19 +319,60 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	return 0;
 }
 
+/* mm->rss_stat before 6.2: one struct of atomic counters (the struct is gone since) */
+struct mm_rss_stat___old {
+	atomic_long_t count[4];
+} __attribute__((preserve_access_index));
+
+struct mm_struct___old {
+	struct mm_rss_stat___old rss_stat;
+} __attribute__((preserve_access_index));
+
+/* The mm's counter (MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES) in pages. Since 6.2 it is a percpu_counter whose
+ * .count lags by at most the per-CPU batch; before, an atomic_long_t (lagging by the per-task cache of 5.x). The
+ * layout is chosen by CO-RE against the running kernel: the branch that does not fit is dead code to the verifier. */
 static __always_inline __u64 mm_counter_pages(struct mm_struct *mm, int member)
 {
-	__s64 v = BPF_CORE_READ(mm, rss_stat[member & 3].count);
+	__s64 v;
 
+	if (bpf_core_type_exists(struct mm_rss_stat___old))
+		v = BPF_CORE_READ((struct mm_struct___old *)mm, rss_stat.count[member & 3].counter);
+	else
+		v = BPF_CORE_READ(mm, rss_stat[member & 3].count);
 	return v > 0 ? v : 0;
 }
 
-SEC("tp_btf/mark_victim")
-int BPF_PROG(handle_mark_victim, struct task_struct *p)
+/* One OOM-victim record per death. The kernel marks threads, not processes: a thread of a dying victim that
+ * allocates again is marked once more (task_will_free_mem(current)), so remember the process (global tgid) with the
+ * start time of its leader, which tells a recycled pid apart. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u32);
+	__type(value, __u64);
+} oom_reported SEC(".maps");
+
+static __always_inline bool oom_first_report(struct task_struct *p)
+{
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	__u64 start = BPF_CORE_READ(p, group_leader, start_time);
+	__u64 *seen = bpf_map_lookup_elem(&oom_reported, &tgid);
+
+	if (seen && *seen == start)
+		return false;
+	bpf_map_update_elem(&oom_reported, &tgid, &start, BPF_ANY);
+	return true;
+}
+
+static __always_inline int report_oom_victim(struct task_struct *p)
 {
 	struct mm_struct *mm = BPF_CORE_READ(p, mm);
 	struct os_event *e;
 
+	if (!oom_first_report(p)) {
+		stat_inc(OS_STAT_OOM_DUPLICATES);
+		return 0;
+	}
 	/* every OOM victim is reported, tracked or not: the kernel chose it and the user must learn why */
 	e = event_reserve(OS_EV_OOM_VICTIM, p);
 	if (!e)
@@ -348,11 +389,72 @@ int BPF_PROG(handle_mark_victim, struct task_struct *p)
 	return 0;
 }
 
+/* Since 6.8 the tracepoint passes the victim. User space loads this variant or the pid one below, never both. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_mark_victim, struct task_struct *p)
+{
+	return report_oom_victim(p);
+}
+
+/* Before 6.8 mark_victim passes only the victim's (global) pid, and BPF there has no way from a pid to its task.
+ * __oom_kill_process() sends the victim SIGKILL just before it marks it, in the same thread: remember, per killing
+ * thread, the last task it sent SIGKILL to. The OOM killer holds a reference to the victim until it is marked, so
+ * the pointer is good when mark_victim comes. A victim marked without a new signal is one that was already dying:
+ * the allocating task itself (task_will_free_mem(current)) or a process whose first marking was reported. */
+struct sigkill_target {
+	__u64 task;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* global thread id of the sender */
+	__type(value, struct sigkill_target);
+} sigkill_targets SEC(".maps");
+
+SEC("tp_btf/signal_generate")
+int BPF_PROG(handle_sigkill, int sig, struct kernel_siginfo *info, struct task_struct *task)
+{
+	struct sigkill_target t = {};
+	__u32 me;
+
+	if (sig != 9 /* SIGKILL */)
+		return 0;
+	me = (__u32)bpf_get_current_pid_tgid();
+	t.task = (__u64)task;
+	t.pid = BPF_CORE_READ(task, pid);
+	bpf_map_update_elem(&sigkill_targets, &me, &t, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/mark_victim")
+int BPF_PROG(handle_mark_victim_pid, int pid)
+{
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	__u32 me = (__u32)bpf_get_current_pid_tgid();
+	struct sigkill_target *t = bpf_map_lookup_elem(&sigkill_targets, &me);
+	struct task_struct *victim = NULL;
+
+	if (t && t->pid == (__u32)pid)
+		victim = (struct task_struct *)t->task;
+	else if (me == (__u32)pid)
+		victim = cur;
+	if (t)
+		bpf_map_delete_elem(&sigkill_targets, &me);
+	if (!victim) {
+		stat_inc(OS_STAT_OOM_UNRESOLVED);
+		return 0;
+	}
+	return report_oom_victim(victim);
+}
+
 /* Hot path: fires on nearly every page fault of every process. One lookup for untracked work. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct os_tracked *t;
 	struct os_event *e;
 	__u64 anon, file, shmem, rss, last;
@@ -362,7 +464,7 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 	if (!t)
 		return 0;
 	/* the event may be about another process's mm (e.g. during exit): only count our own */
-	if (task->mm != mm)
+	if (BPF_CORE_READ(task, mm) != mm)
 		return 0;
 	stat_inc(OS_STAT_RSS_CALLS);
 	file = mm_counter_pages(mm, MM_FILEPAGES) << 12;
@@ -417,7 +519,7 @@ int handle_exit_mmap(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	if (ctx->ret < 0 && ctx->ret > -4096)
 		goto out;
-	e = event_reserve(OS_EV_MMAP, (struct task_struct *)bpf_get_current_task_btf());
+	e = event_reserve(OS_EV_MMAP, (struct task_struct *)bpf_get_current_task());
 	if (!e)
 		goto out;
 	e->mmap.addr = ctx->ret;
@@ -442,7 +544,7 @@ int handle_enter_munmap(struct trace_event_raw_sys_enter *ctx)
 	tgid = current_tgid_ns();
 	if (!bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
-	e = event_reserve(OS_EV_MUNMAP, (struct task_struct *)bpf_get_current_task_btf());
+	e = event_reserve(OS_EV_MUNMAP, (struct task_struct *)bpf_get_current_task());
 	if (!e)
 		return 0;
 	e->mmap.addr = ctx->args[0];
@@ -456,7 +558,7 @@ int handle_enter_munmap(struct trace_event_raw_sys_enter *ctx)
  * per reclaim_interval_ns per cgroup so a thrashing cgroup cannot flood the ring buffer. */
 static __always_inline int on_reclaim(__u32 kind, int order)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct os_rate *st, zero = {};
 	struct os_event *e;
 	__u64 id, now;

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "probes.h"
 #include "procfs.h"
+#include "probe_variants.h"
 #include "oomsentry.skel.h"
 
 struct probes {
@@ -18,18 +19,30 @@ struct probes {
 	struct ring_buffer *rb;
 	probes_event_fn fn;
 	void *ctx;
+	struct bpf_link *links[PV_N];
+	int n_links;
 	int n_attached;
 	int n_total;
-	char summary[512];
+	char summary[1024];
 };
 
 static int libbpf_verbose;
+static char load_failed_prog[64], load_failed_msg[128];
+static void note_failed_prog(const char *line);
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[512];
 	size_t n;
 
+	if (level == LIBBPF_WARN) {
+		va_list aq;
+
+		va_copy(aq, ap);
+		vsnprintf(buf, sizeof(buf), fmt, aq);
+		va_end(aq);
+		note_failed_prog(buf);
+	}
 	/* libbpf explains every failed attach at length; our own error line says what matters */
 	if (level == LIBBPF_DEBUG && libbpf_verbose < 2)
 		return 0;
@@ -118,19 +131,182 @@ static void set_rodata(struct oomsentry_bpf *skel, const struct probes_config *p
 	}
 }
 
-struct prog_desc {
-	struct bpf_program *prog;
-	struct bpf_link **link;
-	const char *what;
-	bool needs_tracefs;
-	bool core; /* without it, observing makes no sense */
-};
+/* The first parameter after the context of btf_trace_<tp> (typedef -> pointer -> function prototype). */
+static enum pv_arg tp_first_arg(const struct btf *btf, const char *tp)
+{
+	char name[96];
+	const struct btf_type *t;
+	const struct btf_param *params;
+	int id;
+
+	snprintf(name, sizeof(name), "btf_trace_%s", tp);
+	id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return PV_ARG_UNKNOWN;
+	t = btf__type_by_id(btf, btf__resolve_type(btf, id));
+	if (!t || !btf_is_ptr(t))
+		return PV_ARG_UNKNOWN;
+	t = btf__type_by_id(btf, t->type);
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < 2)
+		return PV_ARG_UNKNOWN;
+	params = btf_params(t);
+	t = btf__type_by_id(btf, btf__resolve_type(btf, params[1].type));
+	if (!t)
+		return PV_ARG_UNKNOWN;
+	if (btf_is_int(t))
+		return PV_ARG_INT;
+	if (btf_is_ptr(t)) {
+		t = btf__type_by_id(btf, btf__resolve_type(btf, t->type));
+		if (t && btf_is_struct(t) && !strcmp(btf__name_by_offset(btf, t->name_off), "task_struct"))
+			return PV_ARG_TASK;
+	}
+	return PV_ARG_UNKNOWN;
+}
+
+/* The type of member `name` of a struct, looking into anonymous structs and unions (mm_struct wraps its fields in
+ * one); 0 when there is none. */
+static int member_type(const struct btf *btf, const struct btf_type *t, const char *name, int depth)
+{
+	const struct btf_member *m = btf_members(t);
+
+	for (int i = 0; i < btf_vlen(t); i++, m++) {
+		const char *mn = btf__name_by_offset(btf, m->name_off);
+		const struct btf_type *mt;
+
+		if (mn && !strcmp(mn, name))
+			return (int)m->type;
+		if (mn && mn[0])
+			continue;
+		mt = btf__type_by_id(btf, btf__resolve_type(btf, m->type));
+		if (mt && depth < 4 && (btf_is_struct(mt) || btf_is_union(mt))) {
+			int r = member_type(btf, mt, name, depth + 1);
+
+			if (r > 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static bool rss_stat_is_percpu_array(const struct btf *btf)
+{
+	int id = btf__find_by_name_kind(btf, "mm_struct", BTF_KIND_STRUCT);
+	const struct btf_type *t;
+
+	if (id < 0)
+		return false;
+	id = member_type(btf, btf__type_by_id(btf, id), "rss_stat", 0);
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(btf, btf__resolve_type(btf, id));
+	if (!t || !btf_is_array(t))
+		return false;
+	t = btf__type_by_id(btf, btf__resolve_type(btf, btf_array(t)->type));
+	return t && btf_is_struct(t) && !strcmp(btf__name_by_offset(btf, t->name_off), "percpu_counter");
+}
+
+static void btf_facts(const struct btf *btf, bool memcg_events, struct pv_facts *f)
+{
+	char name[96];
+
+	memset(f, 0, sizeof(*f));
+	for (int i = 0; i < PV_TP_N; i++) {
+		snprintf(name, sizeof(name), "btf_trace_%s", pv_tp_names[i]);
+		f->tp[i] = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF) >= 0;
+	}
+	f->mark_victim = tp_first_arg(btf, "mark_victim");
+	f->mm_rss_stat_struct = btf__find_by_name_kind(btf, "mm_rss_stat", BTF_KIND_STRUCT) >= 0;
+	f->rss_stat_percpu = rss_stat_is_percpu_array(btf);
+	f->want_memcg_events = memcg_events;
+}
+
+/* libbpf names the program that failed in its warnings ("prog 'handle_rss_stat': failed to load: -22",
+ * "prog 'x': failed to find kernel BTF type ID of 'y'"): remember the first one of the current load attempt. */
+static void note_failed_prog(const char *line)
+{
+	const char *s = strstr(line, "prog '"), *e;
+	size_t n;
+
+	if (!s || load_failed_prog[0])
+		return;
+	s += 6;
+	e = strchr(s, '\'');
+	if (!e || (n = (size_t)(e - s)) >= sizeof(load_failed_prog))
+		return;
+	memcpy(load_failed_prog, s, n);
+	load_failed_prog[n] = 0;
+	e += 2;
+	while (*e == ' ')
+		e++;
+	snprintf(load_failed_msg, sizeof(load_failed_msg), "%s", e);
+}
+
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t len = strlen(buf);
+	va_list ap;
+
+	if (len + 1 >= size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+/* Opens and loads the object with the chosen programs; a program the kernel still refuses is switched off with its
+ * reason and the load retried, so that one program never takes the others down. */
+static int load_object(struct probes *p, const struct probes_config *pc, struct pv_choice *c, const char *why[PV_N])
+{
+	static char reasons[PV_N][160];
+	int r = -EINVAL;
+
+	for (int attempt = 0; attempt <= PV_N; attempt++) {
+		p->skel = oomsentry_bpf__open();
+		if (!p->skel) {
+			r = -errno;
+			log_error_errno(r, "cannot open the BPF object");
+			return r;
+		}
+		set_rodata(p->skel, pc);
+		for (int i = 0; i < PV_N; i++) {
+			struct bpf_program *prog = bpf_object__find_program_by_name(p->skel->obj, pv_progs[i].prog);
+
+			if (prog)
+				bpf_program__set_autoload(prog, c->load[i]);
+		}
+		load_failed_prog[0] = load_failed_msg[0] = 0;
+		r = oomsentry_bpf__load(p->skel);
+		if (!r)
+			return 0;
+		int bad = pv_prog_by_name(load_failed_prog);
+
+		oomsentry_bpf__destroy(p->skel);
+		p->skel = NULL;
+		if (bad < 0 || !c->load[bad]) {
+			log_error_errno(r, "cannot load the BPF programs into the kernel (needs BTF at /sys/kernel/btf/vmlinux "
+					   "and CAP_BPF + CAP_PERFMON)%s%s", load_failed_msg[0] ? ": " : "", load_failed_msg);
+			return r;
+		}
+		snprintf(reasons[bad], sizeof(reasons[bad]), "the kernel refused it: %s", load_failed_msg);
+		log_warn("the %s probe (%s) cannot load on this kernel: %s; loading the others without it",
+			 pv_progs[bad].what, pv_progs[bad].prog, load_failed_msg);
+		c->load[bad] = false;
+		why[bad] = reasons[bad];
+	}
+	return r;
+}
 
 int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, struct probes **ret)
 {
 	struct probes *p;
+	struct pv_facts facts;
+	struct pv_choice choice;
+	const char *why[PV_N];
+	bool attached[PV_N] = { false };
 	bool tracefs_ok = true, tracefs_tried = false;
-	char missing[384] = "";
+	char missing[640] = "", essentials[128];
+	struct btf *btf;
 	int r;
 
 	libbpf_verbose = pc->verbose;
@@ -141,73 +317,68 @@ int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, 
 	p->fn = fn;
 	p->ctx = ctx;
 
-	p->skel = oomsentry_bpf__open();
-	if (!p->skel) {
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
 		r = -errno;
-		log_error_errno(r, "cannot open the BPF object");
+		log_error_errno(r, "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): the BPF probes need it");
 		goto fail;
 	}
-	set_rodata(p->skel, pc);
-	if (!pc->memcg_events)
-		bpf_program__set_autoload(p->skel->progs.handle_memcg_events, false);
-	r = oomsentry_bpf__load(p->skel);
-	if (r) {
-		log_error_errno(r, "cannot load the BPF programs into the kernel (needs BTF at /sys/kernel/btf/vmlinux "
-				   "and CAP_BPF + CAP_PERFMON)");
+	btf_facts(btf, pc->memcg_events, &facts);
+	btf__free(btf);
+	pv_choose(&facts, &choice);
+	for (int i = 0; i < PV_N; i++)
+		why[i] = choice.skip_reason[i];
+
+	r = load_object(p, pc, &choice, why);
+	if (r)
 		goto fail;
-	}
 	for (int i = 0; i < pc->n_filter_cgroups; i++) {
 		__u8 one = 1;
 		bpf_map__update_elem(p->skel->maps.filter_cgroups, &pc->filter_cgroup_ids[i], sizeof(__u64), &one,
 				     sizeof(one), BPF_ANY);
 	}
 
-	struct prog_desc progs[] = {
-		{ p->skel->progs.handle_exec, &p->skel->links.handle_exec, "exec", false, true },
-		{ p->skel->progs.handle_fork, &p->skel->links.handle_fork, "fork", false, true },
-		{ p->skel->progs.handle_exit, &p->skel->links.handle_exit, "exit", false, true },
-		{ p->skel->progs.handle_mark_victim, &p->skel->links.handle_mark_victim, "oom victim", false, true },
-		{ p->skel->progs.handle_rss_stat, &p->skel->links.handle_rss_stat, "rss", false, false },
-		{ p->skel->progs.handle_memcg_reclaim, &p->skel->links.handle_memcg_reclaim, "memcg reclaim", false, false },
-		{ p->skel->progs.handle_direct_reclaim, &p->skel->links.handle_direct_reclaim, "direct reclaim", false, false },
-		{ p->skel->progs.handle_memcg_events, &p->skel->links.handle_memcg_events, "memcg events", false, false },
-		{ p->skel->progs.handle_enter_mmap, &p->skel->links.handle_enter_mmap, "mmap", true, false },
-		{ p->skel->progs.handle_exit_mmap, &p->skel->links.handle_exit_mmap, "mmap exit", true, false },
-		{ p->skel->progs.handle_enter_munmap, &p->skel->links.handle_enter_munmap, "munmap", true, false },
-	};
-	p->n_total = (int)ARRAY_SIZE(progs) - !pc->memcg_events;
-	for (size_t i = 0; i < ARRAY_SIZE(progs); i++) {
+	for (int i = 0; i < PV_N; i++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(p->skel->obj, pv_progs[i].prog);
 		struct bpf_link *link;
 
-		if (!bpf_program__autoload(progs[i].prog))
+		if (!choice.counted[i])
 			continue;
-
-		if (progs[i].needs_tracefs && !tracefs_tried) {
+		p->n_total++;
+		if (!prog || !choice.load[i]) {
+			append(missing, sizeof(missing), "%s%s: %s", missing[0] ? "; " : "", pv_progs[i].what,
+			       why[i] ? why[i] : "not loaded");
+			continue;
+		}
+		if (pv_progs[i].needs_tracefs && !tracefs_tried) {
 			tracefs_tried = true;
 			tracefs_ok = ensure_tracefs();
 		}
-		if (progs[i].needs_tracefs && !tracefs_ok) {
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s (no tracefs)",
-				 missing[0] ? ", " : "", progs[i].what);
+		if (pv_progs[i].needs_tracefs && !tracefs_ok) {
+			append(missing, sizeof(missing), "%s%s: no tracefs", missing[0] ? "; " : "", pv_progs[i].what);
 			continue;
 		}
-		link = bpf_program__attach(progs[i].prog);
+		link = bpf_program__attach(prog);
 		if (!link) {
 			r = -errno;
-			if (progs[i].core) {
-				log_error_errno(r, "cannot attach the %s probe", progs[i].what);
-				goto fail;
-			}
-			log_warn_errno(r, "cannot attach the %s probe; continuing without it", progs[i].what);
-			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s", missing[0] ? ", " : "",
-				 progs[i].what);
+			log_warn_errno(r, "cannot attach the %s probe; continuing without it", pv_progs[i].what);
+			append(missing, sizeof(missing), "%s%s: attach failed: %s", missing[0] ? "; " : "", pv_progs[i].what,
+			       strerror(-r));
 			continue;
 		}
-		*progs[i].link = link;
+		p->links[p->n_links++] = link;
+		attached[i] = true;
 		p->n_attached++;
 	}
-	snprintf(p->summary, sizeof(p->summary), "%d of %d probes attached%s%s%s", p->n_attached, p->n_total,
-		 missing[0] ? " (missing: " : "", missing, missing[0] ? ")" : "");
+	if (pv_missing_essentials(attached, essentials, sizeof(essentials))) {
+		log_error("the essential BPF probes are missing on this kernel (%s): %s", essentials, missing);
+		r = -ENOENT;
+		goto fail;
+	}
+	snprintf(p->summary, sizeof(p->summary), "%d of %d probes attached%s%s%s%s%s%s%s", p->n_attached, p->n_total,
+		 choice.oom_variant ? " (oom victim: " : "", choice.oom_variant ? choice.oom_variant : "",
+		 choice.rss_variant ? "; rss: " : "", choice.rss_variant ? choice.rss_variant : "",
+		 missing[0] ? "; missing: " : "", missing, choice.oom_variant ? ")" : "");
 
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.rb), on_sample, p, NULL);
 	if (!p->rb) {
@@ -227,6 +398,8 @@ void probes_stop(struct probes *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	for (int i = 0; i < p->n_links; i++)
+		bpf_link__destroy(p->links[i]);
 	oomsentry_bpf__destroy(p->skel);
 	free(p);
 }

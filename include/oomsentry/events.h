@@ -131,7 +131,9 @@ enum os_stat {
 	OS_STAT_DROPS = 0,     /* ring buffer full: event lost */
 	OS_STAT_EVENTS = 1,    /* events submitted */
 	OS_STAT_RSS_CALLS = 2, /* rss_stat hits on tracked processes */
-	OS_STAT_MAX = 4,
+	OS_STAT_OOM_DUPLICATES = 3, /* a second mark_victim for a process already reported */
+	OS_STAT_OOM_UNRESOLVED = 4, /* mark_victim with only a pid (before 6.8) whose task could not be found */
+	OS_STAT_MAX = 5,
 };
 
 #endif
