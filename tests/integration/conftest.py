@@ -1,6 +1,7 @@
 """Fixtures for oomsentry's integration tests: the real kernel, real memory cgroups, real processes.
 
-Every cgroup is created under /sys/fs/cgroup/memory/oomsentry-test-* and removed afterwards; every process a
+Every cgroup is created as oomsentry-test-* under the memory controller (/sys/fs/cgroup/memory on cgroup v1,
+/sys/fs/cgroup on v2) and removed afterwards; every process a
 test starts is tracked and killed at teardown. Tests that need root/BPF skip elsewhere, but fail under CI=true.
 """
 import json
@@ -16,6 +17,7 @@ import uuid
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "sim"))
+import memcg  # noqa: E402
 from memcg import MemoryCgroup  # noqa: E402  (shared with the demo and the benchmarks)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -39,8 +41,8 @@ def privileged():
         skip_or_fail("needs root (BPF, cgroups)")
     if not os.path.exists("/sys/kernel/btf/vmlinux"):
         skip_or_fail("kernel without BTF")
-    if not os.path.isdir(MEMCG_ROOT):
-        skip_or_fail("no cgroup v1 memory controller at " + MEMCG_ROOT)
+    if not memcg.available():
+        skip_or_fail("no memory cgroup controller (v1 at %s or v2 at %s)" % (memcg.V1_ROOT, memcg.V2_ROOT))
     if not os.access(BINARY, os.X_OK):
         pytest.fail("build oomsentry first (make)")
     return True

@@ -12,13 +12,36 @@ V1_ROOT = "/sys/fs/cgroup/memory"
 V2_ROOT = "/sys/fs/cgroup"
 
 
+def v2_available():
+    try:
+        return "memory" in open(os.path.join(V2_ROOT, "cgroup.controllers")).read().split()
+    except OSError:
+        return False
+
+
+def available():
+    """Whether this machine has a memory cgroup controller to make scratch cgroups with (v1 or v2)."""
+    return os.path.exists(os.path.join(V1_ROOT, "cgroup.procs")) or v2_available()
+
+
+def enable_v2_memory(parent):
+    """Children of `parent` get memory.max only with +memory in its cgroup.subtree_control. systemd enables it at
+    the root; a machine without systemd (a container, a test VM) has to do it itself. The root cgroup may hold
+    processes and still delegate, so this never has to move anything."""
+    ctl = os.path.join(parent, "cgroup.subtree_control")
+    if "memory" not in open(ctl).read().split():
+        with open(ctl, "w") as fh:
+            fh.write("+memory")
+
+
 class MemoryCgroup:
     def __init__(self, limit_bytes, prefix="oomsentry-"):
         self.name = prefix + uuid.uuid4().hex[:10]
         if os.path.exists(os.path.join(V1_ROOT, "cgroup.procs")):
             self.v2, self.path = False, os.path.join(V1_ROOT, self.name)
-        elif "memory" in open(os.path.join(V2_ROOT, "cgroup.controllers")).read():
+        elif "memory" in open(os.path.join(V2_ROOT, "cgroup.controllers")).read().split():
             self.v2, self.path = True, os.path.join(V2_ROOT, self.name)
+            enable_v2_memory(V2_ROOT)
         else:
             raise RuntimeError("no memory cgroup controller on this machine")
         os.mkdir(self.path)
