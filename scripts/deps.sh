@@ -4,13 +4,14 @@
 #   prometheus  only for promtool (checks deploy/prometheus and the live /metrics text); its server never starts
 #   linux-perf  perf probe/record on the USDT probes (scripts/incident-drill.py)
 #   nodejs npm  the Kubernetes schema validator (tests/deploy/k8s, kubernetes-models from the npm registry)
+#   qemu-system-x86 debootstrap e2fsprogs  `make vmtest`: Debian's own kernels booted under qemu (tests/vm)
 # `scripts/deps.sh bench` adds what only `make bench` needs: python3-torch, so that the prevention matrix holds one
 # shape's memory in real tensors (~170 packages; kept off the test path on purpose).
 set -eu
 PKGS="make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
  libsystemd-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libmicrohttpd-dev libwebsockets-dev systemtap-sdt-dev
  libcmocka-dev libclang-rt-14-dev python3 python3-pytest systemd earlyoom util-linux procps iproute2 ca-certificates git
- prometheus linux-perf nodejs"
+ prometheus linux-perf nodejs qemu-system-x86 debootstrap e2fsprogs"
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS python3-torch"
 fi

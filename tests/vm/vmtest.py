@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""`make vmtest`: the integration core subset on Debian's own kernels under qemu, one table kernel x result.
+
+  python3 tests/vm/vmtest.py [--kernels bullseye,bookworm,trixie] [--cgroup v2|v1] [--accel tcg|kvm]
+
+Each kernel boots the same bookworm root (the oomsentry binary is built on the host for bookworm's libraries); the
+work tree travels on a second drive and the results come back on it. See tests/vm/README.md.
+"""
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# oomsentry's shared libraries (bookworm names) and what the tests run with
+ROOT_PACKAGES = ["libbpf1", "libcurl4", "libelf1", "libinih1", "libjson-c5", "libmicrohttpd12", "libsystemd0",
+                 "python3", "python3-pytest", "procps", "iproute2", "util-linux", "e2fsprogs"]
+# The documented core subset (issue 13): what differs between kernels and cgroup versions. Each column of the table
+# is one or more of these tests; a column passes when all of its tests pass.
+COLUMNS = [
+    ("OOM victim (v2 path)", ["tests/integration/test_foundation.py::test_oom_victim_attributed"]),
+    ("exit 3 + SIGTERM", ["tests/integration/test_foundation.py::test_exit_causes"]),
+    ("3rd generation", ["tests/integration/test_prevention.py::test_oomsentry_prevents_the_kill"]),
+]
+EXTRA_TESTS = [
+    "tests/integration/test_foundation.py::test_large_file_mapping_reported",
+    "tests/integration/test_foundation.py::test_children_of_tracked_are_tracked",
+    "tests/integration/test_foundation.py::test_exit_0_after_a_child_oom_kill_is_reported_as_such",
+    "tests/integration/test_generations.py",
+    "tests/integration/test_orphans.py",
+    "tests/integration/test_pidns.py",
+]
+SUITES = {"bullseye": "5.10", "bookworm": "6.1", "trixie": "6.12"}
+
+
+def install_vminit(tree):
+    dst = os.path.join(tree, "sbin", "vminit")
+    shutil.copy(os.path.join(HERE, "vminit"), dst)
+    os.chmod(dst, 0o755)
+
+
+def vminit_key():
+    with open(os.path.join(HERE, "vminit"), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
+
+
+def test_root(cache):
+    return vm.build_root("bookworm", ROOT_PACKAGES, hook=install_vminit, hook_key="vminit:" + vminit_key(),
+                         cache=cache)
+
+
+def stage_work(dest, tests, timeout):
+    """What the guest needs from the work tree: the binary, the tests, and the script that runs them."""
+    os.makedirs(dest)
+    shutil.copy(os.path.join(ROOT, "oomsentry"), dest)
+    shutil.copytree(os.path.join(ROOT, "tests"), os.path.join(dest, "tests"),
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "fuzz", "unit", "fixtures"))
+    shutil.copy(os.path.join(HERE, "guest-run"), os.path.join(dest, "guest-run"))
+    with open(os.path.join(dest, "tests.txt"), "w") as f:
+        f.write("\n".join(tests) + "\n")
+    with open(os.path.join(dest, "timeout"), "w") as f:
+        f.write("%d\n" % timeout)
+    os.makedirs(os.path.join(dest, "results"))
+
+
+def parse_results(path):
+    res = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("{"):
+                    r = json.loads(line)
+                    res[r["nodeid"]] = r["outcome"]
+    except OSError:
+        pass
+    return res
+
+
+def one_kernel(suite, args, root_img, workdir):
+    t0 = time.time()
+    kernel, version = vm.fetch_kernel(suite, args.cache)
+    tests = [t for _, ts in COLUMNS for t in ts] + ([] if args.quick else EXTRA_TESTS)
+    stage = os.path.join(workdir, suite)
+    # the guest stops its tests a minute before the host gives up on it, so that the results still come back
+    stage_work(stage, tests, max(60, args.timeout - 90))
+    img = vm.data_image(stage, os.path.join(workdir, suite + ".img"))
+    cmdline = "cgroup_no_v1=all" if args.cgroup == "v2" else ""
+    console_log = os.path.join(args.cache, "console-%s.log" % suite)
+    text, timed_out = vm.boot(kernel, root_img, drives=[img], cmdline=cmdline, init="/sbin/vminit",
+                              memory=args.memory, timeout=args.timeout, console_log=console_log, accel=args.accel)
+    row = {"suite": suite, "kernel": version, "seconds": round(time.time() - t0), "timed_out": timed_out,
+           "console": console_log}
+    out = os.path.join(workdir, suite + "-results")
+    os.makedirs(out)
+    for name in ("results.jsonl", "startup.json", "pytest.log"):
+        vm.read_from_image(img, "/results/" + name, os.path.join(out, name))
+    res = parse_results(os.path.join(out, "results.jsonl"))
+    row["tests"] = res
+    try:
+        with open(os.path.join(out, "startup.json")) as f:
+            row["startup"] = json.load(f)
+    except (OSError, ValueError):
+        row["startup"] = {}
+    keep = os.path.join(args.cache, "pytest-%s.log" % suite)
+    if os.path.exists(os.path.join(out, "pytest.log")):
+        shutil.copy(os.path.join(out, "pytest.log"), keep)
+    row["pytest_log"] = keep
+    return row
+
+
+def probes_cell(row):
+    m = row["startup"].get("probes", "")
+    # "9 of 11 probes attached (...)": n/N of the programs this kernel could load and attach
+    parts = m.split()
+    if len(parts) >= 3 and parts[1] == "of":
+        n, total = int(parts[0]), int(parts[2])
+        return "%d/%d" % (n, total), n == total
+    return "-", False
+
+
+def print_table(rows):
+    head = ["kernel", "cgroup", "probes", "BPF"] + [c for c, _ in COLUMNS] + ["others", "time"]
+    lines = []
+    all_ok = True
+    for r in rows:
+        cells = [r["kernel"], r["cgroup"]]
+        pc, pok = probes_cell(r)
+        cells.append(pc + (" ✔" if pok else " ✘"))
+        bpf_ok = r["startup"].get("bpf") is True
+        cells.append("✔" if bpf_ok else "✘ polling")
+        ok = pok and bpf_ok
+        for _, tests in COLUMNS:
+            good = all(r["tests"].get(t) == "passed" for t in tests)
+            ok &= good
+            cells.append("✔" if good else "✘")
+        column_tests = {t for _, ts in COLUMNS for t in ts}
+        others = {k: v for k, v in r["tests"].items() if k not in column_tests}
+        bad = [k for k, v in others.items() if v != "passed"]
+        ok &= not bad and not r["timed_out"]
+        cells.append("%d/%d ✔" % (len(others) - len(bad), len(others)) if not bad else
+                     "%d/%d ✘" % (len(others) - len(bad), len(others)))
+        cells.append("%ds%s" % (r["seconds"], " TIMEOUT" if r["timed_out"] else ""))
+        all_ok &= ok
+        lines.append(cells)
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *lines)]
+    fmt = " | ".join("%%-%ds" % w for w in widths)
+    print(fmt % tuple(head))
+    print("-+-".join("-" * w for w in widths))
+    for cells in lines:
+        print(fmt % tuple(cells))
+    for r in rows:
+        bad = sorted(k for k, v in r["tests"].items() if v != "passed")
+        if bad or not r["tests"]:
+            print("%s: %s (console: %s, pytest: %s)" % (r["kernel"], ", ".join("%s %s" % (k, r["tests"][k])
+                                                                             for k in bad) or "no results",
+                                                     r["console"], r["pytest_log"]))
+        if r["startup"].get("probes"):
+            print("%s: %s" % (r["kernel"], r["startup"]["probes"]))
+    return all_ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kernels", default=os.environ.get("VMTEST_KERNELS", "bullseye,bookworm,trixie"))
+    ap.add_argument("--cgroup", default=os.environ.get("VMTEST_CGROUP", "v2"), choices=["v1", "v2"])
+    ap.add_argument("--accel", default=os.environ.get("VMTEST_ACCEL") or None, choices=["kvm", "tcg"])
+    ap.add_argument("--memory", default="3G")
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("VMTEST_TIMEOUT", "1500")))
+    ap.add_argument("--quick", action="store_true", default=os.environ.get("VMTEST_QUICK") == "1",
+                    help="only the tests behind the table's columns")
+    ap.add_argument("--cache", default=vm.DEFAULT_CACHE)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("vmtest: needs root (debootstrap, apt)", file=sys.stderr)
+        return 2
+    if not os.access(os.path.join(ROOT, "oomsentry"), os.X_OK):
+        print("vmtest: build oomsentry first (make)", file=sys.stderr)
+        return 2
+    t0 = time.time()
+    root_img = test_root(args.cache)
+    rows = []
+    workdir = tempfile.mkdtemp(prefix="run-", dir=args.cache)
+    try:
+        for suite in args.kernels.split(","):
+            row = one_kernel(suite, args, root_img, workdir)
+            row["cgroup"] = args.cgroup
+            rows.append(row)
+            vm.log("%s done in %d s" % (row["kernel"], row["seconds"]))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ok = print_table(rows)
+    print("vmtest: %s in %d s" % ("all passed" if ok else "FAILED", time.time() - t0))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
