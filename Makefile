@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# oomsentry build: bpf/*.bpf.c -> .output/*.bpf.o -> .output/*.skel.h -> user/*.o -> oomsentry
+# oomsentry build: bpf/*.bpf.c -> .output/*.bpf.o -> .output/*.skel.h -> user/probes.o; user/core/*.c (pure, no
+# library headers but json-c) -> .output/core/*.o; user/*.c (glue) -> .output/user/*.o; all -> oomsentry
 OUTPUT ?= .output
 CLANG ?= clang
 LLVM_STRIP ?= llvm-strip
@@ -14,19 +15,33 @@ VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
 PKGS := libbpf libsystemd libcurl json-c inih libmicrohttpd libwebsockets
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The pure core (user/core) may use json-c, a parser without I/O, and nothing else: it is compiled without -Iuser,
+# the skeleton's folder or the other libraries' flags, so a core file that reaches for them does not build.
+CORE_PKGS := json-c
+CORE_PKG_CFLAGS = $(shell pkg-config --cflags $(CORE_PKGS) 2>/dev/null)
+CORE_PKG_LIBS = $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wformat-security -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DOOMSENTRY_VERSION='"$(VERSION)"' \
-	-Iinclude -Iuser -I$(OUTPUT) $(PKG_CFLAGS)
+BASE_CFLAGS = $(CFLAGS) $(WARN) -std=gnu11 -D_GNU_SOURCE -DOOMSENTRY_VERSION='"$(VERSION)"' -MMD -MP
+CORE_CFLAGS = $(BASE_CFLAGS) -Iinclude -Iuser/core $(CORE_PKG_CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) -Iinclude -Iuser -Iuser/core -I$(OUTPUT) $(PKG_CFLAGS)
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-USER_SRCS := $(sort $(wildcard user/*.c))
-USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
-LIB_OBJS := $(filter-out $(OUTPUT)/user/main.o,$(USER_OBJS))
-SAN_OBJS := $(patsubst user/%.c,$(OUTPUT)/san/%.o,$(filter-out user/main.c,$(USER_SRCS)))
+CORE_SRCS := $(sort $(wildcard user/core/*.c))
+GLUE_SRCS := $(sort $(wildcard user/*.c))
+CORE_OBJS := $(patsubst user/core/%.c,$(OUTPUT)/core/%.o,$(CORE_SRCS))
+GLUE_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(GLUE_SRCS))
+# Unit tests never touch the probes, so the sanitized archives (and `make unit`) need neither clang's BPF target
+# nor bpftool.
+CORE_SAN_OBJS := $(patsubst user/core/%.c,$(OUTPUT)/san/core/%.o,$(CORE_SRCS))
+GLUE_SAN_OBJS := $(patsubst user/%.c,$(OUTPUT)/san/user/%.o,$(filter-out user/main.c user/probes.c,$(GLUE_SRCS)))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%,$(UNIT_SRCS))
+# A test of a core module (tests/unit/test_X.c for user/core/X.c) links the core alone: no libcurl, libbpf,
+# libsystemd or libmicrohttpd.
+CORE_UNIT_BINS := $(foreach t,$(UNIT_BINS),$(if $(wildcard user/core/$(patsubst test_%,%,$(notdir $(t))).c),$(t)))
+GLUE_UNIT_BINS := $(filter-out $(CORE_UNIT_BINS),$(UNIT_BINS))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(OUTPUT)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 15
@@ -42,7 +57,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit integration fuzz demo install uninstall clean format bench vmtest
+.PHONY: all deps test unit unit-core integration fuzz demo install uninstall clean format bench check-structure vmtest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -51,7 +66,7 @@ all: oomsentry
 deps:
 	$(Q)./scripts/deps.sh
 
-$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/san $(OUTPUT)/unit $(OUTPUT)/fuzz:
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/core $(OUTPUT)/san/user $(OUTPUT)/san/core $(OUTPUT)/unit $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
 # Prefer the running kernel's BTF; fall back to the checked-in copy for build hosts without it.
@@ -69,26 +84,51 @@ $(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< > $@
 
-$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h) include/oomsentry/events.h $(OUTPUT)/oomsentry.skel.h | $(OUTPUT)/user
+# Dependencies on headers come from the compiler (-MMD); only probes.c includes the BPF skeleton.
+$(OUTPUT)/core/%.o: user/core/%.c | $(OUTPUT)/core
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/user/%.o: user/%.c | $(OUTPUT)/user
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-oomsentry: $(USER_OBJS)
+$(OUTPUT)/user/probes.o: $(OUTPUT)/oomsentry.skel.h
+
+oomsentry: $(GLUE_OBJS) $(CORE_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(CFLAGS) $^ $(PKG_LIBS) -lm -o $@
 
-# Unit tests link only what they use from a sanitized archive of every module but main.
-$(OUTPUT)/san/%.o: user/%.c $(wildcard user/*.h) include/oomsentry/events.h $(OUTPUT)/oomsentry.skel.h | $(OUTPUT)/san
+# Unit tests link only what they use from sanitized archives: the core's, and (for glue tests) the glue's.
+$(OUTPUT)/san/core/%.o: user/core/%.c | $(OUTPUT)/san/core
+	$(call msg,CC-SAN,$@)
+	$(Q)$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+
+$(OUTPUT)/san/user/%.o: user/%.c | $(OUTPUT)/san/user
 	$(call msg,CC-SAN,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -c $< -o $@
 
-$(OUTPUT)/liboomsentry-san.a: $(SAN_OBJS)
+$(OUTPUT)/liboomsentry-core-san.a: $(CORE_SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-san.a | $(OUTPUT)/unit
+$(OUTPUT)/liboomsentry-glue-san.a: $(GLUE_SAN_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(CORE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-core-san.a | $(OUTPUT)/unit
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $< \
+		$(OUTPUT)/liboomsentry-core-san.a -lcmocka $(CORE_PKG_LIBS) -lm -o $@
+
+$(GLUE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-glue-san.a \
+		$(OUTPUT)/liboomsentry-core-san.a | $(OUTPUT)/unit
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $< \
-		$(OUTPUT)/liboomsentry-san.a -lcmocka $(PKG_LIBS) -lm -o $@
+		$(OUTPUT)/liboomsentry-glue-san.a $(OUTPUT)/liboomsentry-core-san.a -lcmocka $(PKG_LIBS) -lm -o $@
+
+unit-core: $(CORE_UNIT_BINS)
+	$(Q)fail=0; for t in $(CORE_UNIT_BINS); do \
+		ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $$t || fail=1; done; \
+	exit $$fail
 
 unit: $(UNIT_BINS)
 	$(Q)fail=0; for t in $(UNIT_BINS); do \
@@ -99,11 +139,11 @@ integration: oomsentry
 	$(Q)$(PYTHON) -m pytest -v -ra tests/deploy tests/sim tests/integration
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
-# of untrusted input (ComfyUI replies, /proc and cgroup files), so they link just those.
-FUZZ_LINK := user/comfy.c user/procfs.c user/cgroup.c user/log.c user/utf8.c user/jsontext.c user/wsmsg.c user/lookahead.c
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
+# of untrusted input (ComfyUI replies, /proc and cgroup files), which are all in the core, so they link the core
+# alone.
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(ALL_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LINK) $(PKG_LIBS) -lm -o $@
+	$(Q)$(CLANG) $(CORE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) $(CORE_PKG_LIBS) -lm -o $@
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus/$$n; \
@@ -111,7 +151,12 @@ fuzz: $(FUZZ_BINS)
 			> $(OUTPUT)/$$n.log 2>&1; then tail -40 $(OUTPUT)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
 		echo "  FUZZ-OK  $$n: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(OUTPUT)/$$n.log)"; done
 
+# Fails on an include cycle under user/ and on a core file that includes anything but the core, libc and json-c.
+check-structure:
+	$(Q)$(PYTHON) scripts/check-structure
+
 test: deps all
+	$(Q)$(MAKE) --no-print-directory check-structure
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory fuzz
 	$(Q)$(MAKE) --no-print-directory integration
@@ -141,7 +186,10 @@ uninstall:
 		$(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8
 
 format:
-	clang-format -i user/*.c user/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c
+	clang-format -i user/*.c user/*.h user/core/*.c user/core/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c
 
 clean:
 	rm -rf $(OUTPUT) oomsentry
+
+-include $(wildcard $(OUTPUT)/core/*.d $(OUTPUT)/user/*.d $(OUTPUT)/san/core/*.d $(OUTPUT)/san/user/*.d \
+	$(OUTPUT)/unit/*.d $(OUTPUT)/fuzz/*.d)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* One watched ComfyUI server: finds its process and memory cgroup, follows its generations through /queue and
- * /history, forecasts, and (in run mode) climbs the prevention ladder. The glue between the pure modules
- * (generations, forecast, policy, orphans) and the effects (comfy, actions). */
+ * /history, forecasts, and (in run mode) climbs the prevention ladder. instance.c follows generations and dispatches
+ * the loop's events; finding the server is locate.c, carrying out rungs prevent.c, the controlled restart
+ * restart.c, orphans scan.c. */
 #ifndef OOMSENTRY_INSTANCE_H
 #define OOMSENTRY_INSTANCE_H
 
@@ -28,9 +29,6 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 /* `oomsentry scan`: report orphans once, and with reap terminate them and wait until each is gone.
  * Returns the number of orphans or negative errno. */
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap);
-struct orphan_server;
-/* The server as orphans.c needs it; returns 0, or -ENOENT while it is not known. */
-int instance_server(const struct instance *in, struct orphan_server *ret);
 /* One block of the live table for `oomsentry status`. */
 void instance_status(struct instance *in, FILE *out);
 

@@ -26,48 +26,6 @@
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS };
 
-static uint64_t clock_ns(clockid_t clock)
-{
-	struct timespec ts;
-
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t now_mono_ns(void)
-{
-	return clock_ns(CLOCK_MONOTONIC);
-}
-
-uint64_t mono_to_real_ns(uint64_t mono_ns)
-{
-	uint64_t mono = now_mono_ns();
-
-	return clock_ns(CLOCK_REALTIME) - (mono > mono_ns ? mono - mono_ns : 0);
-}
-
-uint64_t now_boot_ns(void)
-{
-	return clock_ns(CLOCK_BOOTTIME);
-}
-
-void daemon_watch_cgroup(struct daemon *d, uint64_t cgroup_id)
-{
-	if (d->probes && cgroup_id)
-		probes_watch_cgroup(d->probes, cgroup_id);
-}
-
-struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags)
-{
-	struct proc *p = proctree_add(d->pt, pid, flags);
-
-	if (p && d->probes)
-		probes_track(d->probes, (uint32_t)pid, flags);
-	if (p)
-		daemon_watch_cgroup(d, p->cgroup_id);
-	return p;
-}
-
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
 	const char *root = cg_mounts_memory_root(&d->mounts);
@@ -592,6 +550,35 @@ static int daemon_setup(struct daemon *d)
 	return 0;
 }
 
+struct table_ctx {
+	FILE *out;
+};
+
+static void print_proc(struct proc *p, void *ctx)
+{
+	struct table_ctx *c = ctx;
+
+	if (p->death != PROC_ALIVE)
+		return;
+	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid, p->comm, (double)p->rss_bytes / (1 << 20),
+		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "", p->cgroup_dir);
+}
+
+/* The live table `oomsentry status` prints; status.c only carries it. */
+static void render_status(FILE *out, void *ctx)
+{
+	struct daemon *d = ctx;
+	struct table_ctx c = { .out = out };
+
+	fprintf(out, "oomsentry %s (%s, %s)\n", OOMSENTRY_VERSION, d->mode == MODE_RUN ? "run" : "observe",
+		d->probes ? probes_summary(d->probes) : "polling /proc, no BPF");
+	for (int i = 0; i < d->n_instances; i++)
+		instance_status(d->instances[i], out);
+	fprintf(out, "tracked processes: %zu\n      PID    PPID COMM             RSS(MiB) PEAK(MiB) CGROUP\n",
+		proctree_count_alive(d->pt));
+	proctree_foreach(d->pt, print_proc, &c);
+}
+
 static void drain_timer(int fd)
 {
 	uint64_t n;
@@ -671,7 +658,7 @@ static int daemon_loop(struct daemon *d)
 				metrics_server_process();
 				break;
 			case TAG_STATUS:
-				status_server_accept(d, d->status_fd);
+				status_server_accept(d->status_fd, render_status, d);
 				break;
 			}
 		}

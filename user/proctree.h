@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "cgroup.h"
-#include "orphans.h"
+#include "death.h"
 
 #define PROC_CMDLINE_MAX 512
 #define PROC_PATH_MAX 256

@@ -6,10 +6,12 @@
 #include <string.h>
 #include "actions.h"
 #include "common.h"
-#include "instance-impl.h"
+#include "context.h"
+#include "instance-state.h"
+#include "locate.h"
 #include "log.h"
-#include "loop.h"
 #include "proctree.h"
+#include "restart.h"
 
 static int save_queue(struct instance *in)
 {

@@ -5,10 +5,11 @@
 #include <unistd.h>
 #include "actions.h"
 #include "common.h"
-#include "instance.h"
+#include "context.h"
+#include "instance-state.h"
 #include "journal.h"
 #include "log.h"
-#include "loop.h"
+#include "metrics.h"
 #include "procfs.h"
 #include "proctree.h"
 #include "scan.h"
@@ -79,12 +80,11 @@ static void add_proc(struct proc *p, void *ctx)
 	o->is_self_parent = p->pid == getppid();
 }
 
-int scan_orphans(struct daemon *d, const struct instance_config *ic, struct scan_result *ret)
+int scan_orphans(struct daemon *d, const struct instance_config *ic, const struct orphan_server *servers,
+		 size_t nservers, struct scan_result *ret)
 {
-	struct orphan_server servers[CONFIG_MAX_INSTANCES];
 	struct orphan_scope scope;
 	struct build_ctx *c;
-	size_t nservers = 0;
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -100,10 +100,6 @@ int scan_orphans(struct daemon *d, const struct instance_config *ic, struct scan
 		free(c);
 		scan_result_free(ret);
 		return -ENOMEM;
-	}
-	for (int i = 0; i < d->n_instances; i++) {
-		if (instance_server(d->instances[i], &servers[nservers]) == 0)
-			nservers++;
 	}
 	for (int i = 0; i < d->cfg->n_instances && c->n_ports < MAX_PORTS; i++) {
 		uint16_t port;
@@ -261,4 +257,84 @@ uint64_t scan_reap_step(struct daemon *d, const char *instance, struct orphan_re
 		i++;
 	}
 	return freed;
+}
+
+/* ---- one instance: its orphans against every instance's live server ---- */
+
+static int instance_server(const struct instance *in, struct orphan_server *ret)
+{
+	struct proc *p = in->server_pid ? proctree_get(in->d->pt, in->server_pid) : NULL;
+
+	if (!p || !instance_owns_proc((struct instance *)in, p))
+		return -ENOENT;
+	memset(ret, 0, sizeof(*ret));
+	ret->pid = p->pid;
+	ret->ppid = p->ppid;
+	ret->pgid = p->pgid;
+	ret->sid = p->sid;
+	ret->start_ns = p->start_ns;
+	snprintf(ret->cwd, sizeof(ret->cwd), "%s", p->cwd);
+	snprintf(ret->cmdline, sizeof(ret->cmdline), "%s", p->cmdline);
+	ret->port = in->port;
+	return 0;
+}
+
+static int scan_instance_orphans(struct instance *in, struct scan_result *ret)
+{
+	struct orphan_server servers[CONFIG_MAX_INSTANCES];
+	struct daemon *d = in->d;
+	size_t n = 0;
+
+	for (int i = 0; i < d->n_instances && n < ARRAY_SIZE(servers); i++)
+		if (instance_server(d->instances[i], &servers[n]) == 0)
+			n++;
+	return scan_orphans(d, in->ic, servers, n, ret);
+}
+
+void scan_instance(struct instance *in, uint64_t now_ns, bool reap)
+{
+	struct scan_result sr;
+
+	if (scan_instance_orphans(in, &sr) < 0)
+		return;
+	in->orphan_count = (uint32_t)sr.n_orphans;
+	in->orphan_bytes = sr.orphan_bytes;
+	metrics_set_gauge(METRIC_ORPHANS, in->labels, (double)sr.n_orphans);
+	scan_report_new(&sr, in->ic->name);
+	if (reap)
+		scan_reap_start(&sr, in->reaps, in->reap_rss, &in->n_reaps, MAX_REAPS, in->d->cfg->orphan_grace_ms, now_ns);
+	scan_reap_step(in->d, in->ic->name, in->reaps, in->reap_rss, &in->n_reaps, now_ns);
+	scan_result_free(&sr);
+}
+
+int scan_instance_to_end(struct instance *in, uint64_t now_ns, bool reap)
+{
+	struct scan_result sr;
+	uint64_t freed = 0;
+	size_t n;
+
+	if (scan_instance_orphans(in, &sr) < 0)
+		return -EIO;
+	n = sr.n_orphans;
+	scan_report_new(&sr, in->ic->name);
+	if (reap)
+		scan_reap_start(&sr, in->reaps, in->reap_rss, &in->n_reaps, MAX_REAPS, in->d->cfg->orphan_grace_ms, now_ns);
+	scan_result_free(&sr);
+	while (in->n_reaps) {
+		freed += scan_reap_step(in->d, in->ic->name, in->reaps, in->reap_rss, &in->n_reaps, now_mono_ns());
+		if (in->n_reaps)
+			usleep(100 * 1000);
+	}
+	if (reap) {
+		char buf[32];
+		struct rec r;
+		instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
+		rec_add(&r, "ACTION", "reap_orphans");
+		rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)freed);
+		rec_add(&r, "COUNT", "%zu", n);
+		rec_message(&r, "instance %s: reaped %zu orphans, %s given back", in->ic->name, n,
+			    fmt_bytes(freed, buf, sizeof(buf)));
+		rec_emit(&r);
+	}
+	return (int)n;
 }

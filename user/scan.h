@@ -4,6 +4,7 @@
 #ifndef OOMSENTRY_SCAN_H
 #define OOMSENTRY_SCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,8 +21,10 @@ struct scan_result {
 	uint64_t orphan_bytes;
 };
 
-/* Classifies every live process in the table against the scope of ic and all known servers. */
-int scan_orphans(struct daemon *d, const struct instance_config *ic, struct scan_result *ret);
+/* Classifies every live process in the table against the scope of ic and the servers known alive (every
+ * instance's, not only ic's: one instance's server is never another's orphan). */
+int scan_orphans(struct daemon *d, const struct instance_config *ic, const struct orphan_server *servers,
+		 size_t nservers, struct scan_result *ret);
 void scan_result_free(struct scan_result *sr);
 /* Journals orphans not reported before (one record per process, not per scan). Returns how many were new. */
 int scan_report_new(const struct scan_result *sr, const char *instance);
@@ -32,5 +35,16 @@ void scan_reap_start(const struct scan_result *sr, struct orphan_reap *reaps, ui
  * by reaps that finished in this call. */
 uint64_t scan_reap_step(struct daemon *d, const char *instance, struct orphan_reap *reaps, uint64_t *rss, size_t *n,
 			uint64_t now_ns);
+
+/* ---- one instance (struct instance from instance-state.h) ---- */
+
+struct instance;
+
+/* Classifies the instance's orphans against every instance's live server, journals new ones, starts reaping them
+ * when reap is set, and advances the reaps under way. */
+void scan_instance(struct instance *in, uint64_t now_ns, bool reap);
+/* `oomsentry scan`: as scan_instance, then waits until every reap has finished. Returns the number of orphans or
+ * negative errno. */
+int scan_instance_to_end(struct instance *in, uint64_t now_ns, bool reap);
 
 #endif

@@ -6,11 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "common.h"
-#include "instance.h"
 #include "log.h"
-#include "loop.h"
-#include "probes.h"
-#include "proctree.h"
 #include "status.h"
 
 static int sockaddr_for(const char *path, struct sockaddr_un *sa)
@@ -59,42 +55,22 @@ void status_server_stop(int fd, const char *path)
 	unlink(path);
 }
 
-struct table_ctx {
+void status_server_accept(int fd, status_render_fn render, void *ctx)
+{
 	FILE *out;
-};
-
-static void print_proc(struct proc *p, void *ctx)
-{
-	struct table_ctx *c = ctx;
-
-	if (p->death != PROC_ALIVE)
-		return;
-	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid, p->comm, (double)p->rss_bytes / (1 << 20),
-		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "", p->cgroup_dir);
-}
-
-void status_server_accept(struct daemon *d, int fd)
-{
-	struct table_ctx c;
 	char *buf = NULL;
 	size_t len = 0;
 	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 
 	if (cfd < 0)
 		return;
-	c.out = open_memstream(&buf, &len);
-	if (!c.out) {
+	out = open_memstream(&buf, &len);
+	if (!out) {
 		close(cfd);
 		return;
 	}
-	fprintf(c.out, "oomsentry %s (%s, %s)\n", OOMSENTRY_VERSION, d->mode == MODE_RUN ? "run" : "observe",
-		d->probes ? probes_summary(d->probes) : "polling /proc, no BPF");
-	for (int i = 0; i < d->n_instances; i++)
-		instance_status(d->instances[i], c.out);
-	fprintf(c.out, "tracked processes: %zu\n      PID    PPID COMM             RSS(MiB) PEAK(MiB) CGROUP\n",
-		proctree_count_alive(d->pt));
-	proctree_foreach(d->pt, print_proc, &c);
-	fclose(c.out);
+	render(out, ctx);
+	fclose(out);
 	/* a blocking write of a small table: the client is local and reads at once */
 	for (size_t off = 0; off < len;) {
 		ssize_t n = send(cfd, buf + off, len - off, MSG_NOSIGNAL);

@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* `oomsentry status`: the daemon answers on a UNIX socket with its live table; the client prints it. */
+/* `oomsentry status`: the daemon answers on a UNIX socket with its live table; the client prints it. Transport only:
+ * the table is rendered by the caller (loop.c), so this module knows nothing of the daemon. */
 #ifndef OOMSENTRY_STATUS_H
 #define OOMSENTRY_STATUS_H
 
 #include <stdio.h>
 
-struct daemon;
+/* Writes the table into out. */
+typedef void (*status_render_fn)(FILE *out, void *ctx);
 
 /* Returns the listening fd, or -1 (logged) when the socket cannot be created: status is a convenience. */
 int status_server_start(const char *path);
 void status_server_stop(int fd, const char *path);
-void status_server_accept(struct daemon *d, int fd);
+/* Accepts one client and sends it what render writes. */
+void status_server_accept(int fd, status_render_fn render, void *ctx);
 /* Returns 0 after printing the table, negative errno (with one line on stderr) when no daemon answers. */
 int status_client(const char *path, FILE *out);
 

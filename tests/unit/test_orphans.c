@@ -7,6 +7,8 @@
 #include <string.h>
 #include <cmocka.h>
 #include "common.h"
+#include "crashloop.h"
+#include "death.h"
 #include "orphans.h"
 
 #ifndef FIXTURES

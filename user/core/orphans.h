@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Decides which processes are leftovers of dead ComfyUI runs and safe to reap, plans the SIGTERM -> SIGKILL reap,
- * and spots crash loops. Pure (no I/O, no clock, no logging): the daemon fills the inputs from its process table and
- * does the signalling, so the rules that decide what gets killed can be tested exhaustively.
+/* Decides which processes are leftovers of dead ComfyUI runs and safe to reap, and plans the SIGTERM -> SIGKILL reap
+ * (deaths: death.h; crash loops: crashloop.h). Pure (no I/O, no clock, no logging): the daemon fills the inputs from
+ * its process table and does the signalling, so the rules that decide what gets killed can be tested exhaustively.
  *
  * Times: every *_ns is on one boot-relative clock chosen by the caller (start times from /proc/PID/stat converted to
  * ns, and "now" on the same clock); they are only ever compared with each other.
@@ -197,102 +197,5 @@ int orphan_reap_next_step(struct orphan_reap *r, uint64_t now_ns, const struct o
 int orphan_reap_signal_result(struct orphan_reap *r, int signal_rc);
 
 const char *orphan_reap_outcome_str(enum orphan_reap_outcome o);
-
-/* ---- deaths and crash loops ---- */
-
-enum death_kind {
-	DEATH_UNKNOWN = 0,
-	DEATH_EXITED,                /* code = exit status */
-	DEATH_SIGNALED,              /* code = signal number */
-	DEATH_OOM_KILLED,            /* code = signal number (SIGKILL) */
-	DEATH_EXIT0_AFTER_CHILD_OOM, /* exited 0, but the OOM killer had just killed its child: not a clean exit */
-	DEATH_KIND_MAX,
-};
-
-struct death_cause {
-	enum death_kind kind;
-	int32_t code;
-	bool core_dumped;
-};
-
-#define DEATH_CAUSE_STR_MAX 80
-
-/* Decodes the kernel's raw task->exit_code ((code << 8) | signal, 0x80 = core dumped) as seen at
- * sched_process_exit. A SIGKILL of an OOM victim becomes DEATH_OOM_KILLED; exit code 0 with
- * child_oom_killed_recently becomes DEATH_EXIT0_AFTER_CHILD_OOM. Returns 0, or -EINVAL (NULL ret, or a value the
- * kernel cannot produce: above 0xffff, both code and signal set, signal > 64) with ret->kind DEATH_UNKNOWN. */
-int death_from_exit_code(uint32_t raw_task_exit_code, bool oom_victim, bool child_oom_killed_recently,
-			 struct death_cause *ret);
-
-/* "killed by the OOM killer", "killed by signal 15 (SIGTERM)", "exited with code 3", "exited with code 0 after the
- * OOM killer killed a child", "died for an unknown reason"; ", core dumped" appended when set. Writes into buf
- * (always NUL-terminated, truncated to buflen) and returns buf; returns "" when buf is NULL or buflen is 0. */
-const char *death_cause_str(const struct death_cause *c, char *buf, size_t buflen);
-
-/* "SIGTERM" for 1..31, NULL otherwise. */
-const char *death_signal_name(int sig);
-
-struct death {
-	int32_t pid;
-	struct death_cause cause;
-	uint64_t rss_bytes_before;          /* last known rss of the process before it died */
-	uint64_t cgroup_usage_bytes_before; /* its memory cgroup's usage just before */
-	bool child_oom_killed_recently;     /* an OOM kill of a child or in the same cgroup happened seconds before */
-	uint64_t at_ns;                     /* set by crashloop_record_death */
-};
-
-#define CRASHLOOP_DEFAULT_WINDOW_NS (60ULL * 1000000000ULL)
-#define CRASHLOOP_DEFAULT_THRESHOLD 3
-#define CRASHLOOP_MAX_DEATHS 32 /* deaths kept per loop for the record; also the largest threshold */
-#define CRASHLOOP_MAX_GROUPS 8  /* distinct causes named in the summary; the rest are "other causes" */
-#define CRASHLOOP_SUMMARY_LEN 384
-
-struct crashloop_group {
-	struct death_cause cause; /* core_dumped ignored for grouping */
-	uint32_t count;
-};
-
-/* Per-instance detector. Treat as opaque; set it up with crashloop_init(). */
-struct crashloop {
-	uint64_t window_ns;
-	uint32_t threshold;
-	struct death recent[CRASHLOOP_MAX_DEATHS]; /* ring of the latest deaths, oldest at head */
-	size_t head;
-	size_t n;
-	bool looping;
-	uint64_t loop_start_ns; /* first death of the current loop */
-	uint64_t last_death_ns;
-	uint64_t last_emit_ns;
-	uint32_t loop_deaths;
-	struct crashloop_group groups[CRASHLOOP_MAX_GROUPS];
-	size_t ngroups;
-	uint32_t other_count;
-};
-
-/* What to put in the one crash_loop record. */
-struct crashloop_record {
-	uint32_t deaths_total; /* deaths since the loop began; may exceed ndeaths */
-	uint64_t first_death_ns;
-	uint64_t last_death_ns;
-	size_t ndeaths;                             /* the latest deaths of the loop, oldest first */
-	struct death deaths[CRASHLOOP_MAX_DEATHS];  /* cause and memory before each */
-	char summary[CRASHLOOP_SUMMARY_LEN]; /* "restarted 5 times in 14 s: OOM killer ×3, exit code 0 after an OOM kill of a child ×2" */
-};
-
-/* window_ns 0 / threshold 0 mean the defaults (60 s, 3). 0, or -EINVAL (NULL, threshold 1 or above
- * CRASHLOOP_MAX_DEATHS). */
-int crashloop_init(struct crashloop *cl, uint64_t window_ns, uint32_t threshold);
-
-/* Records a death at now_ns (monotonic; an earlier value than the previous death is taken as equal to it). When
- * threshold deaths fall within window_ns (inclusive), returns 1 and fills *ret_record (may be NULL): emit one
- * crash_loop record. While the loop goes on it returns 1 again only once a window has passed since the last record,
- * with the updated count; a window without deaths ends the loop. An EXITED 0 death with child_oom_killed_recently is
- * recorded as DEATH_EXIT0_AFTER_CHILD_OOM; DEATH_UNKNOWN deaths count too. Returns 0 when nothing is to be emitted,
- * -EINVAL on NULL, a kind outside enum death_kind or a corrupt detector (nothing recorded then). */
-int crashloop_record_death(struct crashloop *cl, uint64_t now_ns, const struct death *d,
-			   struct crashloop_record *ret_record);
-
-/* True while a loop is going on: one was reported and the last death is at most a window old. */
-bool crashloop_active(const struct crashloop *cl, uint64_t now_ns);
 
 #endif

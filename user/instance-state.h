@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* What instance.c and restart.c share about one ComfyUI instance: its state and a few helpers. Not an API:
- * everything else goes through instance.h. */
-#ifndef OOMSENTRY_INSTANCE_IMPL_H
-#define OOMSENTRY_INSTANCE_IMPL_H
+/* What instance.c and the modules it drives (locate, prevent, restart, scan) share about one ComfyUI instance: its
+ * state and a few helpers (instance-state.c). Not an API: the loop goes through instance.h. */
+#ifndef OOMSENTRY_INSTANCE_STATE_H
+#define OOMSENTRY_INSTANCE_STATE_H
 
 #include <limits.h>
 #include <stdbool.h>
@@ -13,6 +13,7 @@
 #include "generations.h"
 #include "incident.h"
 #include "journal.h"
+#include "crashloop.h"
 #include "orphans.h"
 #include "policy.h"
 
@@ -131,19 +132,9 @@ void saved_prompt_clear(struct saved_prompt *s);
 int saved_prompt_from_item(struct saved_prompt *s, const struct comfy_queue_item *it);
 /* A record of this instance (INSTANCE= filled in). */
 struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind, int prio);
-/* Usage and limit now (cgroup working set, or the server tree's RSS against MemTotal). */
-void instance_measure(struct instance *in);
-/* Finds the server (pid file, port, cmdline pattern) unless the known one still is it. */
-void instance_locate_server(struct instance *in, uint64_t now_ns);
 /* p is the live server of this instance. */
 bool instance_owns_proc(struct instance *in, const struct proc *p);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */
 bool instance_tree_has(struct instance *in, const struct proc *p);
-
-/* restart.c: the controlled restart that keeps the queue. restart_begin saves /queue and stops the server by
- * the configured method (0 or negative errno, detail says what was done); restart_step, called every sample,
- * waits for a new server to answer and resubmits every saved prompt with its original id. */
-int restart_begin(struct instance *in, uint64_t now_ns, char *detail, size_t len);
-void restart_step(struct instance *in, uint64_t now_ns);
 
 #endif

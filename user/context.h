@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* What the modules below the loop share about the running daemon: the configuration, the process table, the cgroup
+ * mounts, the probes, the watched instances (opaque here) and the clocks. Kept apart from loop.h so that instance,
+ * scan and restart can reach the daemon without including the loop that drives them. */
+#ifndef OOMSENTRY_CONTEXT_H
+#define OOMSENTRY_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "cgroup.h"
+#include "config.h"
+
+enum daemon_mode { MODE_INVALID = 0, MODE_OBSERVE, MODE_RUN, MODE_SCAN, MODE_STATUS, MODE_REPORT };
+
+/* Checks that the configuration would load now (for SIGHUP); 0 or negative errno with err filled. */
+typedef int (*reload_check_fn)(char *err, size_t errlen);
+
+struct probes;
+struct proc;
+struct proctree;
+struct instance;
+
+struct daemon {
+	const struct config *cfg;
+	enum daemon_mode mode;
+	int epfd;
+	int sigfd;
+	int sample_tfd;
+	int poll_tfd;
+	int status_fd;
+	struct probes *probes;
+	bool polling; /* no BPF: /proc + cgroup polling */
+	struct proctree *pt;
+	struct cg_mounts mounts;
+	struct instance *instances[CONFIG_MAX_INSTANCES];
+	int n_instances;
+	bool metrics_on;
+	uint64_t events_by_type[16];
+	uint64_t bpf_drops_reported;
+	bool exiting;
+	bool reload;
+	reload_check_fn reload_check;
+};
+
+/* Tracks a process everywhere it must be known (process table and the kernel's tracked map). */
+struct proc *daemon_track(struct daemon *d, int pid, uint32_t flags);
+void daemon_watch_cgroup(struct daemon *d, uint64_t cgroup_id);
+
+uint64_t now_mono_ns(void);
+/* Wall clock of a CLOCK_MONOTONIC instant: incident reports carry real dates. */
+uint64_t mono_to_real_ns(uint64_t mono_ns);
+/* CLOCK_BOOTTIME: the clock of /proc/PID/stat start times. */
+uint64_t now_boot_ns(void);
+
+#endif

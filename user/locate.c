@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include "cgroup.h"
+#include "common.h"
+#include "context.h"
+#include "generations.h"
+#include "instance-state.h"
+#include "journal.h"
+#include "locate.h"
+#include "log.h"
+#include "procfs.h"
+#include "proctree.h"
+#include "oomsentry/events.h"
+
+static pid_t read_pid_file(const char *path)
+{
+	_cleanup_free_ char *text = NULL;
+	long v;
+	char *end;
+
+	if (procfs_read_text(path, 64, &text, NULL) < 0)
+		return 0;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || v <= 1 || v > INT_MAX)
+		return 0;
+	return (pid_t)v;
+}
+
+/* The host of http://HOST:PORT/..., IPv6 brackets kept. */
+static void url_host(const char *url, char *buf, size_t len)
+{
+	const char *p = strstr(url, "://"), *end;
+
+	buf[0] = 0;
+	if (!p)
+		return;
+	p += 3;
+	end = *p == '[' ? strchr(p, ']') : p + strcspn(p, ":/");
+	if (!end)
+		return;
+	if (*p == '[')
+		end++;
+	snprintf(buf, len, "%.*s", (int)MIN((size_t)(end - p), len - 1), p);
+}
+
+/* The server among the processes that hold the port: one that serves the URL's address (listens on it or on
+ * the wildcard), highest in the tree (workers inherit the socket), and among unrelated ones the newest. */
+static pid_t pick_port_owner(struct instance *in)
+{
+	const char *root = proctree_root(in->d->pt);
+	pid_t owners[64], best = 0;
+	uint64_t inodes[64], best_start = 0;
+	struct procfs_addr want;
+	char host[128];
+	bool best_serves = false;
+	int n = procfs_find_port_owners(root, in->port, owners, ARRAY_SIZE(owners)), ni = -1;
+
+	url_host(in->ic->url, host, sizeof(host));
+	if (procfs_addr_from_host(host, &want) == 0)
+		ni = procfs_listening_inodes_on(root, in->port, &want, inodes, ARRAY_SIZE(inodes));
+	for (int i = 0; i < n; i++) {
+		struct proc_stat st;
+		bool parent_owns = false, serves;
+
+		if (procfs_read_stat(root, owners[i], &st) < 0)
+			continue;
+		for (int j = 0; j < n; j++)
+			if (owners[j] == st.ppid)
+				parent_owns = true;
+		if (parent_owns)
+			continue;
+		if (in->ic->cmdline_pattern[0]) {
+			char cmd[512];
+			procfs_read_cmdline(root, owners[i], cmd, sizeof(cmd));
+			if (!strstr(cmd, in->ic->cmdline_pattern))
+				continue;
+		}
+		serves = ni <= 0 || procfs_pid_has_socket_inode(root, owners[i], inodes, (size_t)ni) > 0;
+		if (best && best_serves && !serves)
+			continue;
+		if (!best || (serves && !best_serves) || st.start_ns > best_start ||
+		    (st.start_ns == best_start && owners[i] > best)) {
+			best = owners[i];
+			best_start = st.start_ns;
+			best_serves = serves;
+		}
+	}
+	return best;
+}
+
+/* A server found by its port stays the server only while it listens there (the port may change hands). */
+static bool still_owns_port(struct instance *in)
+{
+	uint64_t inodes[16];
+	int n;
+
+	if (in->ic->pid_file[0] || !in->port)
+		return true;
+	n = procfs_listening_inodes(proctree_root(in->d->pt), in->port, inodes, ARRAY_SIZE(inodes));
+	if (n <= 0)
+		return n == 0 ? false : true; /* an unreadable /proc/net/tcp is no reason to drop the server */
+	return procfs_pid_has_socket_inode(proctree_root(in->d->pt), in->server_pid, inodes, (size_t)n) != 0;
+}
+
+struct pattern_ctx {
+	const char *pattern;
+	struct proc *best;
+};
+
+static void match_pattern(struct proc *p, void *ctx)
+{
+	struct pattern_ctx *c = ctx;
+
+	if (p->death == PROC_ALIVE && strstr(p->cmdline, c->pattern) && (!c->best || p->start_ns > c->best->start_ns))
+		c->best = p;
+}
+
+static void instance_set_cgroup(struct instance *in, const struct proc *p)
+{
+	const char *dir = in->ic->cgroup[0] ? in->ic->cgroup : p ? p->cgroup_dir : "";
+	struct cg_memory m;
+
+	snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s", dir);
+	in->use_cgroup = false;
+	in->cgroup_id = 0;
+	if (!in->cgroup_dir[0])
+		return;
+	in->cgv = cg_mounts_memory_version(&in->d->mounts);
+	if (cg_read_memory(in->cgroup_dir, in->cgv, &m) < 0)
+		return;
+	cg_dir_id(in->cgroup_dir, &in->cgroup_id);
+	in->oom_kill_count = m.oom_kill;
+	/* a cgroup without a limit says nothing about when the OOM killer comes: use the machine then */
+	in->use_cgroup = m.effective_limit_bytes != CG_UNLIMITED;
+	if (in->d->probes && in->cgroup_id)
+		daemon_watch_cgroup(in->d, in->cgroup_id);
+}
+
+static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
+{
+	bool restarted = in->server_pid != 0;
+	char rss[32];
+	struct rec r;
+
+	in->server_pid = p->pid;
+	in->server_start_ns = p->start_ns;
+	proctree_mark_server(in->d->pt, p, in->index);
+	instance_set_cgroup(in, p);
+	if (restarted)
+		gen_server_restarted(&in->gens, now_ns, in->usage_bytes);
+	in->floor_valid = false;
+	in->free_pending_prompt[0] = 0;
+	in->server_gone = false;
+	in->poll_min_valid = false; /* measured on another basis (or another process) until now */
+	in->generations_completed = 0;
+	saved_prompt_clear(&in->running);
+	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
+	rec_add(&r, "PID", "%d", p->pid);
+	rec_add(&r, "COMM", "%s", p->comm);
+	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
+	rec_message(&r, "instance %s: ComfyUI server is pid %d (%s, RSS %s)%s%s", in->ic->name, p->pid, p->comm,
+		    fmt_bytes(p->rss_bytes, rss, sizeof(rss)), in->use_cgroup ? ", memory cgroup " : "",
+		    in->use_cgroup ? in->cgroup_dir : ", no cgroup limit: the machine's memory is the limit");
+	rec_emit(&r);
+}
+
+void instance_locate_server(struct instance *in, uint64_t now_ns)
+{
+	struct proc *cur = in->server_pid ? proctree_get(in->d->pt, in->server_pid) : NULL;
+	struct proc *p = NULL;
+	pid_t pid = 0;
+
+	if (cur && instance_owns_proc(in, cur) && still_owns_port(in))
+		return;
+	if (in->ic->pid_file[0])
+		pid = read_pid_file(in->ic->pid_file);
+	if (!pid && in->port)
+		pid = pick_port_owner(in);
+	if (pid) {
+		p = proctree_get(in->d->pt, pid);
+		if (!p || p->death != PROC_ALIVE)
+			p = daemon_track(in->d, pid, OS_TRACKED_SEEDED);
+	} else if (in->ic->cmdline_pattern[0]) {
+		struct pattern_ctx c = { in->ic->cmdline_pattern, NULL };
+		proctree_foreach(in->d->pt, match_pattern, &c);
+		p = c.best;
+	}
+	if (p && !(p->pid == in->server_pid && p->start_ns == in->server_start_ns))
+		server_found(in, p, now_ns);
+}
+
+struct tree_ctx {
+	struct instance *in;
+	uint64_t rss;
+};
+
+static void sum_tree(struct proc *p, void *ctx)
+{
+	struct tree_ctx *c = ctx;
+
+	if (p->death == PROC_ALIVE && instance_tree_has(c->in, p))
+		c->rss += p->rss_bytes;
+}
+
+/* With a busy queue the next prompt starts allocating the moment the previous one ends, before any poll can
+ * see the boundary: the residual is the dip between the running prompt's peak and that next climb. */
+static void track_dip(struct instance *in)
+{
+	if (!in->poll_min_valid || in->usage_bytes < in->poll_min_bytes) {
+		in->poll_min_bytes = in->usage_bytes;
+		in->poll_min_valid = true;
+	}
+	if (in->usage_bytes >= in->run_peak_bytes) {
+		in->run_peak_bytes = in->usage_bytes;
+		in->run_dip_bytes = in->usage_bytes;
+	} else if (in->usage_bytes < in->run_dip_bytes) {
+		in->run_dip_bytes = in->usage_bytes;
+	}
+}
+
+/* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
+ * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
+void instance_measure(struct instance *in)
+{
+	struct cg_memory m;
+	struct meminfo mi;
+
+	in->prev_usage_bytes = in->usage_bytes;
+	if (in->use_cgroup && cg_read_memory(in->cgroup_dir, in->cgv, &m) == 0) {
+		in->usage_bytes = cg_memory_working_set(&m);
+		in->limit_bytes = m.effective_limit_bytes;
+		in->oom_kill_count = m.oom_kill;
+		in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
+		track_dip(in);
+		return;
+	}
+	struct tree_ctx c = { in, 0 };
+	if (in->server_pid) {
+		struct proc *s = proctree_get(in->d->pt, in->server_pid);
+		if (s && s->death == PROC_ALIVE)
+			proctree_refresh(in->d->pt, s);
+		proctree_foreach(in->d->pt, sum_tree, &c);
+	}
+	in->usage_bytes = c.rss;
+	track_dip(in);
+	if (procfs_read_meminfo(proctree_root(in->d->pt), &mi) == 0)
+		in->limit_bytes = mi.mem_total_bytes;
+}

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Finding an instance's ComfyUI server (pid file, port, cmdline pattern) and its memory cgroup, and measuring the
+ * memory it uses. */
+#ifndef OOMSENTRY_LOCATE_H
+#define OOMSENTRY_LOCATE_H
+
+#include <stdint.h>
+
+struct instance;
+
+/* Finds the server (pid file, port, cmdline pattern) unless the known one still is it. */
+void instance_locate_server(struct instance *in, uint64_t now_ns);
+/* Usage and limit now (cgroup working set, or the server tree's RSS against MemTotal). */
+void instance_measure(struct instance *in);
+
+#endif

@@ -1,0 +1,302 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/sdt.h>
+#include <unistd.h>
+#include "actions.h"
+#include "comfy.h"
+#include "common.h"
+#include "context.h"
+#include "generations.h"
+#include "incident.h"
+#include "instance-state.h"
+#include "journal.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "prevent.h"
+#include "proctree.h"
+#include "restart.h"
+#include "scan.h"
+
+void prevent_incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns)
+{
+	if (in->incident || incident_new(in->ic->name, trig, mono_to_real_ns(now_ns), &in->incident) < 0)
+		return;
+	for (size_t i = 0; i < in->n_samples; i++) {
+		const struct mem_sample *s = &in->samples[(in->sample_head + SAMPLE_RING - in->n_samples + i) % SAMPLE_RING];
+		incident_add_sample(in->incident, mono_to_real_ns(s->ts_ns), s->usage_bytes, s->limit_bytes);
+	}
+	for (size_t i = gen_count(&in->gens); i-- > 0;) {
+		const struct generation *g = gen_get(&in->gens, i);
+		if (g && g->has_residual)
+			incident_add_generation(in->incident, g->seq, g->prompt_id, g->peak_bytes, g->residual_bytes);
+	}
+}
+
+void prevent_incident_finish(struct instance *in, enum incident_outcome outcome, const char *text, uint64_t freed)
+{
+	char path[PATH_MAX];
+	struct rec r;
+
+	if (!in->incident)
+		return;
+	incident_set_outcome(in->incident, outcome, text, freed);
+	if (incident_write(in->incident, in->d->cfg->incident_dir, path, sizeof(path)) == 0) {
+		instance_rec(&r, in, REC_INCIDENT, LOG_NOTICE);
+		rec_add(&r, "PATH", "%s", path);
+		rec_message(&r, "instance %s: incident report written to %s (oomsentry report %s)", in->ic->name, path, path);
+		rec_emit(&r);
+	} else {
+		log_warn("instance %s: cannot write the incident report under %s", in->ic->name, in->d->cfg->incident_dir);
+	}
+	incident_free(in->incident);
+	in->incident = NULL;
+}
+
+struct largest_ctx {
+	struct instance *in;
+	struct proc *best;
+};
+
+static void find_largest(struct proc *p, void *ctx)
+{
+	struct largest_ctx *c = ctx;
+
+	if (p->death != PROC_ALIVE || p->pid <= 1 || p->pid == getpid())
+		return;
+	if (!instance_tree_has(c->in, p))
+		return;
+	if (!c->best || p->rss_bytes > c->best->rss_bytes)
+		c->best = p;
+}
+
+/* Carries out one rung. Returns 0 when it was done, negative errno when it could not be. */
+static int act(struct instance *in, const struct policy_decision *dec, uint64_t now_ns, char *detail, size_t len)
+{
+	int r = 0;
+
+	detail[0] = 0;
+	switch (dec->rung) {
+	case POLICY_RUNG_REAP_ORPHANS:
+		scan_instance(in, now_ns, true);
+		snprintf(detail, len, "%zu orphans signalled", in->n_reaps);
+		break;
+	case POLICY_RUNG_FREE_MODELS:
+	case POLICY_RUNG_FREE_ALL:
+		r = comfy_free(in->comfy, dec->unload_models, dec->free_memory);
+		if (r == 0 && dec->deferred && in->running.prompt_id[0]) {
+			snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
+			/* what would have stayed after this generation without the free: its transient goes anyway */
+			in->free_sent_usage_bytes = in->fc_valid && in->fc.predicted_residual_after_running_bytes ?
+							    in->fc.predicted_residual_after_running_bytes : in->usage_bytes;
+		}
+		snprintf(detail, len, "POST /free {\"unload_models\": true%s}%s", dec->free_memory ? ", \"free_memory\": true" : "",
+			 dec->deferred ? " (applied when the running prompt ends)" : "");
+		break;
+	case POLICY_RUNG_INTERRUPT_REQUEUE:
+		r = comfy_free(in->comfy, true, true);
+		if (r == 0 && in->running.prompt_id[0]) {
+			saved_prompt_clear(&in->requeue);
+			snprintf(in->requeue.prompt_id, sizeof(in->requeue.prompt_id), "%s", in->running.prompt_id);
+			in->requeue.number = in->running.number;
+			in->requeue.prompt_json = strdup(in->running.prompt_json ? in->running.prompt_json : "{}");
+			in->requeue.extra_json = strdup(in->running.extra_json ? in->running.extra_json : "{}");
+			r = comfy_interrupt(in->comfy, in->running.prompt_id);
+			if (r == 0) {
+				snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
+				in->free_sent_usage_bytes = in->usage_bytes;
+				in->requeue_pending = true;
+				in->requeue_deadline_ns = now_ns + 30 * NSEC_PER_SEC;
+			}
+		}
+		snprintf(detail, len, "POST /free (all) + /interrupt of prompt %.36s, requeued at the front when it stops",
+			 in->requeue.prompt_id);
+		break;
+	case POLICY_RUNG_RESTART:
+		r = restart_begin(in, now_ns, detail, len);
+		break;
+	case POLICY_RUNG_KILL: {
+		struct largest_ctx c = { in, NULL };
+		proctree_foreach(in->d->pt, find_largest, &c);
+		if (!c.best)
+			return -ESRCH;
+		r = action_kill_release(proctree_root(in->d->pt), c.best->pid, c.best->start_ns);
+		snprintf(detail, len, "SIGKILL + process_mrelease of pid %d %s (%llu MiB)", c.best->pid, c.best->comm,
+			 (unsigned long long)(c.best->rss_bytes >> 20));
+		break;
+	}
+	case POLICY_RUNG_NONE:
+		break;
+	}
+	if (r < 0 && (dec->rung == POLICY_RUNG_FREE_MODELS || dec->rung == POLICY_RUNG_FREE_ALL ||
+		      dec->rung == POLICY_RUNG_INTERRUPT_REQUEUE))
+		snprintf(detail + strlen(detail), len - strlen(detail), ": %s", comfy_last_error(in->comfy));
+	return r;
+}
+
+static void journal_decision(struct instance *in, const struct policy_decision *dec, int result, const char *detail,
+			     uint64_t now_ns)
+{
+	const char *name = policy_rung_name(dec->rung);
+	char usage[32], limit[32];
+	struct rec r;
+
+	instance_rec(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, result < 0 ? LOG_ERR : LOG_WARNING);
+	rec_add(&r, "ACTION", "%s", name);
+	rec_add(&r, "REASON", "%s", dec->reason);
+	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_add(&r, "PROACTIVE", "%d", dec->proactive);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "PID", "%d", in->server_pid);
+	if (in->running.prompt_id[0])
+		rec_add(&r, "PROMPT_ID", "%s", in->running.prompt_id);
+	rec_add(&r, "RESULT", "%s", dec->dry_run ? "dry_run" : result < 0 ? "failed" : "done");
+	rec_message(&r, "instance %s: %s%s at %s of %s: %s%s%s", in->ic->name, dec->dry_run ? "would " : "", name,
+		    fmt_bytes(in->usage_bytes, usage, sizeof(usage)), fmt_bytes(in->limit_bytes, limit, sizeof(limit)),
+		    dec->reason, detail[0] ? " -> " : "", detail);
+	rec_emit(&r);
+	snprintf(in->last_action, sizeof(in->last_action), "%s%s (%s)", dec->dry_run ? "would " : "", name,
+		 result < 0 ? "failed" : "done");
+	in->actions_total++;
+	if (!dec->dry_run) {
+		char lab[192];
+		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "action", name, "result",
+			       result < 0 ? "failed" : "done", NULL);
+		metrics_add_counter(METRIC_ACTIONS_TOTAL, lab, 1);
+	}
+	if (in->incident)
+		incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_ACTION, "%s%s%s%s", dec->dry_run ? "would " : "",
+				    name, detail[0] ? ": " : "", detail);
+	DTRACE_PROBE3(oomsentry, action, (int)dec->rung, in->usage_bytes, in->limit_bytes);
+}
+
+static void journal_outcome(struct instance *in, const struct policy_decision *dec, uint64_t now_ns)
+{
+	const char *name = policy_rung_name(dec->outcome.rung);
+	char freed[32];
+	struct rec r;
+
+	/* in a dry run nothing was done: what follows is the verdict on a decision, not on an action */
+	instance_rec(&r, in, dec->dry_run ? REC_DECISION : REC_ACTION, dec->outcome.ok ? LOG_NOTICE : LOG_WARNING);
+	rec_add(&r, "ACTION", "%s", name);
+	rec_add(&r, "RESULT", "%s", dec->outcome.ok ? "worked" : "insufficient");
+	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add(&r, "REASON", "%s", dec->reason);
+	rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)dec->outcome.freed_bytes);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "VERIFIED", "1");
+	rec_message(&r, "instance %s: %s freed %s%s", in->ic->name, name,
+		    fmt_bytes(dec->outcome.freed_bytes, freed, sizeof(freed)),
+		    dec->outcome.ok ? "" : dec->outcome.escalated ? ": not enough, escalating" : ": not enough");
+	rec_emit(&r);
+	if (!dec->dry_run) {
+		char lab[160];
+		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "action", name, NULL);
+		metrics_add_counter(METRIC_FREED_BYTES_TOTAL, lab, (double)dec->outcome.freed_bytes);
+	}
+	if (in->incident) {
+		incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_RESULT, "%s freed %s", name, freed);
+		if (dec->outcome.ok)
+			prevent_incident_finish(in, dec->dry_run ? INCIDENT_OUTCOME_DRY_RUN : INCIDENT_OUTCOME_PREVENTED, r.message,
+					dec->outcome.freed_bytes);
+	}
+}
+
+/* Pressure with nothing to do (every useful rung cooling down, or none left) is said once, not every sample. */
+static void report_blocked(struct instance *in, const struct policy_decision *dec)
+{
+	struct rec r;
+
+	if (!dec->pressure || !(dec->cooldown || dec->exhausted)) {
+		in->blocked_reported = false;
+		return;
+	}
+	if (in->blocked_reported)
+		return;
+	in->blocked_reported = true;
+	instance_rec(&r, in, REC_DECISION, LOG_WARNING);
+	rec_add(&r, "ACTION", "none");
+	rec_add(&r, "RESULT", "%s", dec->exhausted ? "exhausted" : "cooldown");
+	rec_add(&r, "REASON", "%s", dec->reason);
+	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+	rec_add(&r, "PROACTIVE", "0");
+	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_message(&r, "instance %s: under pressure but %s: %s", in->ic->name,
+		    dec->exhausted ? "no rung that can help is left" : "the rung that would help is cooling down",
+		    dec->reason);
+	rec_emit(&r);
+	if (dec->exhausted)
+		prevent_incident_finish(in, INCIDENT_OUTCOME_FAILED, r.message, 0);
+}
+
+void prevent_run(struct instance *in, uint64_t now_ns)
+{
+	const struct generation *running = gen_running(&in->gens);
+	struct policy_decision dec;
+	struct policy_input pi = {
+		.now_ns = now_ns,
+		.usage_bytes = in->usage_bytes,
+		.limit_bytes = in->limit_bytes,
+		.reclaim_events_per_s = in->reclaim_rate,
+		.psi_some_avg10_pct = in->psi_some_avg10,
+		.orphan_bytes = in->orphan_bytes,
+		.orphan_count = in->orphan_count,
+		.comfy_reachable = in->reachable,
+		.busy = running != NULL,
+		.running_requeued = running && in->requeued_id[0] && !strcmp(running->prompt_id, in->requeued_id),
+		.generation_just_ended = in->generation_just_ended,
+		.generations_completed = in->generations_completed,
+		.restart_configured = in->ic->restart_method != RESTART_NONE,
+		.free_cannot_make_room = in->floor_valid && in->clean_cost_bytes &&
+					 in->floor_bytes + in->clean_cost_bytes > (uint64_t)((double)in->limit_bytes * in->fcp.margin),
+		.forecast_known = in->fc_valid,
+		.next_fits = in->fc.next_fits,
+		.running_fits = in->fc.running_fits,
+		.leak_suspected = in->fc.leak_suspected,
+		.predicted_next_peak_bytes = in->fc.predicted_next_peak_bytes,
+		.confidence = in->fc.confidence,
+		.forecast_reason = in->fc_valid ? in->fc.reason : NULL,
+	};
+	char detail[384];
+	int r;
+
+	in->generation_just_ended = false;
+	if (in->rs != RS_IDLE || in->requeue_pending)
+		return; /* an action is under way; the policy judges it when it is done */
+	if (in->server_gone || !in->server_pid)
+		return; /* nothing to protect until a server is back */
+	if (policy_decide(&in->pp, &in->ps, &pi, &dec) < 0)
+		return;
+	if (dec.outcome.rung != POLICY_RUNG_NONE) {
+		journal_outcome(in, &dec, now_ns);
+		/* models are gone: the next generation loads them again, which is not a leak */
+		if (dec.outcome.ok && !running && !in->free_pending_prompt[0] &&
+		    (dec.outcome.rung == POLICY_RUNG_FREE_MODELS || dec.outcome.rung == POLICY_RUNG_FREE_ALL)) {
+			gen_new_epoch(&in->gens, now_ns, in->usage_bytes);
+			in->floor_bytes = in->usage_bytes;
+			in->floor_valid = true;
+		}
+	}
+	if (dec.rung == POLICY_RUNG_NONE) {
+		report_blocked(in, &dec);
+		return;
+	}
+	in->blocked_reported = false;
+	if (!dec.proactive)
+		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
+				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
+	r = dec.dry_run ? 0 : act(in, &dec, now_ns, detail, sizeof(detail));
+	if (dec.dry_run)
+		detail[0] = 0;
+	journal_decision(in, &dec, r, detail, now_ns);
+	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
+	if (r < 0)
+		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
+}

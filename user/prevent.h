@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prevention for one instance: asks policy.c for a rung, carries it out (comfy, restart, scan, actions), journals
+ * the decision and its verified outcome, and keeps the incident report of the episode. */
+#ifndef OOMSENTRY_PREVENT_H
+#define OOMSENTRY_PREVENT_H
+
+#include <stdint.h>
+#include "incident.h"
+
+struct instance;
+
+/* One policy step at now_ns (run mode only; the caller checks). */
+void prevent_run(struct instance *in, uint64_t now_ns);
+/* Opens the incident of an episode (no-op while one is open) with the sample ring and residuals so far. */
+void prevent_incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns);
+/* Closes the open incident (if any), writes it and journals where. */
+void prevent_incident_finish(struct instance *in, enum incident_outcome outcome, const char *text, uint64_t freed);
+
+#endif
