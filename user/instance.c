@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/sdt.h>
 #include <unistd.h>
-#include "comfy.h"
+#include "comfy-client.h"
 #include "common.h"
 #include "context.h"
 #include "crashloop.h"

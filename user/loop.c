@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "common.h"
-#include "comfy.h"
+#include "comfy-client.h"
 #include "incident.h"
 #include "instance.h"
 #include "journal.h"

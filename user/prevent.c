@@ -5,7 +5,7 @@
 #include <sys/sdt.h>
 #include <unistd.h>
 #include "actions.h"
-#include "comfy.h"
+#include "comfy-client.h"
 #include "common.h"
 #include "context.h"
 #include "generations.h"

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <string.h>
 #include "actions.h"
+#include "comfy-client.h"
 #include "common.h"
 #include "context.h"
 #include "instance-state.h"
