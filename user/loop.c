@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "metrics-http.h"
 #include "probes.h"
 #include "procfs.h"
 #include "proctree.h"
@@ -427,6 +428,7 @@ static void emit_daemon_record(const char *state, const char *msg)
 static void update_metrics(struct daemon *d)
 {
 	uint64_t stats[OS_STAT_MAX];
+	const char *full;
 
 	metrics_set_gauge(METRIC_TRACKED_PROCESSES, "", (double)proctree_count_alive(d->pt));
 	for (size_t i = 1; i < ARRAY_SIZE(d->events_by_type) && i < OS_EV_MAX; i++) {
@@ -446,6 +448,10 @@ static void update_metrics(struct daemon *d)
 			d->bpf_drops_reported = stats[OS_STAT_DROPS];
 		}
 	}
+	full = metrics_take_full_warning();
+	if (full)
+		log_warn("metrics: %s full (%u families, %u series); further series are dropped", full,
+			 (unsigned)METRICS_MAX_FAMILIES, (unsigned)METRICS_MAX_SERIES);
 }
 
 static int daemon_setup(struct daemon *d)

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Prometheus exposition of the daemon's counters and gauges, served by libmicrohttpd from the daemon's own epoll
- * loop (no HTTP thread), so that fleets of ComfyUI hosts can be watched and alerted on centrally. */
+/* Prometheus exposition of the daemon's counters and gauges: the registry and the text rendering, pure (no I/O).
+ * metrics-http.h serves it, so that fleets of ComfyUI hosts can be watched and alerted on centrally. */
 #ifndef OOMSENTRY_METRICS_H
 #define OOMSENTRY_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/socket.h>
 
 /* Fixed capacity: the registry never allocates; a scrape allocates only its reply buffer. */
 #define METRICS_MAX_FAMILIES 64
@@ -14,9 +13,6 @@
 #define METRICS_NAME_MAX 96   /* bytes, including the NUL */
 #define METRICS_LABELS_MAX 256 /* bytes of label text, including the NUL */
 #define METRICS_HELP_MAX 256  /* bytes, including the NUL */
-
-#define METRICS_DEFAULT_LISTEN "127.0.0.1:9464"
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* The metric families oomsentry exports; metrics_describe_oomsentry() registers their HELP and TYPE. */
 #define METRIC_EVENTS_TOTAL "oomsentry_events_total"                           /* {type} */
@@ -56,7 +52,7 @@ int metrics_describe_oomsentry(void);
  * (name, labels) text, so always pass labels in the same order. An undescribed name is created with the
  * type implied by the call and no HELP.
  * Returns 0, -EINVAL (bad name, malformed labels, type clash, counter delta < 0 or NaN),
- * -ENOSPC (METRICS_MAX_SERIES or METRICS_MAX_FAMILIES reached; logged once). */
+ * -ENOSPC (METRICS_MAX_SERIES or METRICS_MAX_FAMILIES reached; see metrics_take_full_warning()). */
 int metrics_set_gauge(const char *name, const char *labels, double value);
 int metrics_add_counter(const char *name, const char *labels, double delta);
 /* For counters kept elsewhere (the BPF per-CPU stats map): sets the absolute value. value must be >= 0;
@@ -78,37 +74,8 @@ int metrics_render(char **ret, size_t *ret_len);
 /* Drops every family and series (tests; a fresh daemon starts empty). */
 void metrics_reset(void);
 
-/* ---- HTTP endpoint (one per process) ---- */
-
-/* Parses the `metrics_listen` setting: "off"/"no"/"false"/"none"/"" disable; "PORT" means 127.0.0.1:PORT;
- * "IPV4:PORT" or "[IPV6]:PORT" (numeric addresses only: no DNS in the daemon). NULL means the default
- * METRICS_DEFAULT_LISTEN. Port 0 asks the kernel for an ephemeral port.
- * Returns 0 with *ret_enabled set (and *ret_addr, *ret_addr_len filled when enabled), or -EINVAL. */
-int metrics_parse_listen(const char *text, struct sockaddr_storage *ret_addr, socklen_t *ret_addr_len,
-			 bool *ret_enabled);
-
-/* Starts the endpoint in external-epoll mode: GET /metrics -> 200 METRICS_CONTENT_TYPE, other paths 404,
- * other methods 405. Returns 1 when listening, 0 when disabled by `listen`, -EALREADY when already running,
- * -EINVAL (bad listen text), -EADDRINUSE/-EACCES/-EADDRNOTAVAIL (bind), -EIO (libmicrohttpd refused). */
-int metrics_server_start(const char *listen);
-
-/* The fd to add to the daemon's epoll (EPOLLIN); call metrics_server_process() when it is readable and
- * whenever metrics_server_timeout_ms() elapses. Returns the fd (owned by the server) or -ENOTCONN. */
-int metrics_server_fd(void);
-
-/* The longest the caller may sleep before calling metrics_server_process(): -1 = no deadline, 0 = now
- * (data already buffered), or milliseconds. Returns -1 too when the server is not running. */
-int metrics_server_timeout_ms(void);
-
-/* Accepts, reads and answers whatever is ready, without blocking; it repeats a few times while
- * libmicrohttpd still has buffered work, so a loop that only reacts to the fd does not stall a scrape.
- * Returns 0, -ENOTCONN, -EIO. */
-int metrics_server_process(void);
-
-/* The bound TCP port (useful with port 0). Returns the port or -ENOTCONN. */
-int metrics_server_port(void);
-
-/* Closes the listening socket and every connection. Safe to call when not running. */
-void metrics_server_stop(void);
+/* Once after a table overflowed: "family table" or "series table" (the caller logs that further series are
+ * dropped); NULL otherwise. metrics_reset() re-arms it. */
+const char *metrics_take_full_warning(void);
 
 #endif
