@@ -13,6 +13,7 @@
 #include "common.h"
 #include "comfy-client.h"
 #include "incident.h"
+#include "incident-store.h"
 #include "instance.h"
 #include "journal.h"
 #include "log.h"

@@ -10,6 +10,7 @@
 #include "context.h"
 #include "generations.h"
 #include "incident.h"
+#include "incident-store.h"
 #include "instance-state.h"
 #include "journal.h"
 #include "log.h"

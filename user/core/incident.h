@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Incident reports: what happened around a prevention action or an OOM kill, kept on disk as JSON (for tools),
- * a text timeline and an SVG memory plot (for people), so that every death or near-death can be explained. */
+ * a text timeline and an SVG memory plot (for people), so that every death or near-death can be explained.
+ * This header: the incident, its builder and incident.json (pure); incident-render.h draws it, incident-store.h
+ * keeps it on disk. */
 #ifndef OOMSENTRY_INCIDENT_H
 #define OOMSENTRY_INCIDENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #define INCIDENT_MAX_EVENTS 4096
 #define INCIDENT_MAX_GENERATIONS 1024
 #define INCIDENT_FORMAT_VERSION 1
+#define INCIDENT_FORMAT_NAME "oomsentry-incident"
 
 #define INCIDENT_JSON "incident.json"
 #define INCIDENT_TIMELINE "timeline.txt"
@@ -113,23 +117,17 @@ void incident_free(struct incident *inc);
 static inline void incident_freep(struct incident **p) { incident_free(*p); }
 #define _cleanup_incident_ _cleanup_(incident_freep)
 
-/* Pure renderers: *ret is malloc'd, NUL-terminated, owned by the caller. Return 0, -EINVAL, -ENOMEM. */
+/* Pure: *ret is malloc'd, NUL-terminated, owned by the caller. Return 0, -EINVAL, -ENOMEM. */
 int incident_to_json(const struct incident *inc, char **ret);
-int incident_render_timeline(const struct incident *inc, char **ret);
-int incident_render_svg(const struct incident *inc, char **ret);
 /* Parses incident.json text back. Returns 0, -EBADMSG (not an incident / wrong version / bad field), -ENOMEM. */
 int incident_from_json(const char *text, struct incident **ret);
 
-/* Writes DIR/<YYYYmmddTHHMMSSZ>-<instance>-<trigger>[-N]/ with incident.json, timeline.txt and memory.svg.
- * DIR is created (0750) when missing. The report appears atomically: it is assembled in a hidden temporary
- * directory and renamed into place, never replacing an existing one. Directory 0750, files 0640.
- * ret_path (may be NULL) receives the report directory. Returns 0 or negative errno (-ENAMETOOLONG when
- * ret_path is too small; nothing is left behind on error). */
-int incident_write(const struct incident *inc, const char *dir, char *ret_path, size_t ret_path_size);
-
-/* `oomsentry report INCIDENT`: path_or_dir is a report directory or its incident.json. Prints the timeline
- * and the path of the SVG to out. Returns 0, -ENOENT (no such path / no incident.json there),
- * -EBADMSG (not an oomsentry incident), -EFBIG, other negative errno; errors are logged. */
-int incident_load_and_print(const char *path_or_dir, FILE *out);
+/* The facts every rendering shows. */
+bool incident_valid(const struct incident *inc);
+/* The limit shown in the reports: the most recent real one (0 when none; cgroup v1 "unlimited" is none). */
+uint64_t incident_limit_bytes(const struct incident *inc);
+uint64_t incident_peak_bytes(const struct incident *inc);
+/* strftime of ts_ns (UTC) into buf; "?" when it cannot be formatted. Returns buf. */
+const char *incident_format_utc(char *buf, size_t size, uint64_t ts_ns, const char *format);
 
 #endif
