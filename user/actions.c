@@ -11,6 +11,7 @@
 #include "common.h"
 #include "log.h"
 #include "procfs.h"
+#include "procfs-read.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434

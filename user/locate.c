@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <string.h>
 #include "cgroup.h"
+#include "cgroup-read.h"
 #include "common.h"
 #include "context.h"
 #include "generations.h"
@@ -11,6 +12,7 @@
 #include "locate.h"
 #include "log.h"
 #include "procfs.h"
+#include "procfs-read.h"
 #include "proctree.h"
 #include "oomsentry/events.h"
 

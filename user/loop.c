@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "common.h"
+#include "cgroup-read.h"
 #include "comfy-client.h"
 #include "incident.h"
 #include "incident-store.h"
@@ -22,6 +23,7 @@
 #include "metrics-http.h"
 #include "probes.h"
 #include "procfs.h"
+#include "procfs-read.h"
 #include "proctree.h"
 #include "status.h"
 

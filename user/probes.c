@@ -12,6 +12,7 @@
 #include "probes.h"
 #include "procfs.h"
 #include "probe_variants.h"
+#include "procfs-read.h"
 #include "oomsentry.skel.h"
 
 struct probes {

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <string.h>
 #include "common.h"
+#include "cgroup-read.h"
 #include "log.h"
 #include "procfs.h"
+#include "procfs-read.h"
 #include "proctree.h"
 #include "oomsentry/events.h"
 

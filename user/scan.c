@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "procfs.h"
+#include "procfs-read.h"
 #include "proctree.h"
 #include "scan.h"
 

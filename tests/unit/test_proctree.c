@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <cmocka.h>
 #include "common.h"
+#include "procfs-read.h"
 #include "cgroup.h"
 #include "orphans.h"
 #include "proctree.h"

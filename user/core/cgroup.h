@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* Which memory cgroup a process lives in and how close that cgroup is to its limit, for cgroup v1 and v2: the
  * kernel's OOM killer acts on the cgroup's limit, so usage against that limit is what we forecast.
- * Parsers are pure functions over a file's text; readers take the cgroup directory so tests can use fixtures.
+ * Parsers are pure functions over a file's text; the readers (cgroup-read.h) take the cgroup directory so tests
+ * can use fixtures.
  *
  * Return contract: >= 0 on success, negative errno on failure:
  *   -EINVAL   bad argument;  -EPROTO malformed text;  -ERANGE a number does not fit
@@ -44,8 +45,6 @@ struct cg_mounts {
 int cg_parse_mountinfo(const char *text, struct cg_mounts *ret);
 /* True when the cgroup.controllers text lists controller (space separated). */
 bool cg_controllers_contain(const char *text, const char *controller);
-/* Reads mountinfo_path ("/proc/self/mountinfo" when NULL) and <v2>/cgroup.controllers. */
-int cg_mounts_detect(const char *mountinfo_path, struct cg_mounts *ret);
 /* The hierarchy that holds the memory controller: v1 when it is mounted, else v2. */
 enum cg_version cg_mounts_memory_version(const struct cg_mounts *m);
 /* Its mount point ("" when there is none). */
@@ -60,10 +59,6 @@ int cg_parse_proc_cgroup(const char *text, const struct cg_mounts *mounts, char 
 /* Joins the mount point of version's hierarchy with rel (from cg_parse_proc_cgroup), stripping the mount's root
  * for bind mounts of a subtree. -EXDEV when rel is not below what is mounted (other cgroup namespace, "/.."). */
 int cg_join_dir(const struct cg_mounts *mounts, enum cg_version version, const char *rel, char *ret, size_t len);
-/* Absolute directory of the memory cgroup of pid (0: self) as seen through mounts: reads
- * <proc_root>/PID/cgroup (proc_root NULL: "/proc") and joins the mount point with the relative path. */
-int cg_pid_memory_dir(const char *proc_root, pid_t pid, const struct cg_mounts *mounts, char *ret_abs_dir,
-		      size_t len, enum cg_version *ret_version);
 
 struct cg_memory {
 	enum cg_version version;
@@ -127,17 +122,7 @@ int cg_parse_memory_events(const char *text, struct cg_memory *m);
 /* v1 memory.oom_control into m. */
 int cg_parse_oom_control(const char *text, struct cg_memory *m);
 
-/* Reads the cgroup directory dir. usage (and on v1 the limit) are required: -ENOENT means the cgroup is gone.
- * Every other file is optional: when absent or unreadable its has_* flag stays false. On v2 the effective limit
- * is found by walking up the parent directories while they have a memory.max. */
-int cg_read_memory(const char *dir, enum cg_version version, struct cg_memory *ret);
 /* usage - inactive_file, floored at 0: the memory that reclaim cannot easily take back (as kubelet computes it). */
 uint64_t cg_memory_working_set(const struct cg_memory *m);
-
-/* st_ino of the cgroup directory: equals the kernfs id that BPF reports (bpf_get_current_cgroup_id, memcg ids). */
-int cg_dir_id(const char *dir, uint64_t *ret);
-/* Walks mount_root (at most CG_FIND_MAX_DEPTH levels, one filesystem) for the directory whose id is id.
- * -ENOENT when none has it (the cgroup was removed). */
-int cg_find_dir_by_id(const char *mount_root, uint64_t id, char *ret, size_t len);
 
 #endif
