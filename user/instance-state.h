@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include "cgroup.h"
 #include "comfy.h"
+#include "crashloop.h"
 #include "forecast.h"
 #include "generations.h"
 #include "incident.h"
 #include "journal.h"
-#include "crashloop.h"
 #include "orphans.h"
 #include "policy.h"
 
