@@ -139,11 +139,12 @@ integration: oomsentry
 	$(Q)$(PYTHON) -m pytest -v -ra tests/deploy tests/sim tests/integration
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
-# of untrusted input (ComfyUI replies, /proc and cgroup files), which are all in the core, so they link the core
-# alone.
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) | $(OUTPUT)/fuzz
+# of untrusted input (ComfyUI replies and websocket messages, /proc and cgroup files), which are all in the core,
+# so they link those core files alone.
+FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c)
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CORE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(CORE_SRCS) $(CORE_PKG_LIBS) -lm -o $@
+	$(Q)$(CLANG) $(CORE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LINK) $(CORE_PKG_LIBS) -lm -o $@
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus/$$n; \
