@@ -2,15 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0
 # Page-fault overhead of oomsentry's eBPF probes (the rss_stat tracepoint fires on nearly every page fault).
 #
-# Three configurations, interleaved over several rounds in one run, medians compared:
-#   baseline   no oomsentry running
-#   tracked    oomsentry observe --comm-prefixes pfbench   (the benchmark process is tracked: map lookup,
-#              counter reads, RSS step events, mmap events)
-#   untracked  oomsentry observe --comm-prefixes nomatch   (the probes run but the process is not tracked)
-# Then, once, the in-kernel run time of each BPF program as the kernel measures it (BPF_ENABLE_STATS), which does
-# not suffer from the noise of the page-fault timing.
+# Six configurations, interleaved over several rounds in one run, each compared with the baseline of its own page
+# size measured in the same rounds:
+#   baseline    no oomsentry running
+#   tracked     oomsentry run --dry-run --comm-prefixes pfbench   (the benchmark process is tracked: map lookup,
+#               counter reads, RSS step events, mmap events)
+#   untracked   oomsentry run --dry-run --comm-prefixes nomatch   (the probes run but the process is not tracked)
+# each with 4 KiB pages (MADV_NOHUGEPAGE) and with transparent huge pages (MADV_HUGEPAGE, "-thp").
+# Then the in-kernel run time of each BPF program as the kernel measures it (BPF_ENABLE_STATS, the fd form of
+# kernel.bpf_stats_enabled), which does not suffer from the noise of the page-fault timing, and what the
+# statistics themselves cost: tracked runs with and without them, interleaved.
 #
-# usage: sudo bench/overhead.sh            (env: PF_MIB=128 PF_CYCLES=4 ROUNDS=9 PF_CPU=1 DAEMON_CPU=0)
+# usage: sudo bench/overhead.sh   (env: PF_MIB=128 PF_CYCLES=4 ROUNDS=9 STATS_ROUNDS=5 PF_CPU=1 DAEMON_CPU=0
+#                                   MODE=run|observe)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +23,8 @@ PY=/usr/bin/python3
 PF_MIB=${PF_MIB:-128}
 PF_CYCLES=${PF_CYCLES:-4}
 ROUNDS=${ROUNDS:-9}
+STATS_ROUNDS=${STATS_ROUNDS:-5}
+MODE=${MODE:-run}
 PF_CPU=${PF_CPU:-1}
 DAEMON_CPU=${DAEMON_CPU:-0}
 
@@ -61,7 +67,11 @@ trap 'exit 130' INT TERM
 start_daemon() {
 	local sock="$WORK/status.sock"
 	rm -f "$sock"
-	taskset -c "$DAEMON_CPU" "$BIN" observe --comm-prefixes "$1" --journal=no --socket "$sock" \
+	local mode=(observe)
+	# run mode as users run it, but never acting (this is a shared machine) and with no ComfyUI to talk to: the
+	# port is the discard port, so every poll is refused at once
+	[ "$MODE" = run ] && mode=(run --dry-run --url http://127.0.0.1:9)
+	taskset -c "$DAEMON_CPU" "$BIN" "${mode[@]}" --comm-prefixes "$1" --journal=no --socket "$sock" \
 		--incident-dir "$WORK/incidents" >/dev/null 2>"$WORK/daemon.stderr" &
 	DPID=$!
 	for _ in $(seq 300); do
@@ -132,24 +142,26 @@ print(sum(1 for p in json.load(sys.stdin) if p.get("name") == "handle_rss_stat")
 	echo "$n"
 }
 
+# run_pf [thp]
 run_pf() {
-	taskset -c "$PF_CPU" "$PFBENCH" "$PF_MIB" "$PF_CYCLES" 200
+	taskset -c "$PF_CPU" "$PFBENCH" "$PF_MIB" "$PF_CYCLES" 200 "$@"
 }
 
 # measure CONFIG ROUND: one pfbench run, one line into RESULTS
 measure() {
-	local cfg=$1 round=$2 line t0 t1 w0 w1 st rss hwm extra=""
+	local cfg=$1 round=$2 line t0 t1 w0 w1 st rss hwm extra="" thp=()
+	case $cfg in *-thp) thp=(thp) ;; esac
 	case $cfg in
-	baseline)
+	baseline*)
 		extra="others=$(others_rss_progs)"
-		line=$(run_pf)
+		line=$(run_pf "${thp[@]}")
 		;;
-	tracked | untracked)
-		if [ "$cfg" = tracked ]; then start_daemon pfbench; else start_daemon nomatch; fi
+	tracked* | untracked*)
+		case $cfg in tracked*) start_daemon pfbench ;; *) start_daemon nomatch ;; esac
 		extra="others=$(others_rss_progs)"
 		t0=$(cpu_ns "$DPID")
 		w0=$(date +%s%N)
-		line=$(run_pf)
+		line=$(run_pf "${thp[@]}")
 		sleep 0.3 # let the daemon drain the ring buffer before its CPU time is read
 		t1=$(cpu_ns "$DPID")
 		w1=$(date +%s%N)
@@ -161,17 +173,18 @@ measure() {
 		;;
 	esac
 	printf '%s\t%s\t%s %s\n' "$cfg" "$round" "$line" "$extra" >>"$RESULTS"
-	printf '  round %d %-9s %s\n' "$round" "$cfg" "$(echo "$line" | sed -e 's/ user_ns.*//' -e 's/ warmup_faults=[0-9]*//')"
+	printf '  round %d %-13s %s\n' "$round" "$cfg" "$(echo "$line" | sed -e 's/ user_ns.*//' -e 's/ warmup_faults=[0-9]*//')"
 }
 
 echo "== oomsentry page-fault overhead (bench/overhead.sh) =="
 echo "kernel $(uname -r), $NCPU CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
 echo "pfbench: ${PF_MIB} MiB anonymous, ${PF_CYCLES} mmap/touch/munmap cycles per run, pinned to CPU $PF_CPU;" \
-	"oomsentry pinned to CPU $DAEMON_CPU; $ROUNDS rounds, order rotated each round"
-cfgs=(baseline tracked untracked)
+	"oomsentry ($MODE mode) pinned to CPU $DAEMON_CPU; $ROUNDS rounds, order rotated each round;" \
+	"THP $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)"
+cfgs=(baseline tracked untracked baseline-thp tracked-thp untracked-thp)
 for r in $(seq 1 "$ROUNDS"); do
-	for i in 0 1 2; do
-		measure "${cfgs[$(((i + r - 1) % 3))]}" "$r"
+	for i in $(seq 0 5); do
+		measure "${cfgs[$(((i + r - 1) % 6))]}" "$r"
 	done
 done
 
@@ -203,43 +216,71 @@ ids = {int(x) for x in sys.argv[1].split(",") if x}
 print(json.dumps({p["id"]: [p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)]
                   for p in json.load(sys.stdin) if p["id"] in ids}))' "$ids" >"$2"
 }
-# prog_delta BEFORE AFTER FAULTS LABEL: what the programs cost while pfbench ran
+# prog_delta BEFORE AFTER LABEL: what the programs ran while pfbench ran, one JSON line into PROGS
 prog_delta() {
-	$PY - "$@" <<'PYEOF'
+	$PY - "$@" <<'PYEOF' >>"$PROGS"
 import json, sys
 a, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-faults, label = int(sys.argv[3]), sys.argv[4]
-rows, total = [], 0
+out = {}
 for pid, (name, cnt, ns) in b.items():
     _, cnt0, ns0 = a.get(pid, [name, 0, 0])
     if cnt > cnt0:
-        rows.append((name, cnt - cnt0, ns - ns0))
-        total += ns - ns0
-for name, cnt, ns in sorted(rows, key=lambda r: -r[2]):
-    print("  %-9s %-20s %9d runs (%5.2f per pfbench fault) %7.1f ns/run -> %6.1f ns per pfbench fault"
-          % (label, name, cnt, cnt / faults, ns / cnt, ns / faults))
-print("  %-9s all programs: %.1f ns of BPF time per pfbench fault" % (label, total / faults))
+        out[name] = [cnt - cnt0, ns - ns0]
+print(sys.argv[3] + "\t" + json.dumps(out))
 PYEOF
 }
+hold_start() {
+	$PY "$HOLD" >"$WORK/hold.out" &
+	HOLD_PID=$!
+	for _ in $(seq 50); do [ -s "$WORK/hold.out" ] && break; sleep 0.1; done
+	BPFSTATS_NOTE=$(cat "$WORK/hold.out" 2>/dev/null || true)
+}
+hold_stop() {
+	kill -TERM "$HOLD_PID" 2>/dev/null || true
+	wait "$HOLD_PID" 2>/dev/null || true
+	HOLD_PID=""
+}
+# stats_run LABEL ROUND: one pfbench run with the statistics on, the programs' run counts and times around it
+stats_run() {
+	local line
+	hold_start
+	prog_snapshot "$DPID" "$WORK/before.json"
+	line=$(run_pf)
+	prog_snapshot "$DPID" "$WORK/after.json"
+	hold_stop
+	prog_delta "$WORK/before.json" "$WORK/after.json" "$1"
+	printf '%s\t%s\t%s\n' "$1" "$2" "$line" >>"$STATS_RESULTS"
+}
 FAULTS_PER_RUN=$(((PF_MIB << 20) * (PF_CYCLES + 1) / $(getconf PAGESIZE))) # timed cycles + warm-up
-$PY "$HOLD" >"$WORK/hold.out" &
-HOLD_PID=$!
-for _ in $(seq 50); do [ -s "$WORK/hold.out" ] && break; sleep 0.1; done
-BPFSTATS_NOTE=$(cat "$WORK/hold.out" 2>/dev/null || true)
-PROG_LINES=""
-if [ "$BPFSTATS_NOTE" = enabled ] && command -v bpftool >/dev/null; then
-	for cfg in tracked untracked; do
-		if [ "$cfg" = tracked ]; then start_daemon pfbench; else start_daemon nomatch; fi
-		prog_snapshot "$DPID" "$WORK/before.json"
-		run_pf >/dev/null
-		prog_snapshot "$DPID" "$WORK/after.json"
-		PROG_LINES+=$(prog_delta "$WORK/before.json" "$WORK/after.json" "$FAULTS_PER_RUN" "$cfg")$'\n'
+PROGS="$WORK/progs.tsv"
+STATS_RESULTS="$WORK/stats.tsv"
+: >"$PROGS"
+: >"$STATS_RESULTS"
+BPFSTATS_NOTE=""
+if command -v bpftool >/dev/null; then
+	hold_start
+	hold_stop
+fi
+if [ "$BPFSTATS_NOTE" = enabled ]; then
+	echo
+	echo "BPF run-time statistics: $STATS_ROUNDS rounds of [tracked without, tracked with] (order alternating) and" \
+		"one untracked run with them"
+	for r in $(seq 1 "$STATS_ROUNDS"); do
+		start_daemon pfbench
+		if [ $((r % 2)) = 1 ]; then
+			printf 'tracked-nostats\t%s\t%s\n' "$r" "$(run_pf)" >>"$STATS_RESULTS"
+			stats_run tracked-stats "$r"
+		else
+			stats_run tracked-stats "$r"
+			printf 'tracked-nostats\t%s\t%s\n' "$r" "$(run_pf)" >>"$STATS_RESULTS"
+		fi
 		stop_daemon
+		start_daemon nomatch
+		stats_run untracked-stats "$r"
+		stop_daemon
+		printf '  round %d done\n' "$r"
 	done
 fi
-kill -TERM "$HOLD_PID" 2>/dev/null || true
-wait "$HOLD_PID" 2>/dev/null || true
-HOLD_PID=""
 
 # perf: report instructions per fault only where the machine has a PMU that counts them
 PERF_NOTE="perf stat -e instructions: not available"
@@ -260,26 +301,36 @@ for line in open(sys.argv[1]):
 med = lambda xs: statistics.median(xs)
 def col(cfg, key):
     return [float(kv[key]) for _, kv in rows.get(cfg, [])]
-base_f, base_p = med(col("baseline", "ns_per_fault")), med(col("baseline", "ns_per_page"))
-print("%-10s %14s %14s %12s %10s %14s" % ("config", "ns/fault med", "ns/page med", "vs baseline", "delta ns", "min..max fault"))
-for cfg in ("baseline", "tracked", "untracked"):
-    f, p = col(cfg, "ns_per_fault"), col(cfg, "ns_per_page")
-    print("%-10s %14.1f %14.1f %11.3fx %+10.1f %7.0f..%-7.0f" % (cfg, med(f), med(p), med(f) / base_f,
-          med(f) - base_f, min(f), max(f)))
+# 4 KiB runs compare ns per fault, THP runs ns per MiB (one fault there maps 2 MiB); each against its own baseline
+print("%-14s %14s %12s %12s %10s %18s" % ("config", "ns/fault med", "ns/MiB med", "vs baseline", "delta ns", "min..max ns/MiB"))
+for suffix in ("", "-thp"):
+    base = med(col("baseline" + suffix, "ns_per_mib"))
+    for cfg in ("baseline", "tracked", "untracked"):
+        m, f = col(cfg + suffix, "ns_per_mib"), col(cfg + suffix, "ns_per_fault")
+        if not m:
+            continue
+        print("%-14s %14s %12.0f %11.3fx %+10.0f %9.0f..%-9.0f" % (
+            cfg + suffix, "%.1f" % med(f) if not suffix else "-", med(m), med(m) / base, med(m) - base, min(m), max(m)))
 # paired: each round's runs sit next to each other in time, so their ratio cancels slow drifts of the machine
 by_round = {}
 for cfg, lst in rows.items():
     for rnd, kv in lst:
-        by_round.setdefault(rnd, {})[cfg] = float(kv["ns_per_fault"])
-for cfg in ("tracked", "untracked"):
-    ratios = [r[cfg] / r["baseline"] for r in by_round.values() if cfg in r and "baseline" in r]
-    print("%s: %.3fx baseline (median of %d per-round ratios, range %.3f..%.3f)" % (
-        cfg, med(ratios), len(ratios), min(ratios), max(ratios)))
-odd = [(cfg, rnd) for cfg, lst in rows.items() for rnd, kv in lst
-       if abs(int(kv["minflt"]) - int(kv["faults"])) > int(kv["faults"]) // 100]
+        by_round.setdefault(rnd, {})[cfg] = float(kv["ns_per_mib"])
+for suffix in ("", "-thp"):
+    for cfg in ("tracked", "untracked"):
+        ratios = [r[cfg + suffix] / r["baseline" + suffix] for r in by_round.values()
+                  if cfg + suffix in r and "baseline" + suffix in r]
+        if ratios:
+            print("%s: %.3fx baseline%s (median of %d per-round ratios, range %.3f..%.3f)" % (
+                cfg + suffix, med(ratios), suffix, len(ratios), min(ratios), max(ratios)))
+odd = [(cfg, rnd) for cfg, lst in rows.items() for rnd, kv in lst if not cfg.endswith("-thp")
+       and abs(int(kv["minflt"]) - int(kv["faults"])) > int(kv["faults"]) // 100]
 if odd:
-    print("WARNING: in %d run(s) the kernel counted minor faults that differ by more than 1%% from the pages touched "
-          "(huge pages?): %s" % (len(odd), odd))
+    print("WARNING: in %d 4 KiB run(s) the kernel counted minor faults that differ by more than 1%% from the pages "
+          "touched (huge pages?): %s" % (len(odd), odd))
+thp = [int(kv["minflt"]) / int(kv["faults"]) for cfg, lst in rows.items() if cfg.endswith("-thp") for _, kv in lst]
+if thp:
+    print("THP runs: %.4f faults per 4 KiB page (median; 1/512 = 0.0020 when every fault maps a huge page)" % med(thp))
 others = [int(kv["others"]) for lst in rows.values() for _, kv in lst if kv.get("others", "na") != "na"]
 if others and max(others):
     print("NOTE: %d..%d rss_stat BPF programs of other processes (other oomsentry instances) were loaded during the "
@@ -288,7 +339,7 @@ if others and max(others):
 elif others:
     print("no other process had a BPF program on rss_stat during the runs")
 print()
-for cfg in ("tracked", "untracked"):
+for cfg in ("tracked", "untracked", "tracked-thp", "untracked-thp"):
     lst = [kv for _, kv in rows.get(cfg, [])]
     if not lst:
         continue
@@ -310,11 +361,44 @@ for cfg in ("tracked", "untracked"):
         print("  BPF stats map: not readable (bpftool missing or map not found)")
 EOF
 echo
-if [ -n "$PROG_LINES" ]; then
-	echo "In-kernel BPF run time, one extra run per config with BPF_ENABLE_STATS held ($FAULTS_PER_RUN faults:" \
-		"warm-up + timed cycles; the runs count every process that ran meanwhile, not pfbench alone):"
-	printf '%s' "$PROG_LINES"
+if [ -s "$PROGS" ]; then
+	echo "In-kernel BPF run time (BPF_ENABLE_STATS held only around these runs; $FAULTS_PER_RUN faults per run:" \
+		"warm-up + timed cycles; the counts include every process that faulted meanwhile, not pfbench alone):"
+	$PY - "$PROGS" "$STATS_RESULTS" "$FAULTS_PER_RUN" <<'PYEOF'
+import json, statistics, sys
+med = statistics.median
+faults = int(sys.argv[3])
+per = {}
+for line in open(sys.argv[1]):
+    label, js = line.rstrip("\n").split("\t", 1)
+    for name, (cnt, ns) in json.loads(js).items():
+        per.setdefault((label, name), []).append((cnt, ns))
+total = {}
+for (label, name), lst in sorted(per.items()):
+    cnt, ns = med([c for c, _ in lst]), med([n / c for c, n in lst])
+    total[label] = total.get(label, 0) + med([n for _, n in lst]) / faults
+    print("  %-16s %-22s %9d runs (%5.2f per pfbench fault) %7.1f ns/run -> %6.1f ns per pfbench fault  (median of %d)"
+          % (label, name, cnt, cnt / faults, ns, cnt * ns / faults, len(lst)))
+for label, t in sorted(total.items()):
+    print("  %-16s all programs: %.1f ns of BPF time per pfbench fault" % (label, t))
+# what the statistics cost: the same tracked daemon, pfbench with and without them, paired by round
+rows = {}
+for line in open(sys.argv[2]):
+    label, rnd, rest = line.rstrip("\n").split("\t", 2)
+    kv = dict(x.split("=", 1) for x in rest.split() if "=" in x)
+    rows.setdefault(int(rnd), {})[label] = float(kv["ns_per_fault"])
+pairs = [(r["tracked-stats"], r["tracked-nostats"]) for r in rows.values()
+         if "tracked-stats" in r and "tracked-nostats" in r]
+runs = [c for (label, name), lst in per.items() if label == "tracked-stats" for c, _ in lst]
+if pairs:
+    d = [a - b for a, b in pairs]
+    rpf = sum(runs) / len(pairs) / faults if runs else 0
+    print("  statistics' own cost: tracked pfbench %.1f ns/fault with them, %.1f without (medians); paired difference "
+          "%+.1f ns/fault (range %+.1f..%+.1f) over %.2f program runs per fault = %+.1f ns per program run"
+          % (med([a for a, _ in pairs]), med([b for _, b in pairs]), med(d), min(d), max(d), rpf,
+             med(d) / rpf if rpf else float("nan")))
+PYEOF
 else
-	echo "In-kernel BPF run time: not measured (BPF_ENABLE_STATS: ${BPFSTATS_NOTE:-no answer})"
+	echo "In-kernel BPF run time: not measured (BPF_ENABLE_STATS: ${BPFSTATS_NOTE:-bpftool missing})"
 fi
 echo "$PERF_NOTE"

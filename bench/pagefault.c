@@ -3,12 +3,14 @@
  * kernel fires on nearly every page fault. This program does nothing but fault anonymous pages in and unmap them,
  * so any cost the probes add shows up directly in ns per fault.
  *
- * usage: pfbench [MIB [ROUNDS [WARMUP_MS]]]
+ * usage: pfbench [MIB [ROUNDS [WARMUP_MS [thp]]]]
  *   mmaps MIB MiB anonymous (4 KiB pages: THP is refused with MADV_NOHUGEPAGE), writes one byte per page (one
- *   fault each), munmaps; ROUNDS times. It is built as "pfbench" so that its comm is pfbench: oomsentry tracks it
+ *   fault each), munmaps; ROUNDS times. With "thp" the mapping asks for transparent huge pages (MADV_HUGEPAGE,
+ *   which works under THP "madvise" and "always" without touching the machine's setting): then one fault
+ *   maps 2 MiB, and ns_per_mib is the figure to compare. It is built as "pfbench" so that its comm is pfbench: oomsentry tracks it
  *   only when started with --comm-prefixes pfbench.
  * Output, one line of key=value: faults (timed), warmup_faults (the untimed first cycle), ns_per_fault (touch phase
- * only), ns_per_page (touch + munmap), user_ns and sys_ns (getrusage), minflt (the kernel's count of minor faults
+ * only), ns_per_page (touch + munmap), ns_per_mib (touch phase per MiB), user_ns and sys_ns (getrusage), minflt (the kernel's count of minor faults
  * during the timed part: it should equal faults).
  */
 #include <errno.h>
@@ -49,6 +51,8 @@ static long parse_arg(const char *s, long lo, long hi, const char *what)
 }
 
 /* one mmap/touch/munmap cycle; returns the faulting time and adds the munmap time to *unmap_ns */
+static int use_thp;
+
 static int cycle(size_t len, long page, uint64_t *touch_ns, uint64_t *unmap_ns)
 {
 	volatile char *p;
@@ -59,8 +63,8 @@ static int cycle(size_t len, long page, uint64_t *touch_ns, uint64_t *unmap_ns)
 		fprintf(stderr, "pfbench: mmap %zu bytes: %s\n", len, strerror(errno));
 		return -errno;
 	}
-	/* 4 KiB faults are what we measure: a huge page would be one fault for 512 pages */
-	(void)madvise((void *)p, len, MADV_NOHUGEPAGE);
+	/* 4 KiB faults unless asked: a huge page is one fault for 512 pages */
+	(void)madvise((void *)p, len, use_thp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	t0 = now_ns();
 	for (size_t off = 0; off < len; off += (size_t)page)
 		p[off] = 1;
@@ -85,6 +89,13 @@ int main(int argc, char **argv)
 
 	if (page <= 0)
 		return 2;
+	if (argc > 4) {
+		if (strcmp(argv[4], "thp")) {
+			fprintf(stderr, "pfbench: the 4th argument can only be 'thp', got '%s'\n", argv[4]);
+			return 2;
+		}
+		use_thp = 1;
+	}
 	/* untimed: first-touch costs of the allocator and page tables, and time for a watcher to settle */
 	if (cycle(len, page, &scratch, &scratch) < 0)
 		return 1;
@@ -98,9 +109,10 @@ int main(int argc, char **argv)
 	getrusage(RUSAGE_SELF, &r1);
 
 	uint64_t faults = (uint64_t)pages * (uint64_t)rounds;
-	printf("faults=%llu warmup_faults=%zu ns_per_fault=%.1f ns_per_page=%.1f user_ns=%llu sys_ns=%llu minflt=%ld\n",
+	printf("faults=%llu warmup_faults=%zu ns_per_fault=%.1f ns_per_page=%.1f ns_per_mib=%.1f user_ns=%llu "
+	       "sys_ns=%llu minflt=%ld\n",
 	       (unsigned long long)faults, pages, (double)touch_ns / (double)faults,
-	       (double)(touch_ns + unmap_ns) / (double)faults,
+	       (double)(touch_ns + unmap_ns) / (double)faults, (double)touch_ns / (double)(mib * rounds),
 	       (unsigned long long)(tv_ns(r1.ru_utime) - tv_ns(r0.ru_utime)),
 	       (unsigned long long)(tv_ns(r1.ru_stime) - tv_ns(r0.ru_stime)), r1.ru_minflt - r0.ru_minflt);
 	return 0;

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# oomsentry's benchmarks (what `make bench` runs): the page-fault overhead of the eBPF probes, then the
-# no watchdog / earlyoom / oomsentry comparison, then the prevention matrix (bench/matrix.py). Each prints ratios or
-# counts measured in this same run; nothing is compared against a stored figure. Needs root (BPF, memory cgroups).
-# About 2 to 4 minutes on 2 CPUs, plus the matrix (up to ~15 minutes per run of it).
+# oomsentry's benchmarks (what `make bench` runs): the page-fault overhead of the eBPF probes (4 KiB pages and THP,
+# in-kernel run time, the statistics' own cost), reaction latency and idle cost beside earlyoom, the no watchdog /
+# earlyoom / oomsentry comparison, then the prevention matrix (bench/matrix.py). Each prints ratios or counts
+# measured in this same run; nothing is compared against a stored figure. Needs root (BPF, memory cgroups).
+# About 8 to 12 minutes on 2 CPUs, plus the matrix (up to ~15 minutes per run of it).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +23,10 @@ echo
 rc=0
 start=$(date +%s)
 bench/overhead.sh || rc=1
+echo
+/usr/bin/python3 bench/reaction.py || rc=1
+echo
+/usr/bin/python3 bench/idle.py || rc=1
 echo
 /usr/bin/python3 bench/compare_earlyoom.py || rc=1
 echo

@@ -204,6 +204,8 @@ static void on_rss(struct daemon *d, const struct os_event *e)
 	rec_add(&r, "ANON_BYTES", "%llu", (unsigned long long)e->rss.anon_bytes);
 	rec_add(&r, "FILE_BYTES", "%llu", (unsigned long long)e->rss.file_bytes);
 	rec_add(&r, "SHMEM_BYTES", "%llu", (unsigned long long)e->rss.shmem_bytes);
+	/* when the kernel saw the step: what the reaction benchmark measures the action against */
+	rec_add(&r, "EVENT_MONOTONIC_NS", "%llu", (unsigned long long)e->ts_ns);
 	mib(buf, sizeof(buf), e->rss.rss_bytes);
 	rec_message(&r, "rss pid %u %.16s now %s", e->pid, e->comm, buf);
 	rec_emit(&r);

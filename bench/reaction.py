@@ -1,0 +1,432 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""Reaction latency: how long from the RSS event that crosses the line to the action, beside earlyoom.
+
+A stub ComfyUI server (this file with --stub: the ComfyUI routes oomsentry uses, an idle queue) lives in a fresh
+memory cgroup and grows its memory at a steady rate on request. For every run:
+
+  oomsentry  `oomsentry run` with its defaults (a fresh daemon per run, so that no run inherits another's
+             cooldowns or verifications). The reaction is the time from the RSS event that crosses the line (the
+             first rss record of the stub whose step puts the cgroup at or above act_usage_fraction of its limit:
+             usage at the start + RSS growth since; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
+             stub received the action (POST /free or /interrupt, or a signal), both CLOCK_MONOTONIC. A negative
+             figure would be an action taken before the line, on a forecast. The stub then lets go of what it
+             grew, like ComfyUI's /free when idle.
+  earlyoom   Debian's earlyoom in --dryrun mode (it never signals anything; it only prints what it would do) with
+             -M set so that its line lies where oomsentry's lies: the machine's MemAvailable at the start of the run
+             minus the growth that takes the cgroup to act_usage_fraction of its limit. Its reaction is the time
+             from the moment MemAvailable really fell to its line (/proc/meminfo sampled every 0.5 ms while the
+             stub grows; earlyoom reads the machine, and other processes move it too) to the moment earlyoom
+             printed "sending SIGTERM to" (stamped when the line arrives through a pipe).
+
+The two take turns, RUNS of each (a fresh oomsentry per run: no run inherits another's cooldowns or
+verifications, and none watches earlyoom's runs); p50/p90/p99/max are printed. The stub grows to 24 MiB below the limit at most: an RSS event comes every rss_step
+(64 MiB), so the event that oomsentry acts on lies up to one step past the line.
+Needs root (BPF, memory cgroups). Nothing is compared with a stored figure.
+
+usage: sudo bench/reaction.py [--runs 50] [--rate-mib 1024] [--limit-mib 1024]
+"""
+import argparse
+import json
+import mmap
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
+MIB = 1 << 20
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the stub server (runs in the memory cgroup)
+# ---------------------------------------------------------------------------------------------------------------
+
+class Stub:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.actions = []          # [(monotonic_ns, what)]
+        self.region = None
+        self.stop = threading.Event()
+        self.grower = None
+
+    def record(self, what):
+        with self.lock:
+            self.actions.append((time.monotonic_ns(), what))
+
+    def release(self):
+        self.stop.set()
+        if self.grower:
+            self.grower.join()
+            self.grower = None
+        if self.region is not None:
+            self.region.close()
+            self.region = None
+
+    def grow(self, rate_bytes, to_bytes):
+        self.release()
+        self.stop.clear()
+        self.region = mmap.mmap(-1, to_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        region, stop = self.region, self.stop
+
+        def run():
+            t0 = time.monotonic_ns()
+            done = 0
+            while done < to_bytes and not stop.is_set():
+                want = min(to_bytes, int((time.monotonic_ns() - t0) * rate_bytes / 1e9))
+                while done < want:
+                    region[done] = 1
+                    done += mmap.PAGESIZE
+                time.sleep(0.0005)
+        self.grower = threading.Thread(target=run, daemon=True)
+        self.grower.start()
+
+
+STUB = Stub()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, obj, code=200):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(n) if n else b""
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/system_stats":
+            self.reply({"system": {"os": "posix", "ram_total": 0, "ram_free": 0, "comfyui_version": "stub",
+                                   "python_version": sys.version, "pytorch_version": "none"}, "devices": []})
+        elif path == "/queue":
+            self.reply({"queue_running": [], "queue_pending": []})
+        elif path.startswith("/history"):
+            self.reply({})
+        elif path == "/bench/state":
+            with STUB.lock:
+                self.reply({"actions": STUB.actions})
+        else:
+            self.reply({}, 404)
+
+    def do_POST(self):
+        # stamped before the body is read: the moment the action arrived
+        t = time.monotonic_ns()
+        path = self.path.split("?")[0]
+        data = self.body()
+        if path in ("/free", "/interrupt"):
+            with STUB.lock:
+                STUB.actions.append((t, path[1:]))
+            if data.get("release", True):
+                STUB.release()
+            self.reply({})
+        elif path == "/bench/grow":
+            STUB.grow(int(data["rate"]), int(data["to"]))
+            self.reply({})
+        elif path == "/bench/release":
+            STUB.release()
+            with STUB.lock:
+                STUB.actions = []
+            self.reply({})
+        else:
+            self.reply({}, 404)
+
+
+def stub_main(port_file):
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: STUB.record("signal %d" % s))
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(port_file + ".tmp", "w") as f:
+        f.write(str(srv.server_address[1]))
+    os.rename(port_file + ".tmp", port_file)
+    srv.serve_forever()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------------------------------------------
+
+def http(port, method, path, obj=None, timeout=5):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    body = json.dumps(obj).encode() if obj is not None else None
+    c.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return json.loads(data) if data else None
+
+
+def vm_rss(pid):
+    for line in open("/proc/%d/status" % pid):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
+def mem_available_kib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    raise RuntimeError("no MemAvailable")
+
+
+class LineReader:
+    """Lines of a child's stdout, each stamped with CLOCK_MONOTONIC when it arrived."""
+
+    def __init__(self, proc):
+        self.lines = []
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self.run, args=(proc,), daemon=True)
+        self.t.start()
+
+    def run(self, proc):
+        for raw in proc.stdout:
+            with self.lock:
+                self.lines.append((time.monotonic_ns(), raw.decode(errors="replace").rstrip("\n")))
+
+    def since(self, i):
+        with self.lock:
+            return self.lines[i:], len(self.lines)
+
+    def count(self):
+        with self.lock:
+            return len(self.lines)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = (len(xs) - 1) * p / 100.0
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def summary(name, xs):
+    if not xs:
+        return "%-10s no reaction measured" % name
+    ms = [x / 1e6 for x in xs]
+    return "%-10s n=%-3d p50 %7.2f ms  p90 %7.2f ms  p99 %7.2f ms  max %7.2f ms  min %7.2f ms" % (
+        name, len(ms), pct(ms, 50), pct(ms, 90), pct(ms, 99), max(ms), min(ms))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--rate-mib", type=float, default=1024.0, help="steady growth, MiB/s")
+    ap.add_argument("--limit-mib", type=int, default=1024)
+    ap.add_argument("--act", type=float, default=0.90, help="oomsentry's act_usage_fraction (also earlyoom's line)")
+    ap.add_argument("--only", default="oomsentry,earlyoom")
+    ap.add_argument("--stub", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.stub:
+        return stub_main(args.stub)
+    if os.geteuid() != 0:
+        print("reaction.py: needs root (BPF, memory cgroups)", file=sys.stderr)
+        return 2
+    from memcg import MemoryCgroup
+    # a benchmark stopped with SIGTERM still cleans up (its finally: the daemons, the cgroup)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
+
+    only = set(args.only.split(","))
+    binary = os.path.join(ROOT, "oomsentry")
+    work = tempfile.mkdtemp(prefix="oomsentry-bench.")
+    cg = MemoryCgroup(args.limit_mib * MIB, prefix="oomsentry-bench-")
+    procs = []
+    try:
+        port_file = os.path.join(work, "port")
+        stub = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--stub", port_file],
+                                preexec_fn=cg.enter(), stdout=subprocess.DEVNULL)
+        procs.append(stub)
+        for _ in range(100):
+            if os.path.exists(port_file):
+                break
+            time.sleep(0.05)
+        port = int(open(port_file).read())
+        if stub.pid not in cg.pids():
+            raise RuntimeError("the stub is not inside its memory cgroup")
+        limit = args.limit_mib * MIB
+        rate = int(args.rate_mib * MIB)
+
+        def start_daemon():
+            d = subprocess.Popen(
+                [binary, "run", "--url", "http://127.0.0.1:%d" % port, "--json", "--journal=no",
+                 "--comm-prefixes", "nomatch", "--act-usage-fraction", str(args.act), "--restart", "none",
+                 "--socket", os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "incidents")],
+                stdout=subprocess.PIPE, stderr=open(os.path.join(work, "daemon.stderr"), "w"))
+            procs.append(d)
+            lines = LineReader(d)
+            t_end = time.time() + 30
+            while time.time() < t_end:
+                if any("server is pid %d " % stub.pid in l for _, l in lines.since(0)[0]):
+                    return d, lines
+                if d.poll() is not None:
+                    break
+                time.sleep(0.05)
+            raise RuntimeError("oomsentry did not find the stub: %s" % open(os.path.join(work, "daemon.stderr")).read())
+
+        def stop(p):
+            p.terminate()
+            p.wait()
+            procs.remove(p)
+
+        print("== reaction latency (bench/reaction.py) ==")
+        print("kernel %s, %d CPUs, load average %s at start; stub in a %d MiB memory cgroup (cgroup %s), steady growth "
+              "%.0f MiB/s; oomsentry acts at %.2f of the limit by its policy, earlyoom's line at the same growth"
+              % (os.uname().release, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]),
+                 args.limit_mib, "v2" if cg.v2 else "v1", args.rate_mib, args.act))
+        react = {"oomsentry": [], "earlyoom": []}
+        missed = {"oomsentry": 0, "earlyoom": 0}
+        actions_seen = {}
+        for i in range(2 * args.runs):
+            # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
+            # that no run inherits the previous one's cooldowns, verifications or learning, and none runs (and
+            # acts) while earlyoom is measured
+            who = "oomsentry" if i % 2 == 0 else "earlyoom"
+            if who not in only:
+                continue
+            if who == "oomsentry":
+                daemon, dlines = start_daemon()
+            http(port, "POST", "/bench/release")
+            time.sleep(0.6)  # RSS back down, the daemon's verification and cooldown behind it
+            usage0 = cg.usage()
+            line = int(args.act * limit)
+            grow_to = limit - 24 * MIB - usage0
+            if who == "oomsentry":
+                start_idx = dlines.count()
+                rss0 = vm_rss(stub.pid)
+                http(port, "POST", "/bench/grow", {"rate": rate, "to": grow_to})
+                t_end = time.monotonic() + 3 + grow_to / rate
+                st = None
+                while time.monotonic() < t_end:
+                    st = http(port, "GET", "/bench/state")
+                    if st["actions"]:
+                        break
+                    time.sleep(0.02)
+                stop(daemon)
+                dlines.t.join(5)  # every line it wrote, up to its exit
+                if not st or not st["actions"]:
+                    if os.environ.get("REACTION_DEBUG"):
+                        print("oomsentry miss: usage %d; daemon said %s" % (
+                            cg.usage(), [l[:300] for _, l in dlines.since(0)[0] if '"exec"' not in l and '"exit"' not in l][-12:]))
+                    missed[who] += 1
+                    continue
+                t_act, what = st["actions"][0]
+                actions_seen[what] = actions_seen.get(what, 0) + 1
+                # the RSS event that crosses the line: the first whose step puts the cgroup at or above it
+                t_ev = None
+                for t_line, l in dlines.since(start_idx)[0]:
+                    try:
+                        rec = json.loads(l)
+                    except ValueError:
+                        continue
+                    if rec.get("event") == "rss" and rec.get("pid") == stub.pid and \
+                            usage0 + rec["rss_bytes"] - rss0 >= line:
+                        t_ev = rec["event_monotonic_ns"]
+                        break
+                if t_ev is None:
+                    missed[who] += 1
+                    continue
+                react[who].append(t_act - t_ev)
+            else:
+                avail = mem_available_kib()
+                growth_to_line = line - usage0
+                threshold_kib = avail - growth_to_line // 1024
+                eo = subprocess.Popen(["earlyoom", "--dryrun", "-M", str(threshold_kib), "-r", "0",
+                                       "--prefer", "^python3$"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                procs.append(eo)
+                elines = LineReader(eo)
+                time.sleep(0.3)  # let it start and print its banner
+                # earlyoom turns -M into a percentage of MemTotal (2 decimals): the line it really applies
+                eo_pct = None
+                for _, l in elines.since(0)[0]:
+                    if "sending SIGTERM when mem <=" in l:
+                        eo_pct = float(l.split("<=")[1].split("%")[0])
+                total_kib = int(open("/proc/meminfo").readline().split()[1])
+                # when the machine's MemAvailable really crossed that line, sampled every 0.5 ms: other processes
+                # move it too, so the stub's own growth alone would not tell
+                samples = []
+                stop_sampling = threading.Event()
+
+                def sample():
+                    while not stop_sampling.is_set():
+                        samples.append((time.monotonic_ns(), mem_available_kib()))
+                        time.sleep(0.0005)
+                sampler = threading.Thread(target=sample, daemon=True)
+                sampler.start()
+                http(port, "POST", "/bench/grow", {"rate": rate, "to": grow_to})
+                t_end = time.monotonic() + 3 + grow_to / rate
+                t_fire = None
+                while time.monotonic() < t_end and t_fire is None:
+                    for t_line, l in elines.since(0)[0]:
+                        if "sending SIGTERM to" in l:
+                            t_fire = t_line
+                            break
+                    time.sleep(0.01)
+                stop_sampling.set()
+                sampler.join()
+                eo.send_signal(signal.SIGTERM)
+                eo.wait()
+                procs.remove(eo)
+                t_cross = None
+                if eo_pct is not None:
+                    for t_s, avail_s in samples:
+                        if avail_s * 100.0 / total_kib <= eo_pct:
+                            t_cross = t_s
+                            break
+                if t_fire is None or t_cross is None:
+                    if os.environ.get("REACTION_DEBUG"):
+                        print("earlyoom miss: line %s%%, fire %s, cross %s, lines %s" % (
+                            eo_pct, t_fire, t_cross, elines.since(0)[0][-3:]))
+                    missed[who] += 1
+                    continue
+                react[who].append(t_fire - t_cross)
+        print()
+        for who in ("oomsentry", "earlyoom"):
+            if who in only:
+                print(summary(who, react[who]) + ("  (%d runs without a reaction)" % missed[who] if missed[who] else ""))
+        if actions_seen:
+            print("oomsentry's first action per run: %s" % ", ".join("%s %d" % kv for kv in sorted(actions_seen.items())))
+        if react["oomsentry"] and react["earlyoom"]:
+            print("p50 ratio oomsentry/earlyoom: %.3f; p99 ratio: %.3f (same run, same growth)" % (
+                pct(react["oomsentry"], 50) / pct(react["earlyoom"], 50),
+                pct(react["oomsentry"], 99) / pct(react["earlyoom"], 99)))
+        if os.environ.get("REACTION_RAW"):
+            print(json.dumps(react))
+        return 0
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                # the stub records and ignores SIGTERM (an action it may receive): it is ours, in our cgroup
+                p.kill() if p is procs[0] else p.terminate()
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        cg.destroy()
+        subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
