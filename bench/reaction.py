@@ -297,6 +297,7 @@ def main():
                  args.limit_mib, "v2" if cg.v2 else "v1", args.rate_mib, args.act))
         react = {"oomsentry": [], "earlyoom": []}
         missed = {"oomsentry": 0, "earlyoom": 0}
+        early = {"oomsentry": 0, "earlyoom": 0}
         actions_seen = {}
         for i in range(2 * args.runs):
             # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
@@ -345,7 +346,8 @@ def main():
                         t_ev = rec["event_monotonic_ns"]
                         break
                 if t_ev is None:
-                    missed[who] += 1
+                    # acted, but no RSS event reached the line first: the timer sample or a forecast acted
+                    early["oomsentry"] += 1
                     continue
                 react[who].append(t_act - t_ev)
             else:
@@ -404,7 +406,8 @@ def main():
         print()
         for who in ("oomsentry", "earlyoom"):
             if who in only:
-                print(summary(who, react[who]) + ("  (%d runs without a reaction)" % missed[who] if missed[who] else ""))
+                print(summary(who, react[who]) + ("  (%d runs without a reaction)" % missed[who] if missed[who] else "")
+                      + ("  (%d runs acted before any RSS event reached the line)" % early[who] if early[who] else ""))
         if actions_seen:
             print("oomsentry's first action per run: %s" % ", ".join("%s %d" % kv for kv in sorted(actions_seen.items())))
         if react["oomsentry"] and react["earlyoom"]:
