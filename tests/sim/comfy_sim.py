@@ -531,6 +531,15 @@ class Sim:
         self.started_at = time.time()
         self.leak_worker_obj = None
         self.leak_worker_lock = threading.Lock()
+        # Set by SIGTERM/SIGINT. ComfyUI installs no SIGTERM handler, so the kernel ends it at once: from the
+        # signal on, nothing more is allocated and the running prompt never completes, while the shutdown
+        # below still takes the workers and the pid file with it.
+        self.stopping = threading.Event()
+
+    def halt_if_stopping(self):
+        if self.stopping.is_set():
+            while True:
+                time.sleep(3600)
 
     def leak_worker(self):
         """Started by the first prompt that needs it, again after it died, as custom nodes start theirs."""
@@ -821,6 +830,7 @@ class Sim:
         node_id = p["nodes"][0]
         try:
             for i, node_id in enumerate(p["nodes"]):
+                self.halt_if_stopping()
                 self.check_interrupt()          # nodes.before_node_execution()
                 self.last_node_id = node_id
                 self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id},
@@ -874,6 +884,7 @@ class Sim:
         """SaveImage: one line per saved output in OUTPUT_DIR/outputs.log, appended in one write, with the node's
         filename_prefix -- what a client gets back. Across server restarts the log tells how many times each
         prompt's result was really produced (never, once, twice)."""
+        self.halt_if_stopping()
         directory = self.args.output_directory
         if not directory:
             return
@@ -904,7 +915,7 @@ class Sim:
             time.sleep(tick)
             with self.mutex:
                 idle = not self.queue and not self.currently_running
-            if not idle:
+            if not idle or self.stopping.is_set():
                 continue
             r = new_region(int(mib_per_s * tick * MIB), "idle leak")
             try:
@@ -915,6 +926,7 @@ class Sim:
             self.mem.add_leak("node", r)
 
     def load_model(self, p, prompt_id, alloc):
+        self.halt_if_stopping()
         try:
             loaded = self.mem.ensure_model(p["ckpt"], int(p["model_mb"] * MIB))
         except (OSError, MemoryError) as e:
@@ -963,6 +975,7 @@ class Sim:
         for step in range(1, steps + 1):
             if p["step_ms"] > 0:
                 time.sleep(p["step_ms"] / 1000.0)
+            self.halt_if_stopping()
             if step == p["model_load_step"]:
                 self.load_model(p, prompt_id, alloc)
             try:
@@ -1657,6 +1670,7 @@ def main(argv=None):
     stop_signal = []
 
     def on_signal(signo, _frame):
+        sim.stopping.set()
         stop_signal.append(signo)
         stop.set()
 
@@ -1679,7 +1693,7 @@ def main(argv=None):
     threading.Thread(target=sim.prompt_worker, name="prompt_worker", daemon=True).start()
     if args.idle_leak_mb_per_s > 0:
         threading.Thread(target=sim.idle_growth, args=(args.idle_leak_mb_per_s,), name="idle", daemon=True).start()
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="http", daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="http", daemon=True).start()
 
     host = "[%s]" % args.listen if ":" in args.listen else args.listen
     log("pid=%d listening on http://%s:%d model=%gMiB peak=%gMiB leak=%gMiB cache_leak=%gMiB node_leak=%gMiB "

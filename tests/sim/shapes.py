@@ -24,6 +24,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 
 from memcg import MemoryCgroup
@@ -236,8 +237,16 @@ class Instance:
                 time.sleep(0.1)
         raise RuntimeError("simulator %s did not answer in %d s: %s" % (self.url, timeout, tail(self.sim_log)))
 
-    def submit(self, body):
-        return request(self.url + "/prompt", "POST", {"prompt": body, "client_id": "matrix-" + self.tag})
+    def submit(self, body, timeout=30):
+        """POST /prompt; a server that is restarting refuses connections for a moment, and a client retries."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return request(self.url + "/prompt", "POST", {"prompt": body, "client_id": "matrix-" + self.tag})
+            except urllib.error.URLError as e:
+                if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
     def queued_contents(self):
         """filename_prefixes of the prompts running or pending; None when the server does not answer."""
@@ -310,8 +319,9 @@ class Daemon:
     KEEP = ("action", "decision", "comfy", "oom_victim", "generation", "leak_suspected", "forecast", "crash_loop",
             "daemon", "incident")
 
-    def __init__(self, shape, instances, tmp, timeline, binary=BINARY):
+    def __init__(self, shape, instances, tmp, timeline, cgroup_path, binary=BINARY):
         self.records = []
+        self.cgroup = cgroup_path
         self.lock = threading.Lock()
         self.timeline = timeline
         self.stderr_path = os.path.join(tmp, "oomsentry.stderr")
@@ -341,6 +351,9 @@ class Daemon:
                 rec = {"event": "unparsed", "message": line}
             with self.lock:
                 self.records.append(rec)
+            # the daemon reports every OOM victim on the machine; other cgroups' (other tests') are noise here
+            if rec.get("event") == "oom_victim" and self.cgroup not in str(rec.get("cgroup", "")):
+                continue
             if rec.get("event") in self.KEEP:
                 self.timeline.add("[%s] %s" % (rec.get("event"), rec.get("message", line)))
 
@@ -452,7 +465,7 @@ def run_shape(shape, mode, pace, workdir, cgroup_prefix="oomsentry-bench-matrix-
             instances.append(Instance(shape, pace, tmp, cg, "abcdefgh"[i] if shape.instances > 1 else "default",
                                       timeline))
         if mode == "with":
-            daemon = Daemon(shape, instances, tmp, timeline, binary)
+            daemon = Daemon(shape, instances, tmp, timeline, cg.path, binary)
             daemon.wait_servers(len(instances))
         run_prompts(shape, mode, pace, instances, cg, res, timeline, tag)
         if daemon is not None:
@@ -516,7 +529,7 @@ def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag):
         counts = {}
         for c in saved:
             counts[c] = counts.get(c, 0) + 1
-        if batch < len(shape.batches) and now >= next_batch_at:
+        if batch < len(shape.batches) and next_batch_at is not None and now >= next_batch_at:
             n = shape.batches[batch]
             for inst in instances:
                 for (it, i, c, body) in bodies:

@@ -784,6 +784,21 @@ def test_graceful_sigterm_takes_workers_and_pid_file(sims):
     assert "got SIGTERM, shutting down" in s.output()
 
 
+def test_sigterm_stops_allocating_at_once_and_completes_nothing(sims, tmp_path):
+    """ComfyUI has no SIGTERM handler: the kernel ends it mid-prompt. The simulator's graceful shutdown must not
+    let the running prompt keep growing or finish meanwhile."""
+    out = tmp_path / "out"
+    out.mkdir()
+    s = sims("--model-mb", 0, "--peak-mb", 0, "--leak-mb", 200, "--steps", 100, "--step-ms", 5,
+             "--output-directory", str(out))
+    p = s.submit(control(steps=100, step_ms=5))["prompt_id"]
+    s.wait_running(p)
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=5) == 0
+    assert [l for l in s.state_lines() if l["event"] == "prompt"] == [], "the running prompt never completes"
+    assert not (out / "outputs.log").exists()
+
+
 def test_sigint_is_graceful(sims):
     s = sims()
     s.proc.send_signal(signal.SIGINT)
