@@ -79,6 +79,9 @@ def main():
     if os.geteuid() != 0:
         print("matrix.py: needs root (memory cgroups, BPF)", file=sys.stderr)
         return 2
+    if not shapes.memcg.available():
+        print("matrix.py: no memory cgroup controller (v1 or v2)", file=sys.stderr)
+        return 2
     if not os.access(shapes.BINARY, os.X_OK):
         print("matrix.py: %s missing; run make" % shapes.BINARY, file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ import time
 import urllib.error
 import urllib.request
 
+import memcg
 from memcg import MemoryCgroup
 
 MiB = 1 << 20
