@@ -190,7 +190,8 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)dec->outcome.freed_bytes);
 	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
 	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
-	rec_add(&r, "VERIFIED", "1");
+	/* FREED_BYTES is the drop of the same figure the policy watches: say which one it was */
+	rec_add(&r, "VERIFIED", "%s", in->use_cgroup ? "cgroup_working_set" : "process_tree_rss");
 	rec_message(&r, "instance %s: %s freed %s%s", in->ic->name, name,
 		    fmt_bytes(dec->outcome.freed_bytes, freed, sizeof(freed)),
 		    dec->outcome.ok ? "" : dec->outcome.escalated ? ": not enough, escalating" : ": not enough");

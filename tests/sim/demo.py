@@ -175,7 +175,7 @@ def act2(tmp):
                 say("  %s  %saction: %s%s" % (at, GREEN, r["message"].split(": ", 1)[1].split(" -> ")[0][:160], RESET))
                 if " -> " in r["message"]:
                     say("  %s       -> %s" % (" " * len(at), r["message"].split(" -> ", 1)[1]))
-            elif ev == "action" and r.get("verified") == 1:
+            elif ev == "action" and r.get("verified"):
                 freed[0] += r.get("freed_bytes", 0)
                 say("  %s  %sverified: %s%s" % (at, GREEN, r["message"].split(": ", 1)[1], RESET))
             elif ev == "oom_victim":
