@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "orphans.h"
 #include "policy.h"
+#include "usage.h"
 
 struct daemon;
 struct proc;
@@ -70,11 +71,8 @@ struct instance {
 	struct gen_tracker gens;
 	struct saved_prompt running;
 	uint64_t running_started_ns;
-	uint64_t poll_min_bytes;   /* lowest usage since the previous poll: where a prompt seen at this poll began */
-	bool poll_min_valid;
 	bool server_gone;          /* the server died and no successor is known yet */
-	uint64_t run_peak_bytes;   /* highest usage seen while the current prompt runs */
-	uint64_t run_dip_bytes;    /* lowest usage seen since that peak: the residual once the prompt ends */
+	struct usage_levels lv;    /* the levels between polls: where a prompt began, the dip after its peak */
 	uint64_t generations_completed;
 	bool generation_just_ended;
 	struct forecast_params fcp;

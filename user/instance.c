@@ -24,6 +24,7 @@
 #include "proctree.h"
 #include "restart.h"
 #include "scan.h"
+#include "usage.h"
 #include "oomsentry/events.h"
 
 struct instance *instance_new(struct daemon *d, const struct instance_config *ic, int index)
@@ -153,7 +154,7 @@ static enum gen_status status_from_history(struct instance *in, const char *prom
  * the free could not release. The next generation loads its models again: a new epoch, not a leak. */
 static void free_took_effect(struct instance *in, uint64_t now_ns)
 {
-	uint64_t dip = MIN(in->run_dip_bytes, in->usage_bytes);
+	uint64_t dip = usage_levels_residual_bytes(&in->lv, in->usage_bytes);
 	uint64_t freed = in->free_sent_usage_bytes > dip ? in->free_sent_usage_bytes - dip : 0;
 
 	in->free_pending_prompt[0] = 0;
@@ -201,7 +202,7 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	const struct generation *g;
 	int64_t seq;
 
-	seq = gen_end(&in->gens, prompt_id, st, now_ns, MIN(in->run_dip_bytes, in->usage_bytes));
+	seq = gen_end(&in->gens, prompt_id, st, now_ns, usage_levels_residual_bytes(&in->lv, in->usage_bytes));
 	if (seq < 0)
 		return;
 	g = gen_find(&in->gens, prompt_id);
@@ -265,6 +266,7 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 {
 	struct comfy_queue q = { 0 };
 	const char *running_id = "";
+	enum queue_change change;
 	int r;
 
 	instance_locate_server(in, now_ns);
@@ -289,26 +291,20 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 		running_id = q.running[0].prompt_id;
 	/* one measurement per poll serves the boundary (if any) and the next poll's start level */
 	instance_measure(in);
-	if (strcmp(running_id, in->running.prompt_id)) {
-		bool was_running = in->running.prompt_id[0] != 0;
-		if (was_running) {
-			generation_ended(in, in->running.prompt_id, now_ns);
-			saved_prompt_clear(&in->running);
-		}
-		if (running_id[0]) {
-			/* the prompt may have run for a poll interval already (and loaded its model): when the queue was
-			 * idle before, it began at the lowest level seen since the previous poll */
-			uint64_t start = in->usage_bytes;
-			if (!was_running && in->poll_min_valid && in->poll_min_bytes < start)
-				start = in->poll_min_bytes;
-			saved_prompt_from_item(&in->running, &q.running[0]);
-			gen_start(&in->gens, running_id, now_ns, start);
-			in->run_peak_bytes = in->run_dip_bytes = in->usage_bytes;
-			in->running_started_ns = now_ns;
-		}
+	change = queue_running_change(in->running.prompt_id, running_id);
+	if (queue_change_ended(change)) {
+		generation_ended(in, in->running.prompt_id, now_ns);
+		saved_prompt_clear(&in->running);
 	}
-	in->poll_min_bytes = in->usage_bytes;
-	in->poll_min_valid = true;
+	if (queue_change_started(change)) {
+		/* the prompt may have run for a poll interval already (and loaded its model) */
+		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
+		saved_prompt_from_item(&in->running, &q.running[0]);
+		gen_start(&in->gens, running_id, now_ns, start);
+		usage_levels_prompt_started(&in->lv, in->usage_bytes);
+		in->running_started_ns = now_ns;
+	}
+	usage_levels_polled(&in->lv, in->usage_bytes);
 	/* an interrupted prompt goes back once the worker has let go of it */
 	if (in->requeue_pending && (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns))
 		requeue_submit(in);
@@ -384,12 +380,9 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 
 	restart_step(in, now_ns);
 	instance_measure(in);
-	if (in->reclaim_prev_ns && now_ns > in->reclaim_prev_ns) {
-		double dt = (double)(now_ns - in->reclaim_prev_ns) / NSEC_PER_SEC;
-		/* a decaying average so that one burst does not count as sustained pressure */
-		double inst = (double)(in->reclaim_count - in->reclaim_count_prev) / dt;
-		in->reclaim_rate = 0.5 * in->reclaim_rate + 0.5 * inst;
-	}
+	if (in->reclaim_prev_ns && now_ns > in->reclaim_prev_ns)
+		in->reclaim_rate = reclaim_rate_next(in->reclaim_rate, in->reclaim_count_prev, in->reclaim_count,
+						     now_ns - in->reclaim_prev_ns);
 	in->reclaim_count_prev = in->reclaim_count;
 	in->reclaim_prev_ns = now_ns;
 	gen_sample(&in->gens, now_ns, in->usage_bytes);

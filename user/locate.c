@@ -14,6 +14,7 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
+#include "usage.h"
 #include "oomsentry/events.h"
 
 static pid_t read_pid_file(const char *path)
@@ -156,7 +157,7 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	in->floor_valid = false;
 	in->free_pending_prompt[0] = 0;
 	in->server_gone = false;
-	in->poll_min_valid = false; /* measured on another basis (or another process) until now */
+	usage_levels_invalidate(&in->lv); /* measured on another basis (or another process) until now */
 	in->generations_completed = 0;
 	saved_prompt_clear(&in->running);
 	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
@@ -208,22 +209,6 @@ static void sum_tree(struct proc *p, void *ctx)
 		c->rss += p->rss_bytes;
 }
 
-/* With a busy queue the next prompt starts allocating the moment the previous one ends, before any poll can
- * see the boundary: the residual is the dip between the running prompt's peak and that next climb. */
-static void track_dip(struct instance *in)
-{
-	if (!in->poll_min_valid || in->usage_bytes < in->poll_min_bytes) {
-		in->poll_min_bytes = in->usage_bytes;
-		in->poll_min_valid = true;
-	}
-	if (in->usage_bytes >= in->run_peak_bytes) {
-		in->run_peak_bytes = in->usage_bytes;
-		in->run_dip_bytes = in->usage_bytes;
-	} else if (in->usage_bytes < in->run_dip_bytes) {
-		in->run_dip_bytes = in->usage_bytes;
-	}
-}
-
 /* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
  * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
 void instance_measure(struct instance *in)
@@ -237,7 +222,7 @@ void instance_measure(struct instance *in)
 		in->limit_bytes = m.effective_limit_bytes;
 		in->oom_kill_count = m.oom_kill;
 		in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
-		track_dip(in);
+		usage_levels_measured(&in->lv, in->usage_bytes);
 		return;
 	}
 	struct tree_ctx c = { in, 0 };
@@ -248,7 +233,7 @@ void instance_measure(struct instance *in)
 		proctree_foreach(in->d->pt, sum_tree, &c);
 	}
 	in->usage_bytes = c.rss;
-	track_dip(in);
+	usage_levels_measured(&in->lv, in->usage_bytes);
 	if (procfs_read_meminfo(proctree_root(in->d->pt), &mi) == 0)
 		in->limit_bytes = mi.mem_total_bytes;
 }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "proctree.h"
 #include "restart.h"
+#include "usage.h"
 
 static int save_queue(struct instance *in)
 {
@@ -134,8 +135,7 @@ void restart_step(struct instance *in, uint64_t now_ns)
 		rec_emit(&r);
 		/* the clean level before any resubmitted prompt starts: the next generation starts from here */
 		instance_measure(in);
-		in->poll_min_bytes = in->usage_bytes;
-		in->poll_min_valid = true;
+		usage_levels_polled(&in->lv, in->usage_bytes);
 		saved_prompt_clear(&in->running);
 		restart_resubmit(in);
 		in->rs = RS_IDLE;
