@@ -14,6 +14,7 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
+#include "sockdiag.h"
 #include "usage.h"
 #include "oomsentry/events.h"
 
@@ -49,6 +50,20 @@ static void url_host(const char *url, char *buf, size_t len)
 	snprintf(buf, len, "%.*s", (int)MIN((size_t)(end - p), len - 1), p);
 }
 
+/* Listening sockets on the port: from sock_diag in the daemon's own /proc view (it walks only listeners), else
+ * from /proc/net/tcp{,6} (a /proc other than ours, or netlink refused). */
+static int listening_inodes(struct instance *in, const struct procfs_addr *want, uint64_t *inodes, size_t max)
+{
+	const char *root = proctree_root(in->d->pt);
+	int n = -ENOENT;
+
+	if (!root || !strcmp(root, "/proc"))
+		n = sockdiag_listening_inodes(in->port, want, inodes, max);
+	if (n < 0)
+		n = procfs_listening_inodes_on(root, in->port, want, inodes, max);
+	return n;
+}
+
 /* The server among the processes that hold the port: one that serves the URL's address (listens on it or on
  * the wildcard), highest in the tree (workers inherit the socket), and among unrelated ones the newest. */
 static pid_t pick_port_owner(struct instance *in)
@@ -63,7 +78,7 @@ static pid_t pick_port_owner(struct instance *in)
 
 	url_host(in->ic->url, host, sizeof(host));
 	if (procfs_addr_from_host(host, &want) == 0)
-		ni = procfs_listening_inodes_on(root, in->port, &want, inodes, ARRAY_SIZE(inodes));
+		ni = listening_inodes(in, &want, inodes, ARRAY_SIZE(inodes));
 	for (int i = 0; i < n; i++) {
 		struct proc_stat st;
 		bool parent_owns = false, serves;
@@ -102,7 +117,7 @@ static bool still_owns_port(struct instance *in)
 
 	if (in->ic->pid_file[0] || !in->port)
 		return true;
-	n = procfs_listening_inodes(proctree_root(in->d->pt), in->port, inodes, ARRAY_SIZE(inodes));
+	n = listening_inodes(in, NULL, inodes, ARRAY_SIZE(inodes));
 	if (n <= 0)
 		return n == 0 ? false : true; /* an unreadable /proc/net/tcp is no reason to drop the server */
 	return procfs_pid_has_socket_inode(proctree_root(in->d->pt), in->server_pid, inodes, (size_t)n) != 0;
