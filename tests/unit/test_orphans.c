@@ -33,6 +33,20 @@ static const struct orphan_server live_server = {
 	.port = 8188,
 };
 
+/* The instance's own server as the scope knows it: what heuristic finds must share before they are reaped. */
+static const struct orphan_home live_home = {
+	.known = true,
+	.alive = true,
+	.pid = 5000,
+	.start_ns = S(9000),
+	.uid = 1000,
+	.port = 8188,
+	.exe = "/opt/ComfyUI/venv/bin/python3.11",
+	.cwd = "/opt/ComfyUI",
+	.cgroup = "/system.slice/comfyui.service",
+	.cmdline = "/opt/ComfyUI/venv/bin/python main.py --listen 0.0.0.0 --port 8188",
+};
+
 /* PY() fills the fields every in-scope python shares; cases override some of them on purpose. */
 #pragma GCC diagnostic ignored "-Woverride-init"
 #define PY(...) (struct orphan_proc){ .comm = "python3", .exe = "/opt/ComfyUI/venv/bin/python3.11", \
@@ -116,12 +130,44 @@ static const struct table_case server_killed_table[] = {
 					     .cwd = "/opt/ComfyUI", .rss_bytes = GIB(9),
 					     .cmdline = "/opt/ComfyUI/venv/bin/python main.py --listen 0.0.0.0 --port 8188"),
 	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, 5000,
-	  "older ComfyUI instance: same command line as live server pid 5000, started 4000 s before it" },
+	  "older ComfyUI instance: same command line as live server pid 5000, started 4000 s before it; "
+	  "same uid, cgroup, exe and cwd as server pid 5000" },
+	{ "identical server of another pod (other cgroup)", PY(.pid = 3050, .ppid = 1, .pgid = 3040, .sid = 3040,
+							       .start_ns = S(5000), .cwd = "/opt/ComfyUI",
+							       .cgroup = "/kubepods/pod-b/comfyui",
+							       .cmdline = "/opt/ComfyUI/venv/bin/python main.py "
+									  "--listen 0.0.0.0 --port 8188"),
+	  ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0, "not in scope: cgroup outside the configured prefixes" },
+	{ "identical server of another user", PY(.pid = 3060, .ppid = 1, .pgid = 3040, .sid = 3040,
+						 .start_ns = S(5000), .cwd = "/opt/ComfyUI", .uid = 1001,
+						 .cmdline = "/opt/ComfyUI/venv/bin/python main.py "
+							    "--listen 0.0.0.0 --port 8188"),
+	  ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0, "not in scope: uid 1001 is not the configured uid 1000" },
+	{ "seeds/004: child of a server SIGKILLed with no watchdog", PY(.pid = 3210, .ppid = 1, .pgid = 3200,
+									.sid = 3100, .start_ns = S(4001),
+									.cwd = "/opt/ComfyUI", .rss_bytes = MIB(80),
+									.cmdline = "python3 -c import worker"),
+	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_REPARENTED, 0,
+	  "reparented to pid 1, its parent is gone, and it leads no process group (3200) or session (3100); "
+	  "same uid, cgroup, exe and cwd as server pid 5000" },
+	{ "reparented non-leader elsewhere (a nohup job in another directory)",
+	  PY(.pid = 3220, .ppid = 1, .pgid = 3200, .sid = 3100, .start_ns = S(4001), .cwd = "/home/u",
+	     .cmdline = "python3 train.py"),
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_REPARENTED, 0,
+	  "reparented to pid 1, its parent is gone, and it leads no process group (3200) or session (3100); "
+	  "not reaped: its working directory is not the server's" },
+	{ "another instance's server, not located yet", PY(.pid = 3230, .ppid = 1, .pgid = 3200, .sid = 3100,
+							   .start_ns = S(4001), .cwd = "/opt/ComfyUI",
+							   .cmdline = "python3 main.py --port 8189",
+							   .other_instance = true),
+	  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0,
+	  "belongs to another instance (its lineage or its port): that instance decides" },
 	{ "older instance, same script and cwd", PY(.pid = 2500, .ppid = 1, .pgid = 2500, .sid = 2500,
 						    .start_ns = S(4000), .cwd = "/opt/ComfyUI/",
 						    .cmdline = "python3 -u ./main.py --listen 127.0.0.1"),
-	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, 5000,
-	  "older ComfyUI instance: same script and working directory as live server pid 5000, started 5000 s before it" },
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_OLDER_INSTANCE, 5000,
+	  "older ComfyUI instance: same script and working directory as live server pid 5000, started 5000 s before it; "
+	  "not reaped: its working directory is not the server's" },
 	{ "second instance from the same install on another port", PY(.pid = 2600, .ppid = 1, .pgid = 2600,
 								      .sid = 2600, .start_ns = S(4000),
 								      .cwd = "/opt/ComfyUI",
@@ -138,8 +184,9 @@ static const struct table_case server_killed_table[] = {
 	{ "older instance via absolute script path", PY(.pid = 2950, .ppid = 1, .pgid = 2950, .sid = 2950,
 							.start_ns = S(4500), .cwd = "/",
 							.cmdline = "/usr/bin/python3.11 /opt/ComfyUI/main.py --port 8188"),
-	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, 5000,
-	  "older ComfyUI instance: same script and working directory as live server pid 5000, started 4500 s before it" },
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_OLDER_INSTANCE, 5000,
+	  "older ComfyUI instance: same script and working directory as live server pid 5000, started 4500 s before it; "
+	  "not reaped: its working directory is not the server's" },
 	{ "another script in the same cwd", PY(.pid = 2700, .ppid = 1, .pgid = 2700, .sid = 2700, .start_ns = S(4000),
 					       .cwd = "/opt/ComfyUI", .cmdline = "python3 scripts/train.py"),
 	  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0, "reparented to pid 1 with no known ComfyUI lineage" },
@@ -150,15 +197,32 @@ static const struct table_case server_killed_table[] = {
 	{ "port holder", PY(.pid = 3500, .ppid = 1, .pgid = 3500, .sid = 3500, .start_ns = S(7000),
 			    .cwd = "/home/u", .cmdline = "python3 /home/u/proxy.py", .listen_port = 8188,
 			    .rss_bytes = MIB(300)),
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_PORT_HOLDER, 5000,
+	  "holds ComfyUI port 8188 but is not its live server (pid 5000); not reaped: its working directory is not the "
+	  "server's" },
+	{ "port holder of the same install on the URL's address", PY(.pid = 3510, .ppid = 1, .pgid = 3510,
+								     .sid = 3510, .start_ns = S(7000),
+								     .cwd = "/opt/ComfyUI", .listen_port = 8188,
+								     .serves_url_address = true,
+								     .cmdline = "python3 proxy.py"),
 	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 5000,
-	  "holds ComfyUI port 8188 but is not its live server (pid 5000)" },
+	  "holds ComfyUI port 8188 but is not its live server (pid 5000); same uid, cgroup, exe and cwd as server pid "
+	  "5000" },
+	{ "same install listening on another address of the port", PY(.pid = 3520, .ppid = 1, .pgid = 3520,
+								      .sid = 3520, .start_ns = S(7000),
+								      .cwd = "/opt/ComfyUI", .listen_port = 8188,
+								      .cmdline = "python3 proxy.py"),
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_PORT_HOLDER, 5000,
+	  "holds ComfyUI port 8188 but is not its live server (pid 5000); not reaped: it listens on another address "
+	  "than the URL's: another server" },
 	{ "stale forkserver worker without lineage", PY(.pid = 3600, .ppid = 1, .pgid = 3600, .sid = 3600,
 							.start_ns = S(3000), .cwd = "/tmp",
 							.cmdline = "python3 -c from multiprocessing.forkserver "
 								   "import main; main(8, 9, ['__main__'])",
 							.rss_bytes = MIB(700)),
-	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_STALE_WORKER, 0,
-	  "multiprocessing worker whose parent is gone (reparented to pid 1)" },
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_STALE_WORKER, 0,
+	  "multiprocessing worker whose parent is gone (reparented to pid 1); not reaped: its working directory is not "
+	  "the server's" },
 	{ "mp worker whose parent is alive", PY(.pid = 3700, .ppid = 3690, .pgid = 3690, .sid = 3690,
 						.start_ns = S(3000), .cmdline = SPAWN_CMD),
 	  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0, "parent pid 3690 is alive" },
@@ -200,6 +264,8 @@ static void test_server_killed_table(void **state)
 	(void)state;
 
 	orphan_scope_init(&scope, SELF_PID, SELF_PPID);
+	scope.home = live_home;
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
 	run_table(&scope, &live_server, 1, server_killed_table, ARRAY_SIZE(server_killed_table));
 }
 
@@ -212,11 +278,14 @@ static void test_scan_counts_orphans_and_bytes(void **state)
 	(void)state;
 
 	orphan_scope_init(&scope, SELF_PID, SELF_PPID);
+	scope.home = live_home;
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
 		procs[i] = server_killed_table[i].proc;
-	/* orphans: 2 parent-died (11+12 GiB), 3 older instances (9+1+1 GiB), port holder 300 MiB, stale worker 700 MiB */
-	assert_int_equal(orphan_scan(&scope, &live_server, 1, procs, ARRAY_SIZE(procs), NOW, v, &bytes), 7);
-	assert_int_equal(bytes, GIB(34) + MIB(1000));
+	/* reapable: 2 parent-died (11+12 GiB), the older instance with the server's home (9 GiB), the seeds/004 child
+	 * (80 MiB), the port holder of the same install (1 GiB); suspects are reported, never counted */
+	assert_int_equal(orphan_scan(&scope, &live_server, 1, procs, ARRAY_SIZE(procs), NOW, v, &bytes), 5);
+	assert_int_equal(bytes, GIB(33) + MIB(80));
 	for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
 		assert_int_equal(v[i].verdict, server_killed_table[i].verdict);
 
@@ -234,8 +303,9 @@ static void test_scan_saturates_bytes(void **state)
 {
 	struct orphan_proc procs[2] = {
 		PY(.pid = 10, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .rss_bytes = UINT64_MAX - 5,
-		   .reparented = true),
-		PY(.pid = 11, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .rss_bytes = 100, .reparented = true),
+		   .reparented = true, .was_child_of_server = true),
+		PY(.pid = 11, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .rss_bytes = 100, .reparented = true,
+		   .was_child_of_server = true),
 	};
 	struct orphan_verdict v[2];
 	struct orphan_scope scope;
@@ -247,7 +317,8 @@ static void test_scan_saturates_bytes(void **state)
 	assert_true(bytes == UINT64_MAX);
 }
 
-/* No live server: OLDER_INSTANCE does not apply, a port holder is flagged with its own text. */
+/* No live server and none known: OLDER_INSTANCE does not apply, a port holder is only reported (it may be the server
+ * starting again), lineage alone still proves a dead server's worker. */
 static const struct table_case server_down_table[] = {
 	{ "old server, no live one", PY(.pid = 3000, .ppid = 1, .pgid = 3000, .sid = 3000, .start_ns = S(5000),
 					.cwd = "/opt/ComfyUI",
@@ -256,8 +327,15 @@ static const struct table_case server_down_table[] = {
 	{ "port held while the server is down", PY(.pid = 3001, .ppid = 1, .pgid = 3000, .sid = 3000,
 						   .start_ns = S(5000), .cwd = "/opt/ComfyUI", .listen_port = 8188,
 						   .cmdline = "/opt/ComfyUI/venv/bin/python main.py"),
-	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 0,
-	  "holds ComfyUI port 8188 while the configured server is down" },
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_PORT_HOLDER, 0,
+	  "holds ComfyUI port 8188 while the configured server is down; not reaped: the instance's server is not known, "
+	  "so nothing proves it belongs to it" },
+	{ "seeds/004 child with no server to compare with", PY(.pid = 3210, .ppid = 1, .pgid = 3200, .sid = 3100,
+							       .start_ns = S(4001), .cwd = "/opt/ComfyUI",
+							       .cmdline = "python3 -c import worker"),
+	  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_REPARENTED, 0,
+	  "reparented to pid 1, its parent is gone, and it leads no process group (3200) or session (3100); "
+	  "not reaped: the instance's server is not known, so nothing proves it belongs to it" },
 	{ "dead server's worker", PY(.pid = 3010, .ppid = 1, .start_ns = S(5001), .cmdline = SPAWN_CMD,
 				     .was_child_of_server = true, .reparented = true),
 	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0, "its ComfyUI server died; reparented to pid 1" },
@@ -272,7 +350,83 @@ static void test_server_down_table(void **state)
 	run_table(&scope, NULL, 0, server_down_table, ARRAY_SIZE(server_down_table));
 }
 
-/* Two instances on one host: each one's server is protected from the other, a port holder names the right one. */
+/* The server died; the daemon persisted who it was. Its home decides, but whoever serves the port now may be the
+ * server starting again, and an older instance needs a live server to be older than. */
+static void test_dead_home_table(void **state)
+{
+	static const struct table_case cases[] = {
+		{ "seeds/004 child of the persisted server's install", PY(.pid = 3210, .ppid = 1, .pgid = 3200,
+									  .sid = 3100, .start_ns = S(4001),
+									  .cwd = "/opt/ComfyUI",
+									  .cmdline = "python3 -c import worker"),
+		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_REPARENTED, 0,
+		  "reparented to pid 1, its parent is gone, and it leads no process group (3200) or session (3100); "
+		  "same uid, cgroup, exe and cwd as server pid 5000" },
+		{ "serves the URL while no server is known", PY(.pid = 5100, .ppid = 1, .pgid = 5100, .sid = 5100,
+								 .start_ns = S(9900), .cwd = "/opt/ComfyUI",
+								 .listen_port = 8188, .serves_url_address = true,
+								 .cmdline = "/opt/ComfyUI/venv/bin/python main.py --listen 0.0.0.0 --port 8188"),
+		  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_PORT_HOLDER, 0,
+		  "holds ComfyUI port 8188 while the configured server is down; not reaped: while no live server is "
+		  "known, whoever serves the port may be the server starting again" },
+		{ "a group leader of the same install is someone's job", PY(.pid = 3300, .ppid = 1, .pgid = 3300,
+									    .sid = 3100, .start_ns = S(4001),
+									    .cwd = "/opt/ComfyUI",
+									    .cmdline = "python3 main.py"),
+		  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0, "reparented to pid 1 with no known ComfyUI lineage" },
+	};
+	struct orphan_scope scope;
+	(void)state;
+
+	orphan_scope_init(&scope, SELF_PID, SELF_PPID);
+	scope.home = live_home;
+	scope.home.alive = false;
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
+	run_table(&scope, NULL, 0, cases, ARRAY_SIZE(cases));
+}
+
+static void test_scope_defaults_to_home(void **state)
+{
+	struct orphan_scope scope;
+	(void)state;
+
+	/* nothing known: every user and cgroup stays in scope (lineage still decides what is reaped) */
+	orphan_scope_init(&scope, 0, 0);
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
+	assert_int_equal(scope.uid, -1);
+	assert_int_equal(scope.n_cgroup_prefixes, 0);
+
+	scope.home = live_home;
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
+	assert_int_equal(scope.uid, 1000);
+	assert_int_equal(scope.n_cgroup_prefixes, 1);
+	assert_string_equal(scope.cgroup_prefixes[0], "/system.slice/comfyui.service");
+
+	/* what the user configured wins */
+	orphan_scope_init(&scope, 0, 0);
+	scope.home = live_home;
+	scope.uid = 0;
+	assert_int_equal(orphan_scope_add_cgroup_prefix(&scope, "/comfy.slice"), 0);
+	assert_int_equal(orphan_scope_default_to_home(&scope), 0);
+	assert_int_equal(scope.uid, 0);
+	assert_int_equal(scope.n_cgroup_prefixes, 1);
+	assert_string_equal(scope.cgroup_prefixes[0], "/comfy.slice");
+	assert_int_equal(orphan_scope_default_to_home(NULL), -EINVAL);
+
+	/* a corrupt home never classifies anything as reapable */
+	scope.home.exe[0] = 'x';
+	memset(scope.home.exe, 'x', sizeof(scope.home.exe));
+	{
+		struct orphan_proc p = PY(.pid = 10, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD,
+					  .reparented = true, .was_child_of_server = true);
+		struct orphan_verdict v;
+		assert_int_equal(orphan_classify(&scope, NULL, 0, &p, NOW, &v), -EINVAL);
+		assert_int_equal(v.verdict, ORPHAN_VERDICT_NOT_IN_SCOPE);
+	}
+}
+
+/* Two instances on one host, seen from instance B's scan: A's server is protected, B's older start and a holder of
+ * B's port are compared with B's server; A's workers and a process holding A's port belong to A. */
 static void test_multi_instance(void **state)
 {
 	static const struct orphan_server servers[] = {
@@ -285,19 +439,35 @@ static void test_multi_instance(void **state)
 		{ "instance A is not an older B", PY(.pid = 5000, .start_ns = S(9000), .ppid = 1, .cwd = "/opt/ComfyUI",
 						     .cmdline = "python3 main.py --port 8188", .listen_port = 8188),
 		  ORPHAN_VERDICT_PROTECTED, ORPHAN_REASON_NONE, 5000, "live ComfyUI server" },
-		{ "old B", PY(.pid = 4000, .start_ns = S(8000), .ppid = 1, .cwd = "/opt/ComfyUI",
-			      .cmdline = "python3 main.py --port 8189"),
+		{ "old B", PY(.pid = 4000, .pgid = 4000, .sid = 4000, .start_ns = S(8000), .ppid = 1,
+			      .cwd = "/opt/ComfyUI", .cmdline = "python3 main.py --port 8189"),
 		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, 6000,
-		  "older ComfyUI instance: same command line as live server pid 6000, started 1500 s before it" },
-		{ "holds B's port", PY(.pid = 4100, .start_ns = S(8000), .ppid = 1, .cmdline = "python3 x.py",
-				       .listen_port = 8189),
-		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 6000,
-		  "holds ComfyUI port 8189 but is not its live server (pid 6000)" },
+		  "older ComfyUI instance: same command line as live server pid 6000, started 1500 s before it; "
+		  "same uid, cgroup, exe and cwd as server pid 6000" },
+		{ "holds B's port", PY(.pid = 4100, .pgid = 4100, .sid = 4100, .start_ns = S(8000), .ppid = 1,
+				       .cmdline = "python3 x.py", .listen_port = 8189),
+		  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_PORT_HOLDER, 6000,
+		  "holds ComfyUI port 8189 but is not its live server (pid 6000); not reaped: its working directory is "
+		  "not the server's" },
+		{ "an A that B's scan cannot see as older (other port)", PY(.pid = 4200, .pgid = 4200, .sid = 4200,
+									    .start_ns = S(8000), .ppid = 1,
+									    .cwd = "/opt/ComfyUI",
+									    .cmdline = "python3 main.py --port 8188"),
+		  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0, "reparented to pid 1 with no known ComfyUI lineage" },
+		{ "holds A's port", PY(.pid = 4300, .pgid = 4200, .sid = 4200, .start_ns = S(8000), .ppid = 1,
+				       .cwd = "/opt/ComfyUI", .cmdline = "python3 main.py", .other_instance = true),
+		  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0,
+		  "belongs to another instance (its lineage or its port): that instance decides" },
 	};
 	struct orphan_scope scope;
 	(void)state;
 
 	orphan_scope_init(&scope, SELF_PID, SELF_PPID);
+	scope.home = live_home;
+	scope.home.pid = 6000;
+	scope.home.start_ns = S(9500);
+	scope.home.port = 8189;
+	snprintf(scope.home.cmdline, sizeof(scope.home.cmdline), "python3 main.py --port 8189");
 	run_table(&scope, servers, ARRAY_SIZE(servers), cases, ARRAY_SIZE(cases));
 }
 
@@ -330,9 +500,8 @@ static void test_scope_filters(void **state)
 							       .cgroup = "/system.slice/comfyui.service-old"),
 		  ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0, "not in scope: cgroup outside the configured prefixes" },
 		{ "sub-cgroup is in", PY(.pid = 12, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .reparented = true,
-					 .cgroup = "/system.slice/comfyui.service/worker"),
-		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_STALE_WORKER, 0,
-		  "multiprocessing worker whose parent is gone (reparented to pid 1)" },
+					 .cgroup = "/system.slice/comfyui.service/worker", .was_child_of_server = true),
+		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0, "its ComfyUI server died; reparented to pid 1" },
 		{ "other uid", PY(.pid = 13, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .reparented = true,
 				  .uid = 0),
 		  ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0, "not in scope: uid 0 is not the configured uid 1000" },
@@ -345,8 +514,9 @@ static void test_scope_filters(void **state)
 		  "not in scope: rss 10485760 bytes is below the minimum of 67108864" },
 		{ "comm prefix is case-insensitive", PY(.pid = 16, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD,
 							.reparented = true, .comm = "ComfyUI-worker"),
-		  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_STALE_WORKER, 0,
-		  "multiprocessing worker whose parent is gone (reparented to pid 1)" },
+		  ORPHAN_VERDICT_SUSPECT, ORPHAN_REASON_STALE_WORKER, 0,
+		  "multiprocessing worker whose parent is gone (reparented to pid 1); not reaped: the instance's server "
+		  "is not known, so nothing proves it belongs to it" },
 		{ "hostile comm is sanitised", { .pid = 17, .ppid = 1, .start_ns = S(1), .comm = "ba\nd\x1b[2J",
 						 .exe = "/x", .cmdline = "x" },
 		  ORPHAN_VERDICT_NOT_IN_SCOPE, ORPHAN_REASON_NONE, 0,
@@ -365,7 +535,8 @@ static void test_scope_filters(void **state)
 
 static void test_scope_empty_matches_nothing(void **state)
 {
-	struct orphan_proc p = PY(.pid = 10, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .reparented = true);
+	struct orphan_proc p = PY(.pid = 10, .ppid = 1, .start_ns = S(1), .cmdline = SPAWN_CMD, .reparented = true,
+				  .was_child_of_server = true);
 	struct orphan_scope scope;
 	struct orphan_verdict v;
 	(void)state;
@@ -482,6 +653,8 @@ static void test_enum_strings(void **state)
 	assert_string_equal(orphan_verdict_kind_str(ORPHAN_VERDICT_ORPHAN), "orphan");
 	assert_string_equal(orphan_verdict_kind_str((enum orphan_verdict_kind)99), "invalid");
 	assert_string_equal(orphan_reason_str(ORPHAN_REASON_OLDER_INSTANCE), "older-instance");
+	assert_string_equal(orphan_reason_str(ORPHAN_REASON_REPARENTED), "reparented");
+	assert_string_equal(orphan_verdict_kind_str(ORPHAN_VERDICT_SUSPECT), "suspect");
 	assert_string_equal(orphan_reason_str((enum orphan_reason)-1), "invalid");
 	assert_string_equal(orphan_reap_outcome_str(ORPHAN_REAP_PID_REUSED), "pid-reused");
 	assert_string_equal(orphan_reap_outcome_str((enum orphan_reap_outcome)42), "invalid");
@@ -908,6 +1081,8 @@ int main(void)
 		cmocka_unit_test(test_scan_counts_orphans_and_bytes),
 		cmocka_unit_test(test_scan_saturates_bytes),
 		cmocka_unit_test(test_server_down_table),
+		cmocka_unit_test(test_dead_home_table),
+		cmocka_unit_test(test_scope_defaults_to_home),
 		cmocka_unit_test(test_multi_instance),
 		cmocka_unit_test(test_server_is_pid1_in_container),
 		cmocka_unit_test(test_scope_filters),

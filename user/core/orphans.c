@@ -133,7 +133,24 @@ static bool scope_valid(const struct orphan_scope *s)
 	for (size_t i = 0; i < s->n_cgroup_prefixes; i++)
 		if (!str_ok(s->cgroup_prefixes[i], ORPHAN_PATH_LEN))
 			return false;
+	if (s->home.known && (!str_ok(s->home.exe, ORPHAN_PATH_LEN) || !str_ok(s->home.cwd, ORPHAN_PATH_LEN) ||
+			      !str_ok(s->home.cgroup, ORPHAN_PATH_LEN) ||
+			      !str_ok(s->home.cmdline, ORPHAN_CMDLINE_LEN) || s->home.pid <= 0))
+		return false;
 	return true;
+}
+
+int orphan_scope_default_to_home(struct orphan_scope *scope)
+{
+	if (!scope)
+		return -EINVAL;
+	if (!scope->home.known)
+		return 0;
+	if (scope->uid < 0)
+		scope->uid = scope->home.uid;
+	if (!scope->n_cgroup_prefixes && scope->home.cgroup[0])
+		return orphan_scope_add_cgroup_prefix(scope, scope->home.cgroup);
+	return 0;
 }
 
 static bool cgroup_under(const char *path, const char *prefix)
@@ -322,7 +339,7 @@ static bool cmdline_script_key(const char *cmdline, const char *cwd, char *buf, 
 }
 
 /* Does p look like another start of server s? Returns what matched, or NULL. */
-static const char *looks_like_server(const struct orphan_proc *p, const struct orphan_server *s)
+static const char *looks_like_server(const struct orphan_proc *p, const struct orphan_home *s)
 {
 	char pkey[ORPHAN_PATH_LEN + ORPHAN_CMDLINE_LEN + 8], skey[sizeof(pkey)];
 	const char *how = NULL;
@@ -339,6 +356,9 @@ static const char *looks_like_server(const struct orphan_proc *p, const struct o
 		return NULL;
 	return how;
 }
+
+static int classify_heuristic(const struct orphan_scope *scope, const struct orphan_proc *p, bool gone_parent,
+			      struct orphan_verdict *ret);
 
 static void verdict(struct orphan_verdict *v, enum orphan_verdict_kind kind, enum orphan_reason reason,
 		    int32_t server_pid)
@@ -417,50 +437,96 @@ static int classify_valid(const struct orphan_scope *scope, const struct orphan_
 	}
 
 	gone_parent = p->reparented || p->ppid == 1;
+	if (p->other_instance) {
+		verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
+		set_text(ret, "belongs to another instance (its lineage or its port): that instance decides");
+		return 0;
+	}
 	if (p->was_child_of_server && gone_parent) {
 		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0);
 		set_text(ret, "its ComfyUI server died; reparented to pid %d", p->ppid);
 		return 0;
 	}
+	return classify_heuristic(scope, p, gone_parent, ret);
+}
+
+/* Why p does not share the home (uid, cgroup, exe, working directory, listen address), or NULL when it does. Two
+ * ComfyUI pods on one node, two users' servers on one host, or a second instance all differ in one of them. */
+static const char *home_mismatch(const struct orphan_home *h, const struct orphan_proc *p, char *buf, size_t len)
+{
+	if (!h->known)
+		return "the instance's server is not known, so nothing proves it belongs to it";
+	if (p->uid != h->uid) {
+		snprintf(buf, len, "uid %u differs from the server's uid %u", p->uid, h->uid);
+		return buf;
+	}
+	if (!h->cgroup[0] || !cgroup_under(p->cgroup, h->cgroup))
+		return "its cgroup is not the server's";
+	if (!h->exe[0] || strcmp(p->exe, h->exe) != 0)
+		return "its executable is not the server's";
+	if (!h->cwd[0] || strcmp(p->cwd, h->cwd) != 0)
+		return "its working directory is not the server's";
+	if (p->listen_port && !p->serves_url_address)
+		return "it listens on another address than the URL's: another server";
+	return NULL;
+}
+
+static int classify_heuristic(const struct orphan_scope *scope, const struct orphan_proc *p, bool gone_parent,
+			      struct orphan_verdict *ret)
+{
+	const struct orphan_home *h = &scope->home;
+	enum orphan_reason reason = ORPHAN_REASON_NONE;
+	char what[ORPHAN_TEXT_LEN], why[ORPHAN_TEXT_LEN];
+	const char *how, *mismatch;
+	int32_t server_pid = 0;
+
 	/* an older instance that still listens is best described as what it is, not by the port */
-	for (size_t i = 0; i < nservers; i++) {
-		const struct orphan_server *s = &servers[i];
-
-		if (!s->start_ns || p->start_ns >= s->start_ns)
-			continue;
-		how = looks_like_server(p, s);
-		if (!how)
-			continue;
-		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_OLDER_INSTANCE, s->pid);
-		set_text(ret, "older ComfyUI instance: same %s as live server pid %d, started %llu s before it", how,
-			 s->pid, (unsigned long long)((s->start_ns - p->start_ns) / NSEC_PER_SEC));
-		return 0;
-	}
-	if (p->listen_port) {
-		for (size_t i = 0; i < nservers; i++)
-			if (servers[i].port == p->listen_port) {
-				verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, servers[i].pid);
-				set_text(ret, "holds ComfyUI port %u but is not its live server (pid %d)",
-					 p->listen_port, servers[i].pid);
-				return 0;
-			}
-		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PORT_HOLDER, 0);
-		set_text(ret, "holds ComfyUI port %u while the configured server is down", p->listen_port);
-		return 0;
-	}
-	if (is_mp_worker(p->cmdline) && gone_parent) {
-		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_STALE_WORKER, 0);
-		set_text(ret, "multiprocessing worker whose parent is gone (reparented to pid %d)", p->ppid);
-		return 0;
+	if (h->known && h->alive && h->start_ns && p->start_ns < h->start_ns && (how = looks_like_server(p, h))) {
+		reason = ORPHAN_REASON_OLDER_INSTANCE;
+		server_pid = h->pid;
+		snprintf(what, sizeof(what), "older ComfyUI instance: same %s as live server pid %d, started %llu s before it",
+			 how, h->pid, (unsigned long long)((h->start_ns - p->start_ns) / NSEC_PER_SEC));
+	} else if (p->listen_port) {
+		reason = ORPHAN_REASON_PORT_HOLDER;
+		if (h->known && h->alive) {
+			server_pid = h->pid;
+			snprintf(what, sizeof(what), "holds ComfyUI port %u but is not its live server (pid %d)",
+				 p->listen_port, h->pid);
+		} else {
+			snprintf(what, sizeof(what), "holds ComfyUI port %u while the configured server is down",
+				 p->listen_port);
+		}
+	} else if (is_mp_worker(p->cmdline) && gone_parent) {
+		reason = ORPHAN_REASON_STALE_WORKER;
+		snprintf(what, sizeof(what), "multiprocessing worker whose parent is gone (reparented to pid %d)", p->ppid);
+	} else if (gone_parent && p->pid != p->pgid && p->pid != p->sid) {
+		/* seeds/004: a server SIGKILLed while no watchdog ran leaves its children to init; unlike a job started
+		 * from a shell they lead neither a process group nor a session */
+		reason = ORPHAN_REASON_REPARENTED;
+		snprintf(what, sizeof(what), "reparented to pid %d, its parent is gone, and it leads no process group "
+			 "(%d) or session (%d)", p->ppid, p->pgid, p->sid);
 	}
 
-	verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
-	if (p->was_child_of_server)
-		set_text(ret, "child of a dead ComfyUI server, but its parent pid %d is alive", p->ppid);
-	else if (gone_parent)
-		set_text(ret, "reparented to pid %d with no known ComfyUI lineage", p->ppid);
-	else
-		set_text(ret, "parent pid %d is alive", p->ppid);
+	if (reason == ORPHAN_REASON_NONE) {
+		verdict(ret, ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0);
+		if (p->was_child_of_server)
+			set_text(ret, "child of a dead ComfyUI server, but its parent pid %d is alive", p->ppid);
+		else if (gone_parent)
+			set_text(ret, "reparented to pid %d with no known ComfyUI lineage", p->ppid);
+		else
+			set_text(ret, "parent pid %d is alive", p->ppid);
+		return 0;
+	}
+	mismatch = home_mismatch(h, p, why, sizeof(why));
+	if (!mismatch && reason == ORPHAN_REASON_PORT_HOLDER && !h->alive)
+		mismatch = "while no live server is known, whoever serves the port may be the server starting again";
+	if (mismatch) {
+		verdict(ret, ORPHAN_VERDICT_SUSPECT, reason, server_pid);
+		set_text(ret, "%s; not reaped: %s", what, mismatch);
+	} else {
+		verdict(ret, ORPHAN_VERDICT_ORPHAN, reason, server_pid);
+		set_text(ret, "%s; same uid, cgroup, exe and cwd as server pid %d", what, h->pid);
+	}
 	return 0;
 }
 
@@ -552,6 +618,8 @@ const char *orphan_verdict_kind_str(enum orphan_verdict_kind v)
 		return "not-orphan";
 	case ORPHAN_VERDICT_ORPHAN:
 		return "orphan";
+	case ORPHAN_VERDICT_SUSPECT:
+		return "suspect";
 	}
 	return "invalid";
 }
@@ -569,6 +637,8 @@ const char *orphan_reason_str(enum orphan_reason r)
 		return "port-holder";
 	case ORPHAN_REASON_STALE_WORKER:
 		return "stale-worker";
+	case ORPHAN_REASON_REPARENTED:
+		return "reparented";
 	}
 	return "invalid";
 }

@@ -17,7 +17,7 @@
 #define ORPHAN_COMM_LEN 16
 #define ORPHAN_CMDLINE_LEN 512
 #define ORPHAN_PATH_LEN 256
-#define ORPHAN_TEXT_LEN 192
+#define ORPHAN_TEXT_LEN 320
 #define ORPHAN_SCOPE_MAX 8         /* entries per scope list */
 #define ORPHAN_PATTERN_LEN 64      /* cmdline substring pattern, NUL included */
 #define ORPHAN_COMFY_DEFAULT_PORT 8188 /* ComfyUI's port when its cmdline has no --port */
@@ -39,8 +39,10 @@ struct orphan_proc {
 	char exe[ORPHAN_PATH_LEN];
 	char cgroup[ORPHAN_PATH_LEN]; /* memory cgroup path, e.g. "/system.slice/comfyui.service" */
 	uint64_t rss_bytes;
-	uint16_t listen_port; /* a configured ComfyUI port it holds a listening socket on; 0 = none */
-	bool was_child_of_server; /* forked (directly or transitively) from a ComfyUI server that has since died */
+	uint16_t listen_port; /* the instance's port, on which it holds a listening socket (any address); 0 = none */
+	bool serves_url_address; /* one of those sockets is on the URL's address or the wildcard */
+	bool was_child_of_server; /* forked (directly or transitively) from a server of THIS instance that died */
+	bool other_instance;      /* forked from another instance's server or holds its port: never this instance's orphan */
 	bool reparented;          /* its ppid is now 1 or a known subreaper while its original parent is dead */
 	bool descends_from_live_server; /* forked (directly or transitively) from a server in the live list */
 	bool is_self;        /* oomsentry itself (also matched by orphan_scope.self_pid) */
@@ -60,6 +62,21 @@ struct orphan_server {
 	uint16_t port; /* 0 = unknown */
 };
 
+/* The instance's own server, live or the last one known (persisted lineage): what a process found by a heuristic
+ * class must share with it before it may be reaped. Unknown (known = false): heuristic finds are only reported. */
+struct orphan_home {
+	bool known;
+	bool alive; /* it is the live server: OLDER_INSTANCE compares start times with it */
+	int32_t pid;
+	uint64_t start_ns;
+	uint32_t uid;
+	uint16_t port; /* the URL's port; 0 = unknown */
+	char exe[ORPHAN_PATH_LEN];
+	char cwd[ORPHAN_PATH_LEN];
+	char cgroup[ORPHAN_PATH_LEN];
+	char cmdline[ORPHAN_CMDLINE_LEN];
+};
+
 /* Which processes the reaper may look at at all; every configured list narrows (AND). A process must match a comm
  * prefix (case-insensitive) when any is set and a cmdline substring when any is set; with neither set nothing is in
  * scope. Cgroup prefixes match whole path components ("/a/b" matches "/a/b" and "/a/b/c", not "/a/bc"). */
@@ -75,6 +92,7 @@ struct orphan_scope {
 	uint64_t min_age_ns;    /* younger processes are left alone: they may be a server starting up */
 	int32_t self_pid;       /* oomsentry; 0 = unknown */
 	int32_t self_ppid;      /* oomsentry's parent; 0 = unknown */
+	struct orphan_home home;
 };
 
 /* Defaults: comm prefixes "python" and "comfy", no cmdline/cgroup restriction, any uid, min_rss 0,
@@ -84,12 +102,17 @@ void orphan_scope_init(struct orphan_scope *scope, int32_t self_pid, int32_t sel
 int orphan_scope_add_comm_prefix(struct orphan_scope *scope, const char *prefix);
 int orphan_scope_add_cmdline_pattern(struct orphan_scope *scope, const char *pattern);
 int orphan_scope_add_cgroup_prefix(struct orphan_scope *scope, const char *prefix);
+/* The default scope is the server's: with home known, an unset uid (-1) becomes the home's uid and an empty cgroup
+ * list the home's cgroup. Returns 0, -EINVAL (NULL), or what orphan_scope_add_cgroup_prefix returns. */
+int orphan_scope_default_to_home(struct orphan_scope *scope);
 
 enum orphan_verdict_kind {
 	ORPHAN_VERDICT_NOT_IN_SCOPE = 0, /* outside the scope (comm/cmdline/cgroup/uid/rss/age), or an invalid record */
 	ORPHAN_VERDICT_PROTECTED,        /* pid 1, oomsentry, its parent, a kernel thread, a live server */
 	ORPHAN_VERDICT_NOT_ORPHAN,       /* in scope, but no reason to reap it */
 	ORPHAN_VERDICT_ORPHAN,           /* reapable; see reason */
+	ORPHAN_VERDICT_SUSPECT,          /* a heuristic class matched, but not everything the home shares: reported,
+					  * never reaped; text says which check failed */
 };
 
 enum orphan_reason {
@@ -98,23 +121,27 @@ enum orphan_reason {
 	ORPHAN_REASON_OLDER_INSTANCE, /* same cmdline or same script+cwd+port as a live server, started before it */
 	ORPHAN_REASON_PORT_HOLDER,    /* holds a ComfyUI port without being its live server (or while it is down) */
 	ORPHAN_REASON_STALE_WORKER,   /* multiprocessing worker whose parent is gone */
+	ORPHAN_REASON_REPARENTED,     /* reparented to init or a subreaper, not a group or session leader (seeds/004) */
 };
 
 struct orphan_verdict {
 	int32_t pid;
 	uint64_t start_ns; /* copied from the record: the identity to re-check just before signalling */
 	enum orphan_verdict_kind verdict;
-	enum orphan_reason reason; /* ORPHAN_REASON_NONE unless verdict is ORPHAN_VERDICT_ORPHAN */
+	enum orphan_reason reason; /* ORPHAN_REASON_NONE unless verdict is ORPHAN or SUSPECT */
 	int32_t server_pid;        /* the live server this verdict refers to; 0 when none (e.g. port held, server down) */
 	uint64_t rss_bytes;        /* what a reap would give back, as recorded */
 	char text[ORPHAN_TEXT_LEN]; /* one human sentence explaining the verdict, control characters replaced */
 };
 
-/* Classifies one process. Never an orphan: pid 1, oomsentry or its parent, anything out of scope, a live server, its
- * parent/group/session leader, or anything in a live server's lineage, process group or session. A reparented python
- * with no known lineage is NOT_ORPHAN unless a reason holds (it may be the user's own service).
- * servers may be NULL when nservers is 0 (no live server: OLDER_INSTANCE does not apply, PORT_HOLDER says the server
- * is down). Returns 0, or -EINVAL on a NULL argument or invalid record/scope/server, in which case *ret (if ret is not
+/* Classifies one process. Never an orphan: pid 1, oomsentry or its parent, anything out of scope, a live server (of
+ * any instance), its parent/group/session leader, anything in a live server's lineage, process group or session, or
+ * in the lineage of another instance's server. Reapable by proof: PARENT_DIED (lineage from a dead server of this
+ * instance). The heuristic classes (OLDER_INSTANCE against the live home, PORT_HOLDER, STALE_WORKER, REPARENTED) are
+ * ORPHAN only when the process shares the home's uid, cgroup (or one below it), exe and working directory and any
+ * socket it holds on the port serves the URL's address; otherwise SUSPECT. A reparented group or session leader
+ * with no other reason is NOT_ORPHAN (a user's own job started from a shell).
+ * servers may be NULL when nservers is 0. Returns 0, or -EINVAL on a NULL argument or invalid record/scope/server, in which case *ret (if ret is not
  * NULL) is still filled, with ORPHAN_VERDICT_NOT_IN_SCOPE and the problem in text. */
 int orphan_classify(const struct orphan_scope *scope, const struct orphan_server *servers, size_t nservers,
 		    const struct orphan_proc *p, uint64_t now_ns, struct orphan_verdict *ret);
@@ -127,8 +154,8 @@ int orphan_scan(const struct orphan_scope *scope, const struct orphan_server *se
 		const struct orphan_proc *procs, size_t nprocs, uint64_t now_ns, struct orphan_verdict *ret_verdicts,
 		uint64_t *ret_reapable_bytes);
 
-/* Short stable names for journal fields: "not-in-scope", "protected", "not-orphan", "orphan"; "none",
- * "parent-died", "older-instance", "port-holder", "stale-worker". "invalid" for values out of range. */
+/* Short stable names for journal fields: "not-in-scope", "protected", "not-orphan", "orphan", "suspect"; "none",
+ * "parent-died", "older-instance", "port-holder", "stale-worker", "reparented". "invalid" for values out of range. */
 const char *orphan_verdict_kind_str(enum orphan_verdict_kind v);
 const char *orphan_reason_str(enum orphan_reason r);
 
