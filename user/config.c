@@ -50,8 +50,12 @@ static const struct key keys[] = {
 	G("memcg_events_probe", K_BOOL, memcg_events_probe, "also attach count_memcg_events: runs on every page fault of every process (no)"),
 	G("metrics_listen", K_STR, metrics_listen, "Prometheus endpoint ADDR:PORT or off (default off)"),
 	G("incident_dir", K_STR, incident_dir, "where incident reports go (/var/lib/oomsentry/incidents)"),
-	G("state_dir", K_STR, state_dir, "what is learnt per instance, kept across restarts (/var/lib/oomsentry)"),
+	G("state_dir", K_STR, state_dir, "what is learnt per instance and the servers' lineage, kept across restarts (/var/lib/oomsentry)"),
+	G("incident_max_count", K_UINT, incident_max_count, "incident reports kept, oldest removed first (50)"),
+	G("incident_max_size", K_BYTES, incident_max_bytes, "total size of the incident reports kept (64M)"),
 	G("socket", K_STR, socket_path, "status socket (/run/oomsentry/oomsentry.sock)"),
+	G("runtime_dir", K_STR, runtime_dir, "per-instance locks: one daemon per instance (/run/oomsentry)"),
+	G("max_processes", K_UINT, max_processes, "process table cap; dead entries are evicted first (2048)"),
 	G("verbose", K_VERBOSE, verbose, "more output; twice for libbpf debug"),
 	I("url", K_STR, url, "ComfyUI base URL (default http://127.0.0.1:8188)"),
 	I("auth_header", K_STR, auth_header, "extra HTTP header for ComfyUI, e.g. 'Authorization: Bearer T'"),
@@ -111,6 +115,10 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->incident_dir, sizeof(cfg->incident_dir), "/var/lib/oomsentry/incidents");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/oomsentry");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/oomsentry/oomsentry.sock");
+	snprintf(cfg->runtime_dir, sizeof(cfg->runtime_dir), "/run/oomsentry");
+	cfg->incident_max_count = 50;
+	cfg->incident_max_bytes = 64ULL << 20;
+	cfg->max_processes = 2048;
 	instance_defaults(&cfg->instances[0], "default");
 	cfg->n_instances = 1;
 }
@@ -218,6 +226,27 @@ static int parse_restart(const char *s, enum restart_method *ret)
 		if (!strcasecmp(s, names[i]))
 			return *ret = (enum restart_method)i, 0;
 	return -EINVAL;
+}
+
+int config_url_host(const char *url, char *buf, size_t len)
+{
+	const char *p = url ? strstr(url, "://") : NULL, *end;
+
+	if (!buf || !len)
+		return -EINVAL;
+	buf[0] = 0;
+	if (!p)
+		return -EINVAL;
+	p += 3;
+	end = *p == '[' ? strchr(p, ']') : p + strcspn(p, ":/");
+	if (!end)
+		return -EINVAL;
+	if (*p == '[')
+		end++;
+	if ((size_t)(end - p) >= len)
+		return -ENAMETOOLONG;
+	snprintf(buf, len, "%.*s", (int)(end - p), p);
+	return 0;
 }
 
 int config_url_port(const char *url, uint16_t *ret_port)
@@ -591,6 +620,16 @@ int config_apply_flag(struct config *cfg, const char *arg, const char *next, cha
 
 int config_finalize(struct config *cfg, char *errbuf, size_t errlen)
 {
+	/* below this a host with a few dozen python processes and their workers would already evict live entries */
+	if (cfg->max_processes < 64) {
+		snprintf(errbuf, errlen, "max_processes must be at least 64, not %llu",
+			 (unsigned long long)cfg->max_processes);
+		return -EINVAL;
+	}
+	if (!cfg->incident_max_count) {
+		snprintf(errbuf, errlen, "incident_max_count must be at least 1 (the report being written)");
+		return -EINVAL;
+	}
 	/* with [instance NAME] sections and no per-instance key of its own, the built-in default instance
 	 * (127.0.0.1:8188) is not wanted: it would only report a server that is not there */
 	if (cfg->n_instances > 1 && !cfg->default_instance_set) {

@@ -71,8 +71,12 @@ struct config {
 	bool memcg_events_probe;     /* count_memcg_events: per-cgroup direct-scan and OOM-kill counts */
 	char metrics_listen[64];     /* "off" or ADDR:PORT */
 	char incident_dir[CONFIG_STR];
-	char state_dir[CONFIG_STR]; /* learn-INSTANCE files */
+	char state_dir[CONFIG_STR]; /* learn-INSTANCE and lineage-INSTANCE files */
+	uint64_t incident_max_count; /* incident reports kept; the oldest go first */
+	uint64_t incident_max_bytes; /* and their total size */
 	char socket_path[CONFIG_STR];
+	char runtime_dir[CONFIG_STR]; /* per-instance lock files */
+	uint64_t max_processes;       /* process table cap */
 	int verbose;
 
 	struct instance_config instances[CONFIG_MAX_INSTANCES];
@@ -102,5 +106,7 @@ int config_parse_duration_ms(const char *s, uint64_t *ret);
 int config_parse_fraction(const char *s, double *ret);
 int config_parse_bool(const char *s, bool *ret);
 int config_url_port(const char *url, uint16_t *ret_port);
+/* The host of http://HOST:PORT/..., IPv6 brackets kept. 0, -EINVAL, -ENAMETOOLONG. */
+int config_url_host(const char *url, char *buf, size_t len);
 
 #endif

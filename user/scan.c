@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "actions.h"
 #include "common.h"
 #include "context.h"
 #include "instance-state.h"
 #include "journal.h"
+#include "lineage.h"
 #include "log.h"
 #include "metrics.h"
 #include "procfs.h"
@@ -16,21 +21,41 @@
 #include "scan.h"
 
 #define MAX_PORTS CONFIG_MAX_INSTANCES
+#define OWNERS_MAX 64
 #define REPORTED_MAX 512
 
 /* Orphans already journaled: one record per process, however often it is classified. */
 static struct orphan_identity reported[REPORTED_MAX];
 static size_t n_reported, reported_next; /* a ring: the oldest identities make room */
 
+/* Per configured instance: its last known server (the home heuristic finds are compared with once it died), the
+ * lineage read from the state directory, and what was written there last. */
+static struct orphan_home last_home[CONFIG_MAX_INSTANCES];
+static struct lineage *persisted[CONFIG_MAX_INSTANCES];
+static bool persisted_loaded[CONFIG_MAX_INSTANCES];
+static char *persisted_text[CONFIG_MAX_INSTANCES];
+
 struct build_ctx {
 	struct daemon *d;
 	struct scan_result *sr;
 	size_t cap;
-	pid_t owners[MAX_PORTS][64];
-	int n_owners[MAX_PORTS];
-	uint16_t ports[MAX_PORTS];
-	int n_ports;
+	int index; /* the instance being scanned */
+	pid_t owners[OWNERS_MAX];     /* hold its port on any address */
+	int n_owners;
+	pid_t url_owners[OWNERS_MAX]; /* of those, the ones serving the URL's address (or the wildcard) */
+	int n_url_owners;
+	pid_t other_owners[OWNERS_MAX * MAX_PORTS]; /* hold another instance's port */
+	int n_other_owners;
+	const struct lineage *persisted;
 };
+
+static bool pid_in(const pid_t *pids, int n, pid_t pid)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] == pid)
+			return true;
+	return false;
+}
 
 static bool proc_alive_known(struct daemon *d, pid_t pid, uint64_t start_ns)
 {
@@ -39,9 +64,18 @@ static bool proc_alive_known(struct daemon *d, pid_t pid, uint64_t start_ns)
 	return p && p->death == PROC_ALIVE && (!start_ns || p->start_ns == start_ns);
 }
 
+/* The process table may not hold a server that died before this daemon started: ask /proc. */
+static bool identity_alive(struct daemon *d, pid_t pid, uint64_t start_ns)
+{
+	struct proc_stat st;
+
+	return procfs_read_stat(proctree_root(d->pt), pid, &st) == 0 && st.start_ns == start_ns && st.state != 'Z';
+}
+
 static void add_proc(struct proc *p, void *ctx)
 {
 	struct build_ctx *c = ctx;
+	const struct lineage_entry *e;
 	struct orphan_proc *o;
 	struct proc *parent;
 
@@ -64,14 +98,27 @@ static void add_proc(struct proc *p, void *ctx)
 	snprintf(o->exe, sizeof(o->exe), "%s", p->exe);
 	snprintf(o->cgroup, sizeof(o->cgroup), "%s", p->cgroup_dir);
 	o->rss_bytes = p->rss_bytes;
-	for (int i = 0; i < c->n_ports; i++)
-		for (int j = 0; j < c->n_owners[i]; j++)
-			if (c->owners[i][j] == p->pid)
-				o->listen_port = c->ports[i];
+	if (pid_in(c->owners, c->n_owners, p->pid)) {
+		uint16_t port = 0;
+		config_url_port(c->d->cfg->instances[c->index].url, &port);
+		o->listen_port = port;
+		o->serves_url_address = pid_in(c->url_owners, c->n_url_owners, p->pid);
+	}
+	/* a server of another instance that has not been located yet looks like anything else but holds its port */
+	o->other_instance = pid_in(c->other_owners, c->n_other_owners, p->pid);
 	if (p->server_pid) {
 		bool server_alive = proc_alive_known(c->d, p->server_pid, p->server_start_ns);
+		if (server_alive)
+			o->descends_from_live_server = true;
+		else if (p->server_instance == c->index)
+			o->was_child_of_server = true;
+		else
+			o->other_instance = true;
+	} else if (c->persisted && (e = lineage_find(c->persisted, p->pid, p->start_ns))) {
+		bool server_alive = identity_alive(c->d, e->server_pid, e->server_start_ns);
 		o->descends_from_live_server = server_alive;
 		o->was_child_of_server = !server_alive;
+		o->lineage_persisted = true;
 	}
 	/* the parent we first saw is gone and someone else (init or a subreaper) adopted it */
 	parent = proctree_get(c->d->pt, p->first_ppid);
@@ -81,19 +128,220 @@ static void add_proc(struct proc *p, void *ctx)
 	o->is_self_parent = p->pid == getppid();
 }
 
-int scan_orphans(struct daemon *d, const struct instance_config *ic, const struct orphan_server *servers,
-		 size_t nservers, struct scan_result *ret)
+static void home_from_proc(const struct proc *p, uint16_t port, struct orphan_home *ret)
 {
-	struct orphan_scope scope;
-	struct build_ctx *c;
+	memset(ret, 0, sizeof(*ret));
+	ret->known = true;
+	ret->alive = true;
+	ret->pid = p->pid;
+	ret->start_ns = p->start_ns;
+	ret->uid = p->uid;
+	ret->port = port;
+	snprintf(ret->exe, sizeof(ret->exe), "%s", p->exe);
+	snprintf(ret->cwd, sizeof(ret->cwd), "%s", p->cwd);
+	snprintf(ret->cgroup, sizeof(ret->cgroup), "%s", p->cgroup_dir);
+	snprintf(ret->cmdline, sizeof(ret->cmdline), "%s", p->cmdline);
+}
+
+static void lineage_path(const struct config *cfg, int index, char *buf, size_t len)
+{
+	char name[64];
+	size_t i = 0;
+
+	/* the instance name comes from the config: keep it to one harmless path component */
+	for (const char *s = cfg->instances[index].name; *s && i + 1 < sizeof(name); s++, i++)
+		name[i] = (isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.') && !(i == 0 && *s == '.') ?
+				  *s : '_';
+	name[i] = 0;
+	snprintf(buf, len, "%s/lineage-%s", cfg->state_dir, name);
+}
+
+/* Reads the lineage a daemon persisted. Only a regular file that root (or we) own and nobody else can write is
+ * believed: it decides what gets signalled. Returns NULL when there is none or it is not trusted. */
+static struct lineage *lineage_load(const struct config *cfg, int index)
+{
+	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int fd = -1;
+	struct lineage *l = NULL;
+	char path[PATH_MAX];
+	struct stat st;
+	size_t len = 0;
+	ssize_t n;
+
+	lineage_path(cfg, index, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn_errno(-errno, "lineage %s not read", path);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & 0022) || st.st_size > LINEAGE_TEXT_MAX) {
+		log_warn("lineage %s ignored: not a regular file owned by root and writable only by it", path);
+		return NULL;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text)
+		return NULL;
+	while (len < (size_t)st.st_size && (n = read(fd, text + len, (size_t)st.st_size - len)) > 0)
+		len += (size_t)n;
+	text[len] = 0;
+	l = malloc(sizeof(*l));
+	if (!l)
+		return NULL;
+	if (lineage_parse(text, len, l) < 0) {
+		log_warn("lineage %s ignored: not understood", path);
+		free(l);
+		return NULL;
+	}
+	return l;
+}
+
+/* temp file, fsync, rename, fsync of the directory: a crash leaves the old lineage or the new one, never half */
+static int write_atomic(const char *dir, const char *path, const char *text)
+{
+	char tmp[PATH_MAX + 32];
+	size_t len = strlen(text), off = 0;
+	int fd, dfd, r = 0;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			break;
+		}
+		off += (size_t)n;
+	}
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	close(fd);
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r) {
+		unlink(tmp);
+		return r;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+struct lineage_ctx {
+	struct lineage *l;
+	int index;
+};
+
+static void collect_lineage(struct proc *p, void *ctx)
+{
+	struct lineage_ctx *c = ctx;
+
+	if (p->death != PROC_ALIVE || !p->server_pid || p->server_instance != c->index || c->l->n >= LINEAGE_MAX_ENTRIES)
+		return;
+	c->l->entries[c->l->n++] = (struct lineage_entry){ p->pid, p->start_ns, p->server_pid, p->server_start_ns };
+}
+
+/* Persists who the server is and what it forked, when that changed since the last write. */
+static void lineage_persist(struct daemon *d, int index, const struct orphan_home *home)
+{
+	_cleanup_free_ char *text = NULL;
+	struct lineage *l = calloc(1, sizeof(*l));
+	struct lineage_ctx c = { l, index };
+	char path[PATH_MAX];
 	int r;
 
+	if (!l)
+		return;
+	if (home->known)
+		l->home = *home;
+	proctree_foreach(d->pt, collect_lineage, &c);
+	/* what an earlier daemon knew and this one could not see being forked */
+	for (size_t i = 0; persisted[index] && i < persisted[index]->n && l->n < LINEAGE_MAX_ENTRIES; i++) {
+		const struct lineage_entry *e = &persisted[index]->entries[i];
+		if (!lineage_find(l, e->pid, e->start_ns) && identity_alive(d, e->pid, e->start_ns))
+			l->entries[l->n++] = *e;
+	}
+	r = lineage_format(l, &text);
+	free(l);
+	if (r < 0 || (persisted_text[index] && !strcmp(persisted_text[index], text)))
+		return;
+	lineage_path(d->cfg, index, path, sizeof(path));
+	r = write_atomic(d->cfg->state_dir, path, text);
+	if (r < 0) {
+		log_warn_errno(r, "cannot persist the lineage to %s", path);
+		return;
+	}
+	free(persisted_text[index]);
+	persisted_text[index] = TAKE_PTR(text);
+}
+
+static int instance_index(struct daemon *d, const struct instance_config *ic)
+{
+	for (int i = 0; i < d->cfg->n_instances; i++)
+		if (&d->cfg->instances[i] == ic)
+			return i;
+	return -1;
+}
+
+/* Port owners of instance i: all of them, those serving the URL's address, and (into others) none of ours. */
+static void find_owners(struct daemon *d, struct build_ctx *c)
+{
+	const char *root = proctree_root(d->pt);
+	uint64_t inodes[OWNERS_MAX];
+	struct procfs_addr want;
+	char host[128];
+	uint16_t port;
+	int r, ni = -1;
+
+	for (int i = 0; i < d->cfg->n_instances; i++) {
+		if (config_url_port(d->cfg->instances[i].url, &port) < 0)
+			continue;
+		if (i == c->index) {
+			r = procfs_find_port_owners(root, port, c->owners, OWNERS_MAX);
+			c->n_owners = r < 0 ? 0 : r;
+			if (config_url_host(d->cfg->instances[i].url, host, sizeof(host)) == 0 &&
+			    procfs_addr_from_host(host, &want) == 0)
+				ni = procfs_listening_inodes_on(root, port, &want, inodes, ARRAY_SIZE(inodes));
+			for (int j = 0; j < c->n_owners; j++)
+				/* a host name we cannot resolve to an address: only the wildcard is sure to serve it */
+				if (ni > 0 && procfs_pid_has_socket_inode(root, c->owners[j], inodes, (size_t)ni) > 0)
+					c->url_owners[c->n_url_owners++] = c->owners[j];
+		} else if (c->n_other_owners < (int)ARRAY_SIZE(c->other_owners)) {
+			r = procfs_find_port_owners(root, port, c->other_owners + c->n_other_owners,
+						    ARRAY_SIZE(c->other_owners) - (size_t)c->n_other_owners);
+			c->n_other_owners += r < 0 ? 0 : r;
+		}
+	}
+}
+
+int scan_orphans(struct daemon *d, const struct instance_config *ic, const struct orphan_server *servers,
+		 size_t nservers, const struct orphan_home *live_home, struct scan_result *ret)
+{
+	struct orphan_home home = { 0 };
+	struct orphan_scope scope;
+	struct build_ctx *c;
+	int r, index = instance_index(d, ic);
+
 	memset(ret, 0, sizeof(*ret));
+	if (index < 0)
+		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->d = d;
 	c->sr = ret;
+	c->index = index;
 	c->cap = proctree_count_alive(d->pt) + 16;
 	ret->procs = calloc(c->cap, sizeof(*ret->procs));
 	ret->verdicts = calloc(c->cap, sizeof(*ret->verdicts));
@@ -102,16 +350,28 @@ int scan_orphans(struct daemon *d, const struct instance_config *ic, const struc
 		scan_result_free(ret);
 		return -ENOMEM;
 	}
-	for (int i = 0; i < d->cfg->n_instances && c->n_ports < MAX_PORTS; i++) {
-		uint16_t port;
-		if (config_url_port(d->cfg->instances[i].url, &port) < 0)
-			continue;
-		c->ports[c->n_ports] = port;
-		r = procfs_find_port_owners(proctree_root(d->pt), port, c->owners[c->n_ports], 64);
-		c->n_owners[c->n_ports++] = r < 0 ? 0 : r;
+	if (!persisted_loaded[index]) {
+		persisted[index] = lineage_load(d->cfg, index);
+		persisted_loaded[index] = true;
 	}
+	c->persisted = persisted[index];
+	/* the live server, else the last one this daemon knew, else the one a daemon persisted: what a heuristic
+	 * find must share with it before it may be reaped */
+	if (live_home && live_home->known) {
+		home = *live_home;
+		last_home[index] = home;
+	} else if (last_home[index].known) {
+		home = last_home[index];
+		home.alive = false;
+	} else if (persisted[index] && persisted[index]->home.known) {
+		home = persisted[index]->home;
+		home.alive = false;
+	}
+	find_owners(d, c);
 	proctree_foreach(d->pt, add_proc, c);
 	free(c);
+	if (d->mode != MODE_SCAN)
+		lineage_persist(d, index, &home);
 
 	orphan_scope_init(&scope, getpid(), getppid());
 	scope.n_comm_prefixes = 0;
@@ -124,6 +384,8 @@ int scan_orphans(struct daemon *d, const struct instance_config *ic, const struc
 	scope.min_rss_bytes = d->cfg->orphan_min_rss_bytes;
 	scope.min_age_ns = d->cfg->orphan_min_age_ms * NSEC_PER_MSEC;
 	scope.uid = d->cfg->orphan_uid;
+	scope.home = home;
+	orphan_scope_default_to_home(&scope);
 	r = orphan_scan(&scope, servers, nservers, ret->procs, ret->n, now_boot_ns(), ret->verdicts, &ret->orphan_bytes);
 	if (r < 0) {
 		scan_result_free(ret);
@@ -161,7 +423,7 @@ int scan_report_new(const struct scan_result *sr, const char *instance)
 		struct orphan_identity id = { v->pid, v->start_ns };
 		struct rec r;
 
-		if (v->verdict != ORPHAN_VERDICT_ORPHAN || was_reported(&id))
+		if ((v->verdict != ORPHAN_VERDICT_ORPHAN && v->verdict != ORPHAN_VERDICT_SUSPECT) || was_reported(&id))
 			continue;
 		reported[reported_next] = id;
 		reported_next = (reported_next + 1) % REPORTED_MAX;
@@ -173,11 +435,13 @@ int scan_report_new(const struct scan_result *sr, const char *instance)
 		rec_add(&r, "COMM", "%s", p->comm);
 		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
 		rec_add(&r, "AGE_S", "%llu", (unsigned long long)(now > p->start_ns ? (now - p->start_ns) / NSEC_PER_SEC : 0));
+		rec_add(&r, "VERDICT", "%s", orphan_verdict_kind_str(v->verdict));
 		rec_add(&r, "ORPHAN_REASON", "%s", orphan_reason_str(v->reason));
 		rec_add(&r, "REASON", "%s", v->text);
 		rec_add(&r, "CMDLINE", "%s", p->cmdline);
 		rec_add(&r, "CGROUP", "%s", p->cgroup);
-		rec_message(&r, "orphan pid %d %s (%.1f MiB, %llu s old): %s", p->pid, p->comm,
+		rec_message(&r, "%s pid %d %s (%.1f MiB, %llu s old): %s",
+			    v->verdict == ORPHAN_VERDICT_ORPHAN ? "orphan" : "suspected orphan (not reaped)", p->pid, p->comm,
 			    (double)p->rss_bytes / (1 << 20),
 			    (unsigned long long)(now > p->start_ns ? (now - p->start_ns) / NSEC_PER_SEC : 0), v->text);
 		rec_emit(&r);
@@ -283,13 +547,21 @@ static int instance_server(const struct instance *in, struct orphan_server *ret)
 static int scan_instance_orphans(struct instance *in, struct scan_result *ret)
 {
 	struct orphan_server servers[CONFIG_MAX_INSTANCES];
+	struct orphan_home home = { 0 };
 	struct daemon *d = in->d;
+	struct proc *sp;
+	uint16_t port = 0;
 	size_t n = 0;
 
 	for (int i = 0; i < d->n_instances && n < ARRAY_SIZE(servers); i++)
 		if (instance_server(d->instances[i], &servers[n]) == 0)
 			n++;
-	return scan_orphans(d, in->ic, servers, n, ret);
+	sp = in->server_pid ? proctree_get(d->pt, in->server_pid) : NULL;
+	if (sp && instance_owns_proc(in, sp)) {
+		config_url_port(in->ic->url, &port);
+		home_from_proc(sp, port, &home);
+	}
+	return scan_orphans(d, in->ic, servers, n, &home, ret);
 }
 
 void scan_instance(struct instance *in, uint64_t now_ns, bool reap)

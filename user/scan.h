@@ -22,9 +22,11 @@ struct scan_result {
 };
 
 /* Classifies every live process in the table against the scope of ic and the servers known alive (every
- * instance's, not only ic's: one instance's server is never another's orphan). */
+ * instance's, not only ic's: one instance's server is never another's orphan). live_home (may be NULL) is ic's
+ * live server; without one, the last server known, or the one persisted under state_dir, is the home heuristic
+ * finds are compared with. Persists ic's lineage (daemon modes). */
 int scan_orphans(struct daemon *d, const struct instance_config *ic, const struct orphan_server *servers,
-		 size_t nservers, struct scan_result *ret);
+		 size_t nservers, const struct orphan_home *live_home, struct scan_result *ret);
 void scan_result_free(struct scan_result *sr);
 /* Journals orphans not reported before (one record per process, not per scan). Returns how many were new. */
 int scan_report_new(const struct scan_result *sr, const char *instance);

@@ -21,7 +21,8 @@ import memcg  # noqa: E402
 from memcg import MemoryCgroup  # noqa: E402  (shared with the demo and the benchmarks)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.path.join(ROOT, "oomsentry")
+# OOMSENTRY_BINARY runs the tests against another build (a reproduction against main's binary, say).
+BINARY = os.environ.get("OOMSENTRY_BINARY") or os.path.join(ROOT, "oomsentry")
 SIM = os.path.join(ROOT, "tests", "sim", "comfy_sim.py")
 SUPERVISOR = os.path.join(ROOT, "tests", "sim", "supervisor.py")
 PYTHON = "/usr/bin/python3"
@@ -127,9 +128,11 @@ class Daemon:
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
         self.stderr_path = os.path.join(str(tmp_path), "oomsentry-%s.stderr" % uuid.uuid4().hex[:6])
+        # own runtime (instance locks) and state (what is learnt, persisted lineage) directories: each test starts
+        # from nothing, and tests of other sessions on this machine watch other instances
         cmd = [BINARY, mode, "--json", "--socket", os.path.join(str(tmp_path), "status.sock"),
                "--incident-dir", os.path.join(str(tmp_path), "incidents"),
-               # what an instance has shown is persisted: each test starts from nothing learnt
+               "--runtime-dir", os.path.join(str(tmp_path), "run"),
                "--state-dir", os.path.join(str(tmp_path), "state")] + list(args)
         e = dict(os.environ)
         e.update(env or {})

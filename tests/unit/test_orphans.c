@@ -111,6 +111,12 @@ static const struct table_case server_killed_table[] = {
 							     .cmdline = SPAWN_CMD, .rss_bytes = GIB(12),
 							     .was_child_of_server = true, .reparented = true),
 	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0, "its ComfyUI server died; reparented to pid 44" },
+	{ "worker known from the persisted lineage", PY(.pid = 3012, .ppid = 1, .pgid = 3000, .sid = 3000,
+							.start_ns = S(5002), .cwd = "/tmp", .cmdline = "python3 w.py",
+							.rss_bytes = MIB(5), .was_child_of_server = true,
+							.lineage_persisted = true, .reparented = true),
+	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0,
+	  "its ComfyUI server died; reparented to pid 1 (lineage persisted by the daemon before it stopped)" },
 	{ "grandchild of the dead server whose own parent lives", PY(.pid = 3020, .ppid = 3010, .pgid = 3000,
 								     .sid = 3000, .start_ns = S(5003),
 								     .cmdline = "python3 helper.py",
@@ -284,8 +290,8 @@ static void test_scan_counts_orphans_and_bytes(void **state)
 		procs[i] = server_killed_table[i].proc;
 	/* reapable: 2 parent-died (11+12 GiB), the older instance with the server's home (9 GiB), the seeds/004 child
 	 * (80 MiB), the port holder of the same install (1 GiB); suspects are reported, never counted */
-	assert_int_equal(orphan_scan(&scope, &live_server, 1, procs, ARRAY_SIZE(procs), NOW, v, &bytes), 5);
-	assert_int_equal(bytes, GIB(33) + MIB(80));
+	assert_int_equal(orphan_scan(&scope, &live_server, 1, procs, ARRAY_SIZE(procs), NOW, v, &bytes), 6);
+	assert_int_equal(bytes, GIB(33) + MIB(85));
 	for (size_t i = 0; i < ARRAY_SIZE(procs); i++)
 		assert_int_equal(v[i].verdict, server_killed_table[i].verdict);
 

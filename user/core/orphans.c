@@ -444,7 +444,8 @@ static int classify_valid(const struct orphan_scope *scope, const struct orphan_
 	}
 	if (p->was_child_of_server && gone_parent) {
 		verdict(ret, ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_PARENT_DIED, 0);
-		set_text(ret, "its ComfyUI server died; reparented to pid %d", p->ppid);
+		set_text(ret, "its ComfyUI server died; reparented to pid %d%s", p->ppid,
+			 p->lineage_persisted ? " (lineage persisted by the daemon before it stopped)" : "");
 		return 0;
 	}
 	return classify_heuristic(scope, p, gone_parent, ret);
