@@ -53,6 +53,7 @@ struct instance {
 	pid_t server_pid;
 	uint64_t server_start_ns;
 	bool server_reported;
+	char pidfile_why[192]; /* why the pid file was last not used: said once per change */
 	/* memory */
 	char cgroup_dir[PATH_MAX];
 	enum cg_version cgv;

@@ -11,6 +11,7 @@
 #include "journal.h"
 #include "locate.h"
 #include "log.h"
+#include "pidfile.h"
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
@@ -18,19 +19,30 @@
 #include "usage.h"
 #include "oomsentry/events.h"
 
-static pid_t read_pid_file(const char *path)
+/* The pid in the configured pid file when it is provably the server; 0 (say why, once) to fall through to the port. */
+static pid_t read_pid_file(struct instance *in)
 {
-	_cleanup_free_ char *text = NULL;
-	long v;
-	char *end;
+	struct procfs_addr want;
+	char host[128], why[192];
+	bool have_addr = config_url_host(in->ic->url, host, sizeof(host)) == 0 && procfs_addr_from_host(host, &want) == 0;
+	struct pidfile_expect e = {
+		.proc_root = proctree_root(in->d->pt),
+		.cmdline_pattern = in->ic->cmdline_pattern,
+		.port = in->port,
+		.addr = have_addr ? &want : NULL,
+		.cgroup_dir = in->ic->cgroup,
+		.mounts = &in->d->mounts,
+	};
+	int r = pidfile_read_server(in->ic->pid_file, &e, why, sizeof(why));
 
-	if (procfs_read_text(path, 64, &text, NULL) < 0)
-		return 0;
-	errno = 0;
-	v = strtol(text, &end, 10);
-	if (errno || end == text || v <= 1 || v > INT_MAX)
-		return 0;
-	return (pid_t)v;
+	if (r > 1)
+		return (pid_t)r;
+	if (strcmp(why, in->pidfile_why) != 0) {
+		snprintf(in->pidfile_why, sizeof(in->pidfile_why), "%s", why);
+		log_warn("instance %s: pid file %s not used: %s; looking for the server by its port", in->ic->name,
+			 in->ic->pid_file, why);
+	}
+	return 0;
 }
 
 /* The host of http://HOST:PORT/..., IPv6 brackets kept. */
@@ -195,7 +207,7 @@ void instance_locate_server(struct instance *in, uint64_t now_ns)
 	if (cur && instance_owns_proc(in, cur) && still_owns_port(in))
 		return;
 	if (in->ic->pid_file[0])
-		pid = read_pid_file(in->ic->pid_file);
+		pid = read_pid_file(in);
 	if (!pid && in->port)
 		pid = pick_port_owner(in);
 	if (pid) {
