@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "actions.h"
 #include "common.h"
+#include "journal.h"
 #include "log.h"
 #include "procfs.h"
 #include "procfs-read.h"
@@ -69,8 +70,28 @@ int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns)
 	return 0;
 }
 
-pid_t action_spawn_command(const char *cmd)
+/* Commands we started and have not reaped yet: their exit status is journaled when they end. */
+#define SPAWNED_MAX 8
+static struct {
+	pid_t pid;
+	char instance[64];
+	char cmd[128];
+} spawned[SPAWNED_MAX];
+
+static void close_inherited_fds(void)
 {
+	/* libcurl's sockets (and anything a library opened without O_CLOEXEC) must not reach the command */
+	if (close_range(3, ~0U, 0) == 0)
+		return;
+	for (int fd = 3; fd < 65536; fd++)
+		close(fd);
+}
+
+pid_t action_spawn_command(const char *cmd, const char *instance)
+{
+	/* what a restart script needs and nothing of ours: no OOMSENTRY_* (the auth header), no NOTIFY_SOCKET */
+	static char *const envp[] = { "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+				      "LANG=C.UTF-8", NULL };
 	pid_t pid = fork();
 
 	if (pid < 0)
@@ -88,18 +109,55 @@ pid_t action_spawn_command(const char *cmd)
 			dup2(null, 1);
 			dup2(null, 2);
 		}
-		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		close_inherited_fds();
+		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, envp);
 		_exit(127);
 	}
+	for (size_t i = 0; i < SPAWNED_MAX; i++)
+		if (!spawned[i].pid) {
+			spawned[i].pid = pid;
+			snprintf(spawned[i].instance, sizeof(spawned[i].instance), "%s", instance ? instance : "");
+			snprintf(spawned[i].cmd, sizeof(spawned[i].cmd), "%s", cmd);
+			break;
+		}
 	return pid;
 }
 
-void action_reap_children(void)
+static void journal_command_exit(size_t i, int status)
 {
-	int status;
+	bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	struct rec r;
 
-	while (waitpid(-1, &status, WNOHANG) > 0)
-		;
+	rec_init(&r, REC_ACTION, ok ? LOG_INFO : LOG_ERR);
+	rec_add(&r, "INSTANCE", "%s", spawned[i].instance);
+	rec_add(&r, "ACTION", "restart_command");
+	rec_add(&r, "PID", "%d", spawned[i].pid);
+	rec_add(&r, "RESULT", "%s", ok ? "ok" : "failed");
+	if (WIFEXITED(status)) {
+		rec_add(&r, "EXIT_STATUS", "%d", WEXITSTATUS(status));
+		rec_message(&r, "instance %s: restart command '%s' exited with status %d", spawned[i].instance,
+			    spawned[i].cmd, WEXITSTATUS(status));
+	} else {
+		rec_add(&r, "SIGNAL", "%d", WTERMSIG(status));
+		rec_message(&r, "instance %s: restart command '%s' was killed by signal %d", spawned[i].instance,
+			    spawned[i].cmd, WTERMSIG(status));
+	}
+	rec_emit(&r);
+}
+
+int action_reap_children(void)
+{
+	int status, failed = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (size_t i = 0; i < SPAWNED_MAX; i++)
+			if (spawned[i].pid == pid) {
+				journal_command_exit(i, status);
+				failed += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+				spawned[i].pid = 0;
+			}
+	return failed;
 }
 
 int action_restart_unit(const char *unit)

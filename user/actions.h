@@ -14,11 +14,13 @@
 int action_signal(const char *proc_root, pid_t pid, uint64_t start_ns, int sig);
 /* SIGKILL, then process_mrelease() so that the victim's memory returns now rather than when it is reaped. */
 int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns);
-/* Starts "/bin/sh -c cmd" detached from us (own session, stdio to /dev/null). Returns the child's pid or -errno;
- * the caller reaps it with action_reap_children(). */
-pid_t action_spawn_command(const char *cmd);
-/* waitpid(WNOHANG) on our own children so that restart commands do not linger as zombies. */
-void action_reap_children(void);
+/* Starts "/bin/sh -c cmd" detached from us: own session, stdio to /dev/null, no descriptor above 2 and only PATH
+ * and LANG in its environment (never the auth header or NOTIFY_SOCKET). Returns the child's pid or -errno; the
+ * caller reaps it with action_reap_children(). */
+pid_t action_spawn_command(const char *cmd, const char *instance);
+/* waitpid(WNOHANG) on our own children; a command started by action_spawn_command gets an action record
+ * (restart_command, RESULT ok/failed, EXIT_STATUS or SIGNAL). Returns how many of them failed. */
+int action_reap_children(void);
 /* RestartUnit(unit, "replace") on the system bus. Returns 0 or negative errno (-ENOENT/-ECONNREFUSED without
  * systemd) with a message logged. */
 int action_restart_unit(const char *unit);

@@ -16,6 +16,7 @@
 #include "incident.h"
 #include "incident-store.h"
 #include "instance.h"
+#include "instlock.h"
 #include "journal.h"
 #include "log.h"
 #include "loop.h"
@@ -736,6 +737,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 {
 	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
 			    .status_fd = -1, .reload_check = reload_check };
+	int locks[CONFIG_MAX_INSTANCES] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	int r;
 
 	if (mode == MODE_STATUS)
@@ -744,6 +746,14 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		return incident_load_and_print(arg, stdout) < 0 ? 1 : 0;
 	if (check_privileges() < 0)
 		return 2;
+	if (mode == MODE_OBSERVE || mode == MODE_RUN) {
+		char err[768];
+		/* before anything else is set up or said: a second daemon leaves no trace, not even a log line */
+		if (instlock_acquire(cfg, locks, err, sizeof(err)) < 0) {
+			fprintf(stderr, "oomsentry: %s\n", err);
+			return 1;
+		}
+	}
 	journal_setup(stdout, cfg->json, cfg->journal);
 	if (cfg->journal && journal_connected())
 		log_setup(log_get_max_priority(), LOG_TARGET_STDERR | LOG_TARGET_JOURNAL);
@@ -762,6 +772,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	emit_daemon_record(d.reload ? "reloading" : "stopped", d.reload ? "oomsentry restarts with the new configuration" :
 									 "oomsentry stopped");
 	daemon_free(&d);
+	instlock_release(locks);
 	if (r == 0 && d.reload) {
 		/* the exec'd image blocks its signals itself; it must not start with them blocked and unseen */
 		sigset_t mask;

@@ -69,7 +69,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, char *detail, size_t len
 		break;
 	}
 	case RESTART_COMMAND:
-		r = action_spawn_command(in->ic->restart_command);
+		r = action_spawn_command(in->ic->restart_command, in->ic->name);
 		snprintf(detail, len, "ran '%.100s'", in->ic->restart_command);
 		r = r < 0 ? r : 0;
 		break;

@@ -19,8 +19,11 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
+static ino_t bound_ino;
+
 int status_server_start(const char *path)
 {
+	struct stat st;
 	struct sockaddr_un sa;
 	char dir[sizeof(sa.sun_path)];
 	char *slash;
@@ -34,6 +37,16 @@ int status_server_start(const char *path)
 		*slash = 0;
 		mkdir(dir, 0755);
 	}
+	/* a socket someone answers on belongs to a running daemon (of another instance): never take it away */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		log_warn("status socket %s belongs to another running oomsentry; 'oomsentry status' will not reach this one",
+			 path);
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
@@ -44,15 +57,21 @@ int status_server_start(const char *path)
 		return -1;
 	}
 	chmod(path, 0660);
+	if (stat(path, &st) == 0)
+		bound_ino = st.st_ino;
 	return fd;
 }
 
 void status_server_stop(int fd, const char *path)
 {
+	struct stat st;
+
 	if (fd < 0)
 		return;
 	close(fd);
-	unlink(path);
+	/* only the socket we bound: another daemon may have replaced the file since */
+	if (stat(path, &st) == 0 && st.st_ino == bound_ino)
+		unlink(path);
 }
 
 void status_server_accept(int fd, status_render_fn render, void *ctx)
