@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <string.h>
@@ -41,6 +44,30 @@ static FILE *rec_out;
 static bool rec_json;
 static bool rec_journal;
 
+int journal_parse_stream(const char *text, uint64_t *ret_dev, uint64_t *ret_ino)
+{
+	unsigned long long dev, ino;
+	int n = 0;
+
+	if (!text || !ret_dev || !ret_ino || sscanf(text, "%llu:%llu%n", &dev, &ino, &n) != 2 || text[n] ||
+	    !(text[0] >= '0' && text[0] <= '9'))
+		return -EINVAL;
+	*ret_dev = dev;
+	*ret_ino = ino;
+	return 0;
+}
+
+bool journal_is_stream(int fd)
+{
+	uint64_t dev, ino;
+	struct stat st;
+
+	/* systemd sets JOURNAL_STREAM to the device and inode of the stream it connected stdout/stderr to */
+	if (journal_parse_stream(getenv("JOURNAL_STREAM"), &dev, &ino) < 0 || fstat(fd, &st) < 0)
+		return false;
+	return (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
+}
+
 void journal_setup(FILE *out, bool json, bool to_journal)
 {
 	struct stat st;
@@ -51,9 +78,12 @@ void journal_setup(FILE *out, bool json, bool to_journal)
 	if (!to_journal)
 		return;
 	/* sd_journal_send() silently drops records without journald; say it once instead */
-	if (stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode))
+	if (stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode)) {
 		rec_journal = true;
-	else
+		/* under systemd stdout is the journal too: a second copy of every record would only be noise */
+		if (out && journal_is_stream(fileno(out)))
+			rec_out = NULL;
+	} else
 		log_warn("no journald socket at /run/systemd/journal/socket: records go to standard output only");
 }
 

@@ -32,7 +32,13 @@ struct rec {
 
 /* out: where text/JSON lines go (stdout; NULL: nowhere). to_journal: try the journal; when no journald socket
  * exists this says so once and carries on with stdout only. */
+/* Records go to the journal (when to_journal and journald listens) and to out, unless out is the journal's own
+ * stream (JOURNAL_STREAM names it): then only to the journal. */
 void journal_setup(FILE *out, bool json, bool to_journal);
+/* JOURNAL_STREAM's "DEV:INO". 0 or -EINVAL. */
+int journal_parse_stream(const char *text, uint64_t *ret_dev, uint64_t *ret_ino);
+/* fd is the stream systemd connected to the journal. */
+bool journal_is_stream(int fd);
 bool journal_connected(void);
 const char *rec_kind_name(enum rec_kind kind);
 const char *rec_kind_message_id(enum rec_kind kind);

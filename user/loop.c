@@ -756,7 +756,8 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	}
 	journal_setup(stdout, cfg->json, cfg->journal);
 	if (cfg->journal && journal_connected())
-		log_setup(log_get_max_priority(), LOG_TARGET_STDERR | LOG_TARGET_JOURNAL);
+		log_setup(log_get_max_priority(),
+			  (journal_is_stream(STDERR_FILENO) ? 0 : LOG_TARGET_STDERR) | LOG_TARGET_JOURNAL);
 	if (mode == MODE_SCAN) {
 		r = orphans_scan_cmd(&d, reap);
 		daemon_free(&d);

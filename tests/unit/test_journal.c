@@ -11,6 +11,7 @@
 #include <string.h>
 #include <syslog.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include "common.h"
 #include "journal.h"
 
@@ -415,9 +416,41 @@ static void test_emit_nowhere(void **state)
 	assert_int_equal(rec_emit(&rec), 0);
 }
 
+static void test_journal_stream(void **state)
+{
+	static const char *const bad[] = { "", ":", "12", "12:", ":34", "12:34x", "-1:2", "a:b", " 12:34", "12 :34" };
+	uint64_t dev = 0, ino = 0;
+	char env[64];
+	struct stat st;
+	FILE *f = tmpfile();
+	(void)state;
+
+	assert_int_equal(journal_parse_stream("64769:1234567", &dev, &ino), 0);
+	assert_int_equal(dev, 64769);
+	assert_int_equal(ino, 1234567);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(journal_parse_stream(bad[i], &dev, &ino), -EINVAL);
+	assert_int_equal(journal_parse_stream(NULL, &dev, &ino), -EINVAL);
+
+	/* the stream is recognised by device and inode, nothing else */
+	assert_non_null(f);
+	assert_int_equal(fstat(fileno(f), &st), 0);
+	unsetenv("JOURNAL_STREAM");
+	assert_false(journal_is_stream(fileno(f)));
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	setenv("JOURNAL_STREAM", env, 1);
+	assert_true(journal_is_stream(fileno(f)));
+	snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino + 1);
+	setenv("JOURNAL_STREAM", env, 1);
+	assert_false(journal_is_stream(fileno(f)));
+	unsetenv("JOURNAL_STREAM");
+	fclose(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_journal_stream),
 		cmocka_unit_test_teardown(test_kind_names, teardown),
 		cmocka_unit_test_teardown(test_kind_catalog, teardown),
 		cmocka_unit_test_teardown(test_rec_build, teardown),
