@@ -19,6 +19,7 @@
 #include "locate.h"
 #include "log.h"
 #include "metrics.h"
+#include "utf8.h"
 #include "policy.h"
 #include "prevent.h"
 #include "proctree.h"
@@ -532,20 +533,21 @@ void instance_after_scan(struct instance *in, uint64_t now_ns)
 
 void instance_status(struct instance *in, FILE *out)
 {
-	char usage[32], limit[32];
+	char usage[32], limit[32], esc[4 * PATH_MAX];
 	const struct generation *g = gen_last(&in->gens);
 
 	fprintf(out, "instance %s  %s  server pid %d  %s\n", in->ic->name, in->ic->url, in->server_pid,
 		in->reachable ? "reachable" : "UNREACHABLE");
 	fprintf(out, "  memory %s of %s (%s)\n", fmt_bytes(in->usage_bytes, usage, sizeof(usage)),
-		fmt_bytes(in->limit_bytes, limit, sizeof(limit)), in->use_cgroup ? in->cgroup_dir : "machine");
+		fmt_bytes(in->limit_bytes, limit, sizeof(limit)),
+		in->use_cgroup ? utf8_escape_terminal(in->cgroup_dir, esc, sizeof(esc)) : "machine");
 	fprintf(out, "  generations %llu  last: %s\n", (unsigned long long)in->gens.total,
 		g ? gen_status_to_string(g->status) : "-");
 	if (in->fc_valid)
 		fprintf(out, "  forecast: %s\n", in->fc.reason);
 	fprintf(out, "  orphans %u (%llu MiB)  actions %llu  last action: %s\n", in->orphan_count,
 		(unsigned long long)(in->orphan_bytes >> 20), (unsigned long long)in->actions_total,
-		in->last_action[0] ? in->last_action : "-");
+		in->last_action[0] ? utf8_escape_terminal(in->last_action, esc, sizeof(esc)) : "-");
 }
 
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap)

@@ -27,6 +27,7 @@
 #include "procfs-read.h"
 #include "proctree.h"
 #include "status.h"
+#include "utf8.h"
 
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS };
@@ -572,8 +573,13 @@ static void print_proc(struct proc *p, void *ctx)
 
 	if (p->death != PROC_ALIVE)
 		return;
-	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid, p->comm, (double)p->rss_bytes / (1 << 20),
-		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "", p->cgroup_dir);
+	char comm[4 * sizeof(p->comm)], cgroup[4 * sizeof(p->cgroup_dir)];
+
+	/* the name and cgroup are chosen by whoever runs the process: no terminal control may pass */
+	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid,
+		utf8_escape_terminal(p->comm, comm, sizeof(comm)), (double)p->rss_bytes / (1 << 20),
+		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "",
+		utf8_escape_terminal(p->cgroup_dir, cgroup, sizeof(cgroup)));
 }
 
 /* The live table `oomsentry status` prints; status.c only carries it. */

@@ -8,6 +8,7 @@
 #include "common.h"
 #include "log.h"
 #include "status.h"
+#include "utf8.h"
 
 static int sockaddr_for(const char *path, struct sockaddr_un *sa)
 {
@@ -103,6 +104,8 @@ void status_server_accept(int fd, status_render_fn render, void *ctx)
 
 int status_client(const char *path, FILE *out)
 {
+	static char line[8192], esc[4 * 8192];
+	size_t llen = 0;
 	struct sockaddr_un sa;
 	char buf[4096];
 	ssize_t n;
@@ -119,8 +122,31 @@ int status_client(const char *path, FILE *out)
 			close(fd);
 		return r;
 	}
-	while ((n = read(fd, buf, sizeof(buf))) > 0)
-		fwrite(buf, 1, (size_t)n, out);
+	/* line by line through the terminal escape: whatever the daemon (or what squats on its socket) sends */
+	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+		size_t len = (size_t)n;
+		char *nl;
+
+		if (llen + len > sizeof(line) - 1)
+			len = sizeof(line) - 1 - llen;
+		memcpy(line + llen, buf, len);
+		llen += len;
+		line[llen] = 0;
+		while ((nl = memchr(line, '\n', llen))) {
+			*nl = 0;
+			fprintf(out, "%s\n", utf8_escape_terminal(line, esc, sizeof(esc)));
+			llen -= (size_t)(nl + 1 - line);
+			memmove(line, nl + 1, llen + 1);
+		}
+		if (llen == sizeof(line) - 1) { /* an endless line: cut it */
+			fprintf(out, "%s\n", utf8_escape_terminal(line, esc, sizeof(esc)));
+			llen = 0;
+		}
+	}
+	if (llen) {
+		line[llen] = 0;
+		fprintf(out, "%s\n", utf8_escape_terminal(line, esc, sizeof(esc)));
+	}
 	close(fd);
 	return 0;
 }

@@ -10,4 +10,10 @@
  * surrogates and code points above U+10FFFF included). s must be NUL-terminated. */
 size_t utf8_seq_len(const unsigned char *s);
 
+/* Copies src (NULL: "") into dst for a terminal, always NUL-terminated and cut at a whole escape when cap is
+ * short: valid printable UTF-8 stays, a backslash becomes "\\", every other byte (C0 controls, DEL, C1 controls,
+ * bytes of invalid sequences) becomes "\xNN". Process names and cgroup paths are chosen by whoever runs the
+ * process; they must not move the cursor, retitle the window or forge a line. Returns dst. */
+char *utf8_escape_terminal(const char *src, char *dst, size_t cap);
+
 #endif
