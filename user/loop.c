@@ -480,6 +480,8 @@ static int daemon_setup(struct daemon *d)
 	if (cg_mounts_detect("/proc/self/mountinfo", &d->mounts) < 0)
 		log_warn("no cgroup memory controller found: cgroup limits and usage are unknown, MemTotal is the limit");
 	d->pt = proctree_new("/proc", &d->mounts);
+	if (d->pt)
+		proctree_set_cap(d->pt, (size_t)d->cfg->max_processes);
 	if (!d->pt)
 		return -ENOMEM;
 	for (int i = 0; i < d->cfg->n_cgroups; i++)
@@ -587,11 +589,15 @@ static void render_status(FILE *out, void *ctx)
 {
 	struct daemon *d = ctx;
 	struct table_ctx c = { .out = out };
+	struct proctree_stats ps;
 
 	fprintf(out, "oomsentry %s (%s, %s)\n", OOMSENTRY_VERSION, d->mode == MODE_RUN ? "run" : "observe",
 		d->probes ? probes_summary(d->probes) : "polling /proc, no BPF");
 	for (int i = 0; i < d->n_instances; i++)
 		instance_status(d->instances[i], out);
+	proctree_stats(d->pt, &ps);
+	fprintf(out, "process table: %zu entries (cap %zu), %zu alive, %llu evicted, %llu not tracked for lack of room\n",
+		ps.entries, ps.cap, ps.alive, (unsigned long long)ps.evicted, (unsigned long long)ps.refused);
 	fprintf(out, "tracked processes: %zu\n      PID    PPID COMM             RSS(MiB) PEAK(MiB) CGROUP\n",
 		proctree_count_alive(d->pt));
 	proctree_foreach(d->pt, print_proc, &c);
@@ -704,6 +710,8 @@ static int orphans_scan_cmd(struct daemon *d, bool reap)
 	if (cg_mounts_detect("/proc/self/mountinfo", &d->mounts) < 0)
 		log_debug("no cgroup memory controller found");
 	d->pt = proctree_new("/proc", &d->mounts);
+	if (d->pt)
+		proctree_set_cap(d->pt, (size_t)d->cfg->max_processes);
 	if (!d->pt)
 		return 2;
 	comfy_global_init();

@@ -16,6 +16,11 @@ struct proctree {
 	bool has_mounts;
 	struct proc *buckets[PT_BUCKETS];
 	size_t n_alive;
+	size_t n_entries;       /* alive and dead */
+	size_t cap;             /* 0: none */
+	uint64_t evicted;       /* entries dropped to stay within cap */
+	uint64_t refused;       /* processes not tracked because nothing could be dropped */
+	uint64_t last_exit_ns;  /* the entry that died last may still be in a caller's hands */
 };
 
 struct proctree *proctree_new(const char *proc_root, const struct cg_mounts *mounts)
@@ -25,6 +30,7 @@ struct proctree *proctree_new(const char *proc_root, const struct cg_mounts *mou
 	if (!t)
 		return NULL;
 	snprintf(t->root, sizeof(t->root), "%s", proc_root ? proc_root : "/proc");
+	t->cap = PROCTREE_DEFAULT_CAP;
 	if (mounts) {
 		t->mounts = *mounts;
 		t->has_mounts = true;
@@ -45,6 +51,55 @@ void proctree_free(struct proctree *t)
 		}
 	}
 	free(t);
+}
+
+void proctree_set_cap(struct proctree *t, size_t cap)
+{
+	t->cap = cap;
+}
+
+void proctree_stats(const struct proctree *t, struct proctree_stats *ret)
+{
+	*ret = (struct proctree_stats){ .entries = t->n_entries, .alive = t->n_alive, .cap = t->cap,
+					.evicted = t->evicted, .refused = t->refused };
+}
+
+/* Unlinks and frees p, which must be in its bucket. */
+static void drop(struct proctree *t, struct proc *p)
+{
+	for (struct proc **pp = &t->buckets[(unsigned)p->pid % PT_BUCKETS]; *pp; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			if (p->death == PROC_ALIVE && t->n_alive)
+				t->n_alive--;
+			free(p);
+			t->n_entries--;
+			t->evicted++;
+			return;
+		}
+}
+
+/* Makes room for one entry: the dead entry that died first goes, then a live one that belongs to no server
+ * (the oldest start); never a server, its lineage, or the entry that died last (its caller may still use it).
+ * False when nothing may go. */
+static bool make_room(struct proctree *t)
+{
+	struct proc *dead = NULL, *alive = NULL;
+
+	for (size_t i = 0; i < PT_BUCKETS; i++)
+		for (struct proc *p = t->buckets[i]; p; p = p->next) {
+			if (p->death != PROC_ALIVE) {
+				if (p->exit_ns != t->last_exit_ns && (!dead || p->exit_ns < dead->exit_ns))
+					dead = p;
+			} else if (!p->is_server && !p->server_pid && !p->oom_victim &&
+				   (!alive || p->start_ns < alive->start_ns)) {
+				alive = p;
+			}
+		}
+	if (!dead && !alive)
+		return false;
+	drop(t, dead ? dead : alive);
+	return true;
 }
 
 const char *proctree_root(const struct proctree *t)
@@ -154,11 +209,17 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 		}
 	}
 	if (!p) {
+		/* a server's own processes are few and must be known; anything else waits for room */
+		if (t->cap && t->n_entries >= t->cap && !make_room(t) && !fresh.server_pid) {
+			t->refused++;
+			return NULL;
+		}
 		p = calloc(1, sizeof(*p));
 		if (!p)
 			return NULL;
 		p->next = t->buckets[b];
 		t->buckets[b] = p;
+		t->n_entries++;
 	}
 	fresh.next = p->next;
 	*p = fresh;
@@ -216,6 +277,7 @@ struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_
 		return NULL;
 	p->exit_code_raw = exit_code_raw;
 	p->exit_ns = now_ns;
+	t->last_exit_ns = now_ns;
 	death_from_exit_code(exit_code_raw, p->oom_victim, exit_code_raw == 0 && child_oom_killed_recently(t, pid, now_ns),
 			     &p->cause);
 	switch (p->cause.kind) {
@@ -237,6 +299,7 @@ void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns)
 	p->death = PROC_DEATH_UNKNOWN;
 	p->cause.kind = DEATH_UNKNOWN;
 	p->exit_ns = now_ns;
+	t->last_exit_ns = now_ns;
 	if (t->n_alive)
 		t->n_alive--;
 }
@@ -308,6 +371,7 @@ void proctree_gc(struct proctree *t, uint64_t now_ns, uint64_t keep_ns)
 			if (p->death != PROC_ALIVE && p->exit_ns + keep_ns < now_ns) {
 				*pp = p->next;
 				free(p);
+				t->n_entries--;
 			} else {
 				pp = &p->next;
 			}

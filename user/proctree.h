@@ -58,10 +58,25 @@ struct proc {
 
 struct proctree;
 
+#define PROCTREE_DEFAULT_CAP 2048
+
+struct proctree_stats {
+	size_t entries; /* alive and dead */
+	size_t alive;
+	size_t cap;
+	uint64_t evicted;
+	uint64_t refused;
+};
+
 /* root: "/proc" normally; tests use fixture trees. Returns NULL only without memory. */
 struct proctree *proctree_new(const char *proc_root, const struct cg_mounts *mounts);
 void proctree_free(struct proctree *t);
 const char *proctree_root(const struct proctree *t);
+/* At most cap entries (0: no cap; default PROCTREE_DEFAULT_CAP). A new one makes room by dropping the dead entry
+ * that died first, then the oldest live process that belongs to no server; a server's lineage is never dropped and
+ * may exceed the cap; anything else is not tracked while nothing can go. */
+void proctree_set_cap(struct proctree *t, size_t cap);
+void proctree_stats(const struct proctree *t, struct proctree_stats *ret);
 
 struct proc *proctree_get(struct proctree *t, pid_t pid);
 /* Adds (or revives, after pid reuse) an entry and reads its details from /proc; returns NULL when the process is

@@ -740,6 +740,58 @@ static void test_gc(void **state)
 	assert_int_equal(proctree_count_alive(t), 2);
 }
 
+/* 10,000 short-lived processes through a table of 64: dead ones go first (oldest exit first), then live ones
+ * without a server; the server and its lineage stay, even past the cap; the entry that died last is kept for the
+ * caller that is still handling its exit. */
+static void test_cap_evicts_dead_first(void **state)
+{
+	struct proctree_stats st;
+	struct proc *srv, *worker, *last = NULL;
+
+	(void)state;
+	proctree_set_cap(t, 64);
+	srv = add(200);
+	proctree_mark_server(t, srv, 0);
+	worker = add(201);
+	assert_int_equal(worker->server_pid, 200);
+	add(500); /* alive, no server: may go once the dead are gone */
+	for (int i = 0; i < 10000; i++) {
+		pid_t pid = 2000 + i % 20000;
+		fake_proc(pid, 100, "python3", 100, NULL, NULL);
+		assert_non_null(proctree_add(t, pid, OS_TRACKED_COMM));
+		last = proctree_on_exit(t, pid, 0, S(10) + (uint64_t)i);
+		assert_non_null(last);
+		fake_gone(pid);
+		proctree_stats(t, &st);
+		assert_true(st.entries <= 64);
+	}
+	assert_ptr_equal(proctree_get(t, 2000 + 9999), last);
+	assert_non_null(proctree_get(t, 200));
+	assert_non_null(proctree_get(t, 201));
+	assert_non_null(proctree_get(t, 500));
+	proctree_stats(t, &st);
+	assert_int_equal(st.cap, 64);
+	assert_true(st.evicted >= 10000 - 64);
+	assert_int_equal(st.refused, 0);
+
+	/* only live processes left: a server-less one makes room, the lineage never does */
+	proctree_gc(t, S(1000000), 0);
+	for (int i = 0; i < 61; i++) {
+		fake_proc(30000 + i, 100, "python3", 100, NULL, NULL);
+		assert_non_null(proctree_add(t, 30000 + i, OS_TRACKED_COMM));
+	}
+	proctree_stats(t, &st);
+	assert_int_equal(st.entries, 64);
+	fake_proc(31000, 100, "python3", 100, NULL, NULL);
+	assert_non_null(proctree_add(t, 31000, OS_TRACKED_COMM));
+	assert_null(proctree_get(t, 500)); /* the oldest server-less process went */
+	assert_non_null(proctree_get(t, 200));
+	assert_non_null(proctree_get(t, 201));
+	proctree_stats(t, &st);
+	assert_int_equal(st.entries, 64);
+	assert_int_equal(st.alive, 64);
+}
+
 /* pids that share a hash bucket (1024 buckets): lookups, gc unlinking from the middle of a chain */
 static void test_bucket_chain(void **state)
 {
@@ -916,6 +968,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_new, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cap_evicts_dead_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_details, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_with_cgroup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_gone, setup, teardown),
