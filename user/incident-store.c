@@ -50,6 +50,9 @@ static int write_file_at(int dfd, const char *name, const char *text)
 		return r;
 	}
 	r = write_all(fd, text, strlen(text));
+	/* the report explains a crash: it must survive the next one */
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	return r;
@@ -181,6 +184,14 @@ int incident_write(const struct incident *inc, const char *dir, char *ret_path, 
 	if (r < 0) {
 		remove_tmp(tmp, dfd);
 		return log_error_errno(r, "incident: cannot publish %s/%s", dir, base);
+	}
+	{
+		int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pfd >= 0) {
+			(void)fsync(dfd);
+			(void)fsync(pfd);
+			close(pfd);
+		}
 	}
 	if (ret_path)
 		snprintf(ret_path, ret_path_size, "%s", final);

@@ -18,6 +18,7 @@
 #include "instance.h"
 #include "instlock.h"
 #include "journal.h"
+#include "prune.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -769,6 +770,12 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		}
 	}
 	journal_setup(stdout, cfg->json, cfg->journal);
+	if (mode == MODE_OBSERVE || mode == MODE_RUN) {
+		/* what an earlier run (a crash loop, say) left beyond the budget goes before anything new is added */
+		r = prune_incidents(cfg->incident_dir, cfg->incident_max_count, cfg->incident_max_bytes);
+		if (r > 0)
+			log_info("removed %d old incident reports beyond the budget in %s", r, cfg->incident_dir);
+	}
 	if (cfg->journal && journal_connected())
 		log_setup(log_get_max_priority(),
 			  (journal_is_stream(STDERR_FILENO) ? 0 : LOG_TARGET_STDERR) | LOG_TARGET_JOURNAL);

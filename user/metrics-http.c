@@ -15,6 +15,9 @@
 #include "metrics.h"
 #include "metrics-http.h"
 
+#define METRICS_CONNECTION_LIMIT 64
+#define METRICS_PER_IP_CONNECTION_LIMIT 4
+
 static struct MHD_Daemon *daemon_;
 
 int metrics_parse_listen(const char *text, struct sockaddr_storage *ret_addr, socklen_t *ret_addr_len,
@@ -192,7 +195,10 @@ int metrics_server_start(const char *listen)
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, NULL,
 				   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)16,
+				   /* slow clients from one address (or a scanner) must not starve the scrapes: a few
+				    * connections per address, and more in all than one address may hold */
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTION_LIMIT,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_PER_IP_CONNECTION_LIMIT,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
 				   MHD_OPTION_END);
 	if (!daemon_)

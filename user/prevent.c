@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "prevent.h"
+#include "prune.h"
 #include "proctree.h"
 #include "restart.h"
 #include "scan.h"
@@ -49,6 +50,7 @@ void prevent_incident_finish(struct instance *in, enum incident_outcome outcome,
 		rec_add(&r, "PATH", "%s", path);
 		rec_message(&r, "instance %s: incident report written to %s (oomsentry report %s)", in->ic->name, path, path);
 		rec_emit(&r);
+		prune_incidents(in->d->cfg->incident_dir, in->d->cfg->incident_max_count, in->d->cfg->incident_max_bytes);
 	} else {
 		log_warn("instance %s: cannot write the incident report under %s", in->ic->name, in->d->cfg->incident_dir);
 	}
