@@ -108,7 +108,11 @@ static pid_t pick_port_owner(struct instance *in)
 			if (!strstr(cmd, in->ic->cmdline_pattern))
 				continue;
 		}
-		serves = ni <= 0 || procfs_pid_has_socket_inode(root, owners[i], inodes, (size_t)ni) > 0;
+		/* with the URL's address known, only a process that serves it can be the server: another address of the
+		 * port is another server (another pod on the node, another user), even while ours is down */
+		serves = ni < 0 || (ni > 0 && procfs_pid_has_socket_inode(root, owners[i], inodes, (size_t)ni) > 0);
+		if (ni >= 0 && !serves)
+			continue;
 		if (best && best_serves && !serves)
 			continue;
 		if (!best || (serves && !best_serves) || st.start_ns > best_start ||

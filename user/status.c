@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 #include "common.h"
@@ -19,6 +20,8 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa)
 	memcpy(sa->sun_path, path, strlen(path));
 	return 0;
 }
+
+#define STATUS_CLIENT_TIMEOUT_S 5
 
 static ino_t bound_ino;
 
@@ -122,6 +125,8 @@ int status_client(const char *path, FILE *out)
 			close(fd);
 		return r;
 	}
+	/* a daemon whose loop is stuck accepts (the kernel does) but never answers: say so, as a liveness probe needs */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &(struct timeval){ .tv_sec = STATUS_CLIENT_TIMEOUT_S }, sizeof(struct timeval));
 	/* line by line through the terminal escape: whatever the daemon (or what squats on its socket) sends */
 	while ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
 		size_t len = (size_t)n;
@@ -142,6 +147,13 @@ int status_client(const char *path, FILE *out)
 			fprintf(out, "%s\n", utf8_escape_terminal(line, esc, sizeof(esc)));
 			llen = 0;
 		}
+	}
+	if (n < 0) {
+		int r = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		fprintf(stderr, "oomsentry: the daemon on %s did not answer within %d s (%s)\n", path,
+			STATUS_CLIENT_TIMEOUT_S, strerror(-r));
+		close(fd);
+		return r;
 	}
 	if (llen) {
 		line[llen] = 0;
