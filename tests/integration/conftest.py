@@ -21,8 +21,8 @@ import memcg  # noqa: E402
 from memcg import MemoryCgroup  # noqa: E402  (shared with the demo and the benchmarks)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# OOMSENTRY_BINARY runs the tests against another build (a reproduction against main's binary, say).
-BINARY = os.environ.get("OOMSENTRY_BINARY") or os.path.join(ROOT, "oomsentry")
+# TEST_OOMSENTRY_BINARY runs the tests against another build (a reproduction against main's binary, say).
+BINARY = os.environ.get("TEST_OOMSENTRY_BINARY") or os.path.join(ROOT, "oomsentry")
 SIM = os.path.join(ROOT, "tests", "sim", "comfy_sim.py")
 SUPERVISOR = os.path.join(ROOT, "tests", "sim", "supervisor.py")
 PYTHON = "/usr/bin/python3"
