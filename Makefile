@@ -57,7 +57,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps test unit unit-core integration fuzz demo install uninstall clean format bench check-structure vmtest
+.PHONY: all deps test unit unit-core integration fuzz fuzz-long demo install uninstall clean format bench check-structure vmtest
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -138,19 +138,37 @@ unit: $(UNIT_BINS)
 integration: oomsentry
 	$(Q)$(PYTHON) -m pytest -v -ra tests/deploy tests/sim tests/integration
 
-# libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise the parsers
-# of untrusted input (ComfyUI replies and websocket messages, /proc and cgroup files), which are all in the core,
-# so they link those core files alone.
-FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c)
-$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) | $(OUTPUT)/fuzz
+# libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise every parser of
+# input oomsentry does not control: ComfyUI replies and websocket messages, /proc and cgroup files, incident.json,
+# the persisted lineage (all in the core, so those targets link the core alone), the configuration and the metrics
+# listen address (glue: a target names the glue files it links in FUZZ_GLUE_<target>).
+FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c lineage.c \
+	incident.c incident-render.c)
+FUZZ_GLUE_fuzz_config := user/config.c
+FUZZ_GLUE_fuzz_metrics_listen := user/metrics-http.c user/log.c user/core/metrics.c
+FUZZ_LONG_SECONDS ?= 600
+.SECONDEXPANSION:
+$(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) $$(FUZZ_GLUE_$$*) | $(OUTPUT)/fuzz
 	$(call msg,FUZZ,$@)
-	$(Q)$(CLANG) $(CORE_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined $< $(FUZZ_LINK) $(CORE_PKG_LIBS) -lm -o $@
+	$(Q)$(CLANG) $(if $(FUZZ_GLUE_$*),$(ALL_CFLAGS),$(CORE_CFLAGS)) -g -O1 -fsanitize=fuzzer,address,undefined $< \
+		$(FUZZ_LINK) $(FUZZ_GLUE_$*) $(if $(FUZZ_GLUE_$*),$(PKG_LIBS),$(CORE_PKG_LIBS)) -lm -o $@
 
 fuzz: $(FUZZ_BINS)
 	$(Q)for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus/$$n; \
 		if ! $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(OUTPUT)/corpus/$$n tests/fuzz/corpus/$$n \
 			> $(OUTPUT)/$$n.log 2>&1; then tail -40 $(OUTPUT)/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
 		echo "  FUZZ-OK  $$n: $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(OUTPUT)/$$n.log)"; done
+
+# Every target for FUZZ_LONG_SECONDS (10 minutes) from the repository's corpus; a line per target in
+# $(OUTPUT)/fuzz-long.txt (the table in docs/security.md is copied from it). Stops at the first failure.
+fuzz-long: $(FUZZ_BINS)
+	$(Q)rm -f $(OUTPUT)/fuzz-long.txt; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(OUTPUT)/corpus-long/$$n; \
+		start=$$(date -u +%FT%TZ); \
+		if ! $$f -max_total_time=$(FUZZ_LONG_SECONDS) -max_len=65536 -print_final_stats=1 \
+			$(OUTPUT)/corpus-long/$$n tests/fuzz/corpus/$$n > $(OUTPUT)/$$n-long.log 2>&1; then \
+			tail -40 $(OUTPUT)/$$n-long.log; echo "fuzz-long: $$n FAILED"; exit 1; fi; \
+		echo "$$n $$start $$(grep -o 'Done [0-9]* runs in [0-9]* second(s)' $(OUTPUT)/$$n-long.log)" \
+			"$$(grep -o 'cov: [0-9]*' $(OUTPUT)/$$n-long.log | tail -1)" | tee -a $(OUTPUT)/fuzz-long.txt; done
 
 # Fails on an include cycle under user/ and on a core file that includes anything but the core, libc and json-c.
 check-structure:

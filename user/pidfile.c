@@ -5,8 +5,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "cgroup-read.h"
 #include "common.h"
 #include "pidfile.h"
+#include "procfs-read.h"
 
 int pidfile_parse(const char *text, size_t len, pid_t *ret)
 {

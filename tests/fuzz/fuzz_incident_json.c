@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "incident.h"
+#include "incident-render.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include "metrics.h"
+#include "metrics-http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
