@@ -72,7 +72,7 @@ start_daemon() {
 	# port is the discard port, so every poll is refused at once
 	[ "$MODE" = run ] && mode=(run --dry-run --url http://127.0.0.1:9)
 	taskset -c "$DAEMON_CPU" "$BIN" "${mode[@]}" --comm-prefixes "$1" --journal=no --socket "$sock" \
-		--incident-dir "$WORK/incidents" >/dev/null 2>"$WORK/daemon.stderr" &
+		--incident-dir "$WORK/incidents" --runtime-dir "$WORK/run" >/dev/null 2>"$WORK/daemon.stderr" &
 	DPID=$!
 	for _ in $(seq 300); do
 		if "$BIN" status --socket "$sock" >/dev/null 2>&1; then
