@@ -28,7 +28,7 @@ struct probes {
 };
 
 static int libbpf_verbose;
-static char load_failed_prog[64], load_failed_msg[128];
+static char load_failed_prog[64], load_failed_msg[200];
 static void note_failed_prog(const char *line);
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -37,12 +37,14 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 	size_t n;
 
 	if (level == LIBBPF_WARN) {
+		/* the verifier's log comes as one message: room for its end, where the reason is */
+		static char warn[16384];
 		va_list aq;
 
 		va_copy(aq, ap);
-		vsnprintf(buf, sizeof(buf), fmt, aq);
+		vsnprintf(warn, sizeof(warn), fmt, aq);
 		va_end(aq);
-		note_failed_prog(buf);
+		note_failed_prog(warn);
 	}
 	/* libbpf explains every failed attach at length; our own error line says what matters */
 	if (level == LIBBPF_DEBUG && libbpf_verbose < 2)
@@ -221,25 +223,67 @@ static void btf_facts(const struct btf *btf, bool memcg_events, struct pv_facts 
 	f->want_memcg_events = memcg_events;
 }
 
-/* libbpf names the program that failed in its warnings ("prog 'handle_rss_stat': failed to load: -22",
- * "prog 'x': failed to find kernel BTF type ID of 'y'"): remember the first one of the current load attempt. */
+/* The line of a verifier log that says why: libbpf's own note on a CO-RE relocation that found nothing in this
+ * kernel, else the verifier's last line before "-- END PROG LOAD LOG --". */
+static void log_reason(const char *log, char *out, size_t size)
+{
+	const char *end = strstr(log, "-- END PROG LOAD LOG --"), *p, *line = NULL;
+	size_t n;
+
+	p = strstr(log, "failed to resolve CO-RE relocation");
+	if (p && (!end || p < end)) {
+		line = p;
+		end = strchr(p, '\n');
+		if (!end)
+			end = p + strlen(p);
+	} else if (end) {
+		/* back over the newline(s) to the start of the last non-empty line */
+		p = end;
+		while (p > log && (p[-1] == '\n' || p[-1] == ' '))
+			p--;
+		end = p;
+		while (p > log && p[-1] != '\n')
+			p--;
+		line = p;
+	}
+	if (!line || end <= line)
+		return;
+	n = (size_t)(end - line);
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, line, n);
+	out[n] = 0;
+}
+
+/* libbpf names the program that failed in its warnings ("prog 'handle_rss_stat': BPF program load failed: ...",
+ * then its verifier log; "prog 'x': failed to find kernel BTF type ID of 'y'"): remember the first one of the current
+ * load attempt, with the most telling reason it gives. */
 static void note_failed_prog(const char *line)
 {
 	const char *s = strstr(line, "prog '"), *e;
 	size_t n;
 
-	if (!s || load_failed_prog[0])
+	if (!s)
 		return;
 	s += 6;
 	e = strchr(s, '\'');
 	if (!e || (n = (size_t)(e - s)) >= sizeof(load_failed_prog))
 		return;
+	if (load_failed_prog[0]) {
+		/* a later message about the same program: its verifier log says more than "load failed" */
+		if (strncmp(load_failed_prog, s, n) || load_failed_prog[n] || !strstr(e, "BEGIN PROG LOAD LOG"))
+			return;
+		log_reason(e, load_failed_msg, sizeof(load_failed_msg));
+		return;
+	}
 	memcpy(load_failed_prog, s, n);
 	load_failed_prog[n] = 0;
 	e += 2;
 	while (*e == ' ')
 		e++;
 	snprintf(load_failed_msg, sizeof(load_failed_msg), "%s", e);
+	n = strcspn(load_failed_msg, "\n");
+	load_failed_msg[n] = 0;
 }
 
 static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
