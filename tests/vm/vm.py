@@ -6,10 +6,10 @@ lands under a cache directory (default .output/vm) so reruns cost one boot each:
   fetch_kernel(suite)            -> vmlinuz of linux-image-cloud-amd64 from that Debian suite, fetched with apt
                                     through its own sources list and state (the machine's own sources stay untouched)
   build_root(suite, packages)    -> ext4 image of a debootstrap root (cached by suite + package list + hook)
-  data_image(dir)                -> ext4 image of a directory, attached as a second NVMe drive
+  data_image(dir)                -> ext4 image of a directory (label vmdata), attached as another NVMe namespace
   boot(kernel, root, ...)        -> the serial console's text, after the guest powered off or the timeout hit
 
-The cloud kernels build NVMe and ext4 in, so no initramfs is needed: root=/dev/nvme0n1 and init= a script (or
+The cloud kernels build NVMe and ext4 in, so no initramfs is needed: root=PARTUUID=... and init= a script (or
 systemd, for a full system). Other helpers reuse this module for their own guests (e.g. a root with systemd as
 PID 1): the init program, the extra packages and a hook that edits the root before it is imaged are parameters.
 """
@@ -91,13 +91,34 @@ def fetch_kernel(suite, cache=DEFAULT_CACHE, flavour="cloud-amd64"):
     return vmlinuz[0], os.path.basename(vmlinuz[0])[len("vmlinuz-"):]
 
 
+# The root drive's MBR disk signature: root=PARTUUID=<signature>-01 (the kernel reads MBR partitions itself, no
+# initramfs needed). Two NVMe drives, or two namespaces of one, are probed in either order on newer kernels, so
+# root=/dev/nvme0n1 would find the data drive half of the time.
+ROOT_DISK_SIGNATURE = 0x6f6f6d73
+ROOT = "PARTUUID=%08x-01" % ROOT_DISK_SIGNATURE
+ROOT_OFFSET = 1 << 20
+
+
+def write_mbr(path, start, length):
+    """One Linux partition from `start` for `length` bytes, in the first sector of the image."""
+    import struct
+    entry = struct.pack("<B3sB3sII", 0, b"\xfe\xff\xff", 0x83, b"\xfe\xff\xff", start // 512, length // 512)
+    mbr = bytearray(512)
+    mbr[440:444] = struct.pack("<I", ROOT_DISK_SIGNATURE)
+    mbr[446:462] = entry
+    mbr[510:512] = b"\x55\xaa"
+    with open(path, "r+b") as f:
+        f.write(mbr)
+
+
 def build_root(suite="bookworm", packages=(), hook=None, hook_key="", cache=DEFAULT_CACHE, size="2G"):
     """An ext4 image of a minimal debootstrap root plus `packages`, cached under a key of its inputs.
 
     hook(root_dir) may edit the tree before it is imaged (fstab, units, a root password); pass hook_key, a string
     that changes whenever the hook's effect does, so that the cache notices."""
     pkgs = sorted(set(packages))
-    key = hashlib.sha256(("%s|%s|%s|%s" % (suite, ",".join(pkgs), hook_key, size)).encode()).hexdigest()[:12]
+    key = hashlib.sha256(("%s|%s|%s|%s|mbr-%08x" % (suite, ",".join(pkgs), hook_key, size, ROOT_DISK_SIGNATURE))
+                         .encode()).hexdigest()[:12]
     img = os.path.join(cache, "root-%s-%s.img" % (suite, key))
     if os.path.exists(img):
         return img
@@ -116,7 +137,13 @@ def build_root(suite="bookworm", packages=(), hook=None, hook_key="", cache=DEFA
         if hook:
             hook(tree)
         tmp = img + ".tmp"
-        run(["mkfs.ext4", "-q", "-F", "-L", "vmroot", "-d", tree, tmp, size], stdout=subprocess.DEVNULL)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        # the file system starts 1 MiB in, behind an MBR with one partition: the kernel finds the root by that
+        # partition's PARTUUID, whatever order the drives are probed in
+        run(["mkfs.ext4", "-q", "-F", "-L", "vmroot", "-E", "offset=%d" % ROOT_OFFSET, "-d", tree, tmp, size],
+            stdout=subprocess.DEVNULL)
+        write_mbr(tmp, ROOT_OFFSET, os.path.getsize(tmp) - ROOT_OFFSET)
         os.rename(tmp, img)
         log("root image ready in %.0f s" % (time.time() - t0))
     finally:
@@ -140,21 +167,23 @@ def boot(kernel, root_img, drives=(), cmdline="", init="/sbin/init", memory="3G"
          console_log=None, accel=None):
     """Boots until the guest powers off (echo o > /proc/sysrq-trigger) or `timeout` seconds pass.
 
-    Returns (console text, timed_out). The root is the first NVMe drive; `drives` are further images
-    (/dev/nvme1n1, ...). accel: "kvm", or "tcg" by default: /dev/kvm can open inside a VM and still fail to run a
+    Returns (console text, timed_out). The root is found by its PARTUUID (ROOT); `drives` are further images,
+    further namespaces of the same NVMe controller, named in probe order: find them by file-system label.
+    accel: "kvm", or "tcg" by default: /dev/kvm can open inside a VM and still fail to run a
     guest (nested KVM here stops at the first instruction it cannot emulate)."""
     accel = accel or "tcg"
     args = ["qemu-system-x86_64", "-machine", "q35", "-accel", accel, "-m", memory, "-smp", str(smp),
             "-cpu", "host" if accel == "kvm" else "max",
             "-nographic", "-no-reboot", "-nodefaults", "-serial", "stdio",
             "-kernel", kernel,
-            "-append", "root=/dev/nvme0n1 rw rootwait console=ttyS0 panic=-1 init=%s %s" % (init, cmdline),
+            "-append", "root=%s rw rootwait console=ttyS0 panic=-1 init=%s %s" % (ROOT, init, cmdline),
+            "-device", "nvme,id=nvme0,serial=vmtest",
             # the cached root stays pristine: the guest's writes to it go to a throw-away overlay
             "-drive", "file=%s,if=none,id=root,format=raw,cache=unsafe,snapshot=on" % root_img,
-            "-device", "nvme,drive=root,serial=vmroot"]
+            "-device", "nvme-ns,drive=root,bus=nvme0,nsid=1"]
     for i, d in enumerate(drives):
         args += ["-drive", "file=%s,if=none,id=d%d,format=raw,cache=unsafe" % (d, i),
-                 "-device", "nvme,drive=d%d,serial=vmdata%d" % (i, i)]
+                 "-device", "nvme-ns,drive=d%d,bus=nvme0,nsid=%d" % (i, i + 2)]
     out = open(console_log, "w+") if console_log else tempfile.TemporaryFile("w+")
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, text=True)
     timed_out = False

@@ -1,7 +1,8 @@
-"""pytest plugin for vmtest guests: one JSON line per test outcome in results/results.jsonl (the host's table)."""
+"""pytest plugin for vmtest: one JSON line per test outcome in $VMTEST_RESULTS/results.jsonl (the table's cells)."""
 import json
+import os
 
-OUT = "/mnt/data/results/results.jsonl"
+OUT = os.path.join(os.environ.get("VMTEST_RESULTS", "/mnt/data/results"), "results.jsonl")
 
 
 def pytest_runtest_logreport(report):

@@ -76,11 +76,15 @@ def stage_work(dest, tests, timeout):
     shutil.copytree(os.path.join(ROOT, "tests"), os.path.join(dest, "tests"),
                     ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "fuzz", "unit", "fixtures"))
     shutil.copy(os.path.join(HERE, "guest-run"), os.path.join(dest, "guest-run"))
-    with open(os.path.join(dest, "tests.txt"), "w") as f:
+    write_plan(os.path.join(dest, "results"), tests, timeout)
+
+
+def write_plan(results, tests, timeout):
+    os.makedirs(results)
+    with open(os.path.join(results, "tests.txt"), "w") as f:
         f.write("\n".join(tests) + "\n")
-    with open(os.path.join(dest, "timeout"), "w") as f:
+    with open(os.path.join(results, "timeout"), "w") as f:
         f.write("%d\n" % timeout)
-    os.makedirs(os.path.join(dest, "results"))
 
 
 def parse_results(path):
@@ -96,10 +100,42 @@ def parse_results(path):
     return res
 
 
+def collect(row, out, name):
+    row["tests"] = parse_results(os.path.join(out, "results.jsonl"))
+    try:
+        with open(os.path.join(out, "startup.json")) as f:
+            row["startup"] = json.load(f)
+    except (OSError, ValueError):
+        row["startup"] = {}
+    keep = os.path.join(vm.DEFAULT_CACHE if not row.get("cache") else row["cache"], "pytest-%s.log" % name)
+    if os.path.exists(os.path.join(out, "pytest.log")):
+        shutil.copy(os.path.join(out, "pytest.log"), keep)
+    row["pytest_log"] = keep
+    return row
+
+
+def host_row(args, workdir):
+    """The same subset on the machine itself (its own kernel and cgroup version), for the table's last row."""
+    t0 = time.time()
+    out = os.path.join(workdir, "host-results")
+    write_plan(out, plan(args), args.timeout)
+    env = dict(os.environ, VMTEST_WORK=ROOT, VMTEST_RESULTS=out)
+    subprocess.run(["sh", os.path.join(HERE, "guest-run")], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.STDOUT)
+    cg = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
+    row = {"suite": "host", "kernel": os.uname().release + " (host)", "cgroup": cg, "timed_out": False,
+           "seconds": round(time.time() - t0), "console": "-", "cache": args.cache}
+    return collect(row, out, "host")
+
+
+def plan(args):
+    return [t for _, ts in COLUMNS for t in ts] + ([] if args.quick else EXTRA_TESTS)
+
+
 def one_kernel(suite, args, root_img, workdir):
     t0 = time.time()
     kernel, version = vm.fetch_kernel(suite, args.cache)
-    tests = [t for _, ts in COLUMNS for t in ts] + ([] if args.quick else EXTRA_TESTS)
+    tests = plan(args)
     stage = os.path.join(workdir, suite)
     # the guest stops its tests a minute before the host gives up on it, so that the results still come back
     stage_work(stage, tests, max(60, args.timeout - 90))
@@ -109,23 +145,12 @@ def one_kernel(suite, args, root_img, workdir):
     text, timed_out = vm.boot(kernel, root_img, drives=[img], cmdline=cmdline, init="/sbin/vminit",
                               memory=args.memory, timeout=args.timeout, console_log=console_log, accel=args.accel)
     row = {"suite": suite, "kernel": version, "seconds": round(time.time() - t0), "timed_out": timed_out,
-           "console": console_log}
+           "console": console_log, "cgroup": args.cgroup, "cache": args.cache}
     out = os.path.join(workdir, suite + "-results")
     os.makedirs(out)
     for name in ("results.jsonl", "startup.json", "pytest.log"):
         vm.read_from_image(img, "/results/" + name, os.path.join(out, name))
-    res = parse_results(os.path.join(out, "results.jsonl"))
-    row["tests"] = res
-    try:
-        with open(os.path.join(out, "startup.json")) as f:
-            row["startup"] = json.load(f)
-    except (OSError, ValueError):
-        row["startup"] = {}
-    keep = os.path.join(args.cache, "pytest-%s.log" % suite)
-    if os.path.exists(os.path.join(out, "pytest.log")):
-        shutil.copy(os.path.join(out, "pytest.log"), keep)
-    row["pytest_log"] = keep
-    return row
+    return collect(row, out, suite)
 
 
 def probes_cell(row):
@@ -189,6 +214,8 @@ def main():
     ap.add_argument("--quick", action="store_true", default=os.environ.get("VMTEST_QUICK") == "1",
                     help="only the tests behind the table's columns")
     ap.add_argument("--cache", default=vm.DEFAULT_CACHE)
+    ap.add_argument("--host", action="store_true", default=os.environ.get("VMTEST_HOST", "1") == "1",
+                    help="add a row for the same tests on this machine's own kernel")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("vmtest: needs root (debootstrap, apt)", file=sys.stderr)
@@ -197,15 +224,17 @@ def main():
         print("vmtest: build oomsentry first (make)", file=sys.stderr)
         return 2
     t0 = time.time()
-    root_img = test_root(args.cache)
+    root_img = test_root(args.cache) if args.kernels else None
     rows = []
     workdir = tempfile.mkdtemp(prefix="run-", dir=args.cache)
     try:
-        for suite in args.kernels.split(","):
+        for suite in filter(None, args.kernels.split(",")):
             row = one_kernel(suite, args, root_img, workdir)
-            row["cgroup"] = args.cgroup
             rows.append(row)
             vm.log("%s done in %d s" % (row["kernel"], row["seconds"]))
+        if args.host:
+            rows.append(host_row(args, workdir))
+            vm.log("host done in %d s" % rows[-1]["seconds"])
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ok = print_table(rows)
