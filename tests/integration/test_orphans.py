@@ -33,6 +33,14 @@ def sim_workers(sim_pid):
     return out
 
 
+def vm_rss(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
+
+
 def wait_until(fn, timeout=10, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -67,6 +75,8 @@ def test_orphans_of_a_killed_server_are_found_and_reaped(daemon_factory, cgroup_
         d = daemon_factory("observe", scope)
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
         wait_until(lambda: all(os.path.exists("/proc/%d" % w) for w in workers), what="workers up")
+        # a slow machine (a TCG guest of make vmtest) is still filling them at this point
+        wait_until(lambda: all(vm_rss(w) > 64 * MiB for w in workers), timeout=60, what="workers holding 64 MiB")
         time.sleep(1.2)  # older than orphan_min_age
         n = len(d.records)
         bystander_parent.kill()
