@@ -45,7 +45,7 @@ struct instance {
 	const struct instance_config *ic;
 	int index;
 	uint16_t port;
-	char labels[128]; /* metrics: instance="NAME" */
+	char labels[128]; /* metrics: comfyui="NAME" */
 	struct comfy_client *comfy;
 	bool reachable;
 	bool unreachable_reported;

@@ -47,7 +47,10 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->reachable = true; /* until proven otherwise: say "unreachable" once, not at start */
 	in->psi_some_avg10 = -1;
 	config_url_port(ic->url, &in->port);
-	metrics_labels(in->labels, sizeof(in->labels), "instance", ic->name, NULL);
+	metrics_labels(in->labels, sizeof(in->labels), METRIC_LABEL_INSTANCE, ic->name, NULL);
+	/* counters exist at 0 from the start: rate() and increase() need a sample before the first step */
+	metrics_add_counter(METRIC_CRASH_LOOPS_TOTAL, in->labels, 0);
+	metrics_add_counter(METRIC_LADDER_EXHAUSTED_TOTAL, in->labels, 0);
 	r = comfy_client_new(&cc, &in->comfy);
 	if (r < 0) {
 		log_error_errno(r, "instance %s: cannot create the HTTP client for %s", ic->name, ic->url);
@@ -124,7 +127,7 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	rec_emit(&r);
 	{
 		char lab[192];
-		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "status", gen_status_to_string(g->status), NULL);
+		metrics_labels(lab, sizeof(lab), METRIC_LABEL_INSTANCE, in->ic->name, "status", gen_status_to_string(g->status), NULL);
 		metrics_add_counter(METRIC_GENERATIONS_TOTAL, lab, 1);
 	}
 	metrics_set_gauge(METRIC_GENERATION_PEAK_BYTES, in->labels, (double)g->peak_bytes);

@@ -439,6 +439,16 @@ static void update_metrics(struct daemon *d)
 	const char *full;
 
 	metrics_set_gauge(METRIC_TRACKED_PROCESSES, "", (double)proctree_count_alive(d->pt));
+	if (d->probes) {
+		int attached, total;
+
+		probes_count(d->probes, &attached, &total);
+		metrics_set_gauge(METRIC_PROBES_ATTACHED, "", attached);
+		metrics_set_gauge(METRIC_PROBES_EXPECTED, "", total);
+	} else {
+		/* polling: what the kernel would have offered is unknown, none of it is in use */
+		metrics_set_gauge(METRIC_PROBES_ATTACHED, "", 0);
+	}
 	for (size_t i = 1; i < ARRAY_SIZE(d->events_by_type) && i < OS_EV_MAX; i++) {
 		static const char *const names[OS_EV_MAX] = { "", "exec", "fork", "exit", "oom_victim", "rss", "mmap",
 							      "munmap", "reclaim", "memcg" };

@@ -166,7 +166,7 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	in->actions_total++;
 	if (!dec->dry_run) {
 		char lab[192];
-		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "action", name, "result",
+		metrics_labels(lab, sizeof(lab), METRIC_LABEL_INSTANCE, in->ic->name, "action", name, "result",
 			       result < 0 ? "failed" : "done", NULL);
 		metrics_add_counter(METRIC_ACTIONS_TOTAL, lab, 1);
 	}
@@ -200,7 +200,7 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	rec_emit(&r);
 	if (!dec->dry_run) {
 		char lab[160];
-		metrics_labels(lab, sizeof(lab), "instance", in->ic->name, "action", name, NULL);
+		metrics_labels(lab, sizeof(lab), METRIC_LABEL_INSTANCE, in->ic->name, "action", name, NULL);
 		metrics_add_counter(METRIC_FREED_BYTES_TOTAL, lab, (double)dec->outcome.freed_bytes);
 	}
 	if (in->incident) {
@@ -236,8 +236,10 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 		    dec->exhausted ? "no rung that can help is left" : "the rung that would help is cooling down",
 		    dec->reason);
 	rec_emit(&r);
-	if (dec->exhausted)
+	if (dec->exhausted) {
+		metrics_add_counter(METRIC_LADDER_EXHAUSTED_TOTAL, in->labels, 1);
 		prevent_incident_finish(in, INCIDENT_OUTCOME_FAILED, r.message, 0);
+	}
 }
 
 void prevent_run(struct instance *in, uint64_t now_ns)

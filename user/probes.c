@@ -511,3 +511,9 @@ const char *probes_summary(const struct probes *p)
 {
 	return p->summary;
 }
+
+void probes_count(const struct probes *p, int *ret_attached, int *ret_total)
+{
+	*ret_attached = p->n_attached;
+	*ret_total = p->n_total;
+}

@@ -38,5 +38,7 @@ int probes_watch_cgroup(struct probes *p, uint64_t cgroup_id);
 int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX]);
 /* Human summary such as "9 of 10 probes attached (missing: mmap: tracefs unavailable)". */
 const char *probes_summary(const struct probes *p);
+/* The two numbers of that summary: programs attached, and programs this kernel and configuration ask for. */
+void probes_count(const struct probes *p, int *ret_attached, int *ret_total);
 
 #endif

@@ -28,7 +28,7 @@ PER_INSTANCE = ["oomsentry_memory_usage_bytes", "oomsentry_memory_limit_bytes", 
                 "oomsentry_actions_total", "oomsentry_freed_bytes_total", "oomsentry_orphans",
                 "oomsentry_crash_loops_total", "oomsentry_ladder_exhausted_total"]
 PER_DAEMON = ["oomsentry_events_total", "oomsentry_bpf_drops_total", "oomsentry_tracked_processes",
-              "oomsentry_probes_attached", "oomsentry_probes_total"]
+              "oomsentry_probes_attached", "oomsentry_probes_expected"]
 
 
 def parse_metrics(text):
@@ -100,6 +100,66 @@ def scenario(privileged, journald, tmp_path_factory):
 def test_the_scenario_was_a_prevention(scenario):
     assert [h["status"]["status_str"] for h in scenario.hist] == ["success"] * 6
     assert scenario.oom_kills == 0
+
+
+def test_every_per_instance_series_during_a_prevention(scenario):
+    final, d = scenario.final, scenario.daemon
+    names = {k[0] for k in final}
+    assert set(PER_INSTANCE + PER_DAEMON) <= names, set(PER_INSTANCE + PER_DAEMON) - names
+    for k in final:
+        if k[0] in PER_INSTANCE:
+            assert dict(k[1]).get("comfyui") == "default", k
+            assert "instance" not in dict(k[1]), "instance and job are the scrape target's labels"
+
+    # memory: the cgroup's limit, and a usage that rose near it during the run and never past it
+    assert series(final, "oomsentry_memory_limit_bytes", comfyui="default") == {"": LIMIT}
+    usage = [v for s in scenario.scrapes for v in series(s, "oomsentry_memory_usage_bytes", comfyui="default").values()]
+    assert max(usage) > LIMIT * 0.75 and max(usage) < LIMIT, [u // MiB for u in usage]
+
+    # generations: the counter, the last peak and residual agree with the records
+    gens = d.find(lambda r: r["event"] == "generation")
+    assert series(final, "oomsentry_generations_total", comfyui="default") == {"success": len(gens)} and len(gens) == 6
+    assert series(final, "oomsentry_generation_peak_bytes", comfyui="default") == {"": gens[-1]["peak_bytes"]}
+    assert series(final, "oomsentry_generation_residual_bytes", comfyui="default") == {"": gens[-1]["residual_bytes"]}
+
+    # the forecast: a leak was measured and generations_left came down to 0 at some scrape
+    leak = [v for s in scenario.scrapes for v in series(s, "oomsentry_leak_bytes_per_generation").values()]
+    assert max(leak) > 100 * MiB, leak
+    left = [v for s in scenario.scrapes for v in series(s, "oomsentry_forecast_generations_left").values()]
+    assert 0 in left, left
+
+    # actions: one count per rung carried out, freed bytes the sum of the verified outcomes
+    done = d.find(lambda r: r["event"] == "action" and r.get("result") == "done" and r.get("dry_run") == 0)
+    assert done
+    want = {}
+    for a in done:
+        want[a["action"]] = want.get(a["action"], 0) + 1
+    assert series(final, "oomsentry_actions_total", comfyui="default", result="done") == want
+    assert not series(final, "oomsentry_actions_total", result="failed")
+    freed = {}
+    for v in d.find(lambda r: r["event"] == "action" and "verified" in r and r.get("dry_run") == 0):
+        freed[v["action"]] = freed.get(v["action"], 0) + v["freed_bytes"]
+    assert series(final, "oomsentry_freed_bytes_total", comfyui="default") == freed
+    assert sum(freed.values()) > 300 * MiB
+
+    # counters that exist at 0 from the start, so that rate() and increase() see their first step
+    assert series(final, "oomsentry_orphans", comfyui="default") == {"": 0}
+    assert series(final, "oomsentry_crash_loops_total", comfyui="default") == {"": 0}
+    # the scenario ends with the ladder exhausted (no restart method): one count per such decision record
+    exhausted = d.find(lambda r: r["event"] == "decision" and r.get("result") == "exhausted")
+    assert series(final, "oomsentry_ladder_exhausted_total", comfyui="default") == {"": len(exhausted)}
+    assert not [k for k in final if k[0] == "oomsentry_oom_kills_total" and
+                dict(k[1]).get("cgroup") == scenario.cgroup.path]
+
+    # the daemon: every probe attached, events counted, nothing dropped
+    total = series(final, "oomsentry_probes_expected")[""]
+    assert total > 0 and series(final, "oomsentry_probes_attached") == {"": total}
+    started = d.find(lambda r: r["event"] == "daemon" and r.get("state") == "started")[0]
+    assert "%d of %d probes attached" % (total, total) in started["message"]
+    ev = series(final, "oomsentry_events_total")
+    assert ev["exec"] > 0 and ev["rss"] > 0, ev
+    assert series(final, "oomsentry_bpf_drops_total") == {"": 0}
+    assert series(final, "oomsentry_tracked_processes")[""] >= 1
 
 
 def test_live_metrics_pass_promtool_check(scenario):

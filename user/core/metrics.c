@@ -185,6 +185,10 @@ int metrics_describe_oomsentry(void)
 		{ METRIC_OOM_KILLS_TOTAL, METRIC_COUNTER, "OOM kills observed, by the victim's cgroup." },
 		{ METRIC_ORPHANS, METRIC_GAUGE, "Orphaned ComfyUI processes currently present." },
 		{ METRIC_CRASH_LOOPS_TOTAL, METRIC_COUNTER, "Crash loops detected." },
+		{ METRIC_LADDER_EXHAUSTED_TOTAL, METRIC_COUNTER,
+		  "Times the ladder was under pressure with no rung left that could help." },
+		{ METRIC_PROBES_ATTACHED, METRIC_GAUGE, "BPF programs attached (0: polling /proc without BPF)." },
+		{ METRIC_PROBES_EXPECTED, METRIC_GAUGE, "BPF programs this kernel and configuration ask for." },
 	};
 	size_t i;
 	int r;

@@ -14,22 +14,28 @@
 #define METRICS_LABELS_MAX 256 /* bytes of label text, including the NUL */
 #define METRICS_HELP_MAX 256  /* bytes, including the NUL */
 
-/* The metric families oomsentry exports; metrics_describe_oomsentry() registers their HELP and TYPE. */
+/* The metric families oomsentry exports; metrics_describe_oomsentry() registers their HELP and TYPE.
+ * A ComfyUI server's series carry METRIC_LABEL_INSTANCE, not "instance": Prometheus sets "instance" and "job" on
+ * every scraped series and renames a scraped "instance" to "exported_instance". */
+#define METRIC_LABEL_INSTANCE "comfyui"
 #define METRIC_EVENTS_TOTAL "oomsentry_events_total"                           /* {type} */
 #define METRIC_BPF_DROPS_TOTAL "oomsentry_bpf_drops_total"                     /* no labels */
 #define METRIC_TRACKED_PROCESSES "oomsentry_tracked_processes"                 /* no labels */
-#define METRIC_MEMORY_USAGE_BYTES "oomsentry_memory_usage_bytes"               /* {instance} */
-#define METRIC_MEMORY_LIMIT_BYTES "oomsentry_memory_limit_bytes"               /* {instance} */
-#define METRIC_GENERATIONS_TOTAL "oomsentry_generations_total"                 /* {instance,status} */
-#define METRIC_GENERATION_PEAK_BYTES "oomsentry_generation_peak_bytes"         /* {instance} */
-#define METRIC_GENERATION_RESIDUAL_BYTES "oomsentry_generation_residual_bytes" /* {instance} */
-#define METRIC_LEAK_BYTES_PER_GENERATION "oomsentry_leak_bytes_per_generation" /* {instance} */
-#define METRIC_FORECAST_GENERATIONS_LEFT "oomsentry_forecast_generations_left" /* {instance} */
-#define METRIC_ACTIONS_TOTAL "oomsentry_actions_total"                         /* {instance,action,result} */
-#define METRIC_FREED_BYTES_TOTAL "oomsentry_freed_bytes_total"                 /* {instance,action} */
+#define METRIC_PROBES_ATTACHED "oomsentry_probes_attached"                     /* no labels; 0 when polling */
+#define METRIC_PROBES_EXPECTED "oomsentry_probes_expected"                     /* no labels; only with BPF */
+#define METRIC_MEMORY_USAGE_BYTES "oomsentry_memory_usage_bytes"               /* {comfyui} */
+#define METRIC_MEMORY_LIMIT_BYTES "oomsentry_memory_limit_bytes"               /* {comfyui} */
+#define METRIC_GENERATIONS_TOTAL "oomsentry_generations_total"                 /* {comfyui,status} */
+#define METRIC_GENERATION_PEAK_BYTES "oomsentry_generation_peak_bytes"         /* {comfyui} */
+#define METRIC_GENERATION_RESIDUAL_BYTES "oomsentry_generation_residual_bytes" /* {comfyui} */
+#define METRIC_LEAK_BYTES_PER_GENERATION "oomsentry_leak_bytes_per_generation" /* {comfyui} */
+#define METRIC_FORECAST_GENERATIONS_LEFT "oomsentry_forecast_generations_left" /* {comfyui} */
+#define METRIC_ACTIONS_TOTAL "oomsentry_actions_total"                         /* {comfyui,action,result} */
+#define METRIC_FREED_BYTES_TOTAL "oomsentry_freed_bytes_total"                 /* {comfyui,action} */
 #define METRIC_OOM_KILLS_TOTAL "oomsentry_oom_kills_total"                     /* {cgroup} */
-#define METRIC_ORPHANS "oomsentry_orphans"                                     /* {instance} */
-#define METRIC_CRASH_LOOPS_TOTAL "oomsentry_crash_loops_total"                 /* {instance} */
+#define METRIC_ORPHANS "oomsentry_orphans"                                     /* {comfyui} */
+#define METRIC_CRASH_LOOPS_TOTAL "oomsentry_crash_loops_total"                 /* {comfyui} */
+#define METRIC_LADDER_EXHAUSTED_TOTAL "oomsentry_ladder_exhausted_total"       /* {comfyui} */
 
 enum metric_type {
 	METRIC_COUNTER,
