@@ -72,7 +72,8 @@ def add_probes(perf):
     r = run(perf + ["buildid-cache", "--add", BINARY])
     if r.returncode != 0:
         raise CannotRun("perf buildid-cache --add failed:\n" + r.stderr)
-    r = run(perf + ["probe", "-x", BINARY, "--add", "sdt_oomsentry:*"])
+    # --force: when the plain names are taken, add ours as action_1, … instead of failing
+    r = run(perf + ["probe", "--force", "-x", BINARY, "--add", "sdt_oomsentry:*"])
     if r.returncode != 0:
         raise CannotRun("perf probe --add failed (uprobes need CONFIG_UPROBE_EVENTS and tracefs):\n" + r.stderr)
     events = re.findall(r"^\s+(sdt_oomsentry:\w+)\s+\(on ", r.stderr + r.stdout, re.M)
