@@ -21,6 +21,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "sim"))
+import memcg  # noqa: E402
 import shapes  # noqa: E402
 
 
@@ -79,7 +80,7 @@ def main():
     if os.geteuid() != 0:
         print("matrix.py: needs root (memory cgroups, BPF)", file=sys.stderr)
         return 2
-    if not shapes.memcg.available():
+    if not memcg.available():
         print("matrix.py: no memory cgroup controller (v1 or v2)", file=sys.stderr)
         return 2
     if not os.access(shapes.BINARY, os.X_OK):

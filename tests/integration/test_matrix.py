@@ -5,8 +5,9 @@ signal` with every other setting at its default, at the shape's pace and ten tim
 every prompt that can fit finished exactly once (counted by content in the simulator's outputs log, across server
 restarts). The shapes cover a releasable leak, an unreleasable one, 0.2 s generations and a prompt that cannot fit.
 
-KNOWN_FAILING lists the runs that /work/wt/matrix-findings.md records as failing on main today; they are xfail
-(strict=False) until the daemon is fixed -- remove an entry when its run passes.
+KNOWN_FAILING lists the runs that fail on main today, each with what happens (P1..P8 name the failure patterns of
+the matrix's findings); they are xfail(strict=False) until the daemon is fixed -- remove an entry when its run
+passes. A failing run's assertion message carries its timeline.
 """
 import os
 import sys
@@ -18,13 +19,13 @@ import shapes  # noqa: E402
 
 SUBSET = ["releasable-250", "unreleasable-250", "short-gens-0.2s", "one-big-prompt"]
 KNOWN_FAILING = {
-    # (shape, pace): what happens today (see matrix-findings.md)
-    ("releasable-250", 10): "first action a deferred /free at 90 % while generation 3 climbs; the kernel kills first",
-    ("unreleasable-250", 1): "after one restart, the restart rung is in cooldown while the kernel kills the server",
-    ("unreleasable-250", 10): "a deferred /free at 90 %, then the kernel kills; the queue is lost",
-    ("short-gens-0.2s", 10): "a deferred /free at 93 %, then the kernel kills; the queue is lost",
-    ("one-big-prompt", 1): "no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
-    ("one-big-prompt", 10): "no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
+    # (shape, pace): what happens on main today
+    ("releasable-250", 10): "P2: /free deferred at 89 %, restart at 97 %, the kernel kills 20 ms later (flaky)",
+    ("unreleasable-250", 1): "P1: after one restart every rung is 'cooling down' while the kernel kills; P3 queue lost",
+    ("unreleasable-250", 10): "P2/P3: acts too late on the climb, the kernel kills, the queue is lost",
+    ("short-gens-0.2s", 10): "P4: a prompt finished just before a restart is resubmitted and runs twice (flaky)",
+    ("one-big-prompt", 1): "P5: no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
+    ("one-big-prompt", 10): "P5: no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
 }
 
 

@@ -17,6 +17,7 @@ generations, idle periods; memory per generation is the same, so memory grows te
 Nothing here is tuned to oomsentry's internals: the sizes come from the shape's story (what a ComfyUI user runs),
 checked only against the cgroup limit. Standard library only; needs root and the memory cgroup controller.
 """
+import http.client
 import json
 import os
 import signal
@@ -27,7 +28,6 @@ import time
 import urllib.error
 import urllib.request
 
-import memcg
 from memcg import MemoryCgroup
 
 MiB = 1 << 20
@@ -239,7 +239,10 @@ class Instance:
         raise RuntimeError("simulator %s did not answer in %d s: %s" % (self.url, timeout, tail(self.sim_log)))
 
     def submit(self, body, timeout=30):
-        """POST /prompt; a server that is restarting refuses connections for a moment, and a client retries."""
+        """POST /prompt as a client would: a server that is restarting refuses connections for a moment (retry);
+        one that dies while answering leaves it unknown whether the prompt was queued, so once a server answers
+        again the prompt is sent again only when it is neither queued nor saved."""
+        content = body["9"]["inputs"]["filename_prefix"]
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -247,7 +250,17 @@ class Instance:
             except urllib.error.URLError as e:
                 if not isinstance(e.reason, ConnectionRefusedError) or time.monotonic() > deadline:
                     raise
-                time.sleep(0.1)
+            except (OSError, http.client.HTTPException) as e:
+                self.timeline.add("POST /prompt %s: %s; checking whether it was queued" % (content, e))
+                if time.monotonic() > deadline:
+                    raise
+                queued = None
+                while queued is None and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    queued = self.queued_contents()
+                if queued is not None and (content in queued or content in self.saved()):
+                    return None
+            time.sleep(0.1)
 
     def queued_contents(self):
         """filename_prefixes of the prompts running or pending; None when the server does not answer."""
