@@ -184,6 +184,7 @@ test: deps all
 # VMTEST_KERNELS=bookworm narrows it; VMTEST_QUICK=1 runs only the tests behind the table's columns.
 vmtest: deps all
 	$(Q)$(PYTHON) tests/vm/vmtest.py
+	$(Q)$(PYTHON) tests/vm/vmsystemd.py
 
 demo: deps all
 	$(Q)$(PYTHON) tests/sim/demo.py
