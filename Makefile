@@ -140,10 +140,11 @@ integration: oomsentry
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise every parser of
 # input oomsentry does not control: ComfyUI replies and websocket messages, /proc and cgroup files, incident.json,
-# the persisted lineage (all in the core, so those targets link the core alone), the configuration and the metrics
-# listen address (glue: a target names the glue files it links in FUZZ_GLUE_<target>).
+# the persisted lineage, the Varlink calls of the pre-kill hook (all in the core, so those targets link the core
+# alone), the configuration and the metrics listen address (glue: a target names the glue files it links in
+# FUZZ_GLUE_<target>).
 FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c lineage.c \
-	incident.c incident-render.c)
+	incident.c incident-render.c varlink.c)
 FUZZ_GLUE_fuzz_config := user/config.c
 FUZZ_GLUE_fuzz_metrics_listen := user/metrics-http.c user/log.c user/core/metrics.c
 FUZZ_LONG_SECONDS ?= 600

@@ -54,6 +54,8 @@ static const struct key keys[] = {
 	G("incident_max_count", K_UINT, incident_max_count, "incident reports kept, oldest removed first (50)"),
 	G("incident_max_size", K_BYTES, incident_max_bytes, "total size of the incident reports kept (64M)"),
 	G("socket", K_STR, socket_path, "status socket (/run/oomsentry/oomsentry.sock)"),
+	G("prekill_hook", K_STR, prekill_hook,
+	  "systemd-oomd pre-kill hook socket, e.g. /run/systemd/oomd.prekill.hook/oomsentry, or off (default off)"),
 	G("runtime_dir", K_STR, runtime_dir, "per-instance locks: one daemon per instance (/run/oomsentry)"),
 	G("max_processes", K_UINT, max_processes, "process table cap; dead entries are evicted first (2048)"),
 	G("verbose", K_VERBOSE, verbose, "more output; twice for libbpf debug"),
@@ -115,6 +117,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->incident_dir, sizeof(cfg->incident_dir), "/var/lib/oomsentry/incidents");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/oomsentry");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/oomsentry/oomsentry.sock");
+	snprintf(cfg->prekill_hook, sizeof(cfg->prekill_hook), "off");
 	snprintf(cfg->runtime_dir, sizeof(cfg->runtime_dir), "/run/oomsentry");
 	cfg->incident_max_count = 50;
 	cfg->incident_max_bytes = 64ULL << 20;

@@ -75,6 +75,7 @@ struct config {
 	uint64_t incident_max_count; /* incident reports kept; the oldest go first */
 	uint64_t incident_max_bytes; /* and their total size */
 	char socket_path[CONFIG_STR];
+	char prekill_hook[CONFIG_STR]; /* "off" or the socket oomd calls before a kill (systemd >= 260) */
 	char runtime_dir[CONFIG_STR]; /* per-instance lock files */
 	uint64_t max_processes;       /* process table cap */
 	int verbose;

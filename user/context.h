@@ -29,6 +29,7 @@ struct daemon {
 	int sample_tfd;
 	int poll_tfd;
 	int status_fd;
+	int prekill_fd; /* systemd-oomd pre-kill hook, -1 when off */
 	struct probes *probes;
 	bool polling; /* no BPF: /proc + cgroup polling */
 	struct proctree *pt;

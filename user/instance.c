@@ -26,6 +26,7 @@
 #include "restart.h"
 #include "scan.h"
 #include "usage.h"
+#include "varlink.h"
 #include "oomsentry/events.h"
 
 struct instance *instance_new(struct daemon *d, const struct instance_config *ic, int index)
@@ -557,4 +558,16 @@ int instance_scan(struct instance *in, uint64_t now_ns, bool reap)
 {
 	instance_locate_server(in, now_ns);
 	return scan_instance_to_end(in, now_ns, reap);
+}
+
+bool instance_prekill(struct instance *in, const char *cgroup, uint64_t now_ns)
+{
+	const struct cg_mounts *m = &in->d->mounts;
+	bool v1 = cg_mounts_memory_version(m) == CG_V1;
+
+	if (!in->cgroup_dir[0] || !in->server_pid ||
+	    !varlink_cgroup_contains(cgroup, cg_mounts_memory_root(m), v1 ? m->v1_memory_root : m->v2_root, in->cgroup_dir))
+		return false;
+	prevent_prekill(in, cgroup, now_ns);
+	return true;
 }

@@ -31,5 +31,8 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap);
 /* One block of the live table for `oomsentry status`. */
 void instance_status(struct instance *in, FILE *out);
+/* systemd-oomd's pre-kill hook names cgroup (from the hierarchy's root): when it holds this instance's server, act
+ * before the kill (prevent_prekill) and return true. */
+bool instance_prekill(struct instance *in, const char *cgroup, uint64_t now_ns);
 
 #endif

@@ -27,11 +27,12 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
+#include "prekill.h"
 #include "status.h"
 #include "utf8.h"
 
 /* epoll tags */
-enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS };
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -414,6 +415,7 @@ static void daemon_free(struct daemon *d)
 	if (d->metrics_on)
 		metrics_server_stop();
 	status_server_stop(d->status_fd, d->cfg->socket_path);
+	prekill_server_stop(d->prekill_fd, d->cfg->prekill_hook);
 	probes_stop(d->probes);
 	proctree_free(d->pt);
 	int fds[] = { d->epfd, d->sigfd, d->sample_tfd, d->poll_tfd };
@@ -431,6 +433,19 @@ static void emit_daemon_record(const char *state, const char *msg)
 	rec_add(&r, "STATE", "%s", state);
 	rec_message(&r, "%s", msg);
 	rec_emit(&r);
+}
+
+/* systemd-oomd will kill cgroup once every hook has answered: the instances in it act first. */
+static void on_prekill(const char *cgroup, void *ctx)
+{
+	struct daemon *d = ctx;
+	uint64_t now = now_mono_ns();
+	bool any = false;
+
+	for (int i = 0; i < d->n_instances; i++)
+		any |= instance_prekill(d->instances[i], cgroup, now);
+	if (!any)
+		log_notice("systemd-oomd is about to kill cgroup %s: no ComfyUI instance in it", cgroup);
 }
 
 static void update_metrics(struct daemon *d)
@@ -556,6 +571,12 @@ static int daemon_setup(struct daemon *d)
 	d->status_fd = status_server_start(d->cfg->socket_path);
 	if (d->status_fd >= 0)
 		epoll_add(d->epfd, d->status_fd, TAG_STATUS);
+	/* observe acts on nothing, so it has nothing to tell oomd before a kill */
+	if (d->mode == MODE_RUN && d->cfg->prekill_hook[0] && strcmp(d->cfg->prekill_hook, "off")) {
+		d->prekill_fd = prekill_server_start(d->cfg->prekill_hook);
+		if (d->prekill_fd >= 0)
+			epoll_add(d->epfd, d->prekill_fd, TAG_PREKILL);
+	}
 
 	comfy_global_init();
 	for (int i = 0; i < d->cfg->n_instances; i++) {
@@ -695,6 +716,9 @@ static int daemon_loop(struct daemon *d)
 			case TAG_STATUS:
 				status_server_accept(d->status_fd, render_status, d);
 				break;
+			case TAG_PREKILL:
+				prekill_server_accept(d->prekill_fd, OOMSENTRY_VERSION, on_prekill, d);
+				break;
 			}
 		}
 		if (d->metrics_on && metrics_server_timeout_ms() == 0)
@@ -761,7 +785,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		reload_check_fn reload_check)
 {
 	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
-			    .status_fd = -1, .reload_check = reload_check };
+			    .status_fd = -1, .prekill_fd = -1, .reload_check = reload_check };
 	int locks[CONFIG_MAX_INSTANCES] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	int r;
 

@@ -306,3 +306,27 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
 }
+
+void prevent_prekill(struct instance *in, const char *cgroup, uint64_t now_ns)
+{
+	struct policy_decision dec = { 0 };
+	char detail[256] = "";
+	int r = 0;
+
+	/* oomd kills the cgroup once the hooks have answered, whatever they did: /free cannot avert it, a restart that
+	 * saved the queue can make it lose nothing (the new server's prompts come back with their ids) */
+	dec.rung = in->ic->restart_method != RESTART_NONE ? POLICY_RUNG_RESTART : POLICY_RUNG_FREE_ALL;
+	dec.free_memory = true;
+	dec.dry_run = in->d->cfg->dry_run;
+	snprintf(dec.reason, sizeof(dec.reason), "systemd-oomd is about to kill cgroup %s (pre-kill hook): %s", cgroup,
+		 dec.rung == POLICY_RUNG_RESTART ? "the queue is saved and ComfyUI restarted before the kill"
+						 : "no restart method configured: /free is all there is time for");
+	if (dec.rung == POLICY_RUNG_RESTART && in->rs != RS_IDLE) {
+		log_info("instance %s: %s; a restart is already under way", in->ic->name, dec.reason);
+		return;
+	}
+	prevent_incident_begin(in, INCIDENT_TRIGGER_USAGE, now_ns);
+	if (!dec.dry_run)
+		r = act(in, &dec, now_ns, detail, sizeof(detail));
+	journal_decision(in, &dec, r, detail, now_ns);
+}

@@ -11,6 +11,9 @@ struct instance;
 
 /* One policy step at now_ns (run mode only; the caller checks). */
 void prevent_run(struct instance *in, uint64_t now_ns);
+/* systemd-oomd is about to kill cgroup, which holds this instance: restart it keeping the queue (or /free without a
+ * restart method) now, before the hook's reply lets the kill go ahead. */
+void prevent_prekill(struct instance *in, const char *cgroup, uint64_t now_ns);
 /* Opens the incident of an episode (no-op while one is open) with the sample ring and residuals so far. */
 void prevent_incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns);
 /* Closes the open incident (if any), writes it and journals where. */

@@ -944,7 +944,7 @@ static void test_help_keys(void **state)
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
 		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
 		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir",
-		"incident_max_count", "incident_max_size", "socket", "runtime_dir", "state_dir", "max_processes", "verbose",
+		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "free_after_each_generation", "restart_every_generations", "restart_timeout",
 		"give_up_after", "brake",
