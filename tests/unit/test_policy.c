@@ -1308,6 +1308,22 @@ static void test_giveup(void **state)
 	policy_giveup_forget(&g, NULL);
 }
 
+static void test_brake_high(void **state)
+{
+	(void)state;
+	/* 1.5 GiB: 16 MiB above current */
+	assert_int_equal(policy_brake_high_bytes(MIB(1000), LIMIT), MIB(1016));
+	/* 24 GiB: 1 % */
+	assert_int_equal(policy_brake_high_bytes(GIB(20), GIB(24)), GIB(20) + GIB(24) / 100);
+	/* never within the margin of the limit */
+	assert_int_equal(policy_brake_high_bytes(LIMIT - MIB(20), LIMIT), LIMIT - MIB(16));
+	assert_int_equal(policy_brake_high_bytes(LIMIT - MIB(16), LIMIT), 0);
+	assert_int_equal(policy_brake_high_bytes(LIMIT + 1, LIMIT), 0);
+	assert_int_equal(policy_brake_high_bytes(MIB(1), 0), 0);
+	assert_int_equal(policy_brake_high_bytes(MIB(1), UINT64_MAX), 0);
+	assert_int_equal(policy_brake_high_bytes(0, MIB(8)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1338,6 +1354,7 @@ int main(void)
 		cmocka_unit_test(test_cooldown_skipping),
 		cmocka_unit_test(test_awaiting_gives_way),
 		cmocka_unit_test(test_giveup),
+		cmocka_unit_test(test_brake_high),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

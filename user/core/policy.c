@@ -978,3 +978,15 @@ void policy_giveup_forget(struct policy_giveup *g, const char *prompt_id)
 		if (g->e[i].stops && giveup_id_equal(g->e[i].prompt_id, prompt_id))
 			memset(&g->e[i], 0, sizeof(g->e[i]));
 }
+
+uint64_t policy_brake_high_bytes(uint64_t current_bytes, uint64_t limit_bytes)
+{
+	uint64_t margin;
+
+	if (!limit_bytes || limit_bytes == UINT64_MAX)
+		return 0;
+	margin = MAX(MIB(16), limit_bytes / 100);
+	if (limit_bytes <= margin || current_bytes >= limit_bytes - margin)
+		return 0;
+	return MIN(sat_add(current_bytes, margin), limit_bytes - margin);
+}

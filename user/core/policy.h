@@ -252,6 +252,12 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok, uint64_t freed_bytes,
 			  uint64_t now_ns);
 
+/* memory.high for the brake: just above current (memory.current, page cache included, which the kernel reclaims
+ * first) by max(16 MiB, 1 % of the limit), so that the running work goes on throttled, never above
+ * limit - that margin; 0 when no sensible value exists (limit unknown, or current already within the margin of
+ * the limit: the brake would act as the limit itself). */
+uint64_t policy_brake_high_bytes(uint64_t current_bytes, uint64_t limit_bytes);
+
 /* Per-prompt give-up: a prompt that cannot fit even on a fresh server would be interrupted or restarted forever.
  * The caller notes every interrupt or restart a running prompt caused (not proactive ones); after give_up_after
  * of them, at least one while it ran from a clean start (first generation after a start, a restart or a /free: it
