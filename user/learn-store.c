@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include "common.h"
 #include "learn-store.h"
-#include "procfs.h"
+#include "procfs-read.h"
 
 /* learn_format() of a full table: 9 averages and 64 model lines of at most ~200 bytes. */
 #define LEARN_FILE_MAX (32 * 1024)
