@@ -5,6 +5,8 @@
 #include "config.h"
 #include "instance-state.h"
 #include "journal.h"
+#include "learn-store.h"
+#include "log.h"
 #include "proctree.h"
 
 void saved_prompt_clear(struct saved_prompt *s)
@@ -40,4 +42,27 @@ bool instance_tree_has(struct instance *in, const struct proc *p)
 {
 	return in->server_pid && p &&
 	       (instance_owns_proc(in, p) || (p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns));
+}
+
+void instance_learnt(struct instance *in)
+{
+	in->learn_dirty = true;
+}
+
+void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force)
+{
+	int r;
+
+	/* one small atomic write a second at most: a 0.2 s generation must not mean five fsyncs a second */
+	if (!in->learn_dirty || !in->learn_path[0] || (!force && now_ns - in->learn_saved_ns < NSEC_PER_SEC))
+		return;
+	in->learn_dirty = false;
+	in->learn_saved_ns = now_ns;
+	r = learn_store_save(in->learn_path, &in->learn);
+	if (r < 0) {
+		/* said once: learning goes on in memory */
+		log_warn("instance %s: cannot keep what it learnt in %s (%s); it is kept in memory only", in->ic->name,
+			 in->learn_path, strerror(-r));
+		in->learn_path[0] = 0;
+	}
 }

@@ -14,6 +14,7 @@
 #include "generations.h"
 #include "incident.h"
 #include "journal.h"
+#include "learn.h"
 #include "orphans.h"
 #include "policy.h"
 #include "usage.h"
@@ -89,6 +90,22 @@ struct instance {
 	bool floor_valid;
 	uint64_t floor_bytes;      /* usage right after a /free took effect: what it cannot release */
 	uint64_t clean_cost_bytes; /* largest peak - start of a generation that (re)loaded its models */
+	uint64_t floor_gens;       /* generations_completed when floor_bytes was measured */
+	struct gen_settle settle;  /* memory falling after a /free took effect: judged once it settled */
+	uint64_t settle_boundary_ns;
+	bool settle_idle;          /* the /free was applied at once (idle), not at a generation boundary */
+	/* what this instance has shown (learn.c), kept in learn_path across restarts */
+	struct learn_stats learn;
+	char learn_path[PATH_MAX];
+	bool learn_dirty;
+	uint64_t learn_saved_ns;
+	struct forecast_rate rate; /* growth of usage now: the time to the limit */
+	uint64_t interrupt_sent_ns; /* an /interrupt awaits the prompt leaving the running slot: its latency */
+	uint64_t restart_sent_ns;   /* a restart is measured: stop to release, stop to answering */
+	uint64_t restart_stop_ms;
+	bool brake_on;             /* memory.high is held just above usage */
+	uint64_t brake_saved_high; /* memory.high before the brake, restored after */
+	struct policy_giveup giveup;
 	uint64_t last_rss_policy_ns;
 	uint64_t last_locate_ns;
 	bool blocked_reported;
@@ -131,6 +148,10 @@ void saved_prompt_clear(struct saved_prompt *s);
 int saved_prompt_from_item(struct saved_prompt *s, const struct comfy_queue_item *it);
 /* A record of this instance (INSTANCE= filled in). */
 struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind, int prio);
+/* Something new was learnt; instance_learn_flush() persists it to learn_path (at most once a second unless
+ * forced). */
+void instance_learnt(struct instance *in);
+void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force);
 /* p is the live server of this instance. */
 bool instance_owns_proc(struct instance *in, const struct proc *p);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */

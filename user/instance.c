@@ -16,6 +16,8 @@
 #include "instance.h"
 #include "instance-state.h"
 #include "journal.h"
+#include "learn.h"
+#include "learn-store.h"
 #include "locate.h"
 #include "log.h"
 #include "metrics.h"
@@ -74,6 +76,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->pp.verify_after_generation_ms = 2000;
 	in->pp.dry_run = d->cfg->dry_run;
 	in->pp.free_after_each_generation = ic->free_after_each_generation;
+	in->pp.brake = ic->brake;
 	in->pp.restart_every_generations = (uint32_t)MIN(ic->restart_every_generations, UINT32_MAX);
 	if (policy_params_validate(&in->pp) < 0) {
 		log_error("instance %s: act_usage_fraction %.2f leaves no room for the policy's hysteresis; using 0.90",
@@ -81,6 +84,22 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 		in->pp.act_usage_fraction = 0.90;
 	}
 	policy_state_init(&in->ps);
+	forecast_rate_init(&in->rate);
+	learn_init(&in->learn);
+	/* what this instance showed before a restart of the daemon or of the server is where judgment starts */
+	if ((d->mode == MODE_RUN || d->mode == MODE_OBSERVE) && d->cfg->state_dir[0] &&
+	    learn_store_path(d->cfg->state_dir, ic->name, ic->url, in->learn_path, sizeof(in->learn_path)) == 0) {
+		r = learn_store_load(in->learn_path, &in->learn);
+		if (r == 0)
+			log_info("instance %s: what it has shown before read from %s", ic->name, in->learn_path);
+		else if (r != -ENOENT)
+			log_warn("instance %s: cannot use %s (%s); learning from nothing", ic->name, in->learn_path,
+				 strerror(-r));
+	} else {
+		in->learn_path[0] = 0;
+	}
+	if (in->learn.clean_cost_bytes.n)
+		in->clean_cost_bytes = (uint64_t)in->learn.clean_cost_bytes.value;
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
 	return in;
 }
@@ -89,6 +108,8 @@ void instance_free(struct instance *in)
 {
 	if (!in)
 		return;
+	prevent_brake_release(in, "the daemon stops");
+	instance_learn_flush(in, 0, true);
 	comfy_client_free(in->comfy);
 	saved_prompt_clear(&in->running);
 	saved_prompt_clear(&in->requeue);
@@ -155,18 +176,41 @@ static enum gen_status status_from_history(struct instance *in, const char *prom
 	return GEN_UNKNOWN;
 }
 
-/* ComfyUI applied the /free flags the moment the prompt they waited for ended: the dip that follows is what
- * the free could not release. The next generation loads its models again: a new epoch, not a leak. */
+/* ComfyUI applies the /free flags the moment the prompt they waited for ends. The next generation loads its
+ * models again: a new epoch, not a leak. What the free gave back, and the floor it leaves, are judged once memory
+ * has settled after this boundary (instance_settle_step), not by the sample at it: ComfyUI may not have let go
+ * yet. */
 static void free_took_effect(struct instance *in, uint64_t now_ns)
 {
 	uint64_t dip = usage_levels_residual_bytes(&in->lv, in->usage_bytes);
-	uint64_t freed = in->free_sent_usage_bytes > dip ? in->free_sent_usage_bytes - dip : 0;
 
 	in->free_pending_prompt[0] = 0;
-	in->floor_bytes = dip;
-	in->floor_valid = true;
 	gen_new_epoch(&in->gens, now_ns, dip);
+	gen_settle_begin(&in->settle, now_ns, in->free_sent_usage_bytes, dip);
+	in->settle_boundary_ns = now_ns;
+	in->settle_idle = false;
+}
+
+static void instance_settle_step(struct instance *in, uint64_t now_ns)
+{
+	uint64_t low, low_ns, freed, noise = MAX(MIB(32), in->limit_bytes / 50);
+
+	if (gen_settle_sample(&in->settle, now_ns, in->usage_bytes, NSEC_PER_SEC, noise, 10 * NSEC_PER_SEC, &low,
+			      &low_ns) != 1)
+		return;
+	freed = in->settle.ref_bytes > low ? in->settle.ref_bytes - low : 0;
+	/* an idle /free left the models unloaded too: the next generation reloads them */
+	if (in->settle_idle && !gen_running(&in->gens))
+		gen_new_epoch(&in->gens, now_ns, low);
+	learn_note_free(&in->learn, freed, (low_ns - in->settle_boundary_ns) / NSEC_PER_MSEC);
+	/* what /free could not release grew by this much since the last floor: the unreleasable leak */
+	if (in->floor_valid && in->generations_completed > in->floor_gens)
+		learn_note_floors(&in->learn, in->floor_bytes, low, in->generations_completed - in->floor_gens);
+	in->floor_bytes = low;
+	in->floor_valid = true;
+	in->floor_gens = in->generations_completed;
 	policy_record_outcome(&in->ps, in->ps.last_rung, freed >= in->limit_bytes / 20, freed, now_ns);
+	instance_learnt(in);
 }
 
 static void update_forecast(struct instance *in, uint64_t now_ns);
@@ -190,6 +234,12 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	rec_add(&r, "CONFIDENCE", "%.2f", in->fc.confidence);
 	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
 	rec_add(&r, "REASON", "%s", in->fc.reason);
+	{
+		int64_t per_restart = learn_generations_per_restart(&in->learn, in->limit_bytes, in->fcp.margin);
+		if (per_restart >= 0)
+			rec_add(&r, "GENERATIONS_PER_RESTART", "%lld", (long long)per_restart);
+	}
+	instance_learnt(in);
 	if (in->fc.generations_left >= 0)
 		rec_message(&r, "instance %s: next generation expected to peak at %s of %s; %lld more fit", in->ic->name,
 			    fmt_bytes(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
@@ -216,6 +266,16 @@ static void generation_ended(struct instance *in, const char *prompt_id, uint64_
 	if (st != GEN_INTERRUPTED) {
 		in->generations_completed++;
 		in->generation_just_ended = true;
+		if (g->has_residual)
+			learn_note_generation(&in->learn, (g->end_ns - g->start_ns) / NSEC_PER_MSEC, g->first_in_epoch,
+					      g->peak_bytes > g->usage_start_bytes ? g->peak_bytes - g->usage_start_bytes : 0);
+		if (st == GEN_SUCCESS)
+			policy_giveup_forget(&in->giveup, prompt_id);
+	}
+	/* the interrupted prompt left the running slot: the next node boundary came this long after /interrupt */
+	if (in->interrupt_sent_ns && in->requeue_pending && !strcmp(prompt_id, in->requeue.prompt_id)) {
+		learn_note_interrupt(&in->learn, (now_ns - in->interrupt_sent_ns) / NSEC_PER_MSEC);
+		in->interrupt_sent_ns = 0;
 	}
 	emit_generation(in, g);
 	if (in->free_pending_prompt[0] && !strcmp(in->free_pending_prompt, prompt_id))
@@ -379,12 +439,30 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 	}
 }
 
+/* A controlled restart is measured: stop to memory released (the old server's exit), stop to answering again, and
+ * the fresh server's level before any resubmitted prompt runs. */
+static void restart_measured(struct instance *in, enum restart_state before, uint64_t now_ns)
+{
+	if (!in->restart_sent_ns || before == RS_IDLE || in->rs != RS_IDLE)
+		return;
+	learn_note_restart(&in->learn, in->restart_stop_ms, (now_ns - in->restart_sent_ns) / NSEC_PER_MSEC,
+			   in->usage_bytes);
+	in->restart_sent_ns = 0;
+	in->restart_stop_ms = 0;
+	instance_learnt(in);
+}
+
 void instance_sample(struct instance *in, uint64_t now_ns)
 {
+	enum restart_state rs_before = in->rs;
 	struct mem_sample *s;
 
 	restart_step(in, now_ns);
+	restart_measured(in, rs_before, now_ns);
 	instance_measure(in);
+	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
+	instance_settle_step(in, now_ns);
+	instance_learn_flush(in, now_ns, false);
 	if (in->reclaim_prev_ns && now_ns > in->reclaim_prev_ns)
 		in->reclaim_rate = reclaim_rate_next(in->reclaim_rate, in->reclaim_count_prev, in->reclaim_count,
 						     now_ns - in->reclaim_prev_ns);
@@ -417,6 +495,8 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 	if (!instance_tree_has(in, p))
 		return;
 	instance_measure(in);
+	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
+	instance_settle_step(in, now_ns);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
 	/* memory moves faster than the sampling timer: decide now. At most every 100 ms while usage is below the warn
 	 * level (a burst of steps must not become a burst of decisions), but every step above it: the step that
@@ -484,12 +564,23 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	}
 	/* what was known about this server's generations says nothing about its successor */
 	gen_server_restarted(&in->gens, now_ns, 0);
+	in->generations_completed = 0; /* counted since the server's start: the policy sees the restart */
 	in->server_gone = true;
 	in->fc_valid = false;
+	in->settle.active = false;
+	in->floor_valid = false; /* what /free could not release died with the server */
 	schedule_orphan_check(in, now_ns);
-	/* a controlled restart is not a crash */
-	if (in->rs != RS_IDLE && p->pid == in->rs_old_pid)
+	prevent_brake_release(in, "the server ended");
+	/* a controlled restart is not a crash; its stop took this long to give the memory back */
+	if (in->rs != RS_IDLE && p->pid == in->rs_old_pid) {
+		if (in->restart_sent_ns)
+			in->restart_stop_ms = (now_ns - in->restart_sent_ns) / NSEC_PER_MSEC;
 		return;
+	}
+	/* a gentle rung awaiting its effect did not make it: the server died first (the kernel, or a crash). Its
+	 * memory coming back with the death is no credit to it. */
+	if (in->ps.awaiting && in->ps.last_rung != POLICY_RUNG_RESTART && in->ps.last_rung != POLICY_RUNG_KILL)
+		policy_record_outcome(&in->ps, in->ps.last_rung, false, 0, now_ns);
 	if (crashloop_record_death(&in->cl, now_ns, &dth, &cr) == 1) {
 		char causes[1024] = "";
 		instance_rec(&r, in, REC_CRASH_LOOP, LOG_CRIT);
@@ -533,6 +624,8 @@ void instance_after_scan(struct instance *in, uint64_t now_ns)
 	instance_locate_server(in, now_ns);
 	instance_measure(in);
 	scan_instance(in, now_ns, false);
+	if (in->d->mode == MODE_RUN)
+		prevent_say_unpreventable(in);
 }
 
 void instance_status(struct instance *in, FILE *out)

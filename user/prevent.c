@@ -5,6 +5,8 @@
 #include <sys/sdt.h>
 #include <unistd.h>
 #include "actions.h"
+#include "brake.h"
+#include "cgroup-read.h"
 #include "comfy-client.h"
 #include "common.h"
 #include "context.h"
@@ -13,6 +15,7 @@
 #include "incident-store.h"
 #include "instance-state.h"
 #include "journal.h"
+#include "learn.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -99,6 +102,12 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 			 dec->deferred ? " (applied when the running prompt ends)" : "");
 		break;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
+		if (in->requeue_pending) {
+			/* the prompt is already saved for its requeue: only ask again */
+			r = comfy_interrupt(in->comfy, in->requeue.prompt_id);
+			snprintf(detail, len, "POST /interrupt of prompt %.36s again", in->requeue.prompt_id);
+			break;
+		}
 		r = comfy_free(in->comfy, true, true);
 		if (r == 0 && in->running.prompt_id[0]) {
 			saved_prompt_clear(&in->requeue);
@@ -157,6 +166,12 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	if (in->running.prompt_id[0])
 		rec_add(&r, "PROMPT_ID", "%s", in->running.prompt_id);
 	rec_add(&r, "RESULT", "%s", dec->dry_run ? "dry_run" : result < 0 ? "failed" : "done");
+	if (dec->ttl_ns != UINT64_MAX)
+		rec_add(&r, "TTL_MS", "%llu", (unsigned long long)(dec->ttl_ns / NSEC_PER_MSEC));
+	if (dec->urgent)
+		rec_add(&r, "URGENT", "1");
+	if (dec->brake)
+		rec_add(&r, "BRAKE", "1");
 	rec_message(&r, "instance %s: %s%s at %s of %s: %s%s%s", in->ic->name, dec->dry_run ? "would " : "", name,
 		    fmt_bytes(in->usage_bytes, usage, sizeof(usage)), fmt_bytes(in->limit_bytes, limit, sizeof(limit)),
 		    dec->reason, detail[0] ? " -> " : "", detail);
@@ -242,6 +257,168 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 	}
 }
 
+/* ---- the memory.high brake (cgroup v2) ---- */
+
+static void journal_brake(struct instance *in, const char *result, uint64_t high, int err, const char *why)
+{
+	char hs[32], us[32];
+	struct rec r;
+
+	instance_rec(&r, in, REC_ACTION, err < 0 ? LOG_ERR : LOG_NOTICE);
+	rec_add(&r, "ACTION", "brake");
+	rec_add(&r, "RESULT", "%s", err < 0 ? "failed" : result);
+	rec_add(&r, "MEMORY_HIGH_BYTES", "%llu", (unsigned long long)high);
+	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
+	rec_add(&r, "REASON", "%s", why);
+	if (high == CG_UNLIMITED)
+		snprintf(hs, sizeof(hs), "max");
+	else
+		fmt_bytes(high, hs, sizeof(hs));
+	rec_message(&r, "instance %s: memory.high %s %s at %s%s%s: %s", in->ic->name,
+		    !strcmp(result, "set") ? "held at" : "restored to", hs, fmt_bytes(in->usage_bytes, us, sizeof(us)),
+		    err < 0 ? " failed: " : "", err < 0 ? strerror(-err) : "", why);
+	rec_emit(&r);
+}
+
+void prevent_brake_release(struct instance *in, const char *why)
+{
+	int r;
+
+	if (!in->brake_on)
+		return;
+	in->brake_on = false;
+	r = brake_write_high(in->cgroup_dir, in->brake_saved_high);
+	journal_brake(in, "restored", in->brake_saved_high, r, why);
+}
+
+/* The policy says whether the brake is to be held now: set it once, let go once. */
+static void brake_apply(struct instance *in, const struct policy_decision *dec)
+{
+	struct cg_memory m;
+	uint64_t high;
+	int r;
+
+	if (!dec->brake) {
+		prevent_brake_release(in, "the rung it held for was judged");
+		return;
+	}
+	if (in->brake_on || dec->dry_run || cg_read_memory(in->cgroup_dir, in->cgv, &m) < 0)
+		return;
+	high = policy_brake_high_bytes(m.usage_bytes, in->limit_bytes);
+	if (!high)
+		return;
+	in->brake_saved_high = m.has_high ? m.high_bytes : CG_UNLIMITED;
+	r = brake_write_high(in->cgroup_dir, high);
+	in->brake_on = r == 0;
+	journal_brake(in, "set", high, r, dec->reason);
+}
+
+void prevent_say_unpreventable(struct instance *in)
+{
+	struct rec r;
+
+	if (in->ic->restart_method != RESTART_NONE)
+		return;
+	instance_rec(&r, in, REC_DECISION, LOG_WARNING);
+	rec_add(&r, "ACTION", "none");
+	rec_add(&r, "RESULT", "unpreventable");
+	rec_add(&r, "DRY_RUN", "%d", in->d->cfg->dry_run);
+	rec_add(&r, "REASON", "restart = none%s", in->d->cfg->kill ? ", kill = yes" : ", kill = no");
+	rec_message(&r, "instance %s: restart = none: without a controlled restart%s, these cannot be prevented: a leak "
+			"that /free cannot release (a custom node keeping memory per run), a prompt that needs more than the "
+			"limit even on a fresh server, growth faster than /free or interrupt take effect, and pressure while "
+			"the ComfyUI API does not answer; set restart = signal, command or systemd",
+		    in->ic->name, in->d->cfg->kill ? " (kill = yes remains, and loses the queue)" : " or kill");
+	rec_emit(&r);
+}
+
+/* ---- per-prompt give-up ---- */
+
+static void journal_give_up(struct instance *in, const char *prompt_id, uint32_t stops, uint64_t need,
+			    const char *rung)
+{
+	char ns[32], ls[32];
+	struct rec r;
+
+	instance_rec(&r, in, REC_ACTION, LOG_ERR);
+	rec_add(&r, "ACTION", "give_up");
+	rec_add(&r, "PROMPT_ID", "%s", prompt_id);
+	rec_add(&r, "STOPS", "%u", stops);
+	rec_add(&r, "NEEDED_BYTES", "%llu", (unsigned long long)need);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "RESULT", "removed");
+	rec_add(&r, "REASON", "stopped %u times (%s now), once from a clean start: it cannot fit even on a fresh server",
+		stops, rung);
+	rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts: it grew by at least %s above "
+			"where it started, once from a clean start, and would not stop below the %s limit; removed, the "
+			"prompts behind it run",
+		    in->ic->name, prompt_id, stops, fmt_bytes(need, ns, sizeof(ns)), fmt_bytes(in->limit_bytes, ls, sizeof(ls)));
+	rec_emit(&r);
+}
+
+static void drop_saved(struct instance *in, const char *prompt_id)
+{
+	for (size_t i = 0; i < in->n_saved; i++) {
+		if (strcmp(in->saved[i].prompt_id, prompt_id))
+			continue;
+		saved_prompt_clear(&in->saved[i]);
+		memmove(&in->saved[i], &in->saved[i + 1], (in->n_saved - i - 1) * sizeof(in->saved[0]));
+		memset(&in->saved[--in->n_saved], 0, sizeof(in->saved[0]));
+		return;
+	}
+}
+
+static bool saved_has(const struct instance *in, const char *prompt_id)
+{
+	for (size_t i = 0; i < in->n_saved; i++)
+		if (!strcmp(in->saved[i].prompt_id, prompt_id))
+			return true;
+	return false;
+}
+
+/* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */
+static void after_act(struct instance *in, const struct policy_decision *dec, const struct generation *running,
+		      bool give_up, uint32_t stops, uint64_t need, uint64_t now_ns)
+{
+	switch (dec->rung) {
+	case POLICY_RUNG_FREE_MODELS:
+	case POLICY_RUNG_FREE_ALL:
+		if (!dec->deferred && !dec->proactive) {
+			/* applied at once: judged once memory settles from here */
+			gen_settle_begin(&in->settle, now_ns, in->usage_bytes, in->usage_bytes);
+			in->settle_boundary_ns = now_ns;
+			in->settle_idle = true;
+		}
+		break;
+	case POLICY_RUNG_INTERRUPT_REQUEUE:
+		in->interrupt_sent_ns = now_ns;
+		if (give_up && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, running->prompt_id)) {
+			saved_prompt_clear(&in->requeue);
+			in->requeue_pending = false;
+			journal_give_up(in, running->prompt_id, stops, need, "interrupted, not requeued");
+		}
+		break;
+	case POLICY_RUNG_RESTART:
+		in->restart_sent_ns = now_ns;
+		in->restart_stop_ms = 0;
+		/* an interrupted prompt saved with the queue goes back once, not twice */
+		if (in->requeue_pending && saved_has(in, in->requeue.prompt_id)) {
+			saved_prompt_clear(&in->requeue);
+			in->requeue_pending = false;
+		}
+		if (give_up && running) {
+			drop_saved(in, running->prompt_id);
+			journal_give_up(in, running->prompt_id, stops, need, "restarted, not resubmitted");
+		}
+		prevent_brake_release(in, "the server restarts");
+		break;
+	default:
+		break;
+	}
+}
+
 void prevent_run(struct instance *in, uint64_t now_ns)
 {
 	const struct generation *running = gen_running(&in->gens);
@@ -269,27 +446,44 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.predicted_next_peak_bytes = in->fc.predicted_next_peak_bytes,
 		.confidence = in->fc.confidence,
 		.forecast_reason = in->fc_valid ? in->fc.reason : NULL,
+		.growth_bytes_per_s = forecast_rate_get(&in->rate),
+		/* the running generation's peak as this instance's history predicts it: growth stops there */
+		.bound_bytes = in->fc_valid && running ? in->fc.predicted_running_peak_bytes : 0,
+		.brake_available = in->ic->brake && in->use_cgroup && brake_available(in->cgroup_dir, in->cgv),
+		.outcome_pending = in->settle.active,
 	};
+	struct learn_now ln = {
+		.busy = running != NULL,
+		.running_elapsed_ms = running && now_ns > in->running_started_ns ?
+					      (now_ns - in->running_started_ns) / NSEC_PER_MSEC : 0,
+		.orphan_grace_ms = in->d->cfg->orphan_grace_ms,
+	};
+	uint64_t thr = (uint64_t)((double)in->limit_bytes * in->fcp.margin), unreleasable = in->floor_bytes;
+	uint32_t stops = 0;
+	uint64_t need = 0;
+	bool give_up = false;
 	char detail[384];
 	int r;
 
 	in->generation_just_ended = false;
-	if (in->rs != RS_IDLE || in->requeue_pending)
-		return; /* an action is under way; the policy judges it when it is done */
+	if (in->rs != RS_IDLE)
+		return; /* the restart state machine owns the server until it answers again */
 	if (in->server_gone || !in->server_pid)
 		return; /* nothing to protect until a server is back */
+	learn_time_to_effect(&in->learn, &ln, pi.tte_ns);
+	pi.running_ends_in_ns = learn_running_ends_in_ns(&in->learn, &ln);
+	/* /free cannot make room for the next generation when what it cannot release (the floor, grown by the
+	 * unreleasable leak per generation since) plus a generation from a clean start passes the threshold: an
+	 * adaptive restart_every_generations, at the boundary before the generation that would not fit */
+	if (in->floor_valid && in->learn.unreleasable_per_gen_bytes.n && in->generations_completed >= in->floor_gens)
+		unreleasable += (uint64_t)(in->learn.unreleasable_per_gen_bytes.value *
+					   (double)(in->generations_completed - in->floor_gens + 1));
+	pi.free_cannot_make_room = in->floor_valid && in->clean_cost_bytes && unreleasable + in->clean_cost_bytes > thr;
 	if (policy_decide(&in->pp, &in->ps, &pi, &dec) < 0)
 		return;
-	if (dec.outcome.rung != POLICY_RUNG_NONE) {
+	if (dec.outcome.rung != POLICY_RUNG_NONE)
 		journal_outcome(in, &dec, now_ns);
-		/* models are gone: the next generation loads them again, which is not a leak */
-		if (dec.outcome.ok && !running && !in->free_pending_prompt[0] &&
-		    (dec.outcome.rung == POLICY_RUNG_FREE_MODELS || dec.outcome.rung == POLICY_RUNG_FREE_ALL)) {
-			gen_new_epoch(&in->gens, now_ns, in->usage_bytes);
-			in->floor_bytes = in->usage_bytes;
-			in->floor_valid = true;
-		}
-	}
+	brake_apply(in, &dec);
 	if (dec.rung == POLICY_RUNG_NONE) {
 		report_blocked(in, &dec);
 		return;
@@ -298,10 +492,19 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	if (!dec.proactive)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
+	/* a prompt stopped again and again for not fitting, once from a clean start, is given up */
+	if (!dec.dry_run && !dec.proactive && running && in->ic->give_up_after &&
+	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART))
+		give_up = policy_giveup_note(&in->giveup, running->prompt_id, running->first_in_epoch,
+					     in->usage_bytes > running->usage_start_bytes ?
+						     in->usage_bytes - running->usage_start_bytes : 0,
+					     (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX), now_ns, &stops, &need) == 1;
 	r = dec.dry_run ? 0 : act(in, &dec, now_ns, detail, sizeof(detail));
 	if (dec.dry_run)
 		detail[0] = 0;
 	journal_decision(in, &dec, r, detail, now_ns);
+	if (r == 0 && !dec.dry_run)
+		after_act(in, &dec, running, give_up, stops, need, now_ns);
 	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);

@@ -9,6 +9,10 @@
 
 struct instance;
 
+/* Lets go of the memory.high brake, if held, restoring what was there; journaled with why. */
+void prevent_brake_release(struct instance *in, const char *why);
+/* With restart = none: one record at start saying which shapes cannot be prevented. */
+void prevent_say_unpreventable(struct instance *in);
 /* One policy step at now_ns (run mode only; the caller checks). */
 void prevent_run(struct instance *in, uint64_t now_ns);
 /* systemd-oomd is about to kill cgroup, which holds this instance: restart it keeping the queue (or /free without a

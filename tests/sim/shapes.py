@@ -340,7 +340,9 @@ class Daemon:
         self.timeline = timeline
         self.stderr_path = os.path.join(tmp, "oomsentry.stderr")
         cmd = [binary, "run", "--json", "--journal=no", "--socket", os.path.join(tmp, "oomsentry.sock"),
-               "--incident-dir", os.path.join(tmp, "incidents")]
+               "--incident-dir", os.path.join(tmp, "incidents"),
+               # what the instance learns is persisted: every run starts from nothing learnt
+               "--state-dir", os.path.join(tmp, "state")]
         if len(instances) == 1:
             cmd += ["--url", instances[0].url, "--restart", shape.restart]
         else:

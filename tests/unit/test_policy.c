@@ -69,6 +69,7 @@ struct step {
 	uint32_t tfree_ms; /* time to effect of /free (both), interrupt, restart; 0 = default, TTE_UNKNOWN_MS */
 	uint32_t tir_ms;
 	uint32_t trs_ms;
+	uint32_t ends_ms;  /* the running prompt is expected to end in; 0 = not known */
 };
 
 static uint64_t tte_in(uint32_t ms)
@@ -109,6 +110,7 @@ static struct policy_input make_input(const struct step *st)
 		.bound_bytes = (uint64_t)((double)LIMIT * st->bound_pct / 100.0),
 		.brake_available = st->in & I_BRAKE,
 		.outcome_pending = st->in & I_PENDING,
+		.running_ends_in_ns = (uint64_t)st->ends_ms * NSEC_PER_MSEC,
 	};
 	in.tte_ns[FM] = in.tte_ns[FA] = tte_in(st->tfree_ms);
 	in.tte_ns[IR] = tte_in(st->tir_ms);
@@ -1107,6 +1109,15 @@ static void test_time_to_effect_rule(void **state)
 		{ "growth past its bound counts", 0,
 		  { .pct = 89, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		/* 85 %: 230 MiB to go at 200 MiB/s; the prompt ends in 1 s (+200 MiB): it stops below the limit */
+		{ "the prompt ends before its growth reaches the limit", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1000, .want = NO, .expect = E_WARN } },
+		{ "... not when it ends later", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1200, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "... nor when idle", 0,
+		  { .pct = 85, .in = I_RESTART, .grow = 200, .ends_ms = 1000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT } },
 		{ "far below warn a fast climb is a model load", 0,
 		  { .pct = 30, .in = I_BUSY | I_RESTART, .grow = 500, .want = NO, .expect = 0 } },
 		/* 85 %: 230 MiB to go at 50 MiB/s = 4.6 s; /free needs 5.5 s, restart 8.5 s */
@@ -1133,12 +1144,19 @@ static void test_time_to_effect_rule(void **state)
 		{ "brake: a gentle rung too slow on its own, last resort in reach", 0,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50, .tfree_ms = 10000,
 		    .want = FM, .expect = E_PRESSURE | E_DEFERRED | E_BRAKE } },
-		{ "no brake: the first rung in time, a restart before the boundary that comes too late", 0,
-		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 50, .tfree_ms = 10000, .want = RS,
-		    .expect = E_PRESSURE | E_REQUEUE } },
+		{ "no brake: before the last resort's deadline the gentlest rung has its chance", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 50, .tfree_ms = 10000, .want = FM,
+		    .expect = E_PRESSURE | E_DEFERRED } },
 		{ "no brake with an unknown time to effect", 0,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50,
-		    .tfree_ms = TTE_UNKNOWN_MS, .want = RS, .expect = E_PRESSURE | E_REQUEUE } },
+		    .tfree_ms = TTE_UNKNOWN_MS, .want = FM, .expect = E_PRESSURE | E_DEFERRED } },
+		/* 81 %: 292 MiB at 40 MiB/s = 7.3 s, inside the restart's 8.5 s: its deadline */
+		{ "at the deadline a rung not in time is passed over, brake or not", 0,
+		  { .pct = 81, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 40, .tfree_ms = 10000,
+		    .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "at the deadline a rung in time still goes first", 0,
+		  { .pct = 81, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 40, .tfree_ms = 4000, .want = FM,
+		    .expect = E_PRESSURE | E_WARN | E_DEFERRED } },
 		{ "brake is for gentle rungs only: none left in reach", P_NO_FM | P_NO_FA,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_BRAKE, .grow = 100, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
@@ -1171,7 +1189,10 @@ static void test_time_to_effect_rule(void **state)
 		check(r == (st->want != NO), "returned %d", r);
 		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
 		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
-		check((d.ttl_ns == UINT64_MAX) == !(st->pct >= 100 || (st->grow > 0 && !(st->bound_pct > st->pct))),
+		check((d.ttl_ns == UINT64_MAX) ==
+			      !(st->pct >= 100 || (st->grow > 0 && !(st->bound_pct > st->pct) &&
+						   !((st->in & I_BUSY) && st->ends_ms && st->pct + st->grow * st->ends_ms / 1000.0 *
+										    100.0 / 1536.0 < 100))),
 		      "ttl %" PRIu64, d.ttl_ns);
 	}
 }
@@ -1200,11 +1221,11 @@ static void test_cooldown_skipping(void **state)
 		{ 3000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FA, .outcome_ok = true },
 		{ 4000, 91, I_RESTART, .want = RS, .expect = E_PRESSURE | E_WARN },
 		{ 5000, 50, I_RESTART, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
-		/* 91 % at 3 MiB/s: 46 s to go; free_models is free again in 24 s and needs 5.5 s */
+		/* 91 % at 3 MiB/s: 46 s to go, far from the restart's deadline */
 		{ 6000, 91, I_RESTART, .grow = 3, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
-		/* at 5 MiB/s 27.6 s: free_models (23 + 5.5 s), free_all (25 + 5.5 s) and restart (27 + 8.5 s)
-		 * would all be late after their cooldowns */
-		{ 7000, 91, I_RESTART, .grow = 5, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
+		/* at 17.3 MiB/s 8 s: the restart's deadline (8.5 s); free_models is free again in 2 s and needs 5.5 s */
+		{ 28000, 91, I_RESTART, .grow = 17.3, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
+		{ 30000, 91, I_RESTART, .grow = 17.3, .want = FM, .expect = E_PRESSURE | E_WARN },
 	};
 	struct policy_params p = policy_params_default();
 
@@ -1216,19 +1237,22 @@ static void test_cooldown_skipping(void **state)
 /* Awaiting a rung's verification never holds back a faster rung when the limit comes sooner than that rung. */
 static void test_awaiting_gives_way(void **state)
 {
-	/* 70 %: 461 MiB at 20 MiB/s = 23 s; the deferred /free still needs 19 s (29.5 s with margin) */
+	/* 81 %: 292 MiB at 40 MiB/s = 7.3 s, the restart's deadline (8.5 s); the deferred /free still needs 19 s */
 	static const struct step late_free[] = {
 		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = 20000, .want = FM,
 		  .expect = E_PRESSURE | E_DEFERRED },
-		{ 1000, 70, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 19000, .want = RS,
-		  .expect = E_PRESSURE | E_REQUEUE, .outcome = FM, .outcome_ok = false },
+		/* 70 % at 20 MiB/s is 23 s away: no deadline yet, the /free races on */
+		{ 1000, 70, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 19000, .want = NO,
+		  .expect = E_PRESSURE | E_AWAIT },
+		{ 2000, 81, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 40, .tfree_ms = 18000, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE, .outcome = FM, .outcome_ok = false },
 	};
-	/* ... while a prompt that ends in 4 s keeps the /free waiting */
+	/* ... while a prompt that ends in 4 s (7 s with margin) keeps the /free waiting */
 	static const struct step timely_free[] = {
 		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = 5000, .want = FM,
 		  .expect = E_PRESSURE | E_DEFERRED },
-		{ 1000, 70, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 4000, .want = NO,
-		  .expect = E_PRESSURE | E_AWAIT },
+		{ 1000, 81, I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 40, .tfree_ms = 4000, .want = NO,
+		  .expect = E_PRESSURE | E_WARN | E_AWAIT },
 	};
 	/* an interrupt past its expected effect while the limit comes nearer than the restart needs */
 	static const struct step overdue[] = {
@@ -1243,6 +1267,8 @@ static void test_awaiting_gives_way(void **state)
 		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
 		{ 10000, 60, I_GEN_END | I_NEXT_NOFIT, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
 		{ 15000, 60, I_NEXT_NOFIT | I_PENDING, .gens = 2, .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		/* a drop while the caller still measures is not the verdict */
+		{ 15500, 40, I_PENDING, .gens = 2, .want = NO, .expect = E_AWAIT },
 		{ 16000, 40, 0, .gens = 2, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
 	};
 	/* the brake is held while its rung works and let go when it is judged */

@@ -117,6 +117,20 @@ void learn_time_to_effect(const struct learn_stats *l, const struct learn_now *n
 		ret_tte_ns[POLICY_RUNG_REAP_ORPHANS] = ms_ns((double)now->orphan_grace_ms + 1000.0);
 }
 
+uint64_t learn_running_ends_in_ns(const struct learn_stats *l, const struct learn_now *now)
+{
+	double elapsed;
+
+	if (!l || !now || !now->busy)
+		return 0;
+	elapsed = (double)now->running_elapsed_ms;
+	if (now->progress_known && isfinite(now->progress) && now->progress >= 0.02 && now->progress < 1.0)
+		return ms_ns(elapsed * (1.0 - now->progress) / now->progress);
+	if (l->gen_duration_ms.n && l->gen_duration_ms.value > elapsed)
+		return ms_ns(l->gen_duration_ms.value - elapsed);
+	return 0;
+}
+
 int64_t learn_generations_per_restart(const struct learn_stats *l, uint64_t limit_bytes, double margin)
 {
 	double thr, room, per;

@@ -73,6 +73,11 @@ struct learn_now {
 void learn_time_to_effect(const struct learn_stats *l, const struct learn_now *now,
 			  uint64_t ret_tte_ns[POLICY_RUNG_COUNT]);
 
+/* When the running prompt is expected to end (policy_input.running_ends_in_ns): from its progress, else what
+ * prompts took on average minus the time it has run; 0 when not known (idle, nothing learnt, or running longer
+ * than prompts took: from then on only its growth counts). */
+uint64_t learn_running_ends_in_ns(const struct learn_stats *l, const struct learn_now *now);
+
 /* With an unreleasable leak: generations a fresh server can run before the next one no longer fits, from the
  * learnt fresh-server floor, the unreleasable growth per generation and the clean-start cost (an adaptive
  * restart_every_generations). -1 when not known or no leak (no bound), 0 when not even one fits. */

@@ -254,7 +254,7 @@ struct signals {
 	bool bounded;          /* growth expected to stop below the limit */
 	uint64_t ttl_ns;       /* UINT64_MAX: not in sight */
 	enum policy_rung last_resort; /* restart, else kill, else NONE */
-	bool ttl_pressure;     /* the limit is nearer than the ladder can act comfortably */
+	bool ttl_pressure;     /* the last resort's deadline: the limit no farther than it needs (from the warn line) */
 };
 
 /* ---- the decision rule: time to the limit against time to effect ---- */
@@ -298,7 +298,7 @@ static bool is_gentle(enum policy_rung r)
 
 static void compute_ttl(const struct policy_params *p, const struct policy_input *in, struct signals *sig)
 {
-	uint64_t headroom, horizon = 0;
+	uint64_t headroom;
 	double secs;
 
 	sig->last_resort = p->enabled[POLICY_RUNG_RESTART] && in->restart_configured ? POLICY_RUNG_RESTART :
@@ -309,26 +309,25 @@ static void compute_ttl(const struct policy_params *p, const struct policy_input
 	if (!sig->limit_known)
 		return;
 	headroom = in->limit_bytes > in->usage_bytes ? in->limit_bytes - in->usage_bytes : 0;
-	/* A generation whose peak this instance's history predicts below the limit stops growing there. */
+	/* A generation whose peak this instance's history predicts below the limit stops growing there; one that
+	 * ends before its present growth reaches the limit stops growing at its end (the next one is the
+	 * forecast's business). */
 	sig->bounded = in->bound_bytes && in->usage_bytes < in->bound_bytes && in->bound_bytes < in->limit_bytes;
+	if (in->busy && in->running_ends_in_ns && sig->growth > 0.0 &&
+	    (double)in->usage_bytes + sig->growth * ((double)in->running_ends_in_ns / 1e9) < (double)in->limit_bytes)
+		sig->bounded = true;
 	if (headroom == 0)
 		sig->ttl_ns = 0;
 	else if (sig->growth > 0.0 && !sig->bounded) {
 		secs = (double)headroom / sig->growth;
 		sig->ttl_ns = secs * 1e9 < 18e18 ? (uint64_t)(secs * 1e9) : UINT64_MAX;
 	}
-	if (sig->ttl_ns == UINT64_MAX)
-		return;
-	for (unsigned r = POLICY_RUNG_REAP_ORPHANS; r < POLICY_RUNG_COUNT; r++) {
-		uint64_t req = rung_required_ns(p, in, (enum policy_rung)r);
-
-		if (p->enabled[r] && req != UINT64_MAX)
-			horizon = MAX(horizon, req);
-	}
-	/* Below the warn line a fast climb is most often a model load that stops by itself (a bound from history
-	 * says so where there is history); from the warn line on, the limit nearer than the slowest rung can act
-	 * is pressure. */
-	sig->ttl_pressure = sig->warn && sig->ttl_ns < horizon;
+	/* The last resort's deadline: later it would take effect after the limit. Before it, growth may still stop
+	 * by itself (a generation climbing to its peak extrapolates to the limit within seconds at any pace), and
+	 * gentler rungs get their chance. Below the warn line a fast climb is most often a model load that stops
+	 * by itself (a bound from history says so where there is history). */
+	sig->ttl_pressure = sig->warn && sig->last_resort != POLICY_RUNG_NONE && sig->ttl_ns != UINT64_MAX &&
+			    sig->ttl_ns <= rung_required_ns(p, in, sig->last_resort);
 }
 
 static void compute_signals(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
@@ -495,10 +494,11 @@ struct choice {
 static bool brake_ok(const struct policy_params *p, const struct policy_input *in, const struct signals *sig,
 		     enum policy_rung r)
 {
-	/* The brake buys time for a rung whose effect time is known, while the last resort stays in reach: every
-	 * sample checks again, and a rung that becomes late gives way. */
+	/* The brake buys time for a rung too slow on its own whose effect time is known, while the last resort
+	 * stays in reach: every sample checks again, and at the last resort's deadline a late rung gives way. */
 	return p->brake && in->brake_available && is_gentle(r) && tte_of(p, in, r) != POLICY_TTE_UNKNOWN &&
-	       sig->last_resort != POLICY_RUNG_NONE && in_time(p, in, sig, sig->last_resort);
+	       !in_time(p, in, sig, r) && sig->last_resort != POLICY_RUNG_NONE &&
+	       in_time(p, in, sig, sig->last_resort);
 }
 
 /* The decision rule. Notes why rungs were passed over into sb (may be NULL). */
@@ -527,21 +527,17 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 				sb_printf(sb, "%s in cooldown for %.1f s, skipped; ", policy_rung_name(r), ns_to_s(left));
 			continue;
 		}
-		if (in_time(p, in, sig, r)) {
-			/* Not in the middle of a prompt when the boundary comes before the limit: the running prompt
-			 * ends when a /free sent now would take effect. */
+		/* Before the last resort's deadline every rung gets its chance (one too slow on its own with the
+		 * brake where there is one); at it, only a rung that takes effect in time. */
+		if (!sig->ttl_pressure || in_time(p, in, sig, r)) {
+			/* Not in the middle of a prompt unless the deadline says so */
 			if (r == POLICY_RUNG_RESTART && p->restart_at_boundary && in->busy && !in->generation_just_ended &&
-			    !sig->running_at_risk && !sig->ttl_pressure &&
-			    in_time(p, in, sig, POLICY_RUNG_FREE_MODELS)) {
+			    !sig->running_at_risk && !sig->ttl_pressure) {
 				c.at_boundary = true;
 				return c;
 			}
 			c.rung = r;
-			return c;
-		}
-		if (brake_ok(p, in, sig, r)) {
-			c.rung = r;
-			c.brake = true;
+			c.brake = brake_ok(p, in, sig, r);
 			return c;
 		}
 		if (slow == POLICY_RUNG_NONE)
@@ -562,9 +558,9 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 		c.rung = slow;
 		return c;
 	}
-	/* Nothing takes effect in time, or what would is cooling down: unless a cooldown ends early enough for its
-	 * rung to act in time after all, the kernel would act first, and the last resort fires now. */
-	if (sig->ttl_ns == UINT64_MAX || wait_ok)
+	/* At the deadline nothing takes effect in time, or what would is cooling down: unless a cooldown ends early
+	 * enough for its rung to act in time after all, the kernel would act first, and the last resort fires now. */
+	if (!sig->ttl_pressure || wait_ok)
 		return c;
 	c.rung = last;
 	c.urgent = true;
@@ -700,24 +696,25 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 			if (choose(p, s, in, sig, POLICY_RUNG_INTERRUPT_REQUEUE, NULL).rung != POLICY_RUNG_NONE)
 				superseded = true;
 		}
+	} else if (in->outcome_pending && now < s->cap_ns) {
+		/* the caller measures the effect at the moment it happens and reports it: a drop seen before that
+		 * (a transient ending, a sample before ComfyUI let go) is not the verdict */
 	} else if (freed >= min_freed) {
 		judge = true;
 		ok = true;
-	} else if (now >= s->deadline_ns && !(in->outcome_pending && now < s->cap_ns)) {
+	} else if (now >= s->deadline_ns) {
 		judge = true;
 		ok = !sig->pressure;
 	}
 
-	/* Awaiting never holds back a faster rung: a gentle rung whose effect comes later than the limit allows
-	 * gives way, and so does one past its expected effect while the limit is nearer than the last resort needs. */
-	if (!judge && !superseded && is_gentle(r) && sig->ttl_ns != UINT64_MAX) {
+	/* Awaiting never holds back a faster rung: at the last resort's deadline a gentle rung whose effect is not
+	 * due in time (or overdue) gives way. */
+	if (!judge && !superseded && is_gentle(r) && sig->ttl_pressure) {
 		uint64_t remaining = is_free_rung(r) && s->await_generation_end ? tte_of(p, in, r) :
 				     s->effect_at_ns > now			   ? s->effect_at_ns - now :
 										     0;
-		bool overdue = remaining == 0 && sig->last_resort != POLICY_RUNG_NONE &&
-			       sig->ttl_ns <= rung_required_ns(p, in, sig->last_resort);
 
-		if ((remaining && required_ns(p, remaining) >= sig->ttl_ns && !s->braking) || overdue) {
+		if (remaining == 0 || required_ns(p, remaining) >= sig->ttl_ns) {
 			superseded = true;
 			late = true;
 		}

@@ -122,11 +122,15 @@ struct policy_input {
 	double growth_bytes_per_s; /* present growth of usage (RSS events, samples); <= 0 or NaN: not growing */
 	uint64_t bound_bytes;      /* growth is expected to stop here (the running generation's peak predicted from
 				    * this instance's history); 0 = no bound known. Ignored once usage reaches it. */
+	uint64_t running_ends_in_ns; /* the running prompt is expected to end this soon (its progress, or what
+				      * prompts took before); 0 = not known. Growth that reaches the limit only
+				      * after it ends does not count against this generation. */
 	uint64_t tte_ns[POLICY_RUNG_COUNT]; /* what each rung needs on this instance now; 0 = params default;
 					     * POLICY_TTE_UNKNOWN = cannot say */
 	bool brake_available; /* cgroup v2 with a writable memory.high */
 	bool outcome_pending; /* the caller still measures the awaited action's effect (memory falling after a
-			       * boundary) and will report it: its verification deadline waits, up to the cap */
+			       * boundary) and will report it (policy_record_outcome): until then, up to the
+			       * verification cap, neither a drop in usage nor the deadline judges it */
 };
 
 /* What to do now. rung NONE = nothing; the booleans tell why not (awaiting, cooldown, exhausted) or how to act. */
@@ -207,15 +211,18 @@ void policy_state_init(struct policy_state *s);
 /* Decide for one sample; call on every sample. *ret is always filled (reason included). Returns 1 when ret->rung is
  * an action to take, 0 when nothing is to be done, -EINVAL on NULL arguments or invalid params (ret->rung NONE).
  *
- * Time to the limit (ttl) = (limit - usage) / growth, unbounded when not growing or while usage is below a bound
- * (below the limit) where growth is expected to stop. The limit nearer than the last resort's time to effect,
- * or (usage >= warn) nearer than the slowest rung's, is pressure in itself.
+ * Time to the limit (ttl) = (limit - usage) / growth, unbounded when not growing, while usage is below a bound
+ * (below the limit) where growth is expected to stop, or when the running prompt is expected to end before the
+ * present growth reaches the limit. From the warn line on, ttl no longer than the last resort's
+ * (restart, else kill) required time is its deadline, and pressure in itself.
  *
- * Under pressure, the first rung >= the escalation level that is enabled, can help, is not in cooldown and takes
- * effect before the limit (see struct policy_params); a gentle rung (free, interrupt) that is too slow still fires
- * with the brake (decision.brake) when the brake is available and the last resort stays in reach. When no rung
- * takes effect in time, the last resort (restart, else kill) fires now, whatever its cooldown (decision.urgent).
- * A restart that is not urgent and not for a running generation at risk waits for the generation boundary.
+ * Under pressure, the first rung >= the escalation level that is enabled, can help and is not in cooldown (skipped
+ * to the next). Before the deadline every such rung has its chance; a gentle one (free, interrupt) that will not
+ * take effect in time on its own is flagged decision.brake when the brake is available and the last resort is in
+ * time. At the deadline only a rung that takes effect in time (see struct policy_params) fires; when none does,
+ * the last resort fires now (decision.urgent), whatever its cooldown unless a cooldown ends early enough for its
+ * rung to act in time after all. A restart before the deadline and not for a running generation at risk waits
+ * for the generation boundary (decision.at_boundary).
  * Which rungs can help:
  *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
  *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
@@ -227,9 +234,9 @@ void policy_state_init(struct policy_state *s);
  *                     requeue unless input.running_requeued (no endless interrupt/requeue loop).
  *   restart           input.restart_configured (requeue when busy)
  *   kill              only enabled
- * Nothing fires while an action awaits verification, except that a gentle rung gives way when it will not take
- * effect before the limit (its expected effect later than ttl allows) or, for a deferred /free, when the running
- * generation becomes at risk and a stronger rung can act. At its deadline an action
+ * Nothing fires while an action awaits verification, except that at the deadline a gentle rung whose effect is
+ * not due in time (or overdue) gives way, and a deferred /free gives way when the running generation becomes at
+ * risk and a stronger rung can act. At its verification deadline an action
  * worked when usage fell by >= min_freed_fraction of the limit (earlier if so) or pressure is gone; otherwise the
  * escalation level moves past it and the next rung is chosen in the same call. free_all freeing less than
  * negligible_freed_fraction marks /free futile until a restart (verified, or generations_completed going down).
