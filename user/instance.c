@@ -519,7 +519,9 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 
 void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns)
 {
-	(void)p;
+	/* the server forked: its lineage changed, and a later `oomsentry scan` must be able to prove it */
+	if (p && !instance_owns_proc(in, p) && instance_tree_has(in, p))
+		schedule_orphan_check(in, now_ns);
 	/* a new server after a crash or restart: look for it now rather than at the next poll, but a burst of
 	 * execs must not become a burst of /proc walks */
 	if ((!in->server_pid || !instance_owns_proc(in, proctree_get(in->d->pt, in->server_pid))) &&
@@ -626,6 +628,11 @@ void instance_after_scan(struct instance *in, uint64_t now_ns)
 	scan_instance(in, now_ns, false);
 	if (in->d->mode == MODE_RUN)
 		prevent_say_unpreventable(in);
+}
+
+void instance_persist_lineage(struct instance *in)
+{
+	scan_persist_lineage(in);
 }
 
 void instance_status(struct instance *in, FILE *out)

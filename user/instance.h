@@ -29,6 +29,8 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 /* `oomsentry scan`: report orphans once, and with reap terminate them and wait until each is gone.
  * Returns the number of orphans or negative errno. */
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap);
+/* The server and what it forked, to the state directory (the daemon is stopping). */
+void instance_persist_lineage(struct instance *in);
 /* One block of the live table for `oomsentry status`. */
 void instance_status(struct instance *in, FILE *out);
 /* systemd-oomd's pre-kill hook names cgroup (from the hierarchy's root): when it holds this instance's server, act

@@ -18,7 +18,6 @@
 #include "instance.h"
 #include "instlock.h"
 #include "journal.h"
-#include "prune.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -28,6 +27,7 @@
 #include "procfs-read.h"
 #include "proctree.h"
 #include "prekill.h"
+#include "prune.h"
 #include "status.h"
 #include "utf8.h"
 
@@ -825,6 +825,9 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	r = daemon_setup(&d);
 	if (r == 0)
 		r = daemon_loop(&d);
+	/* what the next `oomsentry scan` or the next start needs to prove whose processes these are */
+	for (int i = 0; i < d.n_instances; i++)
+		instance_persist_lineage(d.instances[i]);
 	emit_daemon_record(d.reload ? "reloading" : "stopped", d.reload ? "oomsentry restarts with the new configuration" :
 									 "oomsentry stopped");
 	daemon_free(&d);

@@ -564,6 +564,25 @@ static int scan_instance_orphans(struct instance *in, struct scan_result *ret)
 	return scan_orphans(d, in->ic, servers, n, &home, ret);
 }
 
+void scan_persist_lineage(struct instance *in)
+{
+	struct orphan_home home = { 0 };
+	struct proc *sp = in->server_pid ? proctree_get(in->d->pt, in->server_pid) : NULL;
+	int index = instance_index(in->d, in->ic);
+	uint16_t port = 0;
+
+	if (index < 0)
+		return;
+	if (sp && instance_owns_proc(in, sp)) {
+		config_url_port(in->ic->url, &port);
+		home_from_proc(sp, port, &home);
+	} else if (last_home[index].known) {
+		home = last_home[index];
+		home.alive = false;
+	}
+	lineage_persist(in->d, index, &home);
+}
+
 void scan_instance(struct instance *in, uint64_t now_ns, bool reap)
 {
 	struct scan_result sr;

@@ -32,6 +32,10 @@ CHILD = ("import mmap, time\n"
          "time.sleep(600)\n") % int(os.environ.get("SEED_CHILD_MB", "80"))
 for _ in range(int(os.environ.get("SEED_CHILDREN", "0"))):
     subprocess.Popen([sys.executable, "-c", CHILD], close_fds=True)
+if os.environ.get("SEED_LATE_CHILD_S"):  # a worker started while a watchdog already watches
+    import threading
+    threading.Timer(float(os.environ["SEED_LATE_CHILD_S"]),
+                    lambda: subprocess.Popen([sys.executable, "-c", CHILD], close_fds=True)).start()
 sys.argv = [os.environ["SIM"], "--port", os.environ["SIM_PORT"], "--listen", os.environ.get("SIM_LISTEN", "127.0.0.1"),
             "--model-mb", os.environ.get("SIM_MODEL_MB", "0"), "--state-file", os.environ["SIM_STATE"]]
 runpy.run_path(os.environ["SIM"], run_name="__main__")
@@ -239,8 +243,8 @@ def spawn_bystanders(procs, install, cgroup):
     return sleeper, job_py, nohup_py
 
 
-def crash_with_children(procs, install, tmp_path, port, cg):
-    first = start_server(procs, install, tmp_path, port, cgroup=cg, env={"SEED_CHILDREN": "2"})
+def crash_with_children(procs, install, tmp_path, port, cg, env=None):
+    first = start_server(procs, install, tmp_path, port, cgroup=cg, env=dict({"SEED_CHILDREN": "2"}, **(env or {})))
     kids = wait_until(lambda: len(children_of(first)) == 2 and children_of(first), what="two children")
     wait_until(lambda: all(rss_of(k) > 70 * MiB for k in kids), what="children's memory")
     return first, kids
@@ -292,12 +296,14 @@ def test_seed_004_lineage_persisted_by_the_daemon_before_it_stopped(daemon_facto
     cg = cgroup_factory(2048 * MiB)
     port = free_port()
     url = "http://127.0.0.1:%d" % port
-    first, kids = crash_with_children(procs, install, tmp_path, port, cg)
+    first, kids = crash_with_children(procs, install, tmp_path, port, cg, {"SEED_LATE_CHILD_S": "4"})
     try:
         d = daemon_factory("observe", ["--url", url])
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == first, what="server found")
         wait_until(lambda: os.path.exists(tmp_path / "state" / "lineage-default"), what="lineage persisted")
-        time.sleep(0.5)
+        # a worker forked while the daemon runs, and nothing exits before the daemon stops
+        kids = wait_until(lambda: len(children_of(first)) == 3 and children_of(first), what="the late worker")
+        wait_until(lambda: all(rss_of(k) > 70 * MiB for k in kids), what="late worker's memory")
         assert d.stop() == 0
         lineage = (tmp_path / "state" / "lineage-default").read_text()
         st = os.stat(tmp_path / "state" / "lineage-default")
