@@ -21,6 +21,7 @@ struct proctree {
 	uint64_t evicted;       /* entries dropped to stay within cap */
 	uint64_t refused;       /* processes not tracked because nothing could be dropped */
 	uint64_t last_exit_ns;  /* the entry that died last may still be in a caller's hands */
+	struct proc *dead_head, *dead_tail; /* dead entries, oldest death first: eviction takes the head */
 };
 
 struct proctree *proctree_new(const char *proc_root, const struct cg_mounts *mounts)
@@ -64,12 +65,41 @@ void proctree_stats(const struct proctree *t, struct proctree_stats *ret)
 					.evicted = t->evicted, .refused = t->refused };
 }
 
+static void dead_append(struct proctree *t, struct proc *p)
+{
+	p->dead_prev = t->dead_tail;
+	p->dead_next = NULL;
+	if (t->dead_tail)
+		t->dead_tail->dead_next = p;
+	else
+		t->dead_head = p;
+	t->dead_tail = p;
+	p->dead_listed = true;
+}
+
+static void dead_unlink(struct proctree *t, struct proc *p)
+{
+	if (!p->dead_listed)
+		return;
+	if (p->dead_prev)
+		p->dead_prev->dead_next = p->dead_next;
+	else
+		t->dead_head = p->dead_next;
+	if (p->dead_next)
+		p->dead_next->dead_prev = p->dead_prev;
+	else
+		t->dead_tail = p->dead_prev;
+	p->dead_prev = p->dead_next = NULL;
+	p->dead_listed = false;
+}
+
 /* Unlinks and frees p, which must be in its bucket. */
 static void drop(struct proctree *t, struct proc *p)
 {
 	for (struct proc **pp = &t->buckets[(unsigned)p->pid % PT_BUCKETS]; *pp; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
+			dead_unlink(t, p);
 			if (p->death == PROC_ALIVE && t->n_alive)
 				t->n_alive--;
 			free(p);
@@ -84,21 +114,22 @@ static void drop(struct proctree *t, struct proc *p)
  * False when nothing may go. */
 static bool make_room(struct proctree *t)
 {
-	struct proc *dead = NULL, *alive = NULL;
+	struct proc *alive = NULL;
 
-	for (size_t i = 0; i < PT_BUCKETS; i++)
-		for (struct proc *p = t->buckets[i]; p; p = p->next) {
-			if (p->death != PROC_ALIVE) {
-				if (p->exit_ns != t->last_exit_ns && (!dead || p->exit_ns < dead->exit_ns))
-					dead = p;
-			} else if (!p->is_server && !p->server_pid && !p->oom_victim &&
-				   (!alive || p->start_ns < alive->start_ns)) {
-				alive = p;
-			}
+	/* a burst of short-lived processes fills the table with the dead: the oldest goes at once */
+	for (struct proc *d = t->dead_head; d; d = d->dead_next)
+		if (d->exit_ns != t->last_exit_ns) {
+			drop(t, d);
+			return true;
 		}
-	if (!dead && !alive)
+	for (size_t i = 0; i < PT_BUCKETS; i++)
+		for (struct proc *p = t->buckets[i]; p; p = p->next)
+			if (p->death == PROC_ALIVE && !p->is_server && !p->server_pid && !p->oom_victim &&
+			    (!alive || p->start_ns < alive->start_ns))
+				alive = p;
+	if (!alive)
 		return false;
-	drop(t, dead ? dead : alive);
+	drop(t, alive);
 	return true;
 }
 
@@ -188,6 +219,7 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 		if (t->n_alive)
 			t->n_alive--;
 		p->death = PROC_DEATH_UNKNOWN;
+		dead_append(t, p);
 	}
 	/* read the new process first: a dead entry keeps its record while the pid is still gone */
 	proc_reset(&fresh, pid);
@@ -221,6 +253,7 @@ struct proc *proctree_add(struct proctree *t, pid_t pid, uint32_t track_flags)
 		t->buckets[b] = p;
 		t->n_entries++;
 	}
+	dead_unlink(t, p); /* a dead entry of the same pid becomes the new process */
 	fresh.next = p->next;
 	*p = fresh;
 	t->n_alive++;
@@ -287,6 +320,7 @@ struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_
 	case DEATH_EXIT0_AFTER_CHILD_OOM: p->death = PROC_DEATH_EXIT; break;
 	default: p->death = PROC_DEATH_UNKNOWN; break;
 	}
+	dead_append(t, p);
 	if (t->n_alive)
 		t->n_alive--;
 	return p;
@@ -300,6 +334,7 @@ void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns)
 	p->cause.kind = DEATH_UNKNOWN;
 	p->exit_ns = now_ns;
 	t->last_exit_ns = now_ns;
+	dead_append(t, p);
 	if (t->n_alive)
 		t->n_alive--;
 }
@@ -370,6 +405,7 @@ void proctree_gc(struct proctree *t, uint64_t now_ns, uint64_t keep_ns)
 			struct proc *p = *pp;
 			if (p->death != PROC_ALIVE && p->exit_ns + keep_ns < now_ns) {
 				*pp = p->next;
+				dead_unlink(t, p);
 				free(p);
 				t->n_entries--;
 			} else {

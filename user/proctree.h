@@ -54,6 +54,9 @@ struct proc {
 	uint64_t exit_ns;
 	uint64_t rss_at_oom_bytes;
 	struct proc *next;
+	/* the table's list of dead entries in the order they died: the first to go when the table is full */
+	struct proc *dead_prev, *dead_next;
+	bool dead_listed;
 };
 
 struct proctree;

@@ -442,19 +442,26 @@ def test_second_daemon_on_one_instance_refuses_and_leaves_the_socket(daemon_fact
 
 # ---- 7. bounded tables, incidents and output ----
 
-def table_line(sock):
-    out = subprocess.run([BINARY, "status", "--socket", str(sock)], capture_output=True, text=True, timeout=10)
+def table_line(sock, timeout=30):
+    # right after a burst the daemon may still be working through its events (on a loaded machine): ask again
+    deadline = time.time() + timeout
+    while True:
+        out = subprocess.run([BINARY, "status", "--socket", str(sock)], capture_output=True, text=True, timeout=10)
+        if out.returncode == 0 or time.time() > deadline:
+            break
     assert out.returncode == 0, out.stderr
     for line in out.stdout.splitlines():
         if line.startswith("process table:"):
             words = line.replace(",", " ").replace("(", " ").replace(")", " ").split()
-            return int(words[2]), int(words[words.index("cap") + 1])
+            return int(words[2]), int(words[words.index("cap") + 1]), int(words[words.index("evicted") - 1])
     raise AssertionError("no process table line in:\n" + out.stdout)
 
 
 def test_ten_thousand_short_lived_pythons_stay_within_the_table_cap(daemon_factory, sim_factory, tmp_path):
     sim = sim_factory(["--model-mb", "0"])
-    d = daemon_factory("observe", ["--url", sim.url])
+    # a cap the burst surely exceeds, even when a loaded machine lets many children exit before the daemon reads
+    # them (those never enter the table)
+    d = daemon_factory("observe", ["--url", sim.url, "--max-processes", "256"])
     d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server")
     burst = ("import os, time\n"
              "live = 0\n"
@@ -471,14 +478,15 @@ def test_ten_thousand_short_lived_pythons_stay_within_the_table_cap(daemon_facto
     subprocess.run([PYTHON, "-c", burst], check=True, timeout=600)
     elapsed = time.time() - t0
     time.sleep(1)
-    n, cap = table_line(tmp_path / "status.sock")
-    assert n <= cap, (n, cap)
+    n, cap, evicted = table_line(tmp_path / "status.sock")
+    assert cap == 256 and n <= cap, (n, cap)
+    assert evicted > 0, "the burst never filled the table: nothing shown"
     # the burst really went through the table: more processes than it holds, and the server is still known
     seen = len(d.find(lambda r: r["event"] == "exit"))
     out = subprocess.run([BINARY, "status", "--socket", str(tmp_path / "status.sock")], capture_output=True,
                          text=True, timeout=10).stdout
     assert "[server]" in out and str(sim.proc.pid) in out, out
-    print("10,000 forks in %.1f s, %d exit records, table %d of %d" % (elapsed, seen, n, cap))
+    print("10,000 forks in %.1f s, %d exit records, table %d of %d, %d evicted" % (elapsed, seen, n, cap, evicted))
 
 
 def test_incident_directory_is_pruned_to_its_budget(daemon_factory, tmp_path):
