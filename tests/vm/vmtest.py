@@ -107,6 +107,11 @@ def collect(row, out, name):
             row["startup"] = json.load(f)
     except (OSError, ValueError):
         row["startup"] = {}
+    try:
+        with open(os.path.join(out, "startup-all.json")) as f:
+            row["startup_all"] = json.load(f)
+    except (OSError, ValueError):
+        row["startup_all"] = {}
     keep = os.path.join(vm.DEFAULT_CACHE if not row.get("cache") else row["cache"], "pytest-%s.log" % name)
     if os.path.exists(os.path.join(out, "pytest.log")):
         shutil.copy(os.path.join(out, "pytest.log"), keep)
@@ -148,7 +153,7 @@ def one_kernel(suite, args, root_img, workdir):
            "console": console_log, "cgroup": args.cgroup, "cache": args.cache}
     out = os.path.join(workdir, suite + "-results")
     os.makedirs(out)
-    for name in ("results.jsonl", "startup.json", "pytest.log"):
+    for name in ("results.jsonl", "startup.json", "startup-all.json", "pytest.log"):
         vm.read_from_image(img, "/results/" + name, os.path.join(out, name))
     return collect(row, out, suite)
 
@@ -201,6 +206,8 @@ def print_table(rows):
                                                      r["console"], r["pytest_log"]))
         if r["startup"].get("probes"):
             print("%s: %s" % (r["kernel"], r["startup"]["probes"]))
+        if r.get("startup_all", {}).get("probes"):
+            print("%s with --memcg-events-probe: %s" % (r["kernel"], r["startup_all"]["probes"]))
     return all_ok
 
 
