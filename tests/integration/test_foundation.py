@@ -40,6 +40,44 @@ def test_oom_victim_attributed(daemon_factory, cgroup_factory, procs):
     assert reclaim[0]["kind"] == "memcg"
 
 
+# Threads that fault memory in at once (readv from /dev/zero releases the GIL, the kernel does the faulting): when
+# the OOM killer picks the process, another of its threads can already be past the memcg's dying-task check and is
+# marked as a victim too (task_will_free_mem(current)) -- two mark_victim events for one death.
+THREADED_ALLOCATOR = r"""
+import mmap, os, sys, threading
+if "oomsentry-test" not in open("/proc/self/cgroup").read():
+    sys.exit(97)
+fd = os.open("/dev/zero", os.O_RDONLY)
+keep = []
+def run():
+    while True:
+        m = mmap.mmap(-1, 8 << 20)
+        os.readv(fd, [m])
+        keep.append(m)
+ts = [threading.Thread(target=run) for _ in range(8)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+"""
+
+
+def test_one_oom_victim_record_per_death(daemon_factory, cgroup_factory, procs):
+    """Before the fix, half of these deaths were reported twice (measured: 3 of 6 on 6.18)."""
+    d = daemon_factory("observe")
+    victims = []
+    for _ in range(5):
+        cg = cgroup_factory(192 * MiB)
+        p = procs.start([PYTHON, "-c", THREADED_ALLOCATOR], preexec_fn=cg.preexec())
+        assert p.wait(timeout=60) == -signal.SIGKILL
+        victims.append(p.pid)
+        d.wait_for(lambda r, pid=p.pid: r["event"] == "exit" and r.get("pid") == pid, what="exit of the victim")
+    time.sleep(0.5)
+    for pid in victims:
+        recs = d.find(lambda r, pid=pid: r["event"] == "oom_victim" and r.get("pid") == pid)
+        assert len(recs) == 1, (pid, recs)
+
+
 def test_large_file_mapping_reported(daemon_factory, procs, tmp_path):
     d = daemon_factory("observe")
     path = tmp_path / "model.safetensors"

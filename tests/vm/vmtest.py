@@ -34,6 +34,7 @@ EXTRA_TESTS = [
     "tests/integration/test_foundation.py::test_large_file_mapping_reported",
     "tests/integration/test_foundation.py::test_children_of_tracked_are_tracked",
     "tests/integration/test_foundation.py::test_exit_0_after_a_child_oom_kill_is_reported_as_such",
+    "tests/integration/test_foundation.py::test_one_oom_victim_record_per_death",
     "tests/integration/test_generations.py",
     "tests/integration/test_orphans.py",
     "tests/integration/test_pidns.py",
