@@ -67,6 +67,7 @@ static const struct key keys[] = {
 	I("restart", K_RESTART, restart_method, "controlled restart: none, signal, command or systemd (default none)"),
 	I("restart_command", K_STR, restart_command, "shell command that restarts ComfyUI (restart=command)"),
 	I("systemd_unit", K_STR, systemd_unit, "unit to restart over D-Bus (restart=systemd)"),
+	I("websocket", K_BOOL, websocket, "follow ComfyUI's /ws for queue changes and generation boundaries (yes)"),
 	I("free_after_each_generation", K_BOOL, free_after_each_generation, "POST /free after every generation (no)"),
 	I("restart_every_generations", K_UINT, restart_every_generations, "controlled restart every N generations (0=off)"),
 	I("restart_timeout", K_MS, restart_timeout_ms, "how long a restarted server may take to answer (120s)"),
@@ -88,6 +89,7 @@ static void instance_defaults(struct instance_config *in, const char *name)
 	in->restart_timeout_ms = 120000;
 	in->give_up_after = 2;
 	in->brake = true;
+	in->websocket = true;
 }
 
 void config_defaults(struct config *cfg)

@@ -32,6 +32,7 @@ struct instance_config {
 	char restart_command[CONFIG_STR];
 	char systemd_unit[CONFIG_STR];
 	bool free_after_each_generation;
+	bool websocket; /* follow /ws for queue changes (yes); no: poll /queue only */
 	uint64_t restart_every_generations;
 	uint64_t restart_timeout_ms;
 	uint64_t give_up_after; /* interrupts/restarts a prompt that cannot fit may cause before it is dropped; 0 never */

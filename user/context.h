@@ -20,6 +20,7 @@ struct probes;
 struct proc;
 struct proctree;
 struct instance;
+struct comfy_ws;
 
 struct daemon {
 	const struct config *cfg;
@@ -35,6 +36,7 @@ struct daemon {
 	struct proctree *pt;
 	struct cg_mounts mounts;
 	struct instance *instances[CONFIG_MAX_INSTANCES];
+	struct comfy_ws *ws; /* ComfyUI websockets; NULL without one (polling only) */
 	int n_instances;
 	bool metrics_on;
 	uint64_t events_by_type[16];

@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "boundary.h"
 #include "cgroup.h"
 #include "comfy.h"
 #include "crashloop.h"
@@ -15,16 +16,21 @@
 #include "incident.h"
 #include "journal.h"
 #include "learn.h"
+#include "lookahead.h"
 #include "orphans.h"
 #include "policy.h"
 #include "usage.h"
 
+struct comfy_ws;
+struct comfy_ws_conn;
 struct daemon;
 struct proc;
 
 #define SAMPLE_RING 2400    /* 20 min at the default 500 ms: what an incident report shows */
 #define MAX_SAVED 256       /* prompts a controlled restart carries over */
 #define MAX_REAPS 64
+#define SEEN_PENDING_MAX 64 /* pending prompts remembered between polls, to find those that ran unseen */
+#define LA_PENDING_CACHE 4  /* pending workflows parsed for the look-ahead */
 
 struct saved_prompt {
 	char prompt_id[COMFY_PROMPT_ID_MAX];
@@ -131,6 +137,33 @@ struct instance {
 	uint64_t orphan_bytes;
 	uint32_t orphan_count;
 	struct crashloop cl;
+	/* ComfyUI's websocket, exact generation boundaries and queue look-ahead (instance_gen.c) */
+	struct comfy_ws_conn *ws;
+	char ws_client_id[48];
+	bool ws_wake;              /* a queue change or boundary came in: read /queue + /history now */
+	bool ws_up_reported;       /* it connected once: later losses and reconnects are routine */
+	bool ws_down_reported;     /* it never connected and that was said */
+	char ws_progress_prompt[COMFY_PROMPT_ID_MAX]; /* progress events (only for prompts routed to us) */
+	int64_t ws_progress_value, ws_progress_max;
+	struct memtrace *trace;    /* every measurement: generations are cut from it at ComfyUI's stamps */
+	char seen_pending[SEEN_PENDING_MAX][COMFY_PROMPT_ID_MAX];
+	size_t n_seen_pending;
+	uint64_t exact_generations;  /* measured between ComfyUI's stamps */
+	uint64_t unseen_generations; /* ran between two polls, found in /history */
+	struct la_costs la_costs;
+	struct la_loaded la_loaded;        /* models believed resident */
+	struct la_loaded la_loaded_before; /* ... when the running prompt started */
+	struct la_prompt la_running;
+	bool la_running_valid;
+	char la_cache_id[LA_PENDING_CACHE][COMFY_PROMPT_ID_MAX];
+	struct la_prompt la_cache[LA_PENDING_CACHE];
+	size_t la_cache_next;
+	uint64_t la_excess_bytes;  /* a generation's own working set, models' load taken out */
+	uint64_t la_excess_pixels; /* ... at this latent size */
+	struct la_forecast la_fc;
+	bool la_fc_valid;
+	char la_next_id[COMFY_PROMPT_ID_MAX];
+	char la_reported_id[COMFY_PROMPT_ID_MAX];
 	/* history for incidents */
 	struct mem_sample samples[SAMPLE_RING];
 	size_t n_samples, sample_head;
@@ -156,5 +189,36 @@ void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force);
 bool instance_owns_proc(struct instance *in, const struct proc *p);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */
 bool instance_tree_has(struct instance *in, const struct proc *p);
+
+/* instance.c: what follows a generation's end (counting, its record, a /free that took effect, the forecast). */
+void instance_generation_done(struct instance *in, const char *prompt_id, enum gen_status st, uint64_t now_ns);
+enum gen_status instance_history_status(const struct comfy_history_item *h);
+
+/* instance_gen.c: ComfyUI's websocket as a wake-up, generations cut at ComfyUI's own stamps, prompts that ran
+ * between two polls, and the queue look-ahead. */
+int igen_init(struct instance *in);
+void igen_free(struct instance *in);
+/* Follow /ws (unless configured off); ws may be NULL (no websocket client: polling only, said once). */
+void igen_connect(struct instance *in, struct comfy_ws *ws);
+/* A message asked for /queue + /history now; clears the request. */
+bool igen_take_wake(struct instance *in);
+void igen_measured(struct instance *in, uint64_t now_ns);
+/* An RSS step of p (rss_bytes at ts_ns, when the kernel saw it) read after instance_measure(): when it is read
+ * late (the loop was busy), the trace also gets the usage it implies at ts_ns. */
+void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uint64_t ts_ns);
+/* After gen_end() of a prompt the live path saw: its start, peak and residual from the stamps in h. */
+void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_history_item *h, uint64_t now_ns);
+/* Prompts that left the pending list without being seen running: read from /history, recorded in order.
+ * new_running_id: the prompt running now ("" when idle); ended_id: the one the live path just ended ("" none). */
+void igen_unseen(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns);
+void igen_started(struct instance *in, const struct comfy_queue_item *it);
+/* A generation was recorded: learn the load cost of the models it brought in. */
+void igen_ended(struct instance *in, const struct generation *g);
+/* Every poll: remember the pending prompts, forecast the next one against the loaded models. */
+void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns);
+/* Models were dropped (a /free took effect, the server restarted). */
+void igen_models_unloaded(struct instance *in);
+/* The next prompt will not fit beside the loaded models but will alone: unload when the running prompt ends. */
+bool igen_next_needs_unload(const struct instance *in);
 
 #endif

@@ -60,6 +60,11 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 		free(in);
 		return NULL;
 	}
+	if (igen_init(in) < 0) {
+		comfy_client_free(in->comfy);
+		free(in);
+		return NULL;
+	}
 	gen_tracker_init(&in->gens, ic->name);
 	forecast_params_default(&in->fcp);
 	in->fcp.margin = d->cfg->forecast_margin;
@@ -111,6 +116,7 @@ void instance_free(struct instance *in)
 	prevent_brake_release(in, "the daemon stops");
 	instance_learn_flush(in, 0, true);
 	comfy_client_free(in->comfy);
+	igen_free(in);
 	saved_prompt_clear(&in->running);
 	saved_prompt_clear(&in->requeue);
 	for (size_t i = 0; i < in->n_saved; i++)
@@ -161,17 +167,15 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	DTRACE_PROBE3(oomsentry, generation, g->seq, g->peak_bytes, g->residual_bytes);
 }
 
-static enum gen_status status_from_history(struct instance *in, const char *prompt_id)
+enum gen_status instance_history_status(const struct comfy_history_item *h)
 {
-	struct comfy_history_item h;
-
-	if (comfy_get_history_item(in->comfy, prompt_id, &h) < 0 || !h.found)
+	if (!h->found)
 		return GEN_UNKNOWN;
-	if (h.msg_interrupted)
+	if (h->msg_interrupted)
 		return GEN_INTERRUPTED;
-	if (h.status == COMFY_STATUS_SUCCESS || h.msg_success)
+	if (h->status == COMFY_STATUS_SUCCESS || h->msg_success)
 		return GEN_SUCCESS;
-	if (h.status == COMFY_STATUS_ERROR || h.msg_error)
+	if (h->status == COMFY_STATUS_ERROR || h->msg_error)
 		return GEN_ERROR;
 	return GEN_UNKNOWN;
 }
@@ -186,6 +190,7 @@ static void free_took_effect(struct instance *in, uint64_t now_ns)
 
 	in->free_pending_prompt[0] = 0;
 	gen_new_epoch(&in->gens, now_ns, dip);
+	igen_models_unloaded(in);
 	gen_settle_begin(&in->settle, now_ns, in->free_sent_usage_bytes, dip);
 	in->settle_boundary_ns = now_ns;
 	in->settle_idle = false;
@@ -200,8 +205,10 @@ static void instance_settle_step(struct instance *in, uint64_t now_ns)
 		return;
 	freed = in->settle.ref_bytes > low ? in->settle.ref_bytes - low : 0;
 	/* an idle /free left the models unloaded too: the next generation reloads them */
-	if (in->settle_idle && !gen_running(&in->gens))
+	if (in->settle_idle && !gen_running(&in->gens)) {
 		gen_new_epoch(&in->gens, now_ns, low);
+		igen_models_unloaded(in);
+	}
 	learn_note_free(&in->learn, freed, (low_ns - in->settle_boundary_ns) / NSEC_PER_MSEC);
 	/* what /free could not release grew by this much since the last floor: the unreleasable leak */
 	if (in->floor_valid && in->generations_completed > in->floor_gens)
@@ -253,16 +260,26 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 
 static void generation_ended(struct instance *in, const char *prompt_id, uint64_t now_ns)
 {
-	enum gen_status st = status_from_history(in, prompt_id);
-	const struct generation *g;
-	int64_t seq;
+	struct comfy_history_item h;
+	enum gen_status st;
 
-	seq = gen_end(&in->gens, prompt_id, st, now_ns, usage_levels_residual_bytes(&in->lv, in->usage_bytes));
-	if (seq < 0)
+	if (comfy_get_history_item(in->comfy, prompt_id, &h) < 0)
+		h.found = false;
+	st = instance_history_status(&h);
+	if (gen_end(&in->gens, prompt_id, st, now_ns, usage_levels_residual_bytes(&in->lv, in->usage_bytes)) < 0)
 		return;
-	g = gen_find(&in->gens, prompt_id);
+	/* the poll saw it end late (and maybe start late): ComfyUI's stamps say when it really ran */
+	igen_exact(in, prompt_id, &h, now_ns);
+	instance_generation_done(in, prompt_id, st, now_ns);
+}
+
+void instance_generation_done(struct instance *in, const char *prompt_id, enum gen_status st, uint64_t now_ns)
+{
+	const struct generation *g = gen_find(&in->gens, prompt_id);
+
 	if (!g)
 		return;
+	igen_ended(in, g);
 	if (st != GEN_INTERRUPTED) {
 		in->generations_completed++;
 		in->generation_just_ended = true;
@@ -331,6 +348,7 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 {
 	struct comfy_queue q = { 0 };
 	const char *running_id = "";
+	char ended[COMFY_PROMPT_ID_MAX];
 	enum queue_change change;
 	int r;
 
@@ -357,18 +375,24 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	/* one measurement per poll serves the boundary (if any) and the next poll's start level */
 	instance_measure(in);
 	change = queue_running_change(in->running.prompt_id, running_id);
+	snprintf(ended, sizeof(ended), "%s", queue_change_ended(change) ? in->running.prompt_id : "");
 	if (queue_change_ended(change)) {
 		generation_ended(in, in->running.prompt_id, now_ns);
 		saved_prompt_clear(&in->running);
 	}
+	/* short prompts may have come and gone since the last poll, unless the same one ran all along */
+	if (change != QUEUE_SAME || !running_id[0])
+		igen_unseen(in, &q, ended, now_ns);
 	if (queue_change_started(change)) {
 		/* the prompt may have run for a poll interval already (and loaded its model) */
 		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
 		saved_prompt_from_item(&in->running, &q.running[0]);
 		gen_start(&in->gens, running_id, now_ns, start);
+		igen_started(in, &q.running[0]);
 		usage_levels_prompt_started(&in->lv, in->usage_bytes);
 		in->running_started_ns = now_ns;
 	}
+	igen_queue_seen(in, &q, now_ns);
 	usage_levels_polled(&in->lv, in->usage_bytes);
 	/* an interrupted prompt goes back once the worker has let go of it */
 	if (in->requeue_pending && (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns))
@@ -492,9 +516,12 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	/* an RSS step of the server or its workers: sample now so that a generation's peak is not missed between
 	 * two timer ticks */
+	uint64_t event_rss = p->rss_bytes; /* the event's, before a refresh replaces it */
+
 	if (!instance_tree_has(in, p))
 		return;
 	instance_measure(in);
+	igen_rss_event(in, p, event_rss, now_ns);
 	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
 	instance_settle_step(in, now_ns);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
@@ -566,6 +593,7 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	}
 	/* what was known about this server's generations says nothing about its successor */
 	gen_server_restarted(&in->gens, now_ns, 0);
+	igen_models_unloaded(in);
 	in->generations_completed = 0; /* counted since the server's start: the policy sees the restart */
 	in->server_gone = true;
 	in->fc_valid = false;

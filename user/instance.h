@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include "config.h"
 
+struct comfy_ws;
 struct daemon;
 struct instance;
 struct proc;
@@ -20,6 +21,10 @@ void instance_free(struct instance *in);
 /* After the /proc scan at start: find the server, report orphans left by earlier runs. */
 void instance_after_scan(struct instance *in, uint64_t now_ns);
 void instance_poll(struct instance *in, uint64_t now_ns);   /* ComfyUI /queue + /history */
+/* Follow the instance's /ws through ws (NULL: polling only). */
+void instance_connect_ws(struct instance *in, struct comfy_ws *ws);
+/* After the websocket was serviced: poll now when a message asked for it. */
+void instance_ws_wake(struct instance *in, uint64_t now_ns);
 void instance_sample(struct instance *in, uint64_t now_ns); /* memory, forecast, policy, pending actions */
 void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns);
 void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns);

@@ -185,6 +185,7 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	instance_set_cgroup(in, p);
 	if (restarted)
 		gen_server_restarted(&in->gens, now_ns, in->usage_bytes);
+	igen_models_unloaded(in); /* a new server holds no models */
 	in->floor_valid = false;
 	in->free_pending_prompt[0] = 0;
 	in->server_gone = false;
@@ -254,6 +255,7 @@ void instance_measure(struct instance *in)
 		in->oom_kill_count = m.oom_kill;
 		in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
 		usage_levels_measured(&in->lv, in->usage_bytes);
+		igen_measured(in, now_mono_ns());
 		return;
 	}
 	struct tree_ctx c = { in, 0 };
@@ -265,6 +267,7 @@ void instance_measure(struct instance *in)
 	}
 	in->usage_bytes = c.rss;
 	usage_levels_measured(&in->lv, in->usage_bytes);
+	igen_measured(in, now_mono_ns());
 	if (procfs_read_meminfo(proctree_root(in->d->pt), &mi) == 0)
 		in->limit_bytes = mi.mem_total_bytes;
 }

@@ -30,9 +30,10 @@
 #include "prune.h"
 #include "status.h"
 #include "utf8.h"
+#include "comfy_ws.h"
 
 /* epoll tags */
-enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL };
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -410,6 +411,8 @@ static void seed_one(struct proc *p, void *ctx)
 
 static void daemon_free(struct daemon *d)
 {
+	/* before the instances: its connections point at them */
+	d->ws = comfy_ws_free(d->ws);
 	for (int i = 0; i < d->n_instances; i++)
 		instance_free(d->instances[i]);
 	if (d->metrics_on)
@@ -584,6 +587,12 @@ static int daemon_setup(struct daemon *d)
 		if (d->instances[d->n_instances])
 			d->n_instances++;
 	}
+	r = comfy_ws_new(d->epfd, TAG_WS, &d->ws);
+	if (r < 0)
+		log_warn_errno(r, "no websocket client (libwebsockets); following ComfyUI by polling /queue every %llu ms",
+			       (unsigned long long)d->cfg->poll_interval_ms);
+	for (int i = 0; i < d->n_instances; i++)
+		instance_connect_ws(d->instances[i], d->ws);
 
 	r = proctree_scan(d->pt, d->cfg->comm_prefixes, d->cfg->n_comm_prefixes, d->cfg->cgroups, d->cfg->n_cgroups,
 			  seed_one, d);
@@ -718,6 +727,12 @@ static int daemon_loop(struct daemon *d)
 				break;
 			case TAG_PREKILL:
 				prekill_server_accept(d->prekill_fd, OOMSENTRY_VERSION, on_prekill, d);
+				break;
+			case TAG_WS:
+				comfy_ws_service(d->ws, now);
+				/* a queue change or a boundary: read /queue + /history now, not at the next poll */
+				for (int j = 0; j < d->n_instances; j++)
+					instance_ws_wake(d->instances[j], now_mono_ns());
 				break;
 			}
 		}

@@ -239,7 +239,7 @@ class WS:
         lines = head.decode().split("\r\n")
         assert lines[0].startswith("HTTP/1.1 101"), lines
         hdrs = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in lines[1:]}
-        digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC11B85").encode()).digest()
+        digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
         expect = base64.b64encode(digest).decode()
         assert hdrs["sec-websocket-accept"] == expect
         assert hdrs["upgrade"].lower() == "websocket"
@@ -305,6 +305,16 @@ class WS:
 # ---------------------------------------------------------------------------------------------------------
 # routes and shapes
 # ---------------------------------------------------------------------------------------------------------
+
+
+def test_ws_accept_is_rfc6455():
+    """The accept token of RFC 6455 section 1.3's own example: a wrong GUID passes a test that shares it but no
+    real client (libwebsockets, browsers) connects."""
+    sys.path.insert(0, HERE)
+    import comfy_sim
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    assert base64.b64encode(hashlib.sha1((key + comfy_sim.WS_GUID).encode()).digest()).decode() == \
+        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 def test_routes_and_shapes(sim):
     st = sim.get("/system_stats")

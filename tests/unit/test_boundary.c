@@ -73,6 +73,9 @@ static void test_window_edges(void **state)
 		{ 110, 190, 250, 0, 500, 500, 500, 800, true, 0 },
 		/* a measurement exactly at the start stamp is the start level, not inside */
 		{ 200, 350, 450, 0, 800, 900, 900, 600, true, 1 },
+		/* the last point before is half-way down a release: the first inside, lower, is the start level */
+		{ 350, 450, 450, 0, 600, 600, 600, 600, false, 1 },
+		{ 350, 650, 650, 0, 600, 700, 700, 700, false, 3 },
 		/* residual: the lowest after the end, up to the next start only */
 		{ 200, 350, 550, 0, 800, 900, 900, 550, true, 1 },
 		{ 200, 350, 650, 0, 800, 900, 900, 550, true, 1 },
@@ -121,11 +124,20 @@ static void test_ring(void **state)
 	assert_int_equal(memtrace_window(mt, MS(11), MS(20), MS(20), &w), 0);
 	assert_int_equal(w.usage_start_bytes, MIB(10));
 	assert_int_equal(w.peak_bytes, MIB(19));
-	/* a measurement stamped before the newest keeps the trace sorted */
+	/* older than everything held in a full ring: dropped */
 	memtrace_add(mt, MS(1), MIB(7));
+	assert_int_equal(memtrace_count(mt), MEMTRACE_SIZE);
+	assert_int_equal(memtrace_oldest_ns(mt), MS(11));
+	/* a late RSS event goes where it belongs, and the oldest point makes room */
+	memtrace_add(mt, MS(100) + 500, MIB(9999));
+	assert_int_equal(memtrace_oldest_ns(mt), MS(12));
+	assert_int_equal(memtrace_window(mt, MS(100), MS(101), MS(101), &w), 0);
+	assert_int_equal(w.usage_start_bytes, MIB(99));
+	assert_int_equal(w.peak_bytes, MIB(9999));
+	assert_int_equal(w.usage_end_bytes, MIB(100));
 	assert_int_equal(memtrace_window(mt, MS(MEMTRACE_SIZE + 10), MS(MEMTRACE_SIZE + 10), MS(MEMTRACE_SIZE + 10), &w),
 			 0);
-	assert_int_equal(w.usage_end_bytes, MIB(7));
+	assert_int_equal(w.usage_end_bytes, MIB(MEMTRACE_SIZE + 9));
 	memtrace_reset(mt);
 	assert_int_equal(memtrace_count(mt), 0);
 	free(mt);

@@ -946,7 +946,7 @@ static void test_help_keys(void **state)
 		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir",
 		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
-		"systemd_unit", "free_after_each_generation", "restart_every_generations", "restart_timeout",
+		"systemd_unit", "websocket", "free_after_each_generation", "restart_every_generations", "restart_timeout",
 		"give_up_after", "brake",
 	};
 	int lines = 0;

@@ -582,6 +582,44 @@ static void test_settle(void **state)
 	gen_settle_begin(NULL, 0, 0, 0);
 }
 
+/* The live path saw prompt b from the poll that found it (late, after its climb began) to the poll that found it
+ * gone (after c had started climbing); ComfyUI's stamps give its real window, and its neighbour's growth follows. */
+static void test_set_window(void **state)
+{
+	struct gen_tracker t;
+	const struct generation *a, *b;
+
+	(void)state;
+	gen_tracker_init(&t, "x");
+	assert_true(gen_start(&t, "a", 100, MIB(1000)) > 0);
+	assert_true(gen_end(&t, "a", GEN_SUCCESS, 200, MIB(1010)) > 0);
+	assert_true(gen_start(&t, "b", 400, MIB(1200)) > 0);
+	assert_int_equal(gen_set_window(&t, "b", 300, 550, MIB(1010), MIB(1300), MIB(1300), MIB(1020)), -EBUSY);
+	assert_true(gen_sample(&t, 450, MIB(1500)) == 0);
+	assert_true(gen_end(&t, "b", GEN_SUCCESS, 600, MIB(1400)) > 0);
+	b = gen_find(&t, "b");
+	assert_int_equal(b->growth_bytes, (int64_t)MIB(390));
+	assert_int_equal(gen_set_window(&t, "b", 300, 550, MIB(1010), MIB(1300), MIB(1290), MIB(1020)), 0);
+	assert_int_equal(b->start_ns, 300);
+	assert_int_equal(b->end_ns, 550);
+	assert_int_equal(b->usage_start_bytes, MIB(1010));
+	assert_int_equal(b->peak_bytes, MIB(1300));
+	assert_int_equal(b->usage_end_bytes, MIB(1290));
+	assert_int_equal(b->residual_bytes, MIB(1020));
+	assert_int_equal(b->growth_bytes, (int64_t)MIB(10));
+	/* an older generation: its own growth and the next one's follow */
+	assert_int_equal(gen_set_window(&t, "a", 100, 190, MIB(1000), MIB(1100), MIB(1100), MIB(1005)), 0);
+	a = gen_find(&t, "a");
+	assert_int_equal(a->growth_bytes, (int64_t)MIB(5));
+	assert_int_equal(b->growth_bytes, (int64_t)MIB(15));
+	/* the peak is never below the levels it is made of */
+	assert_int_equal(gen_set_window(&t, "a", 100, 190, MIB(1000), MIB(900), MIB(1050), MIB(1005)), 0);
+	assert_int_equal(a->peak_bytes, MIB(1050));
+	assert_int_equal(gen_set_window(&t, "a", 700, 600, 0, 0, 0, 0), -EINVAL);
+	assert_int_equal(gen_set_window(&t, "zz", 1, 2, 0, 0, 0, 0), -ENOENT);
+	assert_int_equal(gen_set_window(NULL, "a", 1, 2, 0, 0, 0, 0), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -602,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_corrupted_tracker),
 		cmocka_unit_test(test_status_strings),
 		cmocka_unit_test(test_settle),
+		cmocka_unit_test(test_set_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,19 +30,31 @@ uint64_t memtrace_oldest_ns(const struct memtrace *mt)
 	return memtrace_count(mt) ? at(mt, 0)->ts_ns : 0;
 }
 
+static struct memtrace_point *at_mut(struct memtrace *mt, size_t i)
+{
+	return (struct memtrace_point *)at(mt, i);
+}
+
 void memtrace_add(struct memtrace *mt, uint64_t ts_ns, uint64_t bytes)
 {
-	size_t n;
+	size_t n, i;
 
 	if (!mt)
 		return;
 	n = memtrace_count(mt);
-	if (n && ts_ns < at(mt, n - 1)->ts_ns)
-		ts_ns = at(mt, n - 1)->ts_ns;
+	if (n == MEMTRACE_SIZE && ts_ns < at(mt, 0)->ts_ns)
+		return;
 	mt->pts[mt->head % MEMTRACE_SIZE] = (struct memtrace_point){ ts_ns, bytes };
 	mt->head = (mt->head % MEMTRACE_SIZE + 1) % MEMTRACE_SIZE;
-	if (mt->n < MEMTRACE_SIZE)
-		mt->n = n + 1;
+	if (n < MEMTRACE_SIZE)
+		n++;
+	mt->n = n;
+	/* late points are rare and a few places late: bubble the new one back */
+	for (i = n - 1; i > 0 && at(mt, i - 1)->ts_ns > ts_ns; i--) {
+		struct memtrace_point tmp = *at(mt, i - 1);
+		*at_mut(mt, i - 1) = *at(mt, i);
+		*at_mut(mt, i) = tmp;
+	}
 }
 
 /* Index of the last point with ts <= t, or -1. */
@@ -77,6 +89,11 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 		return -ENODATA;
 	i1 = last_at_or_before(mt, end_ns);
 	w.usage_start_bytes = at(mt, (size_t)i0)->bytes;
+	/* RSS step events report a drop in steps: the last one before the start may be half-way down from the
+	 * previous generation's release, and the first measurement inside the window shows where it ended; a climb
+	 * of this generation only makes that one higher */
+	if (i0 + 1 <= i1)
+		w.usage_start_bytes = MIN(w.usage_start_bytes, at(mt, (size_t)i0 + 1)->bytes);
 	w.peak_bytes = w.usage_start_bytes;
 	for (long i = i0 + 1; i <= i1; i++) {
 		w.peak_bytes = MAX(w.peak_bytes, at(mt, (size_t)i)->bytes);

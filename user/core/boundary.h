@@ -30,8 +30,9 @@ struct memtrace {
 };
 
 void memtrace_reset(struct memtrace *mt);
-/* Appends a measurement. One older than the newest point is stored at the newest time (measurements from
- * different sources may be taken out of order by a few µs; the trace must stay sorted). */
+/* Adds a measurement in time order: an RSS event read from the ring buffer late is stamped when the kernel saw
+ * it, before measurements taken since. The oldest point makes room when the ring is full; a point older than
+ * every point held is then dropped. */
 void memtrace_add(struct memtrace *mt, uint64_t ts_ns, uint64_t bytes);
 /* Points held, and the oldest time covered (0 when empty). */
 size_t memtrace_count(const struct memtrace *mt);
@@ -39,7 +40,8 @@ uint64_t memtrace_oldest_ns(const struct memtrace *mt);
 
 /* What one generation did between its boundaries. */
 struct gen_window {
-	uint64_t usage_start_bytes; /* the last measurement at or before start */
+	uint64_t usage_start_bytes; /* the last measurement at or before start, or the first inside when lower (the
+				     * end of a release reported in steps) */
 	uint64_t peak_bytes;        /* max of the start level and every measurement in (start, end] */
 	uint64_t usage_end_bytes;   /* the last measurement at or before end */
 	uint64_t residual_bytes;    /* the lowest measurement in (end, settle] (ComfyUI drops the working set

@@ -286,6 +286,54 @@ int64_t gen_end(struct gen_tracker *t, const char *prompt_id, enum gen_status st
 	return (int64_t)(g->seq & INT64_MAX);
 }
 
+int gen_set_window(struct gen_tracker *t, const char *prompt_id, uint64_t start_ns, uint64_t end_ns,
+		   uint64_t usage_start_bytes, uint64_t peak_bytes, uint64_t usage_end_bytes, uint64_t residual_bytes)
+{
+	struct generation *g;
+	size_t n;
+
+	if (!t || !id_valid(prompt_id))
+		return -EINVAL;
+	g = find_gen(t, prompt_id);
+	if (!g)
+		return -ENOENT;
+	if (g->status == GEN_RUNNING)
+		return -EBUSY;
+	if (start_ns > end_ns)
+		return -EINVAL;
+	g->start_ns = start_ns;
+	g->end_ns = end_ns;
+	g->usage_start_bytes = usage_start_bytes;
+	g->usage_end_bytes = usage_end_bytes;
+	g->peak_bytes = peak_bytes > usage_start_bytes ? peak_bytes : usage_start_bytes;
+	if (usage_end_bytes > g->peak_bytes)
+		g->peak_bytes = usage_end_bytes;
+	if (g->has_residual)
+		g->residual_bytes = residual_bytes;
+	/* update_growth() only looks one slot back, from the newest: recompute g and the one after it */
+	n = ring_count(t);
+	for (size_t i = 0; i < n; i++) {
+		if (ring_at(t, i) != g)
+			continue;
+		if (i == 0) {
+			update_growth(t, g);
+		} else {
+			struct generation *next = ring_at(t, i - 1);
+			const struct generation *prev = ring_at(t, i + 1);
+			if (!g->has_residual)
+				g->growth_bytes = 0;
+			else if (!g->first_in_epoch && prev && prev->epoch == g->epoch && prev->has_residual)
+				g->growth_bytes = diff_sat(g->residual_bytes, prev->residual_bytes);
+			else
+				g->growth_bytes = diff_sat(g->residual_bytes, g->usage_start_bytes);
+			if (next->has_residual && !next->first_in_epoch && next->epoch == g->epoch && g->has_residual)
+				next->growth_bytes = diff_sat(next->residual_bytes, g->residual_bytes);
+		}
+		break;
+	}
+	return 0;
+}
+
 int gen_sample(struct gen_tracker *t, uint64_t now_ns, uint64_t usage_bytes)
 {
 	struct generation *g;

@@ -98,6 +98,14 @@ int64_t gen_start(struct gen_tracker *t, const char *prompt_id, uint64_t now_ns,
 int64_t gen_end(struct gen_tracker *t, const char *prompt_id, enum gen_status status, uint64_t now_ns,
 		uint64_t usage_bytes);
 
+/* Replaces what the live path measured for an ended generation with what ComfyUI's own stamps say
+ * (boundary.c): its start and end, start level, peak, end level and residual; growth is recomputed (and that of the generation after
+ * it, whose growth is relative to this residual). The live path sees a prompt from the poll that found it running
+ * to the poll that found it gone, which for short generations is mostly someone else's memory. Returns 0, -EINVAL
+ * (start after its end), -ENOENT (not in the ring), -EBUSY (still running). */
+int gen_set_window(struct gen_tracker *t, const char *prompt_id, uint64_t start_ns, uint64_t end_ns,
+		   uint64_t usage_start_bytes, uint64_t peak_bytes, uint64_t usage_end_bytes, uint64_t residual_bytes);
+
 /* A memory sample: raises the running generation's peak, or, while idle, replaces the residual of the last
  * generation of the current epoch. Returns 0 or -EINVAL. */
 int gen_sample(struct gen_tracker *t, uint64_t now_ns, uint64_t usage_bytes);

@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0
+/* One instance's generations at any pace (issue 14): ComfyUI's /ws wakes the daemon on every queue change, each
+ * generation is cut from the trace of measurements at the instants ComfyUI stamped in /history (not at the polls
+ * that happened to see it), prompts that ran entirely between two polls are found by what left the pending list,
+ * and the pending queue's next workflow is weighed against the models already loaded. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "comfy-client.h"
+#include "comfy_ws.h"
+#include "common.h"
+#include "config.h"
+#include "instance.h"
+#include "instance-state.h"
+#include "journal.h"
+#include "log.h"
+#include "context.h"
+#include "locate.h"
+#include "procfs.h"
+#include "procfs-read.h"
+#include "proctree.h"
+
+/* ComfyUI stamps with its own time.time(); on this host that is our realtime clock, read a moment apart */
+#define STAMP_SKEW_MS 2000
+/* history lookups for prompts that ran unseen, per poll: a deep queue flushed at once is caught up over polls */
+#define UNSEEN_MAX 16
+
+static uint64_t real_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+int igen_init(struct instance *in)
+{
+	in->trace = calloc(1, sizeof(*in->trace));
+	if (!in->trace)
+		return -ENOMEM;
+	comfy_ws_make_client_id(in->ws_client_id, sizeof(in->ws_client_id));
+	la_costs_init(&in->la_costs);
+	la_loaded_clear(&in->la_loaded);
+	return 0;
+}
+
+void igen_free(struct instance *in)
+{
+	free(in->trace);
+	in->trace = NULL;
+}
+
+/* ---- the websocket ---- */
+
+static void ws_message(void *userdata, const struct wsmsg *m, uint64_t now_ns)
+{
+	struct instance *in = userdata;
+
+	(void)now_ns;
+	if (wsmsg_wakes(m))
+		in->ws_wake = true;
+	if (m->type == WSMSG_PROGRESS && m->prompt_id[0]) {
+		snprintf(in->ws_progress_prompt, sizeof(in->ws_progress_prompt), "%s", m->prompt_id);
+		in->ws_progress_value = m->progress_value;
+		in->ws_progress_max = m->progress_max;
+	}
+}
+
+static void ws_state(void *userdata, enum comfy_ws_state st, const char *why, uint64_t now_ns)
+{
+	struct instance *in = userdata;
+	struct rec r;
+
+	(void)now_ns;
+	if (st == COMFY_WS_CONNECTED) {
+		in->ws_wake = true; /* whatever changed while we were not listening */
+		/* reconnecting after a restart of the server is routine: the first connection is worth a record */
+		if (in->ws_up_reported) {
+			log_info("instance %s: websocket at %s connected again", in->ic->name, in->ic->url);
+			return;
+		}
+		in->ws_up_reported = true;
+		instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
+		rec_add(&r, "URL", "%s", in->ic->url);
+		rec_add(&r, "WEBSOCKET", "connected");
+		rec_message(&r, "instance %s: following ComfyUI's websocket at %s (client id %s): every queue change "
+				"wakes the daemon to read /queue and /history",
+			    in->ic->name, in->ic->url, in->ws_client_id);
+		rec_emit(&r);
+	} else if (st == COMFY_WS_DOWN) {
+		/* comfy_ws reports a loss once until the next successful connection; one that worked before is
+		 * being retried (the server restarts), one that never worked is the news: said once */
+		if (in->ws_up_reported || in->ws_down_reported) {
+			log_info("instance %s: websocket at %s lost (%s); polling /queue meanwhile, reconnecting with backoff",
+				 in->ic->name, in->ic->url, why);
+			return;
+		}
+		in->ws_down_reported = true;
+		instance_rec(&r, in, REC_COMFY, LOG_WARNING);
+		rec_add(&r, "URL", "%s", in->ic->url);
+		rec_add(&r, "WEBSOCKET", "unavailable");
+		rec_add(&r, "REASON", "%s", why);
+		rec_message(&r, "instance %s: ComfyUI's websocket at %s is unavailable (%s); following generations by "
+				"polling /queue and /history every %llu ms, retrying the websocket with backoff",
+			    in->ic->name, in->ic->url, why, (unsigned long long)in->d->cfg->poll_interval_ms);
+		rec_emit(&r);
+	}
+}
+
+void igen_connect(struct instance *in, struct comfy_ws *ws)
+{
+	static const struct comfy_ws_callbacks cb = { .on_message = ws_message, .on_state = ws_state };
+	int r;
+
+	if (!in->ic->websocket) {
+		log_info("instance %s: websocket off by configuration; polling /queue every %llu ms", in->ic->name,
+			 (unsigned long long)in->d->cfg->poll_interval_ms);
+		return;
+	}
+	if (!ws)
+		return; /* the daemon said once that it has no websocket client */
+	r = comfy_ws_connect(ws, in->ic->url, in->ic->auth_header, in->ws_client_id, &cb, in, &in->ws);
+	if (r < 0)
+		log_warn_errno(r, "instance %s: cannot follow the websocket of %s; polling /queue only", in->ic->name,
+			       in->ic->url);
+}
+
+bool igen_take_wake(struct instance *in)
+{
+	bool w = in->ws_wake;
+
+	in->ws_wake = false;
+	return w;
+}
+
+void igen_measured(struct instance *in, uint64_t now_ns)
+{
+	if (in->trace)
+		memtrace_add(in->trace, now_ns, in->usage_bytes);
+}
+
+void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uint64_t ts_ns)
+{
+	uint64_t now = now_mono_ns(), counted;
+	struct proc_stat st;
+
+	/* read at once, the measurement just taken stands for the event */
+	if (!in->trace || ts_ns + 2 * NSEC_PER_MSEC >= now)
+		return;
+	/* what the measurement counted for p: the cgroup holds its RSS of now; the tree sum holds p->rss_bytes,
+	 * refreshed from /proc for the server, the event's own for the others */
+	if (in->use_cgroup) {
+		if (procfs_read_stat(proctree_root(in->d->pt), p->pid, &st) < 0)
+			return;
+		counted = st.rss_pages * (uint64_t)sysconf(_SC_PAGESIZE);
+	} else {
+		counted = p->rss_bytes;
+	}
+	/* the usage now, less what this process did since the kernel reported it */
+	if (counted > rss_bytes && in->usage_bytes < counted - rss_bytes)
+		return;
+	memtrace_add(in->trace, ts_ns, in->usage_bytes - counted + rss_bytes);
+}
+
+/* ---- exact boundaries ---- */
+
+/* The stamps of h on our monotonic clock; false when absent or implausible (another host's clock). */
+static bool stamps(const struct comfy_history_item *h, uint64_t *start_ns, uint64_t *end_ns)
+{
+	uint64_t real = real_now_ns(), mono = now_mono_ns();
+
+	if (!h->found || !h->start_ms || !h->end_ms || h->end_ms < h->start_ms)
+		return false;
+	return boundary_wall_ms_to_mono(h->start_ms, real, mono, STAMP_SKEW_MS, start_ns) == 0 &&
+	       boundary_wall_ms_to_mono(h->end_ms, real, mono, STAMP_SKEW_MS, end_ns) == 0;
+}
+
+void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_history_item *h, uint64_t now_ns)
+{
+	uint64_t start_ns, end_ns;
+	struct gen_window w;
+
+	int r;
+
+	if (!in->trace || !stamps(h, &start_ns, &end_ns)) {
+		log_debug("instance %s: prompt %s has no usable stamps in /history (found %d, %lld..%lld): measured "
+			  "between polls", in->ic->name, prompt_id, h->found, (long long)h->start_ms, (long long)h->end_ms);
+		return;
+	}
+	/* the measurement of this very poll counts: it may be the first after the working set was dropped */
+	r = memtrace_window(in->trace, start_ns, end_ns, MAX(now_ns, now_mono_ns()), &w);
+	if (r == -ENODATA) {
+		/* the trace begins after its start (the daemon started during it): the stamps still give its
+		 * time, the live measurements its memory */
+		const struct generation *g = gen_find(&in->gens, prompt_id);
+		if (g)
+			gen_set_window(&in->gens, prompt_id, start_ns, end_ns, g->usage_start_bytes, g->peak_bytes,
+				       g->usage_end_bytes, g->residual_bytes);
+	}
+	if (r == 0)
+		r = gen_set_window(&in->gens, prompt_id, start_ns, end_ns, w.usage_start_bytes, w.peak_bytes,
+				   w.usage_end_bytes, w.residual_bytes);
+	if (r < 0) {
+		log_debug_errno(r, "instance %s: prompt %s not measured between its stamps", in->ic->name, prompt_id);
+		return;
+	}
+	in->exact_generations++;
+}
+
+struct unseen {
+	char id[COMFY_PROMPT_ID_MAX];
+	struct comfy_history_item h;
+	uint64_t start_ns, end_ns;
+	bool stamped;
+};
+
+static int cmp_unseen(const void *a, const void *b)
+{
+	const struct unseen *x = a, *y = b;
+
+	if (x->stamped != y->stamped)
+		return x->stamped ? -1 : 1;
+	return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns;
+}
+
+static bool in_queue(const struct comfy_queue *q, const char *id)
+{
+	for (size_t i = 0; i < q->n_pending; i++)
+		if (!strcmp(q->pending[i].prompt_id, id))
+			return true;
+	for (size_t i = 0; i < q->n_running; i++)
+		if (!strcmp(q->running[i].prompt_id, id))
+			return true;
+	return false;
+}
+
+static const struct la_prompt *cached_workflow(struct instance *in, const char *id)
+{
+	for (size_t i = 0; i < LA_PENDING_CACHE; i++)
+		if (in->la_cache_id[i][0] && !strcmp(in->la_cache_id[i], id))
+			return &in->la_cache[i];
+	return NULL;
+}
+
+void igen_unseen(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns)
+{
+	struct unseen *u;
+	size_t n = 0;
+
+	if (!in->n_seen_pending)
+		return;
+	u = calloc(UNSEEN_MAX, sizeof(*u));
+	if (!u)
+		return;
+	for (size_t i = 0; i < in->n_seen_pending && n < UNSEEN_MAX; i++) {
+		const char *id = in->seen_pending[i];
+
+		if (in_queue(q, id) || (ended_id && !strcmp(id, ended_id)) || gen_find(&in->gens, id))
+			continue;
+		/* gone from the queue without running (deleted by a client) leaves no history */
+		if (comfy_get_history_item(in->comfy, id, &u[n].h) < 0 || !u[n].h.found)
+			continue;
+		snprintf(u[n].id, sizeof(u[n].id), "%s", id);
+		u[n].stamped = stamps(&u[n].h, &u[n].start_ns, &u[n].end_ns);
+		n++;
+	}
+	qsort(u, n, sizeof(*u), cmp_unseen);
+	for (size_t i = 0; i < n; i++) {
+		enum gen_status st = instance_history_status(&u[i].h);
+		/* the residual may settle until the next one starts */
+		uint64_t settle = i + 1 < n && u[i + 1].stamped ? u[i + 1].start_ns : MAX(now_ns, now_mono_ns());
+		const struct la_prompt *wf = cached_workflow(in, u[i].id);
+		struct gen_window w;
+
+		if (u[i].stamped && in->trace && memtrace_window(in->trace, u[i].start_ns, u[i].end_ns, settle, &w) == 0) {
+			gen_start(&in->gens, u[i].id, u[i].start_ns, w.usage_start_bytes);
+			gen_sample(&in->gens, u[i].end_ns, w.peak_bytes);
+			gen_end(&in->gens, u[i].id, st, u[i].end_ns, w.residual_bytes);
+			gen_set_window(&in->gens, u[i].id, u[i].start_ns, u[i].end_ns, w.usage_start_bytes, w.peak_bytes,
+				       w.usage_end_bytes, w.residual_bytes);
+			in->exact_generations++;
+		} else {
+			/* no stamps or no trace that far back: it ran, its memory is unknown */
+			gen_start(&in->gens, u[i].id, now_ns, in->usage_bytes);
+			gen_end(&in->gens, u[i].id, st, now_ns, in->usage_bytes);
+		}
+		in->unseen_generations++;
+		if (wf) {
+			in->la_running = *wf;
+			in->la_running_valid = true;
+			in->la_loaded_before = in->la_loaded;
+		} else {
+			in->la_running_valid = false;
+		}
+		instance_generation_done(in, u[i].id, st, now_ns);
+		in->la_running_valid = false;
+	}
+	free(u);
+}
+
+/* ---- look-ahead ---- */
+
+static const struct la_prompt *workflow(struct instance *in, const struct comfy_queue_item *it)
+{
+	const struct la_prompt *p = cached_workflow(in, it->prompt_id);
+	size_t slot;
+
+	if (p)
+		return p;
+	slot = in->la_cache_next++ % LA_PENDING_CACHE;
+	if (la_parse_prompt(it->prompt_json, it->prompt_json ? strlen(it->prompt_json) : 0, &in->la_cache[slot]) < 0) {
+		in->la_cache_id[slot][0] = 0;
+		return NULL;
+	}
+	snprintf(in->la_cache_id[slot], sizeof(in->la_cache_id[slot]), "%s", it->prompt_id);
+	return &in->la_cache[slot];
+}
+
+void igen_started(struct instance *in, const struct comfy_queue_item *it)
+{
+	const struct la_prompt *p = workflow(in, it);
+
+	in->la_running_valid = p != NULL;
+	if (p)
+		in->la_running = *p;
+	in->la_loaded_before = in->la_loaded;
+}
+
+static uint64_t new_load_bytes(const struct instance *in, const struct la_prompt *p, const struct la_loaded *before)
+{
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < p->n_models; i++) {
+		const struct la_cost *c;
+		if (la_loaded_has(before, p->models[i].name))
+			continue;
+		c = la_costs_find(&in->la_costs, p->models[i].name);
+		if (c)
+			sum += c->bytes;
+	}
+	return sum;
+}
+
+void igen_ended(struct instance *in, const struct generation *g)
+{
+	int64_t leak;
+	uint64_t load, excess, pixels;
+
+	if (!in->la_running_valid || !g)
+		return;
+	if (g->status == GEN_SUCCESS && g->has_residual) {
+		leak = in->fc_valid && in->fc.leak_suspected ? in->fc.leak_bytes_per_gen : 0;
+		la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before, g->growth_bytes, leak,
+				    in->gens.total);
+		/* its own working set: what it climbed above its start, less the models it loaded */
+		load = new_load_bytes(in, &in->la_running, &in->la_loaded_before);
+		excess = g->peak_bytes > g->usage_start_bytes + load ? g->peak_bytes - g->usage_start_bytes - load : 0;
+		pixels = la_prompt_pixels(&in->la_running);
+		if (excess && (!in->la_excess_bytes || pixels == in->la_excess_pixels || !pixels)) {
+			in->la_excess_bytes = in->la_excess_bytes ? in->la_excess_bytes / 2 + excess / 2 : excess;
+		} else if (excess) {
+			/* another latent size: keep the newest pair, the forecast scales from it */
+			in->la_excess_bytes = excess;
+		}
+		if (excess)
+			in->la_excess_pixels = pixels;
+	}
+	/* interrupted or failed, its models were still loaded */
+	la_loaded_add_prompt(&in->la_loaded, &in->la_running);
+	in->la_running_valid = false;
+}
+
+void igen_models_unloaded(struct instance *in)
+{
+	la_loaded_clear(&in->la_loaded);
+	la_loaded_clear(&in->la_loaded_before);
+}
+
+static const struct comfy_queue_item *next_pending(const struct comfy_queue *q)
+{
+	const struct comfy_queue_item *best = NULL;
+
+	/* /queue lists ComfyUI's heap as it lies, not in run order: the lowest number runs first */
+	for (size_t i = 0; i < q->n_pending; i++)
+		if (!best || q->pending[i].number < best->number)
+			best = &q->pending[i];
+	return best;
+}
+
+static void report_lookahead(struct instance *in, const struct la_prompt *next)
+{
+	char peak[32], limit[32], after[32], models[512] = "";
+	struct rec r;
+	size_t n = 0;
+
+	if (!strcmp(in->la_reported_id, in->la_next_id))
+		return;
+	snprintf(in->la_reported_id, sizeof(in->la_reported_id), "%s", in->la_next_id);
+	for (size_t i = 0; i < next->n_models && n < sizeof(models) - 1; i++)
+		n += (size_t)snprintf(models + n, sizeof(models) - n, "%s%s", i ? ", " : "", next->models[i].name);
+	if (n >= sizeof(models))
+		n = sizeof(models) - 1;
+	instance_rec(&r, in, REC_FORECAST, LOG_NOTICE);
+	rec_add(&r, "NEXT_PROMPT_ID", "%s", in->la_next_id);
+	rec_add(&r, "NEXT_MODELS", "%s", models);
+	rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->la_fc.peak_bytes);
+	rec_add(&r, "PEAK_AFTER_UNLOAD_BYTES", "%llu", (unsigned long long)in->la_fc.peak_after_unload_bytes);
+	rec_add(&r, "LOAD_BYTES", "%llu", (unsigned long long)in->la_fc.load_bytes);
+	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add(&r, "NEXT_FITS", "%d", in->la_fc.fits);
+	rec_add(&r, "UNLOAD_AT_BOUNDARY", "%d", in->la_fc.unload_at_boundary);
+	fmt_bytes(in->la_fc.peak_bytes, peak, sizeof(peak));
+	fmt_bytes(in->limit_bytes, limit, sizeof(limit));
+	fmt_bytes(in->la_fc.peak_after_unload_bytes, after, sizeof(after));
+	if (in->la_fc.unload_at_boundary)
+		rec_message(&r, "instance %s: next prompt %.36s loads %s: beside the loaded models it would peak at %s of "
+				"%s, alone at %s; unloading the models when the running prompt ends",
+			    in->ic->name, in->la_next_id, models, peak, limit, after);
+	else
+		rec_message(&r, "instance %s: next prompt %.36s loads %s: it would peak at %s of %s even alone (%s)",
+			    in->ic->name, in->la_next_id, models, peak, limit, after);
+	rec_emit(&r);
+}
+
+void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns)
+{
+	const struct comfy_queue_item *it = next_pending(q);
+	const struct generation *running = gen_running(&in->gens);
+	const struct la_prompt *next;
+	struct la_loaded loaded = in->la_loaded;
+	uint64_t base = in->usage_bytes;
+
+	(void)now_ns;
+	in->n_seen_pending = 0;
+	for (size_t i = 0; i < q->n_pending && in->n_seen_pending < SEEN_PENDING_MAX; i++)
+		snprintf(in->seen_pending[in->n_seen_pending++], COMFY_PROMPT_ID_MAX, "%s", q->pending[i].prompt_id);
+	/* parse the next few in run order ahead of time: a prompt that runs unseen keeps its models known */
+	for (size_t k = 0, lo_done = 0; k < LA_PENDING_CACHE && k < q->n_pending; k++) {
+		const struct comfy_queue_item *pick = NULL;
+		int64_t floor = k ? q->pending[lo_done].number : INT64_MIN;
+		for (size_t i = 0; i < q->n_pending; i++)
+			if ((k == 0 || q->pending[i].number > floor) && (!pick || q->pending[i].number < pick->number))
+				pick = &q->pending[i];
+		if (!pick)
+			break;
+		lo_done = (size_t)(pick - q->pending);
+		workflow(in, pick);
+	}
+
+	in->la_fc_valid = false;
+	if (!it || !in->limit_bytes)
+		return;
+	next = workflow(in, it);
+	if (!next)
+		return;
+	if (running && in->la_running_valid) {
+		/* after the running prompt: what it leaves (its transient gone), its models resident */
+		la_loaded_add_prompt(&loaded, &in->la_running);
+		if (in->fc_valid && in->fc.predicted_residual_after_running_bytes)
+			base = in->fc.predicted_residual_after_running_bytes;
+		else
+			base = running->usage_start_bytes + new_load_bytes(in, &in->la_running, &in->la_loaded_before);
+	} else if (running) {
+		return; /* what the running prompt holds is not known */
+	}
+	if (la_forecast_next(&in->la_costs, &loaded, next, base, in->limit_bytes, in->la_excess_bytes,
+			     in->la_excess_pixels, in->fcp.margin, &in->la_fc) < 0)
+		return;
+	in->la_fc_valid = in->la_fc.known;
+	snprintf(in->la_next_id, sizeof(in->la_next_id), "%s", it->prompt_id);
+	if (in->la_fc_valid && !in->la_fc.fits)
+		report_lookahead(in, next);
+}
+
+bool igen_next_needs_unload(const struct instance *in)
+{
+	return in->la_fc_valid && in->la_fc.unload_at_boundary && in->la_loaded.n + (in->la_running_valid ? 1 : 0) > 0;
+}
+
+void instance_connect_ws(struct instance *in, struct comfy_ws *ws)
+{
+	igen_connect(in, ws);
+}
+
+void instance_ws_wake(struct instance *in, uint64_t now_ns)
+{
+	if (!igen_take_wake(in))
+		return;
+	/* a boundary just passed: measure before the HTTP round trip, while the next prompt has not climbed yet,
+	 * so that the trace holds the residual between the two */
+	instance_measure(in);
+	instance_poll(in, now_ns);
+}
