@@ -137,7 +137,7 @@ struct instance {
 	uint64_t orphan_bytes;
 	uint32_t orphan_count;
 	struct crashloop cl;
-	/* ComfyUI's websocket, exact generation boundaries and queue look-ahead (instance_gen.c) */
+	/* ComfyUI's websocket, exact generation boundaries and queue look-ahead (instance-gen.c) */
 	struct comfy_ws_conn *ws;
 	char ws_client_id[48];
 	bool ws_wake;              /* a queue change or boundary came in: read /queue + /history now */
@@ -194,7 +194,7 @@ bool instance_tree_has(struct instance *in, const struct proc *p);
 void instance_generation_done(struct instance *in, const char *prompt_id, enum gen_status st, uint64_t now_ns);
 enum gen_status instance_history_status(const struct comfy_history_item *h);
 
-/* instance_gen.c: ComfyUI's websocket as a wake-up, generations cut at ComfyUI's own stamps, prompts that ran
+/* instance-gen.c: ComfyUI's websocket as a wake-up, generations cut at ComfyUI's own stamps, prompts that ran
  * between two polls, and the queue look-ahead. */
 int igen_init(struct instance *in);
 void igen_free(struct instance *in);

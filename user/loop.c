@@ -30,7 +30,7 @@
 #include "prune.h"
 #include "status.h"
 #include "utf8.h"
-#include "comfy_ws.h"
+#include "comfy-ws.h"
 
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS };

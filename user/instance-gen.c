@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "comfy-client.h"
-#include "comfy_ws.h"
+#include "comfy-ws.h"
 #include "common.h"
 #include "config.h"
 #include "instance.h"

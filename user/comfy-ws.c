@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* ComfyUI websocket client over libwebsockets inside the daemon's epoll loop; see comfy_ws.h. */
+/* ComfyUI websocket client over libwebsockets inside the daemon's epoll loop; see comfy-ws.h. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -10,7 +10,7 @@
 #include <sys/timerfd.h>
 #include <libwebsockets.h>
 
-#include "comfy_ws.h"
+#include "comfy-ws.h"
 #include "common.h"
 #include "log.h"
 
