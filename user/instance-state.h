@@ -125,6 +125,7 @@ struct instance {
 	enum restart_state rs;
 	struct saved_prompt saved[MAX_SAVED];
 	size_t n_saved;
+	struct comfy_queue last_queue; /* /queue as the last successful poll saw it */
 	uint64_t rs_deadline_ns;
 	pid_t rs_old_pid;
 	uint64_t rs_old_start_ns;

@@ -121,6 +121,7 @@ void instance_free(struct instance *in)
 	saved_prompt_clear(&in->requeue);
 	for (size_t i = 0; i < in->n_saved; i++)
 		saved_prompt_clear(&in->saved[i]);
+	comfy_queue_free(&in->last_queue);
 	incident_free(in->incident);
 	free(in);
 }
@@ -397,7 +398,10 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	/* an interrupted prompt goes back once the worker has let go of it */
 	if (in->requeue_pending && (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns))
 		requeue_submit(in);
-	comfy_queue_free(&q);
+	/* kept for a restart that must save the queue while the server no longer answers (systemd-oomd's pre-kill
+	 * hook asks when memory stalls it) */
+	comfy_queue_free(&in->last_queue);
+	in->last_queue = q;
 }
 
 /* ---- orphans ---- */

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <pwd.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,7 +43,7 @@ int prekill_server_start(const char *path)
 		return -1;
 	}
 	(void)unlink(path);
-	/* only root may connect: a Notify restarts ComfyUI */
+	/* only root (and systemd-oomd, which can override file modes) may connect: a Notify restarts ComfyUI */
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
 		log_warn_errno(-errno, "prekill_hook %s unavailable; systemd-oomd will kill without asking", path);
 		close(fd);
@@ -57,6 +59,17 @@ void prekill_server_stop(int fd, const char *path)
 		return;
 	close(fd);
 	(void)unlink(path);
+}
+
+/* root, or systemd-oomd itself: it runs as the user systemd-oom (with CAP_DAC_OVERRIDE to reach root's sockets) */
+static bool peer_allowed(uid_t uid)
+{
+	struct passwd *pw;
+
+	if (uid == 0)
+		return true;
+	pw = getpwnam("systemd-oom");
+	return pw && pw->pw_uid == uid;
 }
 
 static int send_all(int fd, const char *buf, size_t len)
@@ -86,7 +99,7 @@ void prekill_server_accept(int fd, const char *version, prekill_notify_fn notify
 	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 	if (cfd < 0)
 		return;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.uid != 0) {
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || !peer_allowed(cred.uid)) {
 		log_warn("prekill_hook: connection from uid %d refused", clen == sizeof(cred) ? (int)cred.uid : -1);
 		close(cfd);
 		return;

@@ -5,7 +5,8 @@
 #ifndef OOMSENTRY_PREKILL_H
 #define OOMSENTRY_PREKILL_H
 
-/* Called for a Notify from root before its reply is sent: the reply tells oomd to go on with the kill. */
+/* Called for a Notify from root or systemd-oom (oomd's user) before its reply is sent: the reply tells oomd to go on
+ * with the kill. */
 typedef void (*prekill_notify_fn)(const char *cgroup, void *ctx);
 
 /* Creates the socket (and its directory), returns the listening fd or -1 (logged): the hook is an addition. */

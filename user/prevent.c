@@ -528,7 +528,6 @@ void prevent_prekill(struct instance *in, const char *cgroup, uint64_t now_ns)
 		log_info("instance %s: %s; a restart is already under way", in->ic->name, dec.reason);
 		return;
 	}
-	prevent_incident_begin(in, INCIDENT_TRIGGER_USAGE, now_ns);
 	if (!dec.dry_run)
 		r = act(in, &dec, now_ns, detail, sizeof(detail));
 	journal_decision(in, &dec, r, detail, now_ns);

@@ -18,18 +18,26 @@
 static int save_queue(struct instance *in)
 {
 	struct comfy_queue q = { 0 };
+	const struct comfy_queue *from = &q;
 	int r = comfy_get_queue(in->comfy, &q);
 
 	for (size_t i = 0; i < in->n_saved; i++)
 		saved_prompt_clear(&in->saved[i]);
 	in->n_saved = 0;
-	if (r < 0)
-		return r;
+	if (r < 0) {
+		/* a server stalled by memory pressure may not answer in time: the last poll's queue is at most a poll
+		 * interval old, and a prompt it lacks is at worst submitted once more */
+		if (!in->last_queue.n_running && !in->last_queue.n_pending)
+			return r;
+		log_warn("instance %s: /queue does not answer (%s); saving the queue of the last poll", in->ic->name,
+			 comfy_last_error(in->comfy));
+		from = &in->last_queue;
+	}
 	/* running first: it was interrupted by the restart and is the oldest */
-	for (size_t i = 0; i < q.n_running && in->n_saved < MAX_SAVED; i++)
-		saved_prompt_from_item(&in->saved[in->n_saved++], &q.running[i]);
-	for (size_t i = 0; i < q.n_pending && in->n_saved < MAX_SAVED; i++)
-		saved_prompt_from_item(&in->saved[in->n_saved++], &q.pending[i]);
+	for (size_t i = 0; i < from->n_running && in->n_saved < MAX_SAVED; i++)
+		saved_prompt_from_item(&in->saved[in->n_saved++], &from->running[i]);
+	for (size_t i = 0; i < from->n_pending && in->n_saved < MAX_SAVED; i++)
+		saved_prompt_from_item(&in->saved[in->n_saved++], &from->pending[i]);
 	comfy_queue_free(&q);
 	return (int)in->n_saved;
 }
@@ -53,6 +61,9 @@ static void signal_tree(struct proc *p, void *ctx)
 int restart_begin(struct instance *in, uint64_t now_ns, char *detail, size_t len)
 {
 	int n = save_queue(in), r = 0;
+
+	/* what was saved is resubmitted once; a second restart before the next poll must not send it again */
+	comfy_queue_free(&in->last_queue);
 
 	if (n < 0)
 		log_warn("instance %s: could not save the queue before the restart (%s); restarting anyway", in->ic->name,

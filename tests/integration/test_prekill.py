@@ -6,6 +6,7 @@ the socket, one call, wait for the reply). A run against a real systemd-oomd nee
 """
 import json
 import os
+import signal
 import socket
 import time
 
@@ -40,7 +41,7 @@ def test_oomd_prekill_notify_restarts_comfyui_with_its_queue(daemon_factory, cgr
     hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
     d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--prekill-hook", hook] + FAST)
     d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
-    assert oct(os.stat(hook).st_mode & 0o777) == "0o600", "only root may ask for a restart"
+    assert oct(os.stat(hook).st_mode & 0o777) == "0o600", "root's socket (oomd overrides file modes)"
     assert "systemd-oomd pre-kill hook listening on " + hook in d.stderr()
 
     # varlinkctl info / introspect
@@ -72,6 +73,37 @@ def test_oomd_prekill_notify_restarts_comfyui_with_its_queue(daemon_factory, cgr
     assert ok >= set(ids), (len(ok & set(ids)), story(d))
     resub = d.find(lambda r: r["event"] == "action" and r.get("action") == "resubmit")
     assert resub and all(r["result"] == "ok" and r["new_prompt_id"] == r["prompt_id"] for r in resub), resub
+
+
+def test_a_stalled_server_keeps_its_queue_through_oomds_kill(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    """Under the memory pressure that makes oomd act, the server may not answer /queue in time: the queue of the
+    last poll is saved instead, and the prompts survive oomd's SIGKILL (as in tests/vm/guest-prekill)."""
+    cg = cgroup_factory(1536 << 20)
+    sim = sim_factory(["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0", "--steps", "15", "--step-ms", "100"],
+                      cgroup=cg, supervised=True)
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--prekill-hook", hook,
+                               "--http-timeout", "1s"] + FAST)
+    found = d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
+    server = found["pid"]
+    ids = sim.submit(5)
+    d.wait_for(lambda r: r["event"] == "generation" and r.get("status") == "success", timeout=60, what="generation 1")
+    time.sleep(0.5)  # a poll that saw the rest queued
+    os.kill(server, signal.SIGSTOP)
+    try:
+        reply, took = call(hook, "io.systemd.oom.Prekill.Notify",
+                           {"cgroup": "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))})
+        assert reply == {"parameters": {}}
+        act = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart", what="restart")
+        assert act["result"] == "done" and "pre-kill hook" in act["reason"], act
+        assert "saving the queue of the last poll" in d.stderr()
+    finally:
+        # what oomd does once the hooks have answered
+        os.kill(server, signal.SIGKILL)
+    ok = sim.wait_succeeded_in_log(ids)
+    assert ok >= set(ids), (len(ok & set(ids)), story(d))
+    resub = d.find(lambda r: r["event"] == "action" and r.get("action") == "resubmit")
+    assert len(resub) >= 3 and all(r["result"] == "ok" and r["new_prompt_id"] == r["prompt_id"] for r in resub)
 
 
 def test_no_hook_unless_configured_and_never_in_observe(daemon_factory, tmp_path):

@@ -29,6 +29,12 @@ from vmtest import runtime_packages  # noqa: E402  (the guest root follows what 
 # man-db: systemd-analyze verify runs man for each Documentation=man:… of the unit
 BASE_PACKAGES = ["systemd", "systemd-sysv", "udev", "dbus", "man-db", "python3", "procps", "util-linux", "iproute2"]
 OPERATIONS = os.path.join(ROOT, "docs", "operations.md")
+# --prekill: Debian unstable's systemd (>= 260) and systemd-oomd calling oomsentry's pre-kill hook (guest-prekill).
+# The binary is built here for bookworm; unstable has the same sonames under the 64-bit time_t package names.
+PREKILL_PACKAGES = ["systemd-oomd", "libbpf1", "libcurl4t64", "libjson-c5", "libinih1", "libmicrohttpd12t64",
+                    "libsystemd0"]
+PREKILL_CHECKS = ["systemd_version", "hook_socket", "varlinkctl_introspect", "oomd_called_the_hook",
+                  "restart_before_the_kill", "queue_survives_the_kill"]
 CHECKS = ["verify", "start", "bpf_under_hardening", "sandbox", "watchdog", "restart_systemd", "crash_restarted",
           "security_score"]
 VMCHECK_UNIT = """[Unit]
@@ -83,10 +89,11 @@ def documented_score():
     return float(m.group(1)) if m else None
 
 
-def stage(dest):
+def stage(dest, script):
     os.makedirs(os.path.join(dest, "results"))
     shutil.copy(os.path.join(ROOT, "oomsentry"), dest)
-    shutil.copy(os.path.join(HERE, "guest-systemd"), dest)
+    # vmcheck.service runs /mnt/data/guest-systemd: the mode's script goes there
+    shutil.copy(os.path.join(HERE, script), os.path.join(dest, "guest-systemd"))
     shutil.copy(os.path.join(ROOT, "docs", "oomsentry.8"), dest)
     shutil.copytree(os.path.join(ROOT, "deploy"), os.path.join(dest, "deploy"),
                     ignore=shutil.ignore_patterns("k8s", "prometheus"))
@@ -99,6 +106,8 @@ def main():
     ap.add_argument("--accel", default=os.environ.get("VMTEST_ACCEL"))
     ap.add_argument("--keep", action="store_true", help="keep the data image and the console log")
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("VMTEST_SYSTEMD_TIMEOUT", "1500")))
+    ap.add_argument("--prekill", action="store_true",
+                    help="Debian unstable (systemd >= 260): systemd-oomd calls the pre-kill hook before a real kill")
     args = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("vmsystemd: run as root (debootstrap, mkfs)")
@@ -106,14 +115,16 @@ def main():
     if not os.access(binary, os.X_OK):
         raise SystemExit("vmsystemd: build oomsentry first (make)")
     cache = vm.DEFAULT_CACHE
-    pkgs = BASE_PACKAGES + runtime_packages(binary)
+    suite, script, checks = ("sid", "guest-prekill", PREKILL_CHECKS) if args.prekill else \
+        ("bookworm", "guest-systemd", CHECKS)
+    pkgs = BASE_PACKAGES + (PREKILL_PACKAGES if args.prekill else runtime_packages(binary))
     # the image is cached by what the hook writes, not by the rest of this file
     key = "vmsystemd:" + hashlib.sha256((VMCHECK_UNIT + inspect.getsource(hook)).encode()).hexdigest()[:12]
-    root = vm.build_root("bookworm", pkgs, hook=hook, hook_key=key, cache=cache)
+    root = vm.build_root(suite, pkgs, hook=hook, hook_key=key, cache=cache)
     kernel, version = vm.fetch_kernel("bookworm", cache=cache)
     work = tempfile.mkdtemp(prefix="vmsystemd-", dir=cache)
     try:
-        stage(os.path.join(work, "data"))
+        stage(os.path.join(work, "data"), script)
         data = vm.data_image(os.path.join(work, "data"), os.path.join(work, "data.img"))
         console_log = os.path.join(cache, "console-systemd.log")
         vm.log("booting %s with systemd as PID 1 (TCG: a few minutes)" % version)
@@ -138,14 +149,21 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
 
     failed = []
-    print("systemd %s under qemu (%s, %.0f s%s): deploy/oomsentry.service" % (
-        version, args.accel or "tcg", took, ", TIMED OUT" if timed_out else ""))
-    for c in CHECKS:
+    print("%s root, systemd as PID 1, kernel %s under qemu (%s, %.0f s%s): deploy/oomsentry.service" % (
+        suite, version, args.accel or "tcg", took, ", TIMED OUT" if timed_out else ""))
+    for c in checks:
         r = results.get(c)
         mark = "✔" if r and r["ok"] else "✘"
         if mark == "✘":
             failed.append(c)
         print("  %s %-20s %s" % (mark, c, (r["detail"] if r else "no result").splitlines()[0][:150] if r else "no result"))
+    if args.prekill:
+        if failed:
+            print("vmsystemd --prekill: FAILED: %s (console: %s, guest journal: %s)" % (
+                ", ".join(failed), console_log, os.path.join(cache, "systemd-journal.txt")))
+            return 1
+        print("vmsystemd --prekill: %d passed, 0 failed" % len(checks))
+        return 0
     caps = results.get("sandbox", {}).get("detail", "")
     m = re.search(r"CapEff:\s*([0-9a-f]+)", caps)
     want = unit_capabilities()
