@@ -328,21 +328,6 @@ void igen_started(struct instance *in, const struct comfy_queue_item *it)
 	in->la_loaded_before = in->la_loaded;
 }
 
-static uint64_t new_load_bytes(const struct instance *in, const struct la_prompt *p, const struct la_loaded *before)
-{
-	uint64_t sum = 0;
-
-	for (size_t i = 0; i < p->n_models; i++) {
-		const struct la_cost *c;
-		if (la_loaded_has(before, p->models[i].name))
-			continue;
-		c = la_costs_find(&in->la_costs, p->models[i].name);
-		if (c)
-			sum += c->bytes;
-	}
-	return sum;
-}
-
 void igen_ended(struct instance *in, const struct generation *g)
 {
 	int64_t leak;
@@ -355,7 +340,7 @@ void igen_ended(struct instance *in, const struct generation *g)
 		la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before, g->growth_bytes, leak,
 				    in->gens.total);
 		/* its own working set: what it climbed above its start, less the models it loaded */
-		load = new_load_bytes(in, &in->la_running, &in->la_loaded_before);
+		load = la_load_bytes(&in->la_costs, &in->la_running, &in->la_loaded_before, NULL);
 		excess = g->peak_bytes > g->usage_start_bytes + load ? g->peak_bytes - g->usage_start_bytes - load : 0;
 		pixels = la_prompt_pixels(&in->la_running);
 		if (excess && (!in->la_excess_bytes || pixels == in->la_excess_pixels || !pixels)) {
@@ -456,12 +441,13 @@ void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t 
 	if (!next)
 		return;
 	if (running && in->la_running_valid) {
-		/* after the running prompt: what it leaves (its transient gone), its models resident */
-		la_loaded_add_prompt(&loaded, &in->la_running);
-		if (in->fc_valid && in->fc.predicted_residual_after_running_bytes)
+		/* after the running prompt: what it leaves (its transient gone) and the models it loads, resident; the
+		 * generic forecast does not know that it loads a checkpoint it has never seen */
+		base = running->usage_start_bytes + la_load_bytes(&in->la_costs, &in->la_running, &in->la_loaded_before,
+								  NULL);
+		if (in->fc_valid && in->fc.predicted_residual_after_running_bytes > base)
 			base = in->fc.predicted_residual_after_running_bytes;
-		else
-			base = running->usage_start_bytes + new_load_bytes(in, &in->la_running, &in->la_loaded_before);
+		la_loaded_add_prompt(&loaded, &in->la_running);
 	} else if (running) {
 		return; /* what the running prompt holds is not known */
 	}

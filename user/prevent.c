@@ -451,6 +451,7 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.bound_bytes = in->fc_valid && running ? in->fc.predicted_running_peak_bytes : 0,
 		.brake_available = in->ic->brake && in->use_cgroup && brake_available(in->cgroup_dir, in->cgv),
 		.outcome_pending = in->settle.active,
+		.next_needs_unload = igen_next_needs_unload(in),
 	};
 	struct learn_now ln = {
 		.busy = running != NULL,

@@ -272,6 +272,18 @@ static void test_forecast_unknown(void **state)
 	assert_true(f.known);
 	assert_int_equal(f.estimated_models, 1);
 	assert_int_equal(f.load_bytes, MIB(500));
+	/* what a running prompt adds: its new checkpoint at the largest checkpoint's cost, an unknown kind nothing */
+	{
+		unsigned unknown = 9;
+		struct la_prompt both = parse("{\"1\":{\"class_type\":\"CheckpointLoaderSimple\",\"inputs\":{\"ckpt_name\":\"n\"}},"
+					      "\"2\":{\"class_type\":\"UNETLoader\",\"inputs\":{\"unet_name\":\"u\"}}}");
+		assert_int_equal(la_load_bytes(&c, &both, &loaded, &unknown), MIB(500));
+		assert_int_equal(unknown, 1);
+		la_loaded_add_prompt(&loaded, &ck);
+		assert_int_equal(la_load_bytes(&c, &both, &loaded, NULL), 0);
+		assert_int_equal(la_load_bytes(NULL, &both, &loaded, &unknown), 0);
+		la_loaded_clear(&loaded);
+	}
 	/* bad arguments */
 	assert_int_equal(la_forecast_next(&c, &loaded, &ck, 0, MIB(1), 0, 0, 0, &f), -EINVAL);
 	assert_int_equal(la_forecast_next(&c, &loaded, &ck, 0, 0, 0, 0, 0.9, &f), -EINVAL);

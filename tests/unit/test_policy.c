@@ -32,6 +32,7 @@ enum {
 	I_LOWCONF = 1 << 9,      /* forecast confidence 0.1 */
 	I_BRAKE = 1 << 10,       /* memory.high brake available */
 	I_PENDING = 1 << 11,     /* the caller still measures the awaited action */
+	I_UNLOAD_NEXT = 1 << 12, /* look-ahead: the next prompt fits only once the loaded models are unloaded */
 };
 
 /* Decision fields compared exactly on every step. */
@@ -111,6 +112,7 @@ static struct policy_input make_input(const struct step *st)
 		.brake_available = st->in & I_BRAKE,
 		.outcome_pending = st->in & I_PENDING,
 		.running_ends_in_ns = (uint64_t)st->ends_ms * NSEC_PER_MSEC,
+		.next_needs_unload = st->in & I_UNLOAD_NEXT,
 	};
 	in.tte_ns[FM] = in.tte_ns[FA] = tte_in(st->tfree_ms);
 	in.tte_ns[IR] = tte_in(st->tir_ms);
@@ -775,6 +777,45 @@ static void test_free_after_each_generation(void **state)
 	RUN(&off, off_steps);
 }
 
+/* Queue look-ahead: the next checkpoint does not fit beside the loaded ones, so they are unloaded at the boundary
+ * (a /free while the running prompt runs is applied when it ends), once per generation, and not while another
+ * action awaits verification; under pressure the ladder decides as before. */
+static void test_unload_for_next_model(void **state)
+{
+	static const struct step steps[] = {
+		{ 0, 60, I_BUSY, .gens = 1, .want = NO, .expect = 0 },
+		{ 1000, 60, I_BUSY | I_UNLOAD_NEXT, .gens = 1, .want = FM, .expect = E_PROACTIVE | E_DEFERRED },
+		/* still the same boundary: once */
+		{ 1500, 62, I_BUSY | I_UNLOAD_NEXT, .gens = 1, .want = NO, .expect = 0 },
+		/* the next prompt again needs room after the following generation: again */
+		{ 5000, 40, I_BUSY | I_UNLOAD_NEXT, .gens = 2, .want = FM, .expect = E_PROACTIVE | E_DEFERRED },
+		/* idle with the prompt about to start: at once */
+		{ 9000, 40, I_UNLOAD_NEXT, .gens = 3, .want = FM, .expect = E_PROACTIVE },
+		/* the API does not answer: nothing to send */
+		{ 12000, 40, I_UNLOAD_NEXT | I_UNREACH, .gens = 4, .want = NO, .expect = 0 },
+		/* pressure: the ladder's own choice (free_models cools down: free_all) and its verification */
+		{ 14000, 95, I_BUSY | I_UNLOAD_NEXT, .gens = 5, .want = FA, .expect = E_PRESSURE | E_WARN | E_DEFERRED },
+		{ 15000, 60, I_BUSY | I_UNLOAD_NEXT, .gens = 5, .want = NO, .expect = E_AWAIT },
+	};
+	struct policy_params p = policy_params_default();
+	struct policy_params nofree = policy_params_default();
+	static const struct step off_steps[] = {
+		{ 1000, 60, I_BUSY | I_UNLOAD_NEXT, .gens = 1, .want = NO, .expect = 0 },
+	};
+	struct policy_state s;
+	struct policy_decision d;
+	struct policy_input in = make_input(&steps[1]);
+
+	(void)state;
+	RUN(&p, steps);
+	nofree.enabled[POLICY_RUNG_FREE_MODELS] = false;
+	RUN(&nofree, off_steps);
+	policy_state_init(&s);
+	assert_int_equal(policy_decide(&p, &s, &in, &d), 1);
+	assert_true(d.unload_models && !d.free_memory && d.proactive);
+	assert_non_null(strstr(d.reason, "the next prompt's models will not fit beside the loaded ones"));
+}
+
 static void test_restart_every_generations(void **state)
 {
 	/* waits for the queue to be between prompts */
@@ -1368,6 +1409,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable_skips_http),
 		cmocka_unit_test(test_dry_run),
 		cmocka_unit_test(test_free_after_each_generation),
+		cmocka_unit_test(test_unload_for_next_model),
 		cmocka_unit_test(test_restart_every_generations),
 		cmocka_unit_test(test_deescalation),
 		cmocka_unit_test(test_reclaim_sustained),

@@ -355,6 +355,29 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
+uint64_t la_load_bytes(const struct la_costs *c, const struct la_prompt *p, const struct la_loaded *before,
+		       unsigned *ret_unknown)
+{
+	uint64_t sum = 0;
+	unsigned unknown = 0;
+
+	if (p && c) {
+		for (size_t i = 0; i < MIN(p->n_models, (size_t)LA_MAX_MODELS); i++) {
+			uint64_t cost;
+			bool est;
+			if (la_loaded_has(before, p->models[i].name))
+				continue;
+			if (cost_of(c, p->models[i].name, &cost, &est))
+				sum = add_sat(sum, cost);
+			else
+				unknown++;
+		}
+	}
+	if (ret_unknown)
+		*ret_unknown = unknown;
+	return sum;
+}
+
 int la_forecast_next(const struct la_costs *c, const struct la_loaded *loaded, const struct la_prompt *next,
 		     uint64_t usage_bytes, uint64_t limit_bytes, uint64_t excess_bytes, uint64_t excess_pixels,
 		     double margin, struct la_forecast *ret)
@@ -382,9 +405,10 @@ int la_forecast_next(const struct la_costs *c, const struct la_loaded *loaded, c
 			f.load_bytes = add_sat(f.load_bytes, cost);
 	}
 	for (size_t i = 0; i < MIN(loaded->n, (size_t)LA_LOADED_MAX); i++) {
-		const struct la_cost *e = la_costs_find(c, loaded->names[i]);
-		if (e)
-			f.loaded_bytes = add_sat(f.loaded_bytes, e->bytes);
+		uint64_t cost;
+		bool est;
+		if (cost_of(c, loaded->names[i], &cost, &est))
+			f.loaded_bytes = add_sat(f.loaded_bytes, cost);
 	}
 	/* a bigger latent needs a proportionally bigger working set (activations scale with pixels) */
 	pixels = la_prompt_pixels(next);

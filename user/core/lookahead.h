@@ -102,13 +102,19 @@ bool la_loaded_has(const struct la_loaded *l, const char *name);
 size_t la_learn_generation(struct la_costs *c, const struct la_prompt *p, const struct la_loaded *before,
 			   int64_t growth_bytes, int64_t leak_bytes_per_gen, uint64_t tick);
 
+/* What loading p's models that are not in `before` adds, each at its learned cost or, never loaded here, at the
+ * largest learned cost of its kind; models of a kind never costed add nothing and are counted in
+ * *ret_unknown (may be NULL). */
+uint64_t la_load_bytes(const struct la_costs *c, const struct la_prompt *p, const struct la_loaded *before,
+		       unsigned *ret_unknown);
+
 /* ---- the forecast ---- */
 struct la_forecast {
 	bool known;                /* every model the next prompt loads has a cost (learned or estimated) */
 	unsigned unknown_models;   /* models without a learned cost of their kind */
 	unsigned estimated_models; /* models costed at the largest learned cost of their kind */
 	uint64_t load_bytes;       /* what loading the models that are not resident adds */
-	uint64_t loaded_bytes;     /* learned cost of everything resident now */
+	uint64_t loaded_bytes;     /* cost of everything resident now (learned, else estimated by kind) */
 	uint64_t excess_bytes;     /* the generation's own transient, scaled by its latent size */
 	uint64_t peak_bytes;       /* usage now + load + excess: the next prompt's peak beside what is loaded */
 	uint64_t peak_after_unload_bytes; /* ... when every resident model is unloaded first (it reloads its own) */

@@ -796,6 +796,18 @@ static bool try_proactive(const struct policy_params *p, struct policy_state *s,
 		sb_printf(sb, "proactive, after generation %" PRIu64, in->generations_completed);
 		return true;
 	}
+
+	/* The next prompt's models will not fit beside the loaded ones: unload them at the boundary rather than let
+	 * the load climb into the limit in the middle of the next generation. Once per generation. */
+	if (in->next_needs_unload && in->comfy_reachable && p->enabled[POLICY_RUNG_FREE_MODELS] &&
+	    !(s->unload_mark_valid && s->unload_mark == in->generations_completed)) {
+		act(p, s, in, POLICY_RUNG_FREE_MODELS, true, false, ret);
+		s->unload_mark_valid = true;
+		s->unload_mark = in->generations_completed;
+		describe_action(sb, in, NULL, ret);
+		sb_printf(sb, "proactive, the next prompt's models will not fit beside the loaded ones");
+		return true;
+	}
 	return false;
 }
 
@@ -834,6 +846,7 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 		s->free_futile = false;
 		s->restart_mark_valid = false;
 		s->free_mark_valid = false;
+		s->unload_mark_valid = false;
 	}
 
 	if (s->awaiting && !verify(p, s, in, &sig, ret, &sb)) {

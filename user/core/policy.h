@@ -108,6 +108,10 @@ struct policy_input {
 	/* What /free cannot release (the floor measured after one) plus what a generation needs from a clean start
 	 * exceeds the limit: /free and interrupt cannot make room, only a restart can (a "custom node" leak). */
 	bool free_cannot_make_room;
+	/* Queue look-ahead (lookahead.h): the next prompt will not fit beside the models loaded now, but will once
+	 * they are unloaded. A /free sent while a prompt runs is applied by ComfyUI when it ends, before the next
+	 * one starts: the unload lands at the boundary. */
+	bool next_needs_unload;
 
 	/* From forecast.c; ignored unless forecast_known (and confidence >= min_forecast_confidence). */
 	bool forecast_known;
@@ -204,6 +208,8 @@ struct policy_state {
 	uint64_t restart_mark;
 	bool free_mark_valid;    /* generations_completed at the last proactive free */
 	uint64_t free_mark;
+	bool unload_mark_valid;  /* generations_completed at the last look-ahead unload */
+	uint64_t unload_mark;
 };
 
 void policy_state_init(struct policy_state *s);
