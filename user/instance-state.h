@@ -19,6 +19,7 @@
 #include "lookahead.h"
 #include "orphans.h"
 #include "policy.h"
+#include "units.h"
 #include "usage.h"
 
 struct comfy_ws;
@@ -171,12 +172,6 @@ struct instance {
 	uint64_t actions_total;
 	char last_action[256];
 };
-
-static inline const char *fmt_bytes(uint64_t b, char *buf, size_t len)
-{
-	forecast_format_bytes(b, buf, len);
-	return buf;
-}
 
 void saved_prompt_clear(struct saved_prompt *s);
 int saved_prompt_from_item(struct saved_prompt *s, const struct comfy_queue_item *it);

@@ -134,22 +134,22 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	struct rec r;
 
 	instance_rec(&r, in, REC_GENERATION, LOG_INFO);
-	rec_add(&r, "PROMPT_ID", "%s", g->prompt_id);
-	rec_add(&r, "GENERATION", "%llu", (unsigned long long)g->seq);
+	rec_add_id(&r, "PROMPT_ID", g->prompt_id);
+	rec_add_u64(&r, "GENERATION", g->seq);
 	rec_add(&r, "STATUS", "%s", gen_status_to_string(g->status));
-	rec_add(&r, "USAGE_START_BYTES", "%llu", (unsigned long long)g->usage_start_bytes);
-	rec_add(&r, "PEAK_BYTES", "%llu", (unsigned long long)g->peak_bytes);
-	rec_add(&r, "RESIDUAL_BYTES", "%llu", (unsigned long long)g->residual_bytes);
-	rec_add(&r, "GROWTH_BYTES", "%lld", (long long)g->growth_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
-	rec_add(&r, "DURATION_MS", "%llu", (unsigned long long)((g->end_ns - g->start_ns) / NSEC_PER_MSEC));
-	rec_add(&r, "PID", "%d", in->server_pid);
-	fmt_bytes(g->peak_bytes, peak, sizeof(peak));
-	fmt_bytes(g->residual_bytes, res, sizeof(res));
+	rec_add_bytes(&r, "USAGE_START_BYTES", g->usage_start_bytes);
+	rec_add_bytes(&r, "PEAK_BYTES", g->peak_bytes);
+	rec_add_bytes(&r, "RESIDUAL_BYTES", g->residual_bytes);
+	rec_add_i64(&r, "GROWTH_BYTES", g->growth_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
+	rec_add_ms(&r, "DURATION_MS", g->end_ns - g->start_ns);
+	rec_add_pid(&r, "PID", in->server_pid);
+	bytes_str(g->peak_bytes, peak, sizeof(peak));
+	bytes_str(g->residual_bytes, res, sizeof(res));
 	if (g->growth_bytes >= 0)
-		fmt_bytes((uint64_t)g->growth_bytes, growth, sizeof(growth));
+		bytes_str((uint64_t)g->growth_bytes, growth, sizeof(growth));
 	else
-		snprintf(growth, sizeof(growth), "-%s", fmt_bytes((uint64_t)-g->growth_bytes, peak + 16, 16));
+		snprintf(growth, sizeof(growth), "-%s", bytes_str((uint64_t)-g->growth_bytes, peak + 16, 16));
 	rec_message(&r, "instance %s: generation %llu (prompt %.36s) %s: peak %s, residual %s (%s%s)", in->ic->name,
 		    (unsigned long long)g->seq, g->prompt_id, gen_status_to_string(g->status), peak, res,
 		    g->growth_bytes >= 0 ? "+" : "", growth);
@@ -164,7 +164,7 @@ static void emit_generation(struct instance *in, const struct generation *g)
 	if (in->incident)
 		incident_add_eventf(in->incident, mono_to_real_ns(g->end_ns), INCIDENT_EVENT_GENERATION,
 				    "generation %llu (prompt %.36s) %s, peak %s", (unsigned long long)g->seq, g->prompt_id,
-				    gen_status_to_string(g->status), fmt_bytes(g->peak_bytes, peak, sizeof(peak)));
+				    gen_status_to_string(g->status), bytes_str(g->peak_bytes, peak, sizeof(peak)));
 	DTRACE_PROBE3(oomsentry, generation, g->seq, g->peak_bytes, g->residual_bytes);
 }
 
@@ -233,14 +233,14 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	if (!in->fc_valid || !in->fc.predicted_next_peak_bytes)
 		return;
 	instance_rec(&r, in, REC_FORECAST, LOG_INFO);
-	rec_add(&r, "GENERATION", "%llu", (unsigned long long)in->gens.next_seq);
-	rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->fc.predicted_next_peak_bytes);
-	rec_add(&r, "HEADROOM_BYTES", "%lld", (long long)in->fc.headroom_bytes);
-	rec_add(&r, "GENERATIONS_LEFT", "%lld", (long long)in->fc.generations_left);
-	rec_add(&r, "LEAK_BYTES_PER_GENERATION", "%lld", (long long)in->fc.leak_bytes_per_gen);
+	rec_add_u64(&r, "GENERATION", in->gens.next_seq);
+	rec_add_bytes(&r, "PREDICTED_PEAK_BYTES", in->fc.predicted_next_peak_bytes);
+	rec_add_i64(&r, "HEADROOM_BYTES", in->fc.headroom_bytes);
+	rec_add_i64(&r, "GENERATIONS_LEFT", in->fc.generations_left);
+	rec_add_i64(&r, "LEAK_BYTES_PER_GENERATION", in->fc.leak_bytes_per_gen);
 	rec_add(&r, "NEXT_FITS", "%d", in->fc.next_fits);
 	rec_add(&r, "CONFIDENCE", "%.2f", in->fc.confidence);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_add(&r, "REASON", "%s", in->fc.reason);
 	{
 		int64_t per_restart = learn_generations_per_restart(&in->learn, in->limit_bytes, in->fcp.margin);
@@ -250,12 +250,12 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	instance_learnt(in);
 	if (in->fc.generations_left >= 0)
 		rec_message(&r, "instance %s: next generation expected to peak at %s of %s; %lld more fit", in->ic->name,
-			    fmt_bytes(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
-			    fmt_bytes(in->limit_bytes, limit, sizeof(limit)), (long long)in->fc.generations_left);
+			    bytes_str(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
+			    bytes_str(in->limit_bytes, limit, sizeof(limit)), (long long)in->fc.generations_left);
 	else
 		rec_message(&r, "instance %s: next generation expected to peak at %s of %s; no growth, no bound",
-			    in->ic->name, fmt_bytes(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
-			    fmt_bytes(in->limit_bytes, limit, sizeof(limit)));
+			    in->ic->name, bytes_str(in->fc.predicted_next_peak_bytes, peak, sizeof(peak)),
+			    bytes_str(in->limit_bytes, limit, sizeof(limit)));
 	rec_emit(&r);
 }
 
@@ -312,14 +312,14 @@ static void requeue_submit(struct instance *in)
 				  -1, new_id);
 	instance_rec(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_NOTICE);
 	rec_add(&r, "ACTION", "requeue");
-	rec_add(&r, "PROMPT_ID", "%s", in->requeue.prompt_id);
+	rec_add_id(&r, "PROMPT_ID", in->requeue.prompt_id);
 	if (ret < 0) {
 		rec_add(&r, "RESULT", "failed");
 		rec_message(&r, "instance %s: could not requeue interrupted prompt %s: %s", in->ic->name,
 			    in->requeue.prompt_id, comfy_last_error(in->comfy));
 	} else {
 		rec_add(&r, "RESULT", "ok");
-		rec_add(&r, "NEW_PROMPT_ID", "%s", new_id);
+		rec_add_id(&r, "NEW_PROMPT_ID", new_id);
 		rec_message(&r, "instance %s: requeued interrupted prompt %s at the front (prompt id %s)", in->ic->name,
 			    in->requeue.prompt_id, new_id);
 		snprintf(in->requeued_id, sizeof(in->requeued_id), "%s", new_id);
@@ -450,17 +450,17 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 			in->nofit_warned_epoch = in->gens.epoch;
 		}
 		instance_rec(&r, in, REC_LEAK_SUSPECTED, LOG_WARNING);
-		rec_add(&r, "LEAK_BYTES_PER_GENERATION", "%lld", (long long)in->fc.leak_bytes_per_gen);
-		rec_add(&r, "GENERATIONS_LEFT", "%lld", (long long)in->fc.generations_left);
-		rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->fc.predicted_next_peak_bytes);
+		rec_add_i64(&r, "LEAK_BYTES_PER_GENERATION", in->fc.leak_bytes_per_gen);
+		rec_add_i64(&r, "GENERATIONS_LEFT", in->fc.generations_left);
+		rec_add_bytes(&r, "PREDICTED_PEAK_BYTES", in->fc.predicted_next_peak_bytes);
 		rec_add(&r, "NEXT_FITS", "%d", in->fc.next_fits);
 		rec_add(&r, "RUNNING_FITS", "%d", in->fc.running_fits);
 		rec_add(&r, "CONFIDENCE", "%.2f", in->fc.confidence);
-		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
-		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
-		rec_add(&r, "GENERATION", "%llu", (unsigned long long)in->gens.next_seq);
+		rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
+		rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+		rec_add_u64(&r, "GENERATION", in->gens.next_seq);
 		rec_add(&r, "REASON", "%s", in->fc.reason);
-		fmt_bytes((uint64_t)MAX(in->fc.leak_bytes_per_gen, 0), rate, sizeof(rate));
+		bytes_str((uint64_t)MAX(in->fc.leak_bytes_per_gen, 0), rate, sizeof(rate));
 		rec_message(&r, "instance %s: %s", in->ic->name, in->fc.reason);
 		rec_emit(&r);
 		DTRACE_PROBE2(oomsentry, leak, in->fc.leak_bytes_per_gen, in->fc.generations_left);
@@ -586,9 +586,9 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	};
 	death_cause_str(&p->cause, cause, sizeof(cause));
 	instance_rec(&r, in, REC_COMFY, p->cause.kind == DEATH_EXITED && !p->cause.code ? LOG_NOTICE : LOG_ERR);
-	rec_add(&r, "PID", "%d", p->pid);
+	rec_add_pid(&r, "PID", p->pid);
 	rec_add(&r, "REASON", "%s", cause);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_peak_bytes);
+	rec_add_bytes(&r, "RSS_BYTES", p->rss_peak_bytes);
 	rec_message(&r, "instance %s: ComfyUI server pid %d %s", in->ic->name, p->pid, cause);
 	rec_emit(&r);
 	if (in->running.prompt_id[0]) {
@@ -618,15 +618,15 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	if (crashloop_record_death(&in->cl, now_ns, &dth, &cr) == 1) {
 		char causes[1024] = "";
 		instance_rec(&r, in, REC_CRASH_LOOP, LOG_CRIT);
-		rec_add(&r, "DEATHS", "%u", cr.deaths_total);
-		rec_add(&r, "WINDOW_MS", "%llu", (unsigned long long)((cr.last_death_ns - cr.first_death_ns) / NSEC_PER_MSEC));
+		rec_add_u64(&r, "DEATHS", cr.deaths_total);
+		rec_add_ms(&r, "WINDOW_MS", cr.last_death_ns - cr.first_death_ns);
 		for (size_t i = 0; i < cr.ndeaths; i++) {
-			char one[DEATH_CAUSE_STR_MAX];
+			char one[DEATH_CAUSE_STR_MAX], rss[BYTES_STR_MAX], cg[BYTES_STR_MAX];
 			size_t len = strlen(causes);
-			snprintf(causes + len, sizeof(causes) - len, "%spid %d %s (RSS %llu MiB, cgroup %llu MiB)", i ? "; " : "",
+			snprintf(causes + len, sizeof(causes) - len, "%spid %d %s (RSS %s, cgroup %s)", i ? "; " : "",
 				 cr.deaths[i].pid, death_cause_str(&cr.deaths[i].cause, one, sizeof(one)),
-				 (unsigned long long)(cr.deaths[i].rss_bytes_before >> 20),
-				 (unsigned long long)(cr.deaths[i].cgroup_usage_bytes_before >> 20));
+				 FMT_BYTES(rss, cr.deaths[i].rss_bytes_before),
+				 FMT_BYTES(cg, cr.deaths[i].cgroup_usage_bytes_before));
 		}
 		rec_add(&r, "CAUSES", "%s", causes);
 		rec_add(&r, "REASON", "%s", cr.summary);
@@ -644,7 +644,7 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 		return;
 	prevent_incident_begin(in, INCIDENT_TRIGGER_OOM_KILL, now_ns);
 	incident_add_eventf(in->incident, mono_to_real_ns(now_ns), INCIDENT_EVENT_OOM_KILL, "OOM killer chose pid %d %s (RSS %s)",
-			    victim->pid, victim->comm, fmt_bytes(victim->rss_at_oom_bytes, rss, sizeof(rss)));
+			    victim->pid, victim->comm, bytes_str(victim->rss_at_oom_bytes, rss, sizeof(rss)));
 	prevent_incident_finish(in, INCIDENT_OUTCOME_OOM_KILLED, "the kernel OOM killer acted", 0);
 	{
 		char lab[PATH_MAX + 16];
@@ -674,15 +674,15 @@ void instance_status(struct instance *in, FILE *out)
 
 	fprintf(out, "instance %s  %s  server pid %d  %s\n", in->ic->name, in->ic->url, in->server_pid,
 		in->reachable ? "reachable" : "UNREACHABLE");
-	fprintf(out, "  memory %s of %s (%s)\n", fmt_bytes(in->usage_bytes, usage, sizeof(usage)),
-		fmt_bytes(in->limit_bytes, limit, sizeof(limit)),
+	fprintf(out, "  memory %s of %s (%s)\n", bytes_str(in->usage_bytes, usage, sizeof(usage)),
+		bytes_str(in->limit_bytes, limit, sizeof(limit)),
 		in->use_cgroup ? utf8_escape_terminal(in->cgroup_dir, esc, sizeof(esc)) : "machine");
 	fprintf(out, "  generations %llu  last: %s\n", (unsigned long long)in->gens.total,
 		g ? gen_status_to_string(g->status) : "-");
 	if (in->fc_valid)
 		fprintf(out, "  forecast: %s\n", in->fc.reason);
-	fprintf(out, "  orphans %u (%llu MiB)  actions %llu  last action: %s\n", in->orphan_count,
-		(unsigned long long)(in->orphan_bytes >> 20), (unsigned long long)in->actions_total,
+	fprintf(out, "  orphans %u (%s)  actions %llu  last action: %s\n", in->orphan_count,
+		FMT_BYTES(usage, in->orphan_bytes), (unsigned long long)in->actions_total,
 		in->last_action[0] ? utf8_escape_terminal(in->last_action, esc, sizeof(esc)) : "-");
 }
 

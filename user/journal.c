@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <stdarg.h>
 #include <string.h>
@@ -122,6 +123,36 @@ void rec_add(struct rec *r, const char *key, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(f->value, sizeof(f->value), fmt, ap);
 	va_end(ap);
+}
+
+void rec_add_bytes(struct rec *r, const char *key, uint64_t bytes)
+{
+	rec_add(r, key, "%" PRIu64, bytes);
+}
+
+void rec_add_ms(struct rec *r, const char *key, uint64_t duration_ns)
+{
+	rec_add(r, key, "%" PRIu64, (uint64_t)(duration_ns / NSEC_PER_MSEC));
+}
+
+void rec_add_pid(struct rec *r, const char *key, pid_t pid)
+{
+	rec_add(r, key, "%d", (int)pid);
+}
+
+void rec_add_id(struct rec *r, const char *key, const char *id)
+{
+	rec_add(r, key, "%s", id ? id : "");
+}
+
+void rec_add_u64(struct rec *r, const char *key, uint64_t v)
+{
+	rec_add(r, key, "%" PRIu64, v);
+}
+
+void rec_add_i64(struct rec *r, const char *key, int64_t v)
+{
+	rec_add(r, key, "%" PRId64, v);
 }
 
 void rec_message(struct rec *r, const char *fmt, ...)

@@ -6,7 +6,9 @@
 #define OOMSENTRY_JOURNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include "common.h"
 
 #define REC_MAX_FIELDS 32
@@ -45,6 +47,15 @@ const char *rec_kind_message_id(enum rec_kind kind);
 
 void rec_init(struct rec *r, enum rec_kind kind, int priority);
 void rec_add(struct rec *r, const char *key, const char *fmt, ...) _printf_(3, 4);
+/* Typed fields: one spelling per unit in every record. Keys say the unit: *_BYTES (decimal bytes), *_MS (a
+ * duration, given in ns and written in whole ms), *PID (a pid of the daemon's namespace), *_ID (an identifier
+ * written as it is, e.g. a prompt id). */
+void rec_add_bytes(struct rec *r, const char *key, uint64_t bytes);
+void rec_add_ms(struct rec *r, const char *key, uint64_t duration_ns);
+void rec_add_pid(struct rec *r, const char *key, pid_t pid);
+void rec_add_id(struct rec *r, const char *key, const char *id);
+void rec_add_u64(struct rec *r, const char *key, uint64_t v);
+void rec_add_i64(struct rec *r, const char *key, int64_t v);
 void rec_message(struct rec *r, const char *fmt, ...) _printf_(2, 3);
 /* Sends to the journal and prints; returns 0 or the negative errno of the journal send (output still printed). */
 int rec_emit(const struct rec *r);

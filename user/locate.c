@@ -193,12 +193,12 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	in->generations_completed = 0;
 	saved_prompt_clear(&in->running);
 	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
-	rec_add(&r, "PID", "%d", p->pid);
+	rec_add_pid(&r, "PID", p->pid);
 	rec_add(&r, "COMM", "%s", p->comm);
 	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
+	rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
 	rec_message(&r, "instance %s: ComfyUI server is pid %d (%s, RSS %s)%s%s", in->ic->name, p->pid, p->comm,
-		    fmt_bytes(p->rss_bytes, rss, sizeof(rss)), in->use_cgroup ? ", memory cgroup " : "",
+		    bytes_str(p->rss_bytes, rss, sizeof(rss)), in->use_cgroup ? ", memory cgroup " : "",
 		    in->use_cgroup ? in->cgroup_dir : ", no cgroup limit: the machine's memory is the limit");
 	rec_emit(&r);
 }

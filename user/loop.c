@@ -29,6 +29,7 @@
 #include "prekill.h"
 #include "prune.h"
 #include "status.h"
+#include "units.h"
 #include "utf8.h"
 #include "comfy-ws.h"
 
@@ -46,17 +47,12 @@ static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, s
 
 static void add_proc_fields(struct rec *r, const struct os_event *e, const struct proc *p)
 {
-	rec_add(r, "PID", "%u", e->pid);
+	rec_add_pid(r, "PID", e->pid);
 	rec_add(r, "COMM", "%.16s", e->comm);
 	if (p && p->cgroup_dir[0])
 		rec_add(r, "CGROUP", "%s", p->cgroup_dir);
 	if (e->cgroup_id)
-		rec_add(r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
-}
-
-static void mib(char *buf, size_t len, uint64_t bytes)
-{
-	snprintf(buf, len, "%.1f MiB", (double)bytes / (1 << 20));
+		rec_add_u64(r, "CGROUP_ID", e->cgroup_id);
 }
 
 static void emit_exec(struct daemon *d, const struct os_event *e, struct proc *p)
@@ -65,7 +61,7 @@ static void emit_exec(struct daemon *d, const struct os_event *e, struct proc *p
 
 	rec_init(&r, REC_EXEC, LOG_INFO);
 	add_proc_fields(&r, e, p);
-	rec_add(&r, "PPID", "%u", e->ppid);
+	rec_add_pid(&r, "PPID", e->ppid);
 	rec_add(&r, "FILENAME", "%s", e->exec.filename);
 	if (p)
 		rec_add(&r, "CMDLINE", "%s", p->cmdline);
@@ -92,7 +88,7 @@ static void on_fork(struct daemon *d, const struct os_event *e)
 		daemon_watch_cgroup(d, c->cgroup_id);
 	rec_init(&r, REC_FORK, LOG_INFO);
 	add_proc_fields(&r, e, c);
-	rec_add(&r, "CHILD_PID", "%u", e->fork.child_pid);
+	rec_add_pid(&r, "CHILD_PID", e->fork.child_pid);
 	rec_message(&r, "fork pid %u %.16s -> child %u", e->pid, e->comm, e->fork.child_pid);
 	rec_emit(&r);
 	for (int i = 0; c && i < d->n_instances; i++)
@@ -131,10 +127,10 @@ static void emit_exit(struct daemon *d, const struct os_event *e, struct proc *p
 	rec_add(&r, "SIGNAL", "%d", dc->kind == DEATH_SIGNALED || dc->kind == DEATH_OOM_KILLED ? dc->code : 0);
 	rec_add(&r, "REASON", "%s", cause);
 	if (p) {
-		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
-		rec_add(&r, "RSS_PEAK_BYTES", "%llu", (unsigned long long)p->rss_peak_bytes);
+		rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
+		rec_add_bytes(&r, "RSS_PEAK_BYTES", p->rss_peak_bytes);
 	}
-	mib(rss, sizeof(rss), p ? p->rss_peak_bytes : 0);
+	FMT_BYTES(rss, p ? p->rss_peak_bytes : 0);
 	rec_message(&r, "exit pid %u %.16s: %s (peak RSS %s)", e->pid, e->comm, cause, rss);
 	rec_emit(&r);
 	for (int i = 0; p && i < d->n_instances; i++)
@@ -170,22 +166,22 @@ static void on_oom_victim(struct daemon *d, const struct os_event *e)
 	else
 		cgroup_name(d, e->cgroup_id, cg, sizeof(cg));
 	rec_init(&r, REC_OOM_VICTIM, LOG_CRIT);
-	rec_add(&r, "PID", "%u", e->pid);
+	rec_add_pid(&r, "PID", e->pid);
 	rec_add(&r, "COMM", "%.16s", e->comm);
 	rec_add(&r, "CGROUP", "%s", cg);
-	rec_add(&r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)rss);
-	rec_add(&r, "ANON_RSS_BYTES", "%llu", (unsigned long long)(e->oom.anon_rss_pages * page));
-	rec_add(&r, "FILE_RSS_BYTES", "%llu", (unsigned long long)(e->oom.file_rss_pages * page));
-	rec_add(&r, "SHMEM_RSS_BYTES", "%llu", (unsigned long long)(e->oom.shmem_rss_pages * page));
-	rec_add(&r, "TOTAL_VM_BYTES", "%llu", (unsigned long long)(e->oom.total_vm_pages * page));
+	rec_add_u64(&r, "CGROUP_ID", e->cgroup_id);
+	rec_add_bytes(&r, "RSS_BYTES", rss);
+	rec_add_bytes(&r, "ANON_RSS_BYTES", e->oom.anon_rss_pages * page);
+	rec_add_bytes(&r, "FILE_RSS_BYTES", e->oom.file_rss_pages * page);
+	rec_add_bytes(&r, "SHMEM_RSS_BYTES", e->oom.shmem_rss_pages * page);
+	rec_add_bytes(&r, "TOTAL_VM_BYTES", e->oom.total_vm_pages * page);
 	rec_add(&r, "OOM_SCORE_ADJ", "%d", e->oom.oom_score_adj);
 	if (cg[0] && cg[0] != '?' && cg_read_memory(cg, cg_mounts_memory_version(&d->mounts), &m) == 0 &&
 	    m.effective_limit_bytes != CG_UNLIMITED) {
-		rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)m.effective_limit_bytes);
-		mib(limbuf, sizeof(limbuf), m.effective_limit_bytes);
+		rec_add_bytes(&r, "LIMIT_BYTES", m.effective_limit_bytes);
+		FMT_BYTES(limbuf, m.effective_limit_bytes);
 	}
-	mib(rssbuf, sizeof(rssbuf), rss);
+	FMT_BYTES(rssbuf, rss);
 	rec_message(&r, "OOM killer chose pid %u %.16s (RSS %s, cgroup %s, limit %s)", e->pid, e->comm, rssbuf,
 		    cg[0] ? cg : "/", limbuf);
 	rec_emit(&r);
@@ -205,13 +201,13 @@ static void on_rss(struct daemon *d, const struct os_event *e)
 	}
 	rec_init(&r, REC_RSS, LOG_INFO);
 	add_proc_fields(&r, e, p);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)e->rss.rss_bytes);
-	rec_add(&r, "ANON_BYTES", "%llu", (unsigned long long)e->rss.anon_bytes);
-	rec_add(&r, "FILE_BYTES", "%llu", (unsigned long long)e->rss.file_bytes);
-	rec_add(&r, "SHMEM_BYTES", "%llu", (unsigned long long)e->rss.shmem_bytes);
+	rec_add_bytes(&r, "RSS_BYTES", e->rss.rss_bytes);
+	rec_add_bytes(&r, "ANON_BYTES", e->rss.anon_bytes);
+	rec_add_bytes(&r, "FILE_BYTES", e->rss.file_bytes);
+	rec_add_bytes(&r, "SHMEM_BYTES", e->rss.shmem_bytes);
 	/* when the kernel saw the step: what the reaction benchmark measures the action against */
-	rec_add(&r, "EVENT_MONOTONIC_NS", "%llu", (unsigned long long)e->ts_ns);
-	mib(buf, sizeof(buf), e->rss.rss_bytes);
+	rec_add_u64(&r, "EVENT_MONOTONIC_NS", e->ts_ns);
+	FMT_BYTES(buf, e->rss.rss_bytes);
 	rec_message(&r, "rss pid %u %.16s now %s", e->pid, e->comm, buf);
 	rec_emit(&r);
 	for (int i = 0; p && i < d->n_instances; i++)
@@ -241,11 +237,11 @@ static void on_mmap(struct daemon *d, const struct os_event *e)
 	}
 	rec_init(&r, unmap ? REC_MUNMAP : REC_MMAP, LOG_INFO);
 	add_proc_fields(&r, e, p);
-	rec_add(&r, "SIZE_BYTES", "%llu", (unsigned long long)e->mmap.len);
+	rec_add_bytes(&r, "SIZE_BYTES", e->mmap.len);
 	rec_add(&r, "ADDR", "0x%llx", (unsigned long long)e->mmap.addr);
 	if (!unmap)
 		rec_add(&r, "PATH", "%s", path);
-	mib(buf, sizeof(buf), e->mmap.len);
+	FMT_BYTES(buf, e->mmap.len);
 	if (unmap)
 		rec_message(&r, "munmap pid %u %.16s %s at 0x%llx", e->pid, e->comm, buf, (unsigned long long)e->mmap.addr);
 	else
@@ -268,8 +264,8 @@ static void on_reclaim(struct daemon *d, const struct os_event *e)
 	if (!(p && p->cgroup_dir[0]) && cg[0])
 		rec_add(&r, "CGROUP", "%s", cg);
 	rec_add(&r, "KIND", "%s", e->reclaim.kind == OS_RECLAIM_MEMCG ? "memcg" : "direct");
-	rec_add(&r, "COUNT", "%llu", (unsigned long long)e->reclaim.count);
-	rec_add(&r, "SUPPRESSED", "%llu", (unsigned long long)e->reclaim.suppressed);
+	rec_add_u64(&r, "COUNT", e->reclaim.count);
+	rec_add_u64(&r, "SUPPRESSED", e->reclaim.suppressed);
 	rec_message(&r, "%s reclaim: pid %u %.16s waits for memory in %s (%llu reclaims so far)",
 		    e->reclaim.kind == OS_RECLAIM_MEMCG ? "cgroup limit" : "direct", e->pid, e->comm,
 		    cg[0] ? cg : "/", (unsigned long long)e->reclaim.count);
@@ -287,9 +283,9 @@ static void on_memcg(struct daemon *d, const struct os_event *e)
 	cgroup_name(d, e->cgroup_id, cg, sizeof(cg));
 	rec_init(&r, REC_MEMCG, oom ? LOG_WARNING : LOG_DEBUG);
 	rec_add(&r, "CGROUP", "%s", cg);
-	rec_add(&r, "CGROUP_ID", "%llu", (unsigned long long)e->cgroup_id);
+	rec_add_u64(&r, "CGROUP_ID", e->cgroup_id);
 	rec_add(&r, "ITEM", "%s", oom ? "oom_kill" : "pgscan_direct");
-	rec_add(&r, "TOTAL", "%llu", (unsigned long long)e->memcg.total);
+	rec_add_u64(&r, "TOTAL", e->memcg.total);
 	rec_message(&r, "cgroup %s: %s (total %llu)", cg, oom ? "OOM kill" : "direct reclaim scanning",
 		    (unsigned long long)e->memcg.total);
 	if (oom || log_get_max_priority() >= LOG_DEBUG)
@@ -392,20 +388,20 @@ static int epoll_add(int epfd, int fd, uint64_t tag)
 static void seed_one(struct proc *p, void *ctx)
 {
 	struct daemon *d = ctx;
+	char rss[BYTES_STR_MAX];
 	struct rec r;
 
 	if (d->probes)
 		probes_track(d->probes, (uint32_t)p->pid, OS_TRACKED_SEEDED);
 	daemon_watch_cgroup(d, p->cgroup_id);
 	rec_init(&r, REC_PROCESS, LOG_INFO);
-	rec_add(&r, "PID", "%d", p->pid);
-	rec_add(&r, "PPID", "%d", p->ppid);
+	rec_add_pid(&r, "PID", p->pid);
+	rec_add_pid(&r, "PPID", p->ppid);
 	rec_add(&r, "COMM", "%s", p->comm);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
+	rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
 	rec_add(&r, "CGROUP", "%s", p->cgroup_dir);
 	rec_add(&r, "CMDLINE", "%s", p->cmdline);
-	rec_message(&r, "tracking pid %d %s (%.1f MiB): %.120s", p->pid, p->comm, (double)p->rss_bytes / (1 << 20),
-		    p->cmdline);
+	rec_message(&r, "tracking pid %d %s (%s): %.120s", p->pid, p->comm, FMT_BYTES(rss, p->rss_bytes), p->cmdline);
 	rec_emit(&r);
 }
 
@@ -613,15 +609,16 @@ struct table_ctx {
 static void print_proc(struct proc *p, void *ctx)
 {
 	struct table_ctx *c = ctx;
+	char rss[BYTES_STR_MAX], peak[BYTES_STR_MAX];
 
 	if (p->death != PROC_ALIVE)
 		return;
 	char comm[4 * sizeof(p->comm)], cgroup[4 * sizeof(p->cgroup_dir)];
 
 	/* the name and cgroup are chosen by whoever runs the process: no terminal control may pass */
-	fprintf(c->out, "  %7d %7d %-15s %9.1f %9.1f %s%s\n", p->pid, p->ppid,
-		utf8_escape_terminal(p->comm, comm, sizeof(comm)), (double)p->rss_bytes / (1 << 20),
-		(double)p->rss_peak_bytes / (1 << 20), p->is_server ? "[server] " : "",
+	fprintf(c->out, "  %7d %7d %-15s %10s %10s %s%s\n", p->pid, p->ppid,
+		utf8_escape_terminal(p->comm, comm, sizeof(comm)), FMT_BYTES(rss, p->rss_bytes),
+		FMT_BYTES(peak, p->rss_peak_bytes), p->is_server ? "[server] " : "",
 		utf8_escape_terminal(p->cgroup_dir, cgroup, sizeof(cgroup)));
 }
 
@@ -639,7 +636,7 @@ static void render_status(FILE *out, void *ctx)
 	proctree_stats(d->pt, &ps);
 	fprintf(out, "process table: %zu entries (cap %zu), %zu alive, %llu evicted, %llu not tracked for lack of room\n",
 		ps.entries, ps.cap, ps.alive, (unsigned long long)ps.evicted, (unsigned long long)ps.refused);
-	fprintf(out, "tracked processes: %zu\n      PID    PPID COMM             RSS(MiB) PEAK(MiB) CGROUP\n",
+	fprintf(out, "tracked processes: %zu\n      PID    PPID COMM                   RSS       PEAK CGROUP\n",
 		proctree_count_alive(d->pt));
 	proctree_foreach(d->pt, print_proc, &c);
 }

@@ -131,12 +131,14 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 		break;
 	case POLICY_RUNG_KILL: {
 		struct largest_ctx c = { in, NULL };
+		char rss[BYTES_STR_MAX];
+
 		proctree_foreach(in->d->pt, find_largest, &c);
 		if (!c.best)
 			return -ESRCH;
 		r = action_kill_release(proctree_root(in->d->pt), c.best->pid, c.best->start_ns);
-		snprintf(detail, len, "SIGKILL + process_mrelease of pid %d %s (%llu MiB)", c.best->pid, c.best->comm,
-			 (unsigned long long)(c.best->rss_bytes >> 20));
+		snprintf(detail, len, "SIGKILL + process_mrelease of pid %d %s (%s)", c.best->pid, c.best->comm,
+			 FMT_BYTES(rss, c.best->rss_bytes));
 		break;
 	}
 	case POLICY_RUNG_NONE:
@@ -160,11 +162,11 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	rec_add(&r, "REASON", "%s", dec->reason);
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
 	rec_add(&r, "PROACTIVE", "%d", dec->proactive);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
-	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
+	rec_add_pid(&r, "PID", in->server_pid);
 	if (in->running.prompt_id[0])
-		rec_add(&r, "PROMPT_ID", "%s", in->running.prompt_id);
+		rec_add_id(&r, "PROMPT_ID", in->running.prompt_id);
 	rec_add(&r, "RESULT", "%s", dec->dry_run ? "dry_run" : result < 0 ? "failed" : "done");
 	if (dec->ttl_ns != UINT64_MAX)
 		rec_add(&r, "TTL_MS", "%llu", (unsigned long long)(dec->ttl_ns / NSEC_PER_MSEC));
@@ -173,7 +175,7 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	if (dec->brake)
 		rec_add(&r, "BRAKE", "1");
 	rec_message(&r, "instance %s: %s%s at %s of %s: %s%s%s", in->ic->name, dec->dry_run ? "would " : "", name,
-		    fmt_bytes(in->usage_bytes, usage, sizeof(usage)), fmt_bytes(in->limit_bytes, limit, sizeof(limit)),
+		    bytes_str(in->usage_bytes, usage, sizeof(usage)), bytes_str(in->limit_bytes, limit, sizeof(limit)),
 		    dec->reason, detail[0] ? " -> " : "", detail);
 	rec_emit(&r);
 	snprintf(in->last_action, sizeof(in->last_action), "%s%s (%s)", dec->dry_run ? "would " : "", name,
@@ -202,15 +204,15 @@ static void journal_outcome(struct instance *in, const struct policy_decision *d
 	rec_add(&r, "ACTION", "%s", name);
 	rec_add(&r, "RESULT", "%s", dec->outcome.ok ? "worked" : "insufficient");
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
-	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add_pid(&r, "PID", in->server_pid);
 	rec_add(&r, "REASON", "%s", dec->reason);
-	rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)dec->outcome.freed_bytes);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_bytes(&r, "FREED_BYTES", dec->outcome.freed_bytes);
+	rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	/* FREED_BYTES is the drop of the same figure the policy watches: say which one it was */
 	rec_add(&r, "VERIFIED", "%s", in->use_cgroup ? "cgroup_working_set" : "process_tree_rss");
 	rec_message(&r, "instance %s: %s freed %s%s", in->ic->name, name,
-		    fmt_bytes(dec->outcome.freed_bytes, freed, sizeof(freed)),
+		    bytes_str(dec->outcome.freed_bytes, freed, sizeof(freed)),
 		    dec->outcome.ok ? "" : dec->outcome.escalated ? ": not enough, escalating" : ": not enough");
 	rec_emit(&r);
 	if (!dec->dry_run) {
@@ -244,9 +246,9 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 	rec_add(&r, "REASON", "%s", dec->reason);
 	rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
 	rec_add(&r, "PROACTIVE", "0");
-	rec_add(&r, "PID", "%d", in->server_pid);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_pid(&r, "PID", in->server_pid);
+	rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_message(&r, "instance %s: under pressure but %s: %s", in->ic->name,
 		    dec->exhausted ? "no rung that can help is left" : "the rung that would help is cooling down",
 		    dec->reason);

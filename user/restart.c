@@ -110,8 +110,8 @@ static void restart_resubmit(struct instance *in)
 
 		instance_rec(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_INFO);
 		rec_add(&r, "ACTION", "resubmit");
-		rec_add(&r, "PROMPT_ID", "%s", in->saved[i].prompt_id);
-		rec_add(&r, "NEW_PROMPT_ID", "%s", new_id);
+		rec_add_id(&r, "PROMPT_ID", in->saved[i].prompt_id);
+		rec_add_id(&r, "NEW_PROMPT_ID", new_id);
 		rec_add(&r, "RESULT", "%s", ret < 0 ? "failed" : "ok");
 		if (ret < 0)
 			rec_message(&r, "instance %s: could not resubmit prompt %s after the restart: %s", in->ic->name,
@@ -140,7 +140,7 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	    !(in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns)) {
 		instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
 		rec_add(&r, "ACTION", "restart_complete");
-		rec_add(&r, "PID", "%d", in->server_pid);
+		rec_add_pid(&r, "PID", in->server_pid);
 		rec_message(&r, "instance %s: ComfyUI is back as pid %d; resubmitting %zu prompts", in->ic->name,
 			    in->server_pid, in->n_saved);
 		rec_emit(&r);

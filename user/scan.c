@@ -19,6 +19,7 @@
 #include "procfs-read.h"
 #include "proctree.h"
 #include "scan.h"
+#include "units.h"
 
 #define MAX_PORTS CONFIG_MAX_INSTANCES
 #define OWNERS_MAX 64
@@ -421,6 +422,7 @@ int scan_report_new(const struct scan_result *sr, const char *instance)
 		const struct orphan_verdict *v = &sr->verdicts[i];
 		const struct orphan_proc *p = &sr->procs[i];
 		struct orphan_identity id = { v->pid, v->start_ns };
+		char rss[BYTES_STR_MAX];
 		struct rec r;
 
 		if ((v->verdict != ORPHAN_VERDICT_ORPHAN && v->verdict != ORPHAN_VERDICT_SUSPECT) || was_reported(&id))
@@ -430,19 +432,19 @@ int scan_report_new(const struct scan_result *sr, const char *instance)
 		n_reported = MIN(n_reported + 1, (size_t)REPORTED_MAX);
 		rec_init(&r, REC_ORPHAN, LOG_WARNING);
 		rec_add(&r, "INSTANCE", "%s", instance);
-		rec_add(&r, "PID", "%d", p->pid);
-		rec_add(&r, "PPID", "%d", p->ppid);
+		rec_add_pid(&r, "PID", p->pid);
+		rec_add_pid(&r, "PPID", p->ppid);
 		rec_add(&r, "COMM", "%s", p->comm);
-		rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)p->rss_bytes);
-		rec_add(&r, "AGE_S", "%llu", (unsigned long long)(now > p->start_ns ? (now - p->start_ns) / NSEC_PER_SEC : 0));
+		rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
+		rec_add_u64(&r, "AGE_S", now > p->start_ns ? (now - p->start_ns) / NSEC_PER_SEC : 0);
 		rec_add(&r, "VERDICT", "%s", orphan_verdict_kind_str(v->verdict));
 		rec_add(&r, "ORPHAN_REASON", "%s", orphan_reason_str(v->reason));
 		rec_add(&r, "REASON", "%s", v->text);
 		rec_add(&r, "CMDLINE", "%s", p->cmdline);
 		rec_add(&r, "CGROUP", "%s", p->cgroup);
-		rec_message(&r, "%s pid %d %s (%.1f MiB, %llu s old): %s",
+		rec_message(&r, "%s pid %d %s (%s, %llu s old): %s",
 			    v->verdict == ORPHAN_VERDICT_ORPHAN ? "orphan" : "suspected orphan (not reaped)", p->pid, p->comm,
-			    (double)p->rss_bytes / (1 << 20),
+			    FMT_BYTES(rss, p->rss_bytes),
 			    (unsigned long long)(now > p->start_ns ? (now - p->start_ns) / NSEC_PER_SEC : 0), v->text);
 		rec_emit(&r);
 		n++;
@@ -473,16 +475,17 @@ void scan_reap_start(const struct scan_result *sr, struct orphan_reap *reaps, ui
 static void journal_reap(const char *instance, const struct orphan_reap *rp, uint64_t rss)
 {
 	bool gone = rp->outcome == ORPHAN_REAP_EXITED_AFTER_SIGTERM || rp->outcome == ORPHAN_REAP_KILLED;
+	char freed[BYTES_STR_MAX];
 	struct rec r;
 
 	rec_init(&r, REC_ACTION, gone ? LOG_NOTICE : LOG_WARNING);
 	rec_add(&r, "INSTANCE", "%s", instance);
 	rec_add(&r, "ACTION", "reap_orphan");
-	rec_add(&r, "PID", "%d", rp->target.pid);
+	rec_add_pid(&r, "PID", rp->target.pid);
 	rec_add(&r, "RESULT", "%s", orphan_reap_outcome_str(rp->outcome));
-	rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)(gone ? rss : 0));
-	rec_message(&r, "instance %s: orphan pid %d %s%s; gave back %.1f MiB", instance, rp->target.pid,
-		    orphan_reap_outcome_str(rp->outcome), rp->error ? " (error)" : "", gone ? (double)rss / (1 << 20) : 0.0);
+	rec_add_bytes(&r, "FREED_BYTES", gone ? rss : 0);
+	rec_message(&r, "instance %s: orphan pid %d %s%s; gave back %s", instance, rp->target.pid,
+		    orphan_reap_outcome_str(rp->outcome), rp->error ? " (error)" : "", FMT_BYTES(freed, gone ? rss : 0));
 	rec_emit(&r);
 }
 
@@ -622,10 +625,10 @@ int scan_instance_to_end(struct instance *in, uint64_t now_ns, bool reap)
 		struct rec r;
 		instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
 		rec_add(&r, "ACTION", "reap_orphans");
-		rec_add(&r, "FREED_BYTES", "%llu", (unsigned long long)freed);
-		rec_add(&r, "COUNT", "%zu", n);
+		rec_add_bytes(&r, "FREED_BYTES", freed);
+		rec_add_u64(&r, "COUNT", n);
 		rec_message(&r, "instance %s: reaped %zu orphans, %s given back", in->ic->name, n,
-			    fmt_bytes(freed, buf, sizeof(buf)));
+			    bytes_str(freed, buf, sizeof(buf)));
 		rec_emit(&r);
 	}
 	return (int)n;

@@ -59,21 +59,21 @@ static const char expected_timeline[] =
 	"instance:  default\n"
 	"trigger:   forecast\n"
 	"time:      2023-11-14 22:13:20 UTC\n"
-	"outcome:   prevented: unload_models brought memory back (freed 812.0 MiB)\n"
-	"memory:    peak 7420.0 MiB, limit 8192.0 MiB (90.6 %), 16 samples from -60.0 s to +15.0 s\n"
+	"outcome:   prevented: unload_models brought memory back (freed 812 MiB)\n"
+	"memory:    peak 7.25 GiB, limit 8.00 GiB (90.6 %), 16 samples from -60.0 s to +15.0 s\n"
 	"\n"
 	"      time           usage  kind        event\n"
-	"   -42.0 s      6400.0 MiB  generation  generation 3 started (prompt abc)\n"
-	"    -0.3 s      7400.0 MiB  note        reclaim <rising> & \"fast\"\n"
-	"    +0.0 s      7420.0 MiB  trigger     forecast\n"
-	"    +0.0 s      7420.0 MiB  pressure    forecast: 0.8 generations left\n"
-	"    +1.0 s      7420.0 MiB  action      /free unload_models\n"
-	"    +6.0 s      7420.0 MiB  result      freed 812 MiB\n"
+	"   -42.0 s        6.25 GiB  generation  generation 3 started (prompt abc)\n"
+	"    -0.3 s        7.23 GiB  note        reclaim <rising> & \"fast\"\n"
+	"    +0.0 s        7.25 GiB  trigger     forecast\n"
+	"    +0.0 s        7.25 GiB  pressure    forecast: 0.8 generations left\n"
+	"    +1.0 s        7.25 GiB  action      /free unload_models\n"
+	"    +6.0 s        7.25 GiB  result      freed 812 MiB\n"
 	"\n"
 	"generations:\n"
 	"   seq  prompt                                          peak        residual\n"
-	"     2  abc-prev                                  7000.0 MiB      5900.0 MiB\n"
-	"     3  abc                                       7420.0 MiB      6100.0 MiB\n";
+	"     2  abc-prev                                    6.84 GiB        5.76 GiB\n"
+	"     3  abc                                         7.25 GiB        5.96 GiB\n";
 static void test_timeline_exact(void **state)
 {
 	struct incident *inc = build();
@@ -119,16 +119,16 @@ static void test_timeline_edge_cases(void **state)
 				  "trigger:   oom-kill\n"
 				  "time:      2023-11-14 22:13:20 UTC\n"
 				  "outcome:   oom-killed\n"
-				  "memory:    peak 100.1 MiB, no limit, 1 samples from +0.0 s to +0.0 s\n"
+				  "memory:    peak 100 MiB, no limit, 1 samples from +0.0 s to +0.0 s\n"
 				  "\n"
 				  "      time           usage  kind        event\n"
-				  "    +0.0 s       100.1 MiB  oom-kill    OOM victim pid 1234 python3  \n"
-				  "    +0.0 s       100.1 MiB  trigger     oom-kill\n"
-				  "    +2.0 s       100.1 MiB  note        after\n"
+				  "    +0.0 s         100 MiB  oom-kill    OOM victim pid 1234 python3  \n"
+				  "    +0.0 s         100 MiB  trigger     oom-kill\n"
+				  "    +2.0 s         100 MiB  note        after\n"
 				  "\n"
 				  "generations:\n"
 				  "   seq  prompt                                          peak        residual\n"
-				  "     7  -                                            0.0 MiB         0.0 MiB\n");
+				  "     7  -                                                0 B             0 B\n");
 	free(text);
 }
 

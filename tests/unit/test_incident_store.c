@@ -60,21 +60,21 @@ static const char expected_timeline[] =
 	"instance:  default\n"
 	"trigger:   forecast\n"
 	"time:      2023-11-14 22:13:20 UTC\n"
-	"outcome:   prevented: unload_models brought memory back (freed 812.0 MiB)\n"
-	"memory:    peak 7420.0 MiB, limit 8192.0 MiB (90.6 %), 16 samples from -60.0 s to +15.0 s\n"
+	"outcome:   prevented: unload_models brought memory back (freed 812 MiB)\n"
+	"memory:    peak 7.25 GiB, limit 8.00 GiB (90.6 %), 16 samples from -60.0 s to +15.0 s\n"
 	"\n"
 	"      time           usage  kind        event\n"
-	"   -42.0 s      6400.0 MiB  generation  generation 3 started (prompt abc)\n"
-	"    -0.3 s      7400.0 MiB  note        reclaim <rising> & \"fast\"\n"
-	"    +0.0 s      7420.0 MiB  trigger     forecast\n"
-	"    +0.0 s      7420.0 MiB  pressure    forecast: 0.8 generations left\n"
-	"    +1.0 s      7420.0 MiB  action      /free unload_models\n"
-	"    +6.0 s      7420.0 MiB  result      freed 812 MiB\n"
+	"   -42.0 s        6.25 GiB  generation  generation 3 started (prompt abc)\n"
+	"    -0.3 s        7.23 GiB  note        reclaim <rising> & \"fast\"\n"
+	"    +0.0 s        7.25 GiB  trigger     forecast\n"
+	"    +0.0 s        7.25 GiB  pressure    forecast: 0.8 generations left\n"
+	"    +1.0 s        7.25 GiB  action      /free unload_models\n"
+	"    +6.0 s        7.25 GiB  result      freed 812 MiB\n"
 	"\n"
 	"generations:\n"
 	"   seq  prompt                                          peak        residual\n"
-	"     2  abc-prev                                  7000.0 MiB      5900.0 MiB\n"
-	"     3  abc                                       7420.0 MiB      6100.0 MiB\n";
+	"     2  abc-prev                                    6.84 GiB        5.76 GiB\n"
+	"     3  abc                                         7.25 GiB        5.96 GiB\n";
 
 static char tmpdir[64];
 
@@ -375,7 +375,7 @@ static void test_write_and_read_back(void **state)
 	xmllint_if_present(file);
 	assert_non_null(strstr(text, "<line class=\"limit\" x1=\"90.0\" y1=\"142.3\" x2=\"930.0\" y2=\"142.3\" "
 				     "stroke=\"#d62728\""));
-	assert_non_null(strstr(text, ">limit 8192.0 MiB</text>"));
+	assert_non_null(strstr(text, ">limit 8.00 GiB</text>"));
 	assert_int_equal(polyline_points(text), 16);
 	assert_non_null(strstr(text, "points=\"90.0,230.0 146.0,228.0 "));
 	assert_non_null(strstr(text, " 930.0,205.7\"/>"));

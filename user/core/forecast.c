@@ -6,6 +6,7 @@
 #include <string.h>
 #include "common.h"
 #include "forecast.h"
+#include "units.h"
 
 void forecast_params_default(struct forecast_params *ret)
 {
@@ -92,44 +93,6 @@ static void reason_add(struct forecast *f, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)!vsnprintf(f->reason + n, sizeof(f->reason) - n, fmt, ap);
 	va_end(ap);
-}
-
-/* Formats v into the caller's array buf and yields buf, to be used as a printf argument. */
-#define FMT_BYTES(buf, v) (forecast_format_bytes((v), (buf), sizeof(buf)), (buf))
-
-int forecast_format_bytes(uint64_t bytes, char *buf, size_t size)
-{
-	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
-	unsigned u = 0;
-	double v = (double)bytes;
-	int n;
-
-	if (!buf || size == 0)
-		return -EINVAL;
-	while (u + 1 < ARRAY_SIZE(units) && v >= 1024.0) {
-		v /= 1024.0;
-		u++;
-	}
-	/* Round as printed; "1024 MiB" must read "1.00 GiB". */
-	if (u < 3 && u + 1 < ARRAY_SIZE(units) && floor(v + 0.5) >= 1024.0) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u >= 3 && u + 1 < ARRAY_SIZE(units) && v >= 1023.995) {
-		v /= 1024.0;
-		u++;
-	}
-	if (u == 0)
-		n = snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-	else if (u < 3)
-		n = snprintf(buf, size, "%.0f %s", v, units[u]);
-	else
-		n = snprintf(buf, size, "%.2f %s", v, units[u]);
-	if (n < 0) {
-		buf[0] = '\0';
-		return -EINVAL;
-	}
-	return (size_t)n >= size ? -ENOBUFS : n;
 }
 
 static void fallback(struct forecast *f, const char *why)
@@ -415,10 +378,10 @@ void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t
 			return;
 		fc->running_fits = false;
 		fc->predicted_running_peak_bytes = pred;
-		forecast_format_bytes(start, start_s, sizeof(start_s));
-		forecast_format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
-		forecast_format_bytes(pred, pred_s, sizeof(pred_s));
-		forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+		format_bytes(start, start_s, sizeof(start_s));
+		format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
+		format_bytes(pred, pred_s, sizeof(pred_s));
+		format_bytes(limit_bytes, limit_s, sizeof(limit_s));
 		snprintf(fc->reason, sizeof(fc->reason),
 			 "generation %llu reloads its models from %s and will need %s: it will peak at %s, above the %s limit",
 			 (unsigned long long)run->seq, start_s, cost_s, pred_s, limit_s);
@@ -428,10 +391,10 @@ void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t
 			return;
 		fc->next_fits = false;
 		fc->predicted_next_peak_bytes = pred;
-		forecast_format_bytes(usage_bytes, start_s, sizeof(start_s));
-		forecast_format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
-		forecast_format_bytes(pred, pred_s, sizeof(pred_s));
-		forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+		format_bytes(usage_bytes, start_s, sizeof(start_s));
+		format_bytes(clean_cost_bytes, cost_s, sizeof(cost_s));
+		format_bytes(pred, pred_s, sizeof(pred_s));
+		format_bytes(limit_bytes, limit_s, sizeof(limit_s));
 		snprintf(fc->reason, sizeof(fc->reason),
 			 "/free left %s that it cannot release; the next generation reloads its models and needs %s: it "
 			 "will peak at %s, above %.0f %% of the %s limit",
@@ -449,8 +412,8 @@ void forecast_apply_running_edge(struct forecast *fc, const struct gen_tracker *
 	    usage_bytes < (uint64_t)((double)limit_bytes * margin))
 		return;
 	fc->running_fits = false;
-	forecast_format_bytes(usage_bytes, usage_s, sizeof(usage_s));
-	forecast_format_bytes(limit_bytes, limit_s, sizeof(limit_s));
+	format_bytes(usage_bytes, usage_s, sizeof(usage_s));
+	format_bytes(limit_bytes, limit_s, sizeof(limit_s));
 	snprintf(fc->reason, sizeof(fc->reason), "generation %llu is at %s, past %.0f %% of the %s limit and still climbing",
 		 (unsigned long long)run->seq, usage_s, margin * 100, limit_s);
 }

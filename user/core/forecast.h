@@ -88,9 +88,6 @@ int forecast_next(const struct forecast_input *in, const struct forecast_params 
 int forecast_input_from_tracker(const struct gen_tracker *t, uint64_t limit_bytes, uint64_t usage_bytes,
 				struct forecast_input *ret);
 
-/* Human size: "300 MiB", "1.50 GiB", "512 KiB", "17 B"; binary units, two decimals from GiB up. Always
- * NUL-terminates when size > 0. Returns the length written, -EINVAL (NULL buf or size 0) or -ENOBUFS (truncated). */
-int forecast_format_bytes(uint64_t bytes, char *buf, size_t size);
 
 /* Largest peak - start of a completed generation in the ring that (re)loaded its models (the first of its
  * epoch): what a generation costs from a clean start. 0 when none is known. */

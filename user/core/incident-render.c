@@ -11,22 +11,12 @@
 #include "common.h"
 #include "incident.h"
 #include "incident-render.h"
+#include "units.h"
 #include "utf8.h"
 
 #define MIB_BYTES ((uint64_t)1 << 20)
 
 /* ---- shared formatting ---- */
-
-/* Integer arithmetic so that the text is identical on every machine. */
-static const char *fmt_mib(char *buf, size_t size, uint64_t bytes)
-{
-	uint64_t whole = bytes / MIB_BYTES, tenths = ((bytes % MIB_BYTES) * 10 + MIB_BYTES / 2) / MIB_BYTES;
-
-	if (tenths == 10)
-		whole++, tenths = 0;
-	snprintf(buf, size, "%" PRIu64 ".%" PRIu64 " MiB", whole, tenths);
-	return buf;
-}
 
 static const char *fmt_rel(char *buf, size_t size, uint64_t ts_ns, uint64_t t0_ns)
 {
@@ -75,7 +65,7 @@ static void timeline_row(FILE *f, const struct incident *inc, uint64_t ts_ns, co
 	char rel[32], usage[32];
 
 	fprintf(f, "%10s  %14s  %-10s  %s\n", fmt_rel(rel, sizeof(rel), ts_ns, inc->ts_ns),
-		s ? fmt_mib(usage, sizeof(usage), s->usage_bytes) : "-", kind, text);
+		s ? FMT_BYTES(usage, s->usage_bytes) : "-", kind, text);
 }
 
 int incident_render_timeline(const struct incident *inc, char **ret)
@@ -101,7 +91,7 @@ int incident_render_timeline(const struct incident *inc, char **ret)
 	if (inc->outcome_text)
 		fprintf(f, ": %s", inc->outcome_text);
 	if (inc->freed_bytes)
-		fprintf(f, " (freed %s)", fmt_mib(a, sizeof(a), inc->freed_bytes));
+		fprintf(f, " (freed %s)", FMT_BYTES(a, inc->freed_bytes));
 	fprintf(f, "\n");
 
 	limit = incident_limit_bytes(inc);
@@ -109,11 +99,11 @@ int incident_render_timeline(const struct incident *inc, char **ret)
 	if (inc->n_samples == 0) {
 		fprintf(f, "memory:    no samples\n");
 	} else {
-		fprintf(f, "memory:    peak %s", fmt_mib(a, sizeof(a), peak));
+		fprintf(f, "memory:    peak %s", FMT_BYTES(a, peak));
 		if (limit) {
 			unsigned __int128 pm = ((unsigned __int128)peak * 1000 + limit / 2) / limit;
 
-			fprintf(f, ", limit %s (%" PRIu64 ".%" PRIu64 " %%)", fmt_mib(b, sizeof(b), limit),
+			fprintf(f, ", limit %s (%" PRIu64 ".%" PRIu64 " %%)", FMT_BYTES(b, limit),
 				(uint64_t)(pm / 10), (uint64_t)(pm % 10));
 		} else {
 			fprintf(f, ", no limit");
@@ -144,7 +134,7 @@ int incident_render_timeline(const struct incident *inc, char **ret)
 			const struct incident_generation *g = &inc->generations[i];
 
 			fprintf(f, "%6" PRIu64 "  %-36s  %14s  %14s\n", g->seq, g->prompt_id[0] ? g->prompt_id : "-",
-				fmt_mib(a, sizeof(a), g->peak_bytes), fmt_mib(b, sizeof(b), g->residual_bytes));
+				FMT_BYTES(a, g->peak_bytes), FMT_BYTES(b, g->residual_bytes));
 		}
 	}
 	return memstream_finish(f, &buf, ret);
@@ -383,7 +373,7 @@ int incident_render_svg(const struct incident *inc, char **ret)
 		xml_text(f, inc->outcome_text);
 	}
 	if (inc->freed_bytes)
-		fprintf(f, " (freed %s)", fmt_mib(mib, sizeof(mib), inc->freed_bytes));
+		fprintf(f, " (freed %s)", FMT_BYTES(mib, inc->freed_bytes));
 	fprintf(f, "</text>\n");
 
 	svg_axes(f, inc, &p);
@@ -395,7 +385,7 @@ int incident_render_svg(const struct incident *inc, char **ret)
 			   "stroke-width=\"1.5\"/>\n", PLOT_L, y, PLOT_R, y, COLOR_LIMIT);
 		/* Below the line at the left: the event labels own the top right. */
 		fprintf(f, "<text class=\"limit-label\" x=\"%.1f\" y=\"%.1f\" fill=\"%s\">limit %s</text>\n",
-			PLOT_L + 4, y + 13, COLOR_LIMIT, fmt_mib(mib, sizeof(mib), limit));
+			PLOT_L + 4, y + 13, COLOR_LIMIT, FMT_BYTES(mib, limit));
 	}
 
 	if (inc->n_samples) {

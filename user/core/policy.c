@@ -28,6 +28,7 @@
 
 #include "common.h"
 #include "policy.h"
+#include "units.h"
 
 static const char *const rung_names[POLICY_RUNG_COUNT] = {
 	[POLICY_RUNG_NONE] = "none",
@@ -202,25 +203,10 @@ _printf_(2, 3) static void sb_printf(struct sbuf *sb, const char *fmt, ...)
 	sb->len = MIN(sb->len + (size_t)n, sb->size - 1);
 }
 
-#define BYTES_BUF 32
+#define BYTES_BUF BYTES_STR_MAX
 static const char *fmt_bytes(uint64_t b, char buf[static BYTES_BUF])
 {
-	if (b >= GIB(1)) {
-		/* Integer rounding to 1/100 GiB: exact for any uint64_t and bounded in length. */
-		uint64_t whole = b >> 30, hundredths = ((b & (GIB(1) - 1)) * 100 + GIB(1) / 2) >> 30;
-
-		if (hundredths >= 100) {
-			whole++;
-			hundredths -= 100;
-		}
-		snprintf(buf, BYTES_BUF, "%" PRIu64 ".%02" PRIu64 " GiB", whole, hundredths);
-	} else if (b >= MIB(1))
-		snprintf(buf, BYTES_BUF, "%" PRIu64 " MiB", b >> 20);
-	else if (b >= KIB(1))
-		snprintf(buf, BYTES_BUF, "%" PRIu64 " KiB", b >> 10);
-	else
-		snprintf(buf, BYTES_BUF, "%" PRIu64 " B", b);
-	return buf;
+	return bytes_str(b, buf, BYTES_BUF);
 }
 
 static double ns_to_s(uint64_t ns)
