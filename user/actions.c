@@ -131,7 +131,7 @@ static void journal_command_exit(size_t i, int status)
 	rec_init(&r, REC_ACTION, ok ? LOG_INFO : LOG_ERR);
 	rec_add(&r, "INSTANCE", "%s", spawned[i].instance);
 	rec_add(&r, "ACTION", "restart_command");
-	rec_add(&r, "PID", "%d", spawned[i].pid);
+	rec_add_pid(&r, "PID", spawned[i].pid);
 	rec_add(&r, "RESULT", "%s", ok ? "ok" : "failed");
 	if (WIFEXITED(status)) {
 		rec_add(&r, "EXIT_STATUS", "%d", WEXITSTATUS(status));

@@ -127,19 +127,19 @@ int incident_write(const struct incident *inc, const char *dir, char *ret_path, 
 
 	r = mkdir_p(dir, 0750);
 	if (r < 0)
-		return log_error_errno(r, "incident: cannot create %s", dir);
+		return r;
 	incident_format_utc(when, sizeof(when), inc->ts_ns, "%Y%m%dT%H%M%SZ");
 	path_component(inst, sizeof(inst), inc->instance);
 	snprintf(base, sizeof(base), "%s-%s-%s", when, inst, incident_trigger_to_string(inc->trigger));
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.incident-XXXXXX", dir) >= sizeof(tmp))
 		return -ENAMETOOLONG;
 	if (!mkdtemp(tmp))
-		return log_error_errno(-errno, "incident: cannot create a directory in %s", dir);
+		return -errno;
 	dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0) {
 		r = -errno;
 		(void)rmdir(tmp);
-		return log_error_errno(r, "incident: cannot open %s", tmp);
+		return r;
 	}
 	if (fchmod(dfd, 0750) < 0)
 		r = -errno;
@@ -151,7 +151,7 @@ int incident_write(const struct incident *inc, const char *dir, char *ret_path, 
 		r = write_file_at(dfd, INCIDENT_SVG, svg);
 	if (r < 0) {
 		remove_tmp(tmp, dfd);
-		return log_error_errno(r, "incident: cannot write the report in %s", dir);
+		return r;
 	}
 
 	/* Two incidents of one instance within a second get -2, -3, ...; never overwrite a report. */
@@ -183,7 +183,7 @@ int incident_write(const struct incident *inc, const char *dir, char *ret_path, 
 	}
 	if (r < 0) {
 		remove_tmp(tmp, dfd);
-		return log_error_errno(r, "incident: cannot publish %s/%s", dir, base);
+		return r;
 	}
 	{
 		int pfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

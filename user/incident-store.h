@@ -11,7 +11,7 @@
  * DIR is created (0750) when missing. The report appears atomically: it is assembled in a hidden temporary
  * directory and renamed into place, never replacing an existing one. Directory 0750, files 0640.
  * ret_path (may be NULL) receives the report directory. Returns 0 or negative errno (-ENAMETOOLONG when
- * ret_path is too small; nothing is left behind on error). */
+ * ret_path is too small; nothing is left behind on error), not logged: the caller says what the report was for. */
 int incident_write(const struct incident *inc, const char *dir, char *ret_path, size_t ret_path_size);
 
 /* `oomsentry report INCIDENT`: path_or_dir is a report directory or its incident.json. Prints the timeline

@@ -245,7 +245,7 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	{
 		int64_t per_restart = learn_generations_per_restart(&in->learn, in->limit_bytes, in->fcp.margin);
 		if (per_restart >= 0)
-			rec_add(&r, "GENERATIONS_PER_RESTART", "%lld", (long long)per_restart);
+			rec_add_i64(&r, "GENERATIONS_PER_RESTART", per_restart);
 	}
 	instance_learnt(in);
 	if (in->fc.generations_left >= 0)
@@ -406,6 +406,15 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 
 /* ---- orphans ---- */
 
+/* Orphans left by the server's workers, and reaps under way. */
+static void check_orphans(struct instance *in, uint64_t now_ns)
+{
+	int r = scan_instance(in, now_ns, false);
+
+	if (r < 0)
+		log_warn_errno(r, "instance %s: orphan scan failed", in->ic->name);
+}
+
 static void schedule_orphan_check(struct instance *in, uint64_t now_ns)
 {
 	/* the kernel reparents children after the exit tracepoint: look a moment later */
@@ -507,10 +516,10 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	metrics_set_gauge(METRIC_MEMORY_LIMIT_BYTES, in->labels, (double)in->limit_bytes);
 	if (in->orphan_check_ns && now_ns >= in->orphan_check_ns) {
 		in->orphan_check_ns = 0;
-		scan_instance(in, now_ns, false);
+		check_orphans(in, now_ns);
 	}
 	if (in->n_reaps)
-		scan_instance(in, now_ns, false);
+		check_orphans(in, now_ns);
 	update_forecast(in, now_ns);
 	if (in->d->mode == MODE_RUN)
 		prevent_run(in, now_ns);
@@ -657,7 +666,7 @@ void instance_after_scan(struct instance *in, uint64_t now_ns)
 {
 	instance_locate_server(in, now_ns);
 	instance_measure(in);
-	scan_instance(in, now_ns, false);
+	check_orphans(in, now_ns);
 	if (in->d->mode == MODE_RUN)
 		prevent_say_unpreventable(in);
 }

@@ -561,7 +561,8 @@ static int daemon_setup(struct daemon *d)
 		metrics_describe_oomsentry();
 		r = metrics_server_start(listen);
 		if (r < 0) {
-			log_warn_errno(r, "metrics endpoint %s unavailable; continuing without it", listen);
+			log_warn_errno(r, "metrics endpoint %s unavailable%s; continuing without it", listen,
+				       r == -EINVAL ? " (want HOST:PORT, [IPV6]:PORT or off)" : "");
 		} else if (r > 0) {
 			d->metrics_on = true;
 			epoll_add(d->epfd, metrics_server_fd(), TAG_METRICS);

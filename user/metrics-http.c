@@ -180,15 +180,14 @@ int metrics_server_start(const char *listen)
 		return -EALREADY;
 	r = metrics_parse_listen(listen, &addr, &addr_len, &enabled);
 	if (r < 0)
-		return log_error_errno(r, "metrics: cannot parse listen address '%s' (want HOST:PORT, [IPV6]:PORT or off)",
-				       listen ? listen : "(null)");
+		return r;
 	if (!enabled) {
 		log_info("metrics: endpoint disabled");
 		return 0;
 	}
 	r = probe_bind(&addr, addr_len);
 	if (r < 0)
-		return log_error_errno(r, "metrics: cannot listen on %s", listen ? listen : METRICS_DEFAULT_LISTEN);
+		return r;
 	if (addr.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* Small limits: Prometheus scrapes with one connection, and the daemon must stay cheap under attack. */
@@ -202,8 +201,7 @@ int metrics_server_start(const char *listen)
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
 				   MHD_OPTION_END);
 	if (!daemon_)
-		return log_error_errno(-EIO, "metrics: libmicrohttpd could not start on %s",
-				       listen ? listen : METRICS_DEFAULT_LISTEN);
+		return -EIO;
 	log_info("metrics: serving http://%s/metrics", listen ? listen : METRICS_DEFAULT_LISTEN);
 	return 1;
 }

@@ -21,7 +21,8 @@ int metrics_parse_listen(const char *text, struct sockaddr_storage *ret_addr, so
 
 /* Starts the endpoint in external-epoll mode: GET /metrics -> 200 METRICS_CONTENT_TYPE, other paths 404,
  * other methods 405. Returns 1 when listening, 0 when disabled by `listen`, -EALREADY when already running,
- * -EINVAL (bad listen text), -EADDRINUSE/-EACCES/-EADDRNOTAVAIL (bind), -EIO (libmicrohttpd refused). */
+ * -EINVAL (bad listen text), -EADDRINUSE/-EACCES/-EADDRNOTAVAIL (bind), -EIO (libmicrohttpd refused); errors are
+ * the caller's to log. */
 int metrics_server_start(const char *listen);
 
 /* The fd to add to the daemon's epoll (EPOLLIN); call metrics_server_process() when it is readable and

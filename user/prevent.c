@@ -44,18 +44,21 @@ void prevent_incident_finish(struct instance *in, enum incident_outcome outcome,
 {
 	char path[PATH_MAX];
 	struct rec r;
+	int w;
 
 	if (!in->incident)
 		return;
 	incident_set_outcome(in->incident, outcome, text, freed);
-	if (incident_write(in->incident, in->d->cfg->incident_dir, path, sizeof(path)) == 0) {
+	w = incident_write(in->incident, in->d->cfg->incident_dir, path, sizeof(path));
+	if (w == 0) {
 		instance_rec(&r, in, REC_INCIDENT, LOG_NOTICE);
 		rec_add(&r, "PATH", "%s", path);
 		rec_message(&r, "instance %s: incident report written to %s (oomsentry report %s)", in->ic->name, path, path);
 		rec_emit(&r);
 		prune_incidents(in->d->cfg->incident_dir, in->d->cfg->incident_max_count, in->d->cfg->incident_max_bytes);
 	} else {
-		log_warn("instance %s: cannot write the incident report under %s", in->ic->name, in->d->cfg->incident_dir);
+		log_warn_errno(w, "instance %s: cannot write the incident report under %s", in->ic->name,
+			       in->d->cfg->incident_dir);
 	}
 	incident_free(in->incident);
 	in->incident = NULL;
@@ -86,7 +89,12 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	detail[0] = 0;
 	switch (dec->rung) {
 	case POLICY_RUNG_REAP_ORPHANS:
-		scan_instance(in, now_ns, true);
+		r = scan_instance(in, now_ns, true);
+		if (r < 0) {
+			snprintf(detail, len, "orphan scan failed: %s", strerror(-r));
+			break;
+		}
+		r = 0;
 		snprintf(detail, len, "%zu orphans signalled", in->n_reaps);
 		break;
 	case POLICY_RUNG_FREE_MODELS:
@@ -269,17 +277,17 @@ static void journal_brake(struct instance *in, const char *result, uint64_t high
 	instance_rec(&r, in, REC_ACTION, err < 0 ? LOG_ERR : LOG_NOTICE);
 	rec_add(&r, "ACTION", "brake");
 	rec_add(&r, "RESULT", "%s", err < 0 ? "failed" : result);
-	rec_add(&r, "MEMORY_HIGH_BYTES", "%llu", (unsigned long long)high);
-	rec_add(&r, "RSS_BYTES", "%llu", (unsigned long long)in->usage_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_bytes(&r, "MEMORY_HIGH_BYTES", high);
+	rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
 	rec_add(&r, "REASON", "%s", why);
 	if (high == CG_UNLIMITED)
 		snprintf(hs, sizeof(hs), "max");
 	else
-		fmt_bytes(high, hs, sizeof(hs));
+		bytes_str(high, hs, sizeof(hs));
 	rec_message(&r, "instance %s: memory.high %s %s at %s%s%s: %s", in->ic->name,
-		    !strcmp(result, "set") ? "held at" : "restored to", hs, fmt_bytes(in->usage_bytes, us, sizeof(us)),
+		    !strcmp(result, "set") ? "held at" : "restored to", hs, bytes_str(in->usage_bytes, us, sizeof(us)),
 		    err < 0 ? " failed: " : "", err < 0 ? strerror(-err) : "", why);
 	rec_emit(&r);
 }
@@ -346,17 +354,17 @@ static void journal_give_up(struct instance *in, const char *prompt_id, uint32_t
 
 	instance_rec(&r, in, REC_ACTION, LOG_ERR);
 	rec_add(&r, "ACTION", "give_up");
-	rec_add(&r, "PROMPT_ID", "%s", prompt_id);
-	rec_add(&r, "STOPS", "%u", stops);
-	rec_add(&r, "NEEDED_BYTES", "%llu", (unsigned long long)need);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_id(&r, "PROMPT_ID", prompt_id);
+	rec_add_u64(&r, "STOPS", stops);
+	rec_add_bytes(&r, "NEEDED_BYTES", need);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_add(&r, "RESULT", "removed");
 	rec_add(&r, "REASON", "stopped %u times (%s now), once from a clean start: it cannot fit even on a fresh server",
 		stops, rung);
 	rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts: it grew by at least %s above "
 			"where it started, once from a clean start, and would not stop below the %s limit; removed, the "
 			"prompts behind it run",
-		    in->ic->name, prompt_id, stops, fmt_bytes(need, ns, sizeof(ns)), fmt_bytes(in->limit_bytes, ls, sizeof(ls)));
+		    in->ic->name, prompt_id, stops, bytes_str(need, ns, sizeof(ns)), bytes_str(in->limit_bytes, ls, sizeof(ls)));
 	rec_emit(&r);
 }
 

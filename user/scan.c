@@ -390,7 +390,7 @@ int scan_orphans(struct daemon *d, const struct instance_config *ic, const struc
 	r = orphan_scan(&scope, servers, nservers, ret->procs, ret->n, now_boot_ns(), ret->verdicts, &ret->orphan_bytes);
 	if (r < 0) {
 		scan_result_free(ret);
-		return log_warn_errno(r, "orphan scan failed");
+		return r;
 	}
 	ret->n_orphans = (size_t)r;
 	return 0;
@@ -586,12 +586,15 @@ void scan_persist_lineage(struct instance *in)
 	lineage_persist(in->d, index, &home);
 }
 
-void scan_instance(struct instance *in, uint64_t now_ns, bool reap)
+int scan_instance(struct instance *in, uint64_t now_ns, bool reap)
 {
 	struct scan_result sr;
+	int r, n;
 
-	if (scan_instance_orphans(in, &sr) < 0)
-		return;
+	r = scan_instance_orphans(in, &sr);
+	if (r < 0)
+		return r;
+	n = (int)sr.n_orphans;
 	in->orphan_count = (uint32_t)sr.n_orphans;
 	in->orphan_bytes = sr.orphan_bytes;
 	metrics_set_gauge(METRIC_ORPHANS, in->labels, (double)sr.n_orphans);
@@ -600,6 +603,7 @@ void scan_instance(struct instance *in, uint64_t now_ns, bool reap)
 		scan_reap_start(&sr, in->reaps, in->reap_rss, &in->n_reaps, MAX_REAPS, in->d->cfg->orphan_grace_ms, now_ns);
 	scan_reap_step(in->d, in->ic->name, in->reaps, in->reap_rss, &in->n_reaps, now_ns);
 	scan_result_free(&sr);
+	return n;
 }
 
 int scan_instance_to_end(struct instance *in, uint64_t now_ns, bool reap)
@@ -607,9 +611,11 @@ int scan_instance_to_end(struct instance *in, uint64_t now_ns, bool reap)
 	struct scan_result sr;
 	uint64_t freed = 0;
 	size_t n;
+	int r;
 
-	if (scan_instance_orphans(in, &sr) < 0)
-		return -EIO;
+	r = scan_instance_orphans(in, &sr);
+	if (r < 0)
+		return r;
 	n = sr.n_orphans;
 	scan_report_new(&sr, in->ic->name);
 	if (reap)

@@ -43,8 +43,9 @@ uint64_t scan_reap_step(struct daemon *d, const char *instance, struct orphan_re
 struct instance;
 
 /* Classifies the instance's orphans against every instance's live server, journals new ones, starts reaping them
- * when reap is set, and advances the reaps under way. */
-void scan_instance(struct instance *in, uint64_t now_ns, bool reap);
+ * when reap is set, and advances the reaps under way. Returns the number of orphans, or negative errno when the
+ * scan could not run (not logged: the caller says what the scan was for). */
+int scan_instance(struct instance *in, uint64_t now_ns, bool reap);
 /* Writes the instance's lineage to the state directory now if it changed (the daemon is stopping). */
 void scan_persist_lineage(struct instance *in);
 /* `oomsentry scan`: as scan_instance, then waits until every reap has finished. Returns the number of orphans or
