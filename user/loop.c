@@ -571,6 +571,9 @@ static int daemon_setup(struct daemon *d)
 	d->status_fd = status_server_start(d->cfg->socket_path);
 	if (d->status_fd >= 0)
 		epoll_add(d->epfd, d->status_fd, TAG_STATUS);
+	else /* status is a convenience */
+		log_warn_errno(d->status_fd, "status socket %s unavailable; 'oomsentry status' will not answer",
+			       d->cfg->socket_path);
 	/* observe acts on nothing, so it has nothing to tell oomd before a kill */
 	if (d->mode == MODE_RUN && d->cfg->prekill_hook[0] && strcmp(d->cfg->prekill_hook, "off")) {
 		d->prekill_fd = prekill_server_start(d->cfg->prekill_hook);

@@ -7,7 +7,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "common.h"
-#include "log.h"
 #include "status.h"
 #include "utf8.h"
 
@@ -31,10 +30,11 @@ int status_server_start(const char *path)
 	struct sockaddr_un sa;
 	char dir[sizeof(sa.sun_path)];
 	char *slash;
-	int fd;
+	int fd, r;
 
-	if (sockaddr_for(path, &sa) < 0)
-		return -1;
+	r = sockaddr_for(path, &sa);
+	if (r < 0)
+		return r;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
@@ -53,12 +53,12 @@ int status_server_start(const char *path)
 		close(fd);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return -1;
+		return -errno;
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
-		log_warn_errno(-errno, "status socket %s unavailable; 'oomsentry status' will not answer", path);
+		r = -errno;
 		close(fd);
-		return -1;
+		return r;
 	}
 	chmod(path, 0660);
 	if (stat(path, &st) == 0)

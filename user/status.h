@@ -9,7 +9,8 @@
 /* Writes the table into out. */
 typedef void (*status_render_fn)(FILE *out, void *ctx);
 
-/* Returns the listening fd, or -1 (logged) when the socket cannot be created: status is a convenience. */
+/* Returns the listening fd, or negative errno (not logged: the caller decides how much a missing status socket
+ * matters). */
 int status_server_start(const char *path);
 void status_server_stop(int fd, const char *path);
 /* Accepts one client and sends it what render writes. */
