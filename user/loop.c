@@ -571,7 +571,10 @@ static int daemon_setup(struct daemon *d)
 	d->status_fd = status_server_start(d->cfg->socket_path);
 	if (d->status_fd >= 0)
 		epoll_add(d->epfd, d->status_fd, TAG_STATUS);
-	else /* status is a convenience */
+	else if (d->status_fd == -EADDRINUSE) /* status is a convenience */
+		log_warn("status socket %s belongs to another running oomsentry; 'oomsentry status' will not reach this one",
+			 d->cfg->socket_path);
+	else
 		log_warn_errno(d->status_fd, "status socket %s unavailable; 'oomsentry status' will not answer",
 			       d->cfg->socket_path);
 	/* observe acts on nothing, so it has nothing to tell oomd before a kill */

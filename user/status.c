@@ -45,9 +45,7 @@ int status_server_start(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 		close(fd);
-		log_warn("status socket %s belongs to another running oomsentry; 'oomsentry status' will not reach this one",
-			 path);
-		return -1;
+		return -EADDRINUSE;
 	}
 	if (fd >= 0)
 		close(fd);

@@ -10,7 +10,7 @@
 typedef void (*status_render_fn)(FILE *out, void *ctx);
 
 /* Returns the listening fd, or negative errno (not logged: the caller decides how much a missing status socket
- * matters). */
+ * matters); -EADDRINUSE when another running daemon answers on path (its socket is left alone). */
 int status_server_start(const char *path);
 void status_server_stop(int fd, const char *path);
 /* Accepts one client and sends it what render writes. */
