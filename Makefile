@@ -144,7 +144,7 @@ integration: oomsentry
 # alone), the configuration and the metrics listen address (glue: a target names the glue files it links in
 # FUZZ_GLUE_<target>).
 FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c lineage.c \
-	incident.c incident-render.c varlink.c)
+	incident.c incident-render.c varlink.c units.c)
 FUZZ_GLUE_fuzz_config := user/config.c
 FUZZ_GLUE_fuzz_metrics_listen := user/metrics-http.c user/log.c user/core/metrics.c
 FUZZ_LONG_SECONDS ?= 600
