@@ -388,17 +388,17 @@ static void report_lookahead(struct instance *in, const struct la_prompt *next)
 	if (n >= sizeof(models))
 		n = sizeof(models) - 1;
 	instance_rec(&r, in, REC_FORECAST, LOG_NOTICE);
-	rec_add(&r, "NEXT_PROMPT_ID", "%s", in->la_next_id);
+	rec_add_id(&r, "NEXT_PROMPT_ID", in->la_next_id);
 	rec_add(&r, "NEXT_MODELS", "%s", models);
-	rec_add(&r, "PREDICTED_PEAK_BYTES", "%llu", (unsigned long long)in->la_fc.peak_bytes);
-	rec_add(&r, "PEAK_AFTER_UNLOAD_BYTES", "%llu", (unsigned long long)in->la_fc.peak_after_unload_bytes);
-	rec_add(&r, "LOAD_BYTES", "%llu", (unsigned long long)in->la_fc.load_bytes);
-	rec_add(&r, "LIMIT_BYTES", "%llu", (unsigned long long)in->limit_bytes);
+	rec_add_bytes(&r, "PREDICTED_PEAK_BYTES", in->la_fc.peak_bytes);
+	rec_add_bytes(&r, "PEAK_AFTER_UNLOAD_BYTES", in->la_fc.peak_after_unload_bytes);
+	rec_add_bytes(&r, "LOAD_BYTES", in->la_fc.load_bytes);
+	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_add(&r, "NEXT_FITS", "%d", in->la_fc.fits);
 	rec_add(&r, "UNLOAD_AT_BOUNDARY", "%d", in->la_fc.unload_at_boundary);
-	fmt_bytes(in->la_fc.peak_bytes, peak, sizeof(peak));
-	fmt_bytes(in->limit_bytes, limit, sizeof(limit));
-	fmt_bytes(in->la_fc.peak_after_unload_bytes, after, sizeof(after));
+	bytes_str(in->la_fc.peak_bytes, peak, sizeof(peak));
+	bytes_str(in->limit_bytes, limit, sizeof(limit));
+	bytes_str(in->la_fc.peak_after_unload_bytes, after, sizeof(after));
 	if (in->la_fc.unload_at_boundary)
 		rec_message(&r, "instance %s: next prompt %.36s loads %s: beside the loaded models it would peak at %s of "
 				"%s, alone at %s; unloading the models when the running prompt ends",
