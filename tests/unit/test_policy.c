@@ -1156,6 +1156,9 @@ static void test_time_to_effect_rule(void **state)
 		{ "... not when it ends later", 0,
 		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1200, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "... nor when the forecast says the running generation will not fit", 0,
+		  { .pct = 85, .in = I_BUSY | I_RESTART | I_RUN_NOFIT, .grow = 200, .ends_ms = 1000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
 		{ "... nor when idle", 0,
 		  { .pct = 85, .in = I_RESTART, .grow = 200, .ends_ms = 1000, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT } },
@@ -1232,7 +1235,8 @@ static void test_time_to_effect_rule(void **state)
 		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
 		check((d.ttl_ns == UINT64_MAX) ==
 			      !(st->pct >= 100 || (st->grow > 0 && !(st->bound_pct > st->pct) &&
-						   !((st->in & I_BUSY) && st->ends_ms && st->pct + st->grow * st->ends_ms / 1000.0 *
+						   !((st->in & I_BUSY) && !(st->in & I_RUN_NOFIT) && st->ends_ms &&
+						     st->pct + st->grow * st->ends_ms / 1000.0 *
 										    100.0 / 1536.0 < 100))),
 		      "ttl %" PRIu64, d.ttl_ns);
 	}

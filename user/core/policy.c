@@ -297,9 +297,10 @@ static void compute_ttl(const struct policy_params *p, const struct policy_input
 	headroom = in->limit_bytes > in->usage_bytes ? in->limit_bytes - in->usage_bytes : 0;
 	/* A generation whose peak this instance's history predicts below the limit stops growing there; one that
 	 * ends before its present growth reaches the limit stops growing at its end (the next one is the
-	 * forecast's business). */
+	 * forecast's business), unless the forecast says it will not fit (a reload of its models on a high floor
+	 * also takes longer than prompts usually do). */
 	sig->bounded = in->bound_bytes && in->usage_bytes < in->bound_bytes && in->bound_bytes < in->limit_bytes;
-	if (in->busy && in->running_ends_in_ns && sig->growth > 0.0 &&
+	if (in->busy && in->running_ends_in_ns && sig->growth > 0.0 && !sig->running_wont_fit &&
 	    (double)in->usage_bytes + sig->growth * ((double)in->running_ends_in_ns / 1e9) < (double)in->limit_bytes)
 		sig->bounded = true;
 	if (headroom == 0)

@@ -128,7 +128,8 @@ struct policy_input {
 				    * this instance's history); 0 = no bound known. Ignored once usage reaches it. */
 	uint64_t running_ends_in_ns; /* the running prompt is expected to end this soon (its progress, or what
 				      * prompts took before); 0 = not known. Growth that reaches the limit only
-				      * after it ends does not count against this generation. */
+				      * after it ends does not count against this generation, unless the forecast
+				      * says the running generation will not fit. */
 	uint64_t tte_ns[POLICY_RUNG_COUNT]; /* what each rung needs on this instance now; 0 = params default;
 					     * POLICY_TTE_UNKNOWN = cannot say */
 	bool brake_available; /* cgroup v2 with a writable memory.high */
