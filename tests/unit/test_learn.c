@@ -70,8 +70,14 @@ static void test_time_to_effect(void **state)
 	learn_time_to_effect(&l, &now, tte);
 	assert_int_equal(tte[POLICY_RUNG_FREE_MODELS], 14500 * MS);
 	assert_int_equal(learn_running_ends_in_ns(&l, &now), 9000 * MS);
+	/* it ends within the longest recent duration: a 14 s prompt, then two of 10 s (14 * 0.81 = 11.3 s) */
+	learn_note_generation(&l, 14000, false, 0);
+	assert_int_equal(learn_running_ends_in_ns(&l, &now), 13000 * MS);
+	learn_note_generation(&l, 10000, false, 0);
+	learn_note_generation(&l, 10000, false, 0);
+	assert_int_equal(learn_running_ends_in_ns(&l, &now), (uint64_t)(14000 * 0.81 - 1000) * MS);
 	/* a prompt running far past what prompts took: unknown again */
-	now.running_elapsed_ms = 16000;
+	now.running_elapsed_ms = 17000;
 	learn_time_to_effect(&l, &now, tte);
 	assert_true(tte[POLICY_RUNG_FREE_MODELS] == POLICY_TTE_UNKNOWN);
 	assert_int_equal(learn_running_ends_in_ns(&l, &now), 0);

@@ -52,6 +52,11 @@ void learn_note_generation(struct learn_stats *l, uint64_t duration_ms, bool cle
 	if (!l)
 		return;
 	learn_avg_add(&l->gen_duration_ms, (double)duration_ms);
+	/* a slowly forgetting maximum: prompts vary, and one that has run less than the longest recent one is
+	 * expected to end within the difference */
+	if (l->gen_duration_max_ms.n < UINT32_MAX)
+		l->gen_duration_max_ms.n++;
+	l->gen_duration_max_ms.value = MAX((double)duration_ms, 0.9 * l->gen_duration_max_ms.value);
 	if (clean_start && excess_bytes)
 		learn_avg_add(&l->clean_cost_bytes, (double)excess_bytes);
 }
@@ -126,8 +131,8 @@ uint64_t learn_running_ends_in_ns(const struct learn_stats *l, const struct lear
 	elapsed = (double)now->running_elapsed_ms;
 	if (now->progress_known && isfinite(now->progress) && now->progress >= 0.02 && now->progress < 1.0)
 		return ms_ns(elapsed * (1.0 - now->progress) / now->progress);
-	if (l->gen_duration_ms.n && l->gen_duration_ms.value > elapsed)
-		return ms_ns(l->gen_duration_ms.value - elapsed);
+	if (l->gen_duration_max_ms.n && l->gen_duration_max_ms.value > elapsed)
+		return ms_ns(l->gen_duration_max_ms.value - elapsed);
 	return 0;
 }
 
@@ -160,6 +165,7 @@ static const struct {
 	{ "unreleasable_per_gen_bytes", offsetof(struct learn_stats, unreleasable_per_gen_bytes) },
 	{ "clean_cost_bytes", offsetof(struct learn_stats, clean_cost_bytes) },
 	{ "gen_duration_ms", offsetof(struct learn_stats, gen_duration_ms) },
+	{ "gen_duration_max_ms", offsetof(struct learn_stats, gen_duration_max_ms) },
 	{ "interrupt_ms", offsetof(struct learn_stats, interrupt_ms) },
 	{ "restart_stop_ms", offsetof(struct learn_stats, restart_stop_ms) },
 	{ "restart_back_ms", offsetof(struct learn_stats, restart_back_ms) },

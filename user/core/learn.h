@@ -31,6 +31,7 @@ struct learn_stats {
 	struct learn_avg unreleasable_per_gen_bytes; /* growth of the floor /free leaves, per generation */
 	struct learn_avg clean_cost_bytes;    /* peak - start of a generation that (re)loads its models */
 	struct learn_avg gen_duration_ms;     /* a generation's wall time */
+	struct learn_avg gen_duration_max_ms; /* the longest recent one: the max, decaying by 10 % a generation */
 	struct learn_avg interrupt_ms;        /* /interrupt sent to the prompt leaving the running slot */
 	struct learn_avg restart_stop_ms;     /* stop sent to the memory released */
 	struct learn_avg restart_back_ms;     /* stop sent to the server answering again */
@@ -73,9 +74,9 @@ struct learn_now {
 void learn_time_to_effect(const struct learn_stats *l, const struct learn_now *now,
 			  uint64_t ret_tte_ns[POLICY_RUNG_COUNT]);
 
-/* When the running prompt is expected to end (policy_input.running_ends_in_ns): from its progress, else what
- * prompts took on average minus the time it has run; 0 when not known (idle, nothing learnt, or running longer
- * than prompts took: from then on only its growth counts). */
+/* When the running prompt is expected to end (policy_input.running_ends_in_ns): from its progress, else the
+ * longest recent duration minus the time it has run; 0 when not known (idle, nothing learnt, or running longer
+ * than any recent prompt: from then on only its growth counts). */
 uint64_t learn_running_ends_in_ns(const struct learn_stats *l, const struct learn_now *now);
 
 /* With an unreleasable leak: generations a fresh server can run before the next one no longer fits, from the
