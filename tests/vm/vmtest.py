@@ -135,6 +135,8 @@ def host_row(args, workdir):
 
 
 def plan(args):
+    if args.tests:
+        return args.tests.split(",")
     return [t for _, ts in COLUMNS for t in ts] + ([] if args.quick else EXTRA_TESTS)
 
 
@@ -222,6 +224,8 @@ def main():
     ap.add_argument("--quick", action="store_true", default=os.environ.get("VMTEST_QUICK") == "1",
                     help="only the tests behind the table's columns")
     ap.add_argument("--cache", default=vm.DEFAULT_CACHE)
+    ap.add_argument("--tests", default=os.environ.get("VMTEST_TESTS", ""),
+                    help="comma-separated pytest node ids instead of the core subset")
     ap.add_argument("--host", action="store_true", default=os.environ.get("VMTEST_HOST", "1") == "1",
                     help="add a row for the same tests on this machine's own kernel")
     args = ap.parse_args()
