@@ -121,6 +121,12 @@ static void add_proc(struct proc *p, void *ctx)
 		o->was_child_of_server = !server_alive;
 		o->lineage_persisted = true;
 	}
+	if (p->pgid > 0 && p->pgid != p->pid) {
+		struct proc_stat leader;
+		/* the leader must have started before p: a recycled pid is not its family */
+		o->group_leader_alive = procfs_read_stat(proctree_root(c->d->pt), p->pgid, &leader) == 0 &&
+					leader.state != 'Z' && leader.start_ns <= p->start_ns;
+	}
 	/* the parent we first saw is gone and someone else (init or a subreaper) adopted it */
 	parent = proctree_get(c->d->pt, p->first_ppid);
 	o->reparented = p->ppid == 1 || (p->first_ppid && p->ppid != p->first_ppid &&

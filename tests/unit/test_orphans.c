@@ -156,6 +156,10 @@ static const struct table_case server_killed_table[] = {
 	  ORPHAN_VERDICT_ORPHAN, ORPHAN_REASON_REPARENTED, 0,
 	  "reparented to pid 1, its parent is gone, and it leads no process group (3200) or session (3100); "
 	  "same uid, cgroup, exe and cwd as server pid 5000" },
+	{ "child of a container's init shell (pid 1 is its parent and group leader)",
+	  PY(.pid = 3215, .ppid = 1, .pgid = 1, .sid = 1, .start_ns = S(4001), .cwd = "/opt/ComfyUI",
+	     .cmdline = "python3 download_models.py", .group_leader_alive = true),
+	  ORPHAN_VERDICT_NOT_ORPHAN, ORPHAN_REASON_NONE, 0, "reparented to pid 1 with no known ComfyUI lineage" },
 	{ "reparented non-leader elsewhere (a nohup job in another directory)",
 	  PY(.pid = 3220, .ppid = 1, .pgid = 3200, .sid = 3100, .start_ns = S(4001), .cwd = "/home/u",
 	     .cmdline = "python3 train.py"),

@@ -500,9 +500,10 @@ static int classify_heuristic(const struct orphan_scope *scope, const struct orp
 	} else if (is_mp_worker(p->cmdline) && gone_parent) {
 		reason = ORPHAN_REASON_STALE_WORKER;
 		snprintf(what, sizeof(what), "multiprocessing worker whose parent is gone (reparented to pid %d)", p->ppid);
-	} else if (gone_parent && p->pid != p->pgid && p->pid != p->sid) {
+	} else if (gone_parent && p->pid != p->pgid && p->pid != p->sid && !p->group_leader_alive) {
 		/* seeds/004: a server SIGKILLed while no watchdog ran leaves its children to init; unlike a job started
-		 * from a shell they lead neither a process group nor a session */
+		 * from a shell they lead neither a process group nor a session, and the leader of their group is gone
+		 * (a child of a container's init shell has ppid 1 too, but its group leader, that shell, runs) */
 		reason = ORPHAN_REASON_REPARENTED;
 		snprintf(what, sizeof(what), "reparented to pid %d, its parent is gone, and it leads no process group "
 			 "(%d) or session (%d)", p->ppid, p->pgid, p->sid);

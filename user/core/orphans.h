@@ -42,6 +42,7 @@ struct orphan_proc {
 	uint16_t listen_port; /* the instance's port, on which it holds a listening socket (any address); 0 = none */
 	bool serves_url_address; /* one of those sockets is on the URL's address or the wildcard */
 	bool was_child_of_server; /* forked (directly or transitively) from a server of THIS instance that died */
+	bool group_leader_alive;  /* its process group's leader (pid == pgid) still runs: its family is not gone */
 	bool lineage_persisted;   /* that lineage comes from the state a daemon persisted, not from this run */
 	bool other_instance;      /* forked from another instance's server or holds its port: never this instance's orphan */
 	bool reparented;          /* its ppid is now 1 or a known subreaper while its original parent is dead */
