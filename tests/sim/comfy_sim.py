@@ -546,6 +546,7 @@ class Sim:
         with self.leak_worker_lock:
             if self.leak_worker_obj is None or not self.leak_worker_obj.alive():
                 self.leak_worker_obj = LeakWorker()
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
                 log("custom node worker started, pid=%d" % self.leak_worker_obj.pid)
             return self.leak_worker_obj
 
@@ -1489,9 +1490,21 @@ class Server6(Server):
 # Worker processes (the orphan scenario)
 # ---------------------------------------------------------------------------------------------------------
 
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def describe_pid(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200] or "?"
+    except OSError:
+        return "gone"
+
+
 def run_worker(worker_mb):
     """A child that holds worker_mb of real memory and idles; exits on SIGTERM (default action) and, on
     purpose, NOT when its parent dies: no PR_SET_PDEATHSIG, no daemon semantics."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     set_comm()
     region = Region(int(worker_mb * MIB), "worker")
     region.touch_all()
@@ -1525,6 +1538,7 @@ def run_leak_worker(conn):
     """A custom node's worker process (multiprocessing spawn) that keeps what every job gave it: its leak
     lives in another process than the server's. It ends when the server closes the pipe -- a graceful exit
     or the server's death, as a pool worker's blocking read ends -- and so never outlives the server."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     set_comm()
     kept = []
     while True:
@@ -1666,6 +1680,11 @@ def main(argv=None):
         return 1
     port = httpd.server_address[1]
 
+    # SIGTERM and SIGINT are taken with sigtimedwait(), which says who sent them: when a server is stopped in a
+    # test, the log must tell oomsentry's stop from anybody else's. Blocked before any thread or worker starts
+    # (the workers unblock them again: a mask survives exec). multiprocessing unblocks them in the thread that
+    # starts a worker (its resource tracker), so that thread blocks them again; a signal that lands in that
+    # window goes to the handler, which stops the same way without knowing the sender.
     stop = threading.Event()
     stop_signal = []
 
@@ -1676,6 +1695,7 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
     if args.pid_file:
         try:
@@ -1688,6 +1708,7 @@ def main(argv=None):
             return 1
 
     workers = spawn_workers(args.workers, args.worker_mb) if args.workers else []
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     sim.worker_pids = [w.pid for w in workers]
 
     threading.Thread(target=sim.prompt_worker, name="prompt_worker", daemon=True).start()
@@ -1703,10 +1724,15 @@ def main(argv=None):
            ",".join(str(p) for p in sim.worker_pids) or "none"))
     log("To see the GUI go to: http://%s:%d" % (host, port))
 
-    while not stop.is_set():
-        stop.wait(0.5)
-
-    log("got %s, shutting down" % (signal.Signals(stop_signal[0]).name if stop_signal else "stop"))
+    info = None
+    while info is None and not stop.is_set():
+        info = signal.sigtimedwait(STOP_SIGNALS, 0.5)
+    sim.stopping.set()
+    if info is not None:
+        log("got %s, shutting down; sent by pid %d (%s)" % (signal.Signals(info.si_signo).name, info.si_pid,
+                                                            describe_pid(info.si_pid)))
+    else:
+        log("got %s, shutting down" % signal.Signals(stop_signal[0]).name)
     httpd.shutdown()
     httpd.server_close()
     sim.ws_close_all()
