@@ -75,7 +75,9 @@ def stage_work(dest, tests, timeout):
     os.makedirs(dest)
     shutil.copy(os.path.join(ROOT, "oomsentry"), dest)
     shutil.copytree(os.path.join(ROOT, "tests"), os.path.join(dest, "tests"),
-                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "fuzz", "unit", "fixtures"))
+                    # node_modules: the Kubernetes schema validator's 33 MiB (tests/deploy/k8s), no use in a guest
+                    ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache", "fuzz", "unit", "fixtures",
+                                                  "node_modules"))
     shutil.copy(os.path.join(HERE, "guest-run"), os.path.join(dest, "guest-run"))
     write_plan(os.path.join(dest, "results"), tests, timeout)
 
