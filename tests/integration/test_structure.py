@@ -69,6 +69,21 @@ def test_core_including_glue_fails(tmp_path):
     assert 'user/core/orphans.c: core file includes "scan.h", which is not in user/core/' in r.stderr
 
 
+def test_unnamed_module_fails(tmp_path):
+    files = dict(SOUND)
+    files["docs/architecture.md"] = "`main.c`, `loop.c`, `scan.c` and `core/orphans.c`\n"
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 0, r.stderr
+    # a new module must say where it lives; the core's are named with their folder
+    files["user/extra.c"] = '#include "context.h"\n'
+    files["docs/architecture.md"] = "`main.c`, `loop.c`, `scan.c` and `orphans.c`\n"
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 1
+    assert "user/extra.c: not named in docs/architecture.md" in r.stderr
+    assert "user/core/orphans.c: not named in docs/architecture.md" in r.stderr
+    assert "user/scan.c: not named" not in r.stderr
+
+
 def test_loop_h_below_the_loop_fails(tmp_path):
     files = dict(SOUND)
     files["user/scan.c"] = '#include "scan.h"\n#include "loop.h"\n'
