@@ -765,6 +765,14 @@ static void test_free_after_each_generation(void **state)
 		{ 7000, 50, I_GEN_END, .gens = 0, .want = FM, .expect = E_PROACTIVE },
 		{ 8000, 50, I_GEN_END, .gens = 0, .want = FM, .expect = E_PROACTIVE },
 	};
+	/* a pressure /free awaiting its verdict at this boundary does not hold back the next proactive one, nor does
+	 * the proactive one disturb that verdict */
+	static const struct step awaiting[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT, .gens = 1, .want = FM, .expect = E_PRESSURE | E_DEFERRED },
+		{ 1000, 60, I_BUSY | I_GEN_END | I_NEXT_NOFIT, .gens = 2, .want = FM,
+		  .expect = E_PRESSURE | E_AWAIT | E_DEFERRED | E_PROACTIVE },
+		{ 2000, 30, I_BUSY, .gens = 2, .want = NO, .expect = 0, .outcome = FM, .outcome_ok = true },
+	};
 	struct policy_params p = policy_params_default();
 	struct policy_params off = policy_params_default();
 	static const struct step off_steps[] = {
@@ -774,6 +782,7 @@ static void test_free_after_each_generation(void **state)
 	(void)state;
 	p.free_after_each_generation = true;
 	RUN(&p, steps);
+	RUN(&p, awaiting);
 	RUN(&off, off_steps);
 }
 

@@ -571,6 +571,11 @@ static void act(const struct policy_params *p, struct policy_state *s, const str
 
 	s->acted[r] = true;
 	s->acted_ns[r] = now;
+	/* A proactive free while another action awaits its verdict leaves that verdict alone. */
+	if (proactive && r != POLICY_RUNG_RESTART && s->awaiting) {
+		ret->deadline_ns = 0;
+		return;
+	}
 	s->last_rung = r;
 	s->last_act_ns = now;
 	s->last_act_usage_bytes = in->usage_bytes;
@@ -749,13 +754,13 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 }
 
 static bool try_proactive(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
-			  struct policy_decision *ret, struct sbuf *sb)
+			  bool free_only, struct policy_decision *ret, struct sbuf *sb)
 {
 	uint64_t left;
 
 	/* Restart "between prompts": when idle, or at the generation boundary even if the next prompt has already
 	 * started (a busy queue may never be idle); then the just-started prompt is requeued with its prompt_id. */
-	if (p->restart_every_generations > 0 && p->enabled[POLICY_RUNG_RESTART] && in->restart_configured &&
+	if (!free_only && p->restart_every_generations > 0 && p->enabled[POLICY_RUNG_RESTART] && in->restart_configured &&
 	    (!in->busy || in->generation_just_ended) &&
 	    !in_cooldown(p, s, POLICY_RUNG_RESTART, in->now_ns, &left)) {
 		uint64_t mark = s->restart_mark_valid && s->restart_mark <= in->generations_completed ? s->restart_mark
@@ -786,7 +791,7 @@ static bool try_proactive(const struct policy_params *p, struct policy_state *s,
 
 	/* The next prompt's models will not fit beside the loaded ones: unload them at the boundary rather than let
 	 * the load climb into the limit in the middle of the next generation. Once per generation. */
-	if (in->next_needs_unload && in->comfy_reachable && p->enabled[POLICY_RUNG_FREE_MODELS] &&
+	if (!free_only && in->next_needs_unload && in->comfy_reachable && p->enabled[POLICY_RUNG_FREE_MODELS] &&
 	    !(s->unload_mark_valid && s->unload_mark == in->generations_completed)) {
 		act(p, s, in, POLICY_RUNG_FREE_MODELS, true, false, ret);
 		s->unload_mark_valid = true;
@@ -845,6 +850,16 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 		else
 			sb_printf(&sb, "for %.1f s more: ", ns_to_s(elapsed_ns(s->deadline_ns, in->now_ns)));
 		describe_signals(&sb, p, in, &sig);
+		/* free_after_each_generation is after each generation, also while a pressure action awaits its verdict
+		 * (not while a restart is under way; a look-ahead unload is what the awaited /free does anyway) */
+		if (s->last_rung != POLICY_RUNG_RESTART && s->last_rung != POLICY_RUNG_KILL) {
+			struct sbuf pb;
+			char pbuf[160];
+
+			sb_init(&pb, pbuf, sizeof(pbuf));
+			if (try_proactive(p, s, in, true, ret, &pb))
+				sb_printf(&sb, "; and %s", pbuf);
+		}
 		goto done;
 	}
 
@@ -853,7 +868,7 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 			s->floor = POLICY_RUNG_NONE;
 			sb_printf(&sb, "pressure cleared, ladder reset; ");
 		}
-		if (!try_proactive(p, s, in, ret, &sb)) {
+		if (!try_proactive(p, s, in, false, ret, &sb)) {
 			sb_printf(&sb, "no pressure: ");
 			describe_signals(&sb, p, in, &sig);
 			goto done;
