@@ -218,7 +218,10 @@ def drill(tmp, perf):
                 p.kill()
                 p.wait()
         cg.destroy()
-        run(perf + ["probe", "--del", ",".join(names.values())])
+        # one --del per event: perf takes "a,b" as a single (unknown) name and deletes nothing
+        r = run(perf + ["probe"] + sum((["--del", n] for n in names.values()), []))
+        if r.returncode != 0:
+            say("incident-drill: perf probe --del failed, remove by hand: %s" % r.stderr.strip())
 
 
 def main():

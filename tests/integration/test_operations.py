@@ -276,3 +276,6 @@ def test_incident_drill_perf_on_the_usdt_probes(privileged, journald, tmp_path):
                   "leak(leak_bytes_per_generation, generations_left)"):
         assert re.search(r"^  ok   %s fired once per" % re.escape(probe), r.stdout, re.M), r.stdout
     assert os.path.getsize(os.path.join(str(tmp_path), "perf.data")) > 0
+    # uprobe events are the machine's: the drill removes the ones it added
+    with open("/sys/kernel/tracing/uprobe_events") as f:
+        assert " %s:" % BINARY not in f.read(), "probes left behind"
