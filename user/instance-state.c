@@ -58,6 +58,7 @@ void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force)
 		return;
 	in->learn_dirty = false;
 	in->learn_saved_ns = now_ns;
+	in->learn.models = in->la_costs;
 	r = learn_store_save(in->learn_path, &in->learn);
 	if (r < 0) {
 		/* said once: learning goes on in memory */

@@ -105,6 +105,8 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	}
 	if (in->learn.clean_cost_bytes.n)
 		in->clean_cost_bytes = (uint64_t)in->learn.clean_cost_bytes.value;
+	/* per-model load costs are the look-ahead's table, kept with the rest */
+	in->la_costs = in->learn.models;
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
 	return in;
 }

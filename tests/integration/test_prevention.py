@@ -71,6 +71,9 @@ def test_oomsentry_prevents_the_kill(daemon_factory, cgroup_factory, sim_factory
     assert cg.oom_kills() == 0, "the OOM-kill counter must not move"
     acts = d.find(lambda r: r["event"] == "action" and r.get("result") == "done")
     assert acts, "a rung acted"
+    # restart = none (the default): said once at start, with what cannot then be prevented
+    unprev = d.find(lambda r: r["event"] == "decision" and r.get("result") == "unpreventable")
+    assert len(unprev) == 1 and "cannot be prevented" in unprev[0]["message"], unprev
     assert {a["action"] for a in acts} <= {"free_models", "free_all", "interrupt_requeue"}, acts
     assert all(a["reason"] for a in acts)
     # the server lives in a limited cgroup: its working set is what the freed bytes were measured on
@@ -167,3 +170,39 @@ def test_a_bigger_prompt_is_interrupted_and_requeued(daemon_factory, cgroup_fact
     assert rq, story(d)
     back = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "requeue", what="requeue")
     assert back["result"] == "ok" and back["new_prompt_id"] == big[0]
+
+
+def test_what_an_instance_showed_survives_restarts(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    """Issue 14: what a rung and a generation really took on this instance is kept under the state directory
+    (atomically) across a restart of the server and of the daemon, and read back by the next daemon."""
+    cg = cgroup_factory(LIMIT)
+    sim = sim_factory(["--model-mb", "100", "--peak-mb", "100", "--leak-mb", "0", "--node-leak-mb", "50",
+                       "--steps", "10", "--step-ms", "100"], cgroup=cg, supervised=True)
+    d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--restart-every-generations", "2"] + FAST)
+    d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
+    ids = sim.submit(4)
+    assert sim.wait_succeeded_in_log(ids) >= set(ids), story(d)
+    d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_complete", what="a restart")
+    time.sleep(1.5)  # written at most once a second, and at exit
+    d.stop()
+    state = os.path.join(str(tmp_path), "state")
+    files = [f for f in os.listdir(state) if f.startswith("learn-default-")]
+    assert len(files) == 1, os.listdir(state)
+    path = os.path.join(state, files[0])
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    learnt = {}
+    with open(path) as f:
+        assert f.readline() == "oomsentry-learn 1\n"
+        for line in f:
+            key, value, count = line.split()[:3]
+            learnt[key] = (float(value), int(count))
+    # a generation's duration and what one from a clean start costs; a restart's stop-to-release and back times
+    for key in ("gen_duration_ms", "clean_cost_bytes", "restart_stop_ms", "restart_back_ms"):
+        assert key in learnt and learnt[key][0] > 0, (key, learnt)
+    assert 100 * MiB <= learnt["clean_cost_bytes"][0] <= LIMIT, learnt
+    assert not [f for f in os.listdir(state) if f.endswith(".tmp")]
+    # the next daemon starts from it
+    d2 = daemon_factory("run", ["--url", sim.url, "--restart", "signal"] + FAST)
+    d2.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
+    d2.stop()
+    assert "what it has shown before read from %s" % path in open(d2.stderr_path).read()
