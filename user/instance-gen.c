@@ -479,3 +479,20 @@ void instance_ws_wake(struct instance *in, uint64_t now_ns)
 	instance_measure(in);
 	instance_poll(in, now_ns);
 }
+
+uint64_t igen_running_peak_bytes(const struct instance *in)
+{
+	const struct generation *running = gen_running(&in->gens);
+	uint64_t load, excess = in->la_excess_bytes, pixels;
+	unsigned unknown = 0;
+
+	if (!running || !in->la_running_valid || !in->la_excess_bytes)
+		return 0;
+	load = la_load_bytes(&in->la_costs, &in->la_running, &in->la_loaded_before, &unknown);
+	if (unknown)
+		return 0;
+	pixels = la_prompt_pixels(&in->la_running);
+	if (pixels && in->la_excess_pixels)
+		excess = (uint64_t)((double)excess * ((double)pixels / (double)in->la_excess_pixels));
+	return running->usage_start_bytes + load + excess;
+}

@@ -216,5 +216,8 @@ void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t 
 void igen_models_unloaded(struct instance *in);
 /* The next prompt will not fit beside the loaded models but will alone: unload when the running prompt ends. */
 bool igen_next_needs_unload(const struct instance *in);
+/* Where the running prompt is expected to peak from what its workflow loads (its start level, the models it
+ * brings in at their learnt cost, a generation's own working set at its latent size); 0 when not known. */
+uint64_t igen_running_peak_bytes(const struct instance *in);
 
 #endif

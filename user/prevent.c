@@ -463,6 +463,9 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.outcome_pending = in->settle.active,
 		.next_needs_unload = igen_next_needs_unload(in),
 	};
+	/* a prompt that loads a checkpoint mid-way climbs by the checkpoint's size: what its workflow says it loads
+	 * bounds the climb better than the history of generations that did not load it */
+	pi.bound_bytes = MAX(pi.bound_bytes, igen_running_peak_bytes(in));
 	struct learn_now ln = {
 		.busy = running != NULL,
 		.running_elapsed_ms = running && now_ns > in->running_started_ns ?
