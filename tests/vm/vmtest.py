@@ -228,8 +228,9 @@ def main():
     ap.add_argument("--cache", default=vm.DEFAULT_CACHE)
     ap.add_argument("--tests", default=os.environ.get("VMTEST_TESTS", ""),
                     help="comma-separated pytest node ids instead of the core subset")
-    ap.add_argument("--host", action="store_true", default=os.environ.get("VMTEST_HOST", "1") == "1",
-                    help="add a row for the same tests on this machine's own kernel")
+    ap.add_argument("--host", action=argparse.BooleanOptionalAction,
+                    default=os.environ.get("VMTEST_HOST", "1") == "1",
+                    help="a row for the same tests on this machine's own kernel (default; VMTEST_HOST=0 or --no-host)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("vmtest: needs root (debootstrap, apt)", file=sys.stderr)
