@@ -337,8 +337,10 @@ void igen_ended(struct instance *in, const struct generation *g)
 		return;
 	if (g->status == GEN_SUCCESS && g->has_residual) {
 		leak = in->fc_valid && in->fc.leak_suspected ? in->fc.leak_bytes_per_gen : 0;
-		la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before, g->growth_bytes, leak,
-				    in->gens.total);
+		/* kept with the rest of what the instance learnt, across restarts of the server and the daemon */
+		if (la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before, g->growth_bytes, leak,
+					in->gens.total) > 0)
+			instance_learnt(in);
 		/* its own working set: what it climbed above its start, less the models it loaded */
 		load = la_load_bytes(&in->la_costs, &in->la_running, &in->la_loaded_before, NULL);
 		excess = g->peak_bytes > g->usage_start_bytes + load ? g->peak_bytes - g->usage_start_bytes - load : 0;
