@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-2.0
+/* snapshot.c: the queue snapshot kept from /queue, its persisted text, and the exactly-once rule that decides
+ * what a restarted server still needs; statefile.c: atomic writes under the state directory. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "comfy.h"
+#include "snapshot.h"
+#include "statefile.h"
+
+/* A /queue reply as comfy_parse_queue would give it. ids: running ones first (n_running of them). */
+static void make_queue(struct comfy_queue *q, const char *const *ids, size_t n, size_t n_running)
+{
+	memset(q, 0, sizeof(*q));
+	q->running = calloc(n_running ? n_running : 1, sizeof(*q->running));
+	q->pending = calloc(n - n_running ? n - n_running : 1, sizeof(*q->pending));
+	assert_non_null(q->running);
+	assert_non_null(q->pending);
+	for (size_t i = 0; i < n; i++) {
+		struct comfy_queue_item *it = i < n_running ? &q->running[q->n_running++] : &q->pending[q->n_pending++];
+		char prompt[128];
+
+		snprintf(it->prompt_id, sizeof(it->prompt_id), "%s", ids[i]);
+		it->number = (int64_t)i + 10;
+		snprintf(prompt, sizeof(prompt), "{\"1\":{\"class_type\":\"KSampler\",\"inputs\":{\"seed\":%zu}}}", i);
+		it->prompt_json = strdup(prompt);
+		/* as json-c re-serialises it (what comfy_parse_queue hands over): UTF-8 kept, quotes escaped */
+		it->extra_data_json = strdup("{\"client_id\":\"c1\",\"extra_pnginfo\":{\"note\":\"\xc3\xa9 \\\"q\\\"\"}}");
+		it->outputs_json = strdup("[\"1\"]");
+	}
+}
+
+static void test_set_and_same(void **state)
+{
+	const char *ids[] = { "run-a", "p-1", "p-2" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q, q2;
+
+	(void)state;
+	make_queue(&q, ids, 3, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	assert_int_equal(s.n, 3);
+	assert_true(s.items[0].running);
+	assert_false(s.items[1].running);
+	assert_int_equal(s.items[2].number, 12);
+	assert_true(snapshot_same(&s, &q));
+	/* the running prompt finished and p-1 started: not the same queue any more */
+	make_queue(&q2, ids + 1, 2, 1);
+	assert_false(snapshot_same(&s, &q2));
+	s.stop = SNAP_STOP_RESTART;
+	assert_int_equal(snapshot_set_queue(&s, &q2), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.stop, SNAP_STOP_RESTART); /* a stop under way is kept across updates */
+	assert_string_equal(s.items[0].prompt_id, "p-1");
+	comfy_queue_free(&q);
+	comfy_queue_free(&q2);
+	snapshot_free(&s);
+	snapshot_free(&s); /* twice is harmless */
+}
+
+/* No silent cap: a queue of thousands is kept whole. */
+static void test_no_cap(void **state)
+{
+	enum { N = 3000 };
+	static char idbuf[N][16];
+	const char *ids[N];
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q;
+
+	(void)state;
+	for (size_t i = 0; i < N; i++) {
+		snprintf(idbuf[i], sizeof(idbuf[i]), "id-%zu", i);
+		ids[i] = idbuf[i];
+	}
+	make_queue(&q, ids, N, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	assert_int_equal(s.n, N);
+	assert_string_equal(s.items[N - 1].prompt_id, "id-2999");
+	comfy_queue_free(&q);
+	snapshot_free(&s);
+}
+
+/* Prompts queued between the save and the stop are merged in; those already saved are not doubled. */
+static void test_merge(void **state)
+{
+	const char *first[] = { "run-a", "p-1" }, *later[] = { "run-a", "p-1", "p-new" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q1, q2;
+
+	(void)state;
+	make_queue(&q1, first, 2, 1);
+	make_queue(&q2, later, 3, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q1), 0);
+	assert_int_equal(snapshot_merge_queue(&s, &q2), 1);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.items[2].prompt_id, "p-new");
+	assert_int_equal(snapshot_merge_queue(&s, &q2), 0);
+	assert_true(snapshot_remove(&s, "run-a"));
+	assert_false(snapshot_remove(&s, "run-a"));
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.items[0].prompt_id, "p-1");
+	comfy_queue_free(&q1);
+	comfy_queue_free(&q2);
+	snapshot_free(&s);
+}
+
+static void test_text_round_trip(void **state)
+{
+	const char *ids[] = { "run-a", "p-1" };
+	struct queue_snapshot s = { 0 }, back = { 0 };
+	struct comfy_queue q;
+	char *text = NULL, *text2 = NULL;
+
+	(void)state;
+	make_queue(&q, ids, 2, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	s.stop = SNAP_STOP_LAST_RESORT;
+	s.old_pid = 4242;
+	s.old_start_ns = 123456789012345ULL;
+	s.taken_ms = 1796047449162;
+	s.items[1].submitted = true;
+	assert_int_equal(snapshot_format(&s, &text), 0);
+	assert_int_equal(snapshot_parse(text, strlen(text), &back), 0);
+	assert_int_equal(back.n, 2);
+	assert_int_equal(back.stop, SNAP_STOP_LAST_RESORT);
+	assert_int_equal(back.old_pid, 4242);
+	assert_int_equal(back.old_start_ns, 123456789012345ULL);
+	assert_int_equal(back.taken_ms, 1796047449162);
+	assert_true(back.items[0].running);
+	assert_false(back.items[0].submitted);
+	assert_true(back.items[1].submitted);
+	assert_int_equal(back.items[1].number, 11);
+	assert_string_equal(back.items[0].prompt_json, s.items[0].prompt_json);
+	assert_string_equal(back.items[0].extra_json, s.items[0].extra_json);
+	assert_int_equal(snapshot_format(&back, &text2), 0);
+	assert_string_equal(text, text2);
+	free(text);
+	free(text2);
+	comfy_queue_free(&q);
+	snapshot_free(&s);
+	snapshot_free(&back);
+}
+
+/* Whatever is not exactly understood resubmits nothing. */
+static void test_parse_rejects(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"{\"version\":2,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[]}",
+		"{\"version\":1,\"stop\":\"maybe\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[]}",
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":-1,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[]}",
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0}",
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{}]}",
+		/* truncated */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[",
+		/* trailing garbage */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[]}x",
+		/* prompt not an object */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"a\","
+		"\"number\":1,\"running\":false,\"submitted\":false,\"prompt\":[],\"extra_data\":{}}]}",
+		/* the same id twice */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"a\","
+		"\"number\":1,\"running\":false,\"submitted\":false,\"prompt\":{},\"extra_data\":{}},{\"prompt_id\":\"a\","
+		"\"number\":2,\"running\":false,\"submitted\":false,\"prompt\":{},\"extra_data\":{}}]}",
+		/* an empty id */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"\","
+		"\"number\":1,\"running\":false,\"submitted\":false,\"prompt\":{},\"extra_data\":{}}]}",
+	};
+	struct queue_snapshot s;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = snapshot_parse(bad[i], strlen(bad[i]), &s);
+		if (r != -EBADMSG)
+			fail_msg("case %zu: %d", i, r);
+		assert_int_equal(s.n, 0);
+		assert_null(s.items);
+	}
+}
+
+/* The exactly-once rule, case by case: what the server answering now knows decides what is submitted. */
+static void test_reconcile_table(void **state)
+{
+	static const struct {
+		const char *name;
+		const char *known[4]; /* ids in the new server's /queue or /history */
+		size_t n_known;
+		size_t want_pending;
+		const char *want_next;
+	} cases[] = {
+		{ "fresh server: everything, running first", { 0 }, 0, 3, "run-a" },
+		{ "the interrupted prompt finished before the stop", { "run-a" }, 1, 2, "p-1" },
+		{ "a resubmission whose reply was lost is queued already", { "p-1" }, 1, 2, "run-a" },
+		{ "everything known: nothing twice", { "run-a", "p-1", "p-2" }, 3, 0, NULL },
+		{ "ids the snapshot never had change nothing", { "other", "run-a", "run-a" }, 3, 2, "p-1" },
+	};
+	const char *ids[] = { "run-a", "p-1", "p-2" };
+	struct comfy_queue q;
+
+	(void)state;
+	make_queue(&q, ids, 3, 1);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct queue_snapshot s = { 0 };
+		ssize_t next;
+
+		assert_int_equal(snapshot_set_queue(&s, &q), 0);
+		if (snapshot_reconcile(&s, cases[i].known, cases[i].n_known) != cases[i].want_pending)
+			fail_msg("%s: %zu pending", cases[i].name, snapshot_pending(&s));
+		next = snapshot_next(&s);
+		if (cases[i].want_next)
+			assert_string_equal(s.items[next].prompt_id, cases[i].want_next);
+		else
+			assert_int_equal(next, -1);
+		snapshot_free(&s);
+	}
+	comfy_queue_free(&q);
+}
+
+static void test_statefile(void **state)
+{
+	char dir[] = "/tmp/oomsentry-unit-XXXXXX", sub[256], *text;
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/state/deeper", dir);
+	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -ENOENT);
+	assert_int_equal(statefile_write(sub, "q.json", "first"), 0);
+	assert_int_equal(statefile_write(sub, "q.json", "second, longer"), 0);
+	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), 0);
+	assert_string_equal(text, "second, longer");
+	assert_int_equal(len, 14);
+	free(text);
+	assert_int_equal(statefile_read(sub, "q.json", 4, &text, &len), -EFBIG);
+	{
+		char path[300];
+		snprintf(path, sizeof(path), "%s/q.json", sub);
+		assert_int_equal(chmod(path, 0666), 0);
+		/* writable by others: not trusted */
+		assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -EPERM);
+	}
+	assert_int_equal(statefile_remove(sub, "q.json"), 0);
+	assert_int_equal(statefile_remove(sub, "q.json"), 0);
+	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -ENOENT);
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_set_and_same),
+		cmocka_unit_test(test_no_cap),
+		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_text_round_trip),
+		cmocka_unit_test(test_parse_rejects),
+		cmocka_unit_test(test_reconcile_table),
+		cmocka_unit_test(test_statefile),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The queue snapshot: what ComfyUI had queued (running + pending, with prompt ids, numbers, the prompt and its
+ * extra_data), kept from every /queue poll and persisted, so that a stop of the server (a controlled restart, or
+ * the last resort when the server no longer answers) never loses a prompt, and so that a daemon killed in the
+ * middle of a restart finishes it when it starts again. And the exactly-once rule for resubmission: an item is
+ * submitted again only when the server answering now knows nothing of its prompt id (neither queued, running,
+ * nor in its history). Pure: JSON text in and out; the file is statefile.c's. */
+#ifndef OOMSENTRY_SNAPSHOT_H
+#define OOMSENTRY_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "comfy.h"
+
+#define SNAPSHOT_VERSION 1
+/* A persisted snapshot is trusted up to this size; a real queue of thousands of workflows stays far below. */
+#define SNAPSHOT_TEXT_MAX (256u << 20)
+
+struct snap_item {
+	char prompt_id[COMFY_PROMPT_ID_MAX];
+	int64_t number;
+	bool running;        /* it was running when the snapshot was taken: resubmitted first */
+	bool submitted;      /* resubmitted to the current server (whose reply accepted the original id) */
+	char *prompt_json;   /* JSON object */
+	char *extra_json;    /* JSON object */
+};
+
+/* Why the snapshot must outlive the server it was taken from. */
+enum snap_stop {
+	SNAP_STOP_NONE = 0,  /* no stop under way: the snapshot only mirrors the live queue */
+	SNAP_STOP_RESTART,   /* a controlled restart saved the queue and stops the server */
+	SNAP_STOP_LAST_RESORT, /* the last resort stops the server from the snapshot it kept */
+};
+
+struct queue_snapshot {
+	struct snap_item *items; /* no fixed cap: every queued prompt is kept */
+	size_t n, cap;
+	enum snap_stop stop;
+	int32_t old_pid;         /* the server being stopped (stop != NONE) */
+	uint64_t old_start_ns;
+	int64_t taken_ms;        /* wall clock of the /queue reply it mirrors (0 unknown) */
+};
+
+/* Frees the items and zeroes *s. Safe on a zeroed struct and twice. */
+void snapshot_free(struct queue_snapshot *s);
+/* Replaces s's items with q's, running first (oldest first), then pending in queue order; keeps s->stop.
+ * 0 or -ENOMEM (s unchanged then). */
+int snapshot_set_queue(struct queue_snapshot *s, const struct comfy_queue *q);
+/* Adds every item of q whose id s does not hold yet (prompts queued between a save and the stop).
+ * Returns how many were added, or -ENOMEM. */
+int snapshot_merge_queue(struct queue_snapshot *s, const struct comfy_queue *q);
+/* q holds exactly s's prompt ids, in the same order (nothing worth writing again). */
+bool snapshot_same(const struct queue_snapshot *s, const struct comfy_queue *q);
+/* Removes the item with this id (a prompt that finished before the stop). true when one was removed. */
+bool snapshot_remove(struct queue_snapshot *s, const char *prompt_id);
+ssize_t snapshot_find(const struct queue_snapshot *s, const char *prompt_id);
+
+/* JSON text (malloc'd, NUL-terminated) of s: {"version", "stop", "old_pid", "old_start_ns", "taken_ms",
+ * "items": [{"prompt_id", "number", "running", "submitted", "prompt": {...}, "extra_data": {...}}]}.
+ * 0, -EINVAL, -ENOMEM. */
+int snapshot_format(const struct queue_snapshot *s, char **ret);
+/* Parses what snapshot_format wrote. Anything malformed fails the whole text (-EBADMSG, *ret zeroed): a
+ * half-understood snapshot must not resubmit anything. */
+int snapshot_parse(const char *text, size_t len, struct queue_snapshot *ret);
+
+/* Exactly-once: given what the server answering now knows (the ids in its /queue, running or pending, and those
+ * its /history holds), mark every item it knows as submitted and return how many items still need a
+ * submission. known_ids may repeat ids. */
+size_t snapshot_reconcile(struct queue_snapshot *s, const char *const *known_ids, size_t n_known);
+/* The next item to submit (the first not yet submitted: running ones come first), or -1 when none is left. */
+ssize_t snapshot_next(const struct queue_snapshot *s);
+size_t snapshot_pending(const struct queue_snapshot *s);
+
+#endif
