@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* snapshot.c: the queue snapshot kept from /queue, its persisted text, and the exactly-once rule that decides
- * what a restarted server still needs; statefile.c: atomic writes under the state directory. */
+ * what a restarted server still needs. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,13 +8,10 @@
 #include <setjmp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "comfy.h"
 #include "snapshot.h"
-#include "statefile.h"
 
 /* A /queue reply as comfy_parse_queue would give it. ids: running ones first (n_running of them). */
 static void make_queue(struct comfy_queue *q, const char *const *ids, size_t n, size_t n_running)
@@ -225,39 +222,6 @@ static void test_reconcile_table(void **state)
 	comfy_queue_free(&q);
 }
 
-static void test_statefile(void **state)
-{
-	char dir[] = "/tmp/oomsentry-unit-XXXXXX", sub[256], *text;
-	size_t len;
-
-	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(sub, sizeof(sub), "%s/state/deeper", dir);
-	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -ENOENT);
-	assert_int_equal(statefile_write(sub, "q.json", "first"), 0);
-	assert_int_equal(statefile_write(sub, "q.json", "second, longer"), 0);
-	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), 0);
-	assert_string_equal(text, "second, longer");
-	assert_int_equal(len, 14);
-	free(text);
-	assert_int_equal(statefile_read(sub, "q.json", 4, &text, &len), -EFBIG);
-	{
-		char path[300];
-		snprintf(path, sizeof(path), "%s/q.json", sub);
-		assert_int_equal(chmod(path, 0666), 0);
-		/* writable by others: not trusted */
-		assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -EPERM);
-	}
-	assert_int_equal(statefile_remove(sub, "q.json"), 0);
-	assert_int_equal(statefile_remove(sub, "q.json"), 0);
-	assert_int_equal(statefile_read(sub, "q.json", 100, &text, &len), -ENOENT);
-	{
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-		assert_int_equal(system(cmd), 0);
-	}
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,7 +231,6 @@ int main(void)
 		cmocka_unit_test(test_text_round_trip),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_reconcile_table),
-		cmocka_unit_test(test_statefile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
