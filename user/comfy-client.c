@@ -11,6 +11,7 @@
 
 #include "comfy.h"
 #include "comfy-client.h"
+#include "curl-loop.h"
 #include "common.h"
 #include "log.h"
 
@@ -46,8 +47,22 @@ static void json_putp(json_object **o)
 /* Transport                                                                                                */
 /* ======================================================================================================= */
 
+/* A request waiting for its turn (one transfer at a time per client: replies land in one buffer). */
+struct comfy_req {
+	struct comfy_req *next;
+	char *path;
+	char *body;                  /* NULL: GET */
+	comfy_done_fn done;
+	void *ctx;
+};
+
 struct comfy_client {
 	CURL *curl;
+	struct curl_loop *loop;      /* attached: requests run through the daemon's epoll (comfy_start_*) */
+	struct comfy_req *head, *tail;
+	bool in_flight;
+	bool fresh_retry;            /* the current GET is the retry on a new connection */
+	long last_status;
 	struct curl_slist *headers_get;
 	struct curl_slist *headers_post;
 	char *base_url;              /* without trailing '/' */
@@ -223,6 +238,7 @@ struct comfy_client *comfy_client_free(struct comfy_client *c)
 {
 	if (!c)
 		return NULL;
+	comfy_cancel_all(c);
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	curl_slist_free_all(c->headers_get);
@@ -369,21 +385,17 @@ static int map_curl_error(struct comfy_client *c, CURLcode res, const char *path
 	}
 }
 
-/* Runs one request. body NULL: GET, else POST with that JSON. Returns 0 with the 2xx body in c->buf/c->len,
- * or a negative errno with c->error set. For a non-2xx status the body is kept too and *ret_status set, so
- * /prompt can read ComfyUI's rejection. */
-static int request(struct comfy_client *c, const char *path, const char *body, long *ret_status)
+/* Sets up the easy handle for one request. body NULL: GET, else POST with that JSON (which must stay valid until
+ * the transfer ends). */
+static int request_prepare(struct comfy_client *c, const char *path, const char *body)
 {
 	_cleanup_free_ char *url = NULL;
-	CURLcode res;
-	long status = 0;
-	char snippet[128];
 
-	*ret_status = 0;
 	c->len = 0;
 	c->too_big = c->oom = false;
 	c->curl_error[0] = '\0';
 	c->error[0] = '\0';
+	c->last_status = 0;
 	if (c->buf)
 		c->buf[0] = '\0';
 
@@ -401,29 +413,39 @@ static int request(struct comfy_client *c, const char *path, const char *body, l
 		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers_get);
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
 	}
+	return 0;
+}
 
-	res = curl_easy_perform(c->curl);
-	if (!body && (res == CURLE_GOT_NOTHING || res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR)) {
-		long fresh = 0;
+/* A kept-alive connection the server had already closed is no news about the server: a GET (idempotent) is
+ * tried once more on a new connection before it counts as a failure. */
+static bool stale_connection(struct comfy_client *c, CURLcode res, bool get)
+{
+	long fresh = 0;
 
-		/* A kept-alive connection the server had already closed is no news about the server: a GET
-		 * (idempotent) is tried once more on a new connection before it counts as a failure. */
-		if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh) == CURLE_OK && fresh == 0) {
-			c->len = 0;
-			c->too_big = c->oom = false;
-			c->curl_error[0] = '\0';
-			curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
-			res = curl_easy_perform(c->curl);
-			curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
-		}
-	}
+	if (!get || !(res == CURLE_GOT_NOTHING || res == CURLE_SEND_ERROR || res == CURLE_RECV_ERROR))
+		return false;
+	if (curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &fresh) != CURLE_OK || fresh != 0)
+		return false;
+	c->len = 0;
+	c->too_big = c->oom = false;
+	c->curl_error[0] = '\0';
+	return true;
+}
+
+/* What a finished transfer means: 0 with the 2xx body in c->buf/c->len, or a negative errno with c->error set.
+ * For a non-2xx status the body is kept too and c->last_status set, so /prompt can read ComfyUI's rejection. */
+static int request_result(struct comfy_client *c, CURLcode res, const char *path)
+{
+	long status = 0;
+	char snippet[128];
+
 	/* Drop the reference to the caller's body before it goes away. */
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
 	if (res != CURLE_OK)
 		return map_curl_error(c, res, path);
 
 	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-	*ret_status = status;
+	c->last_status = status;
 	if (status >= 200 && status < 300)
 		return 0;
 
@@ -441,6 +463,26 @@ static int request(struct comfy_client *c, const char *path, const char *body, l
 	return client_fail(c, -EBADMSG, "HTTP %ld from %s%s%s", status, path, *snippet ? ": " : "", snippet);
 }
 
+/* Runs one request to the end (blocking: only where no loop runs, `oomsentry scan` and tests). */
+static int request(struct comfy_client *c, const char *path, const char *body, long *ret_status)
+{
+	CURLcode res;
+	int r = request_prepare(c, path, body);
+
+	*ret_status = 0;
+	if (r < 0)
+		return r;
+	res = curl_easy_perform(c->curl);
+	if (stale_connection(c, res, !body)) {
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
+		res = curl_easy_perform(c->curl);
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
+	}
+	r = request_result(c, res, path);
+	*ret_status = c->last_status;
+	return r;
+}
+
 /* Prefixes a parser message with the route it came from. */
 static int reply_fail(struct comfy_client *c, int r, const char *path, const char *perr)
 {
@@ -451,90 +493,85 @@ static int reply_fail(struct comfy_client *c, int r, const char *path, const cha
 	return client_fail(c, r, "unexpected reply from %s: %s", path, perr);
 }
 
-int comfy_get_system_stats(struct comfy_client *c, struct comfy_system_stats *ret)
+/* ---- what a finished request means, per route: the same for a blocking call and for one run by the loop ---- */
+
+int comfy_take_system_stats(struct comfy_client *c, int r, struct comfy_system_stats *ret)
 {
 	char perr[COMFY_ERROR_MAX];
-	long status;
-	int r;
 
-	if (!c || !ret)
-		return -EINVAL;
 	*ret = (struct comfy_system_stats){};
-	r = request(c, "/system_stats", NULL, &status);
-	if (r >= 0) {
-		r = comfy_parse_system_stats(c->buf, c->len, ret, perr, sizeof(perr));
-		if (r < 0)
-			reply_fail(c, r, "/system_stats", perr);
-	}
-	reply_release(c);
-	return r;
+	if (r < 0)
+		return r;
+	r = comfy_parse_system_stats(c->buf, c->len, ret, perr, sizeof(perr));
+	return r < 0 ? reply_fail(c, r, "/system_stats", perr) : 0;
 }
 
-int comfy_get_queue(struct comfy_client *c, struct comfy_queue *ret)
+int comfy_take_queue(struct comfy_client *c, int r, struct comfy_queue *ret)
 {
 	char perr[COMFY_ERROR_MAX];
-	long status;
-	int r;
 
-	if (!c || !ret)
-		return -EINVAL;
 	*ret = (struct comfy_queue){};
-	r = request(c, "/queue", NULL, &status);
-	if (r >= 0) {
-		r = comfy_parse_queue(c->buf, c->len, ret, perr, sizeof(perr));
-		if (r < 0)
-			reply_fail(c, r, "/queue", perr);
-	}
-	reply_release(c);
-	return r;
+	if (r < 0)
+		return r;
+	r = comfy_parse_queue(c->buf, c->len, ret, perr, sizeof(perr));
+	return r < 0 ? reply_fail(c, r, "/queue", perr) : 0;
 }
 
-int comfy_get_history_item(struct comfy_client *c, const char *prompt_id, struct comfy_history_item *ret)
+int comfy_take_history_item(struct comfy_client *c, int r, const char *prompt_id, struct comfy_history_item *ret)
 {
 	char perr[COMFY_ERROR_MAX];
-	_cleanup_free_ char *path = NULL;
+
+	*ret = (struct comfy_history_item){};
+	if (r < 0)
+		return r;
+	r = comfy_parse_history_item(c->buf, c->len, prompt_id, ret, perr, sizeof(perr));
+	return r < 0 ? reply_fail(c, r, "/history", perr) : 0;
+}
+
+int comfy_take_submit(struct comfy_client *c, int r, char ret_prompt_id[COMFY_PROMPT_ID_MAX])
+{
+	struct comfy_prompt_reply reply;
+	char perr[COMFY_ERROR_MAX];
+
+	if (ret_prompt_id)
+		ret_prompt_id[0] = '\0';
+	if (r < 0 && c->last_status != 400)
+		return r;
+	/* 200: {prompt_id, number, node_errors}; 400: {error, node_errors} with ComfyUI's reason. */
+	r = comfy_parse_prompt_reply(c->buf, c->len, &reply, perr, sizeof(perr));
+	if (r == -EBADMSG)
+		return client_fail(c, r, "%s", perr);
+	if (r < 0 && c->last_status == 400)
+		return client_fail(c, -EBADMSG, "HTTP 400 from /prompt; %s", perr);
+	if (r < 0)
+		return reply_fail(c, r, "/prompt", perr);
+	if (c->last_status == 400)
+		return client_fail(c, -EBADMSG, "HTTP 400 from /prompt without an error message");
+	if (ret_prompt_id)
+		memcpy(ret_prompt_id, reply.prompt_id, COMFY_PROMPT_ID_MAX);
+	return 0;
+}
+
+/* ---- request bodies and paths ---- */
+
+static int history_path(struct comfy_client *c, const char *prompt_id, char **ret)
+{
 	char *escaped;
-	long status;
 	int r;
 
-	if (!c || !ret)
-		return -EINVAL;
-	*ret = (struct comfy_history_item){};
+	*ret = NULL;
 	if (!prompt_id || !comfy_prompt_id_ok(prompt_id, strlen(prompt_id)))
 		return client_fail(c, -EINVAL, "invalid prompt id for /history");
 	escaped = curl_easy_escape(c->curl, prompt_id, 0);
 	if (!escaped)
 		return client_fail(c, -ENOMEM, "out of memory");
-	r = asprintf(&path, "/history/%s", escaped);
+	r = asprintf(ret, "/history/%s", escaped);
 	curl_free(escaped);
 	if (r < 0) {
-		path = NULL;
+		*ret = NULL;
 		return client_fail(c, -ENOMEM, "out of memory");
 	}
-
-	r = request(c, path, NULL, &status);
-	if (r >= 0) {
-		r = comfy_parse_history_item(c->buf, c->len, prompt_id, ret, perr, sizeof(perr));
-		if (r < 0)
-			reply_fail(c, r, path, perr);
-	}
-	reply_release(c);
-	return r;
-}
-
-/* POSTs a json-c object; the reply body is ignored (ComfyUI answers these with an empty 200). */
-static int post_object(struct comfy_client *c, const char *path, json_object *body)
-{
-	const char *text;
-	long status;
-	int r;
-
-	text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text)
-		return client_fail(c, -ENOMEM, "out of memory");
-	r = request(c, path, text, &status);
-	reply_release(c);
-	return r;
+	return 0;
 }
 
 /* json_object_object_add() takes ownership of val only when it succeeds; this always does. */
@@ -549,45 +586,48 @@ static int obj_add(json_object *o, const char *key, json_object *val)
 	return 0;
 }
 
-int comfy_free(struct comfy_client *c, bool unload_models, bool free_memory)
+static int body_text(struct comfy_client *c, json_object *body, char **ret)
+{
+	const char *text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	*ret = text ? strdup(text) : NULL;
+	return *ret ? 0 : client_fail(c, -ENOMEM, "out of memory");
+}
+
+static int free_body(struct comfy_client *c, bool unload_models, bool free_memory, char **ret)
 {
 	_cleanup_json_ json_object *body = NULL;
 
-	if (!c)
-		return -EINVAL;
+	*ret = NULL;
 	if (!unload_models && !free_memory)
 		return client_fail(c, -EINVAL, "/free needs unload_models or free_memory");
 	body = json_object_new_object();
 	if (!body || (unload_models && obj_add(body, "unload_models", json_object_new_boolean(1)) < 0) ||
 	    (free_memory && obj_add(body, "free_memory", json_object_new_boolean(1)) < 0))
 		return client_fail(c, -ENOMEM, "out of memory");
-	return post_object(c, "/free", body);
+	return body_text(c, body, ret);
 }
 
-int comfy_interrupt(struct comfy_client *c, const char *prompt_id)
+static int interrupt_body(struct comfy_client *c, const char *prompt_id, char **ret)
 {
 	_cleanup_json_ json_object *body = NULL;
 
-	if (!c)
-		return -EINVAL;
+	*ret = NULL;
 	if (prompt_id && !comfy_prompt_id_ok(prompt_id, strlen(prompt_id)))
 		return client_fail(c, -EINVAL, "invalid prompt id for /interrupt");
 	/* Always a JSON body: newer servers read one, older ones ignore it. */
 	body = json_object_new_object();
 	if (!body || (prompt_id && obj_add(body, "prompt_id", json_object_new_string(prompt_id)) < 0))
 		return client_fail(c, -ENOMEM, "out of memory");
-	return post_object(c, "/interrupt", body);
+	return body_text(c, body, ret);
 }
 
-int comfy_delete_from_queue(struct comfy_client *c, const char *const *prompt_ids, size_t n)
+static int delete_body(struct comfy_client *c, const char *const *prompt_ids, size_t n, char **ret)
 {
 	_cleanup_json_ json_object *body = NULL;
 	json_object *list;
 
-	if (!c || (n > 0 && !prompt_ids))
-		return -EINVAL;
-	if (n == 0)
-		return 0;
+	*ret = NULL;
 	body = json_object_new_object();
 	list = json_object_new_array();
 	if (!body || obj_add(body, "delete", list) < 0)
@@ -603,24 +643,18 @@ int comfy_delete_from_queue(struct comfy_client *c, const char *const *prompt_id
 			return client_fail(c, -ENOMEM, "out of memory");
 		}
 	}
-	return post_object(c, "/queue", body);
+	return body_text(c, body, ret);
 }
 
-int comfy_submit_prompt(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
-			const char *prompt_id, bool front, int64_t number, char ret_prompt_id[COMFY_PROMPT_ID_MAX])
+static int submit_body(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
+		       const char *prompt_id, bool front, int64_t number, char **ret)
 {
 	_cleanup_json_ json_object *body = NULL;
 	json_object *prompt = NULL, *extra = NULL;
-	struct comfy_prompt_reply reply;
 	char perr[COMFY_ERROR_MAX];
-	const char *text;
-	long status;
 	int r;
 
-	if (ret_prompt_id)
-		ret_prompt_id[0] = '\0';
-	if (!c)
-		return -EINVAL;
+	*ret = NULL;
 	if (!prompt_json)
 		return client_fail(c, -EINVAL, "no prompt to submit");
 	if (prompt_id && !comfy_prompt_id_ok(prompt_id, strlen(prompt_id)))
@@ -647,27 +681,273 @@ int comfy_submit_prompt(struct comfy_client *c, const char *prompt_json, const c
 	    (front && obj_add(body, "front", json_object_new_boolean(1)) < 0) ||
 	    (number != COMFY_NUMBER_NONE && obj_add(body, "number", json_object_new_int64(number)) < 0))
 		return client_fail(c, -ENOMEM, "out of memory");
+	return body_text(c, body, ret);
+}
 
-	text = json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	if (!text)
-		return client_fail(c, -ENOMEM, "out of memory");
-	r = request(c, "/prompt", text, &status);
-	if (r < 0 && status != 400) {
-		reply_release(c);
-		return r;
-	}
-	/* 200: {prompt_id, number, node_errors}; 400: {error, node_errors} with ComfyUI's reason. */
-	r = comfy_parse_prompt_reply(c->buf, c->len, &reply, perr, sizeof(perr));
-	if (r == -EBADMSG)
-		client_fail(c, r, "%s", perr);
-	else if (r < 0 && status == 400)
-		r = client_fail(c, -EBADMSG, "HTTP 400 from /prompt; %s", perr);
-	else if (r < 0)
-		reply_fail(c, r, "/prompt", perr);
-	else if (status == 400)
-		r = client_fail(c, -EBADMSG, "HTTP 400 from /prompt without an error message");
-	else if (ret_prompt_id)
-		memcpy(ret_prompt_id, reply.prompt_id, COMFY_PROMPT_ID_MAX);
+/* ---- blocking calls ---- */
+
+int comfy_get_system_stats(struct comfy_client *c, struct comfy_system_stats *ret)
+{
+	long status;
+	int r;
+
+	if (!c || !ret)
+		return -EINVAL;
+	r = comfy_take_system_stats(c, request(c, "/system_stats", NULL, &status), ret);
 	reply_release(c);
 	return r;
+}
+
+int comfy_get_queue(struct comfy_client *c, struct comfy_queue *ret)
+{
+	long status;
+	int r;
+
+	if (!c || !ret)
+		return -EINVAL;
+	r = comfy_take_queue(c, request(c, "/queue", NULL, &status), ret);
+	reply_release(c);
+	return r;
+}
+
+int comfy_get_history_item(struct comfy_client *c, const char *prompt_id, struct comfy_history_item *ret)
+{
+	_cleanup_free_ char *path = NULL;
+	long status;
+	int r;
+
+	if (!c || !ret)
+		return -EINVAL;
+	*ret = (struct comfy_history_item){};
+	r = history_path(c, prompt_id, &path);
+	if (r < 0)
+		return r;
+	r = comfy_take_history_item(c, request(c, path, NULL, &status), prompt_id, ret);
+	reply_release(c);
+	return r;
+}
+
+/* POSTs a body; the reply body is ignored (ComfyUI answers these with an empty 200). */
+static int post_text(struct comfy_client *c, const char *path, int r, char *body)
+{
+	long status;
+
+	if (r >= 0)
+		r = request(c, path, body, &status);
+	free(body);
+	reply_release(c);
+	return r;
+}
+
+int comfy_free(struct comfy_client *c, bool unload_models, bool free_memory)
+{
+	char *body = NULL;
+
+	if (!c)
+		return -EINVAL;
+	int r = free_body(c, unload_models, free_memory, &body);
+
+	return post_text(c, "/free", r, body);
+}
+
+int comfy_interrupt(struct comfy_client *c, const char *prompt_id)
+{
+	char *body = NULL;
+
+	if (!c)
+		return -EINVAL;
+	int r = interrupt_body(c, prompt_id, &body);
+
+	return post_text(c, "/interrupt", r, body);
+}
+
+int comfy_delete_from_queue(struct comfy_client *c, const char *const *prompt_ids, size_t n)
+{
+	char *body = NULL;
+
+	if (!c || (n > 0 && !prompt_ids))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	int r = delete_body(c, prompt_ids, n, &body);
+
+	return post_text(c, "/queue", r, body);
+}
+
+int comfy_submit_prompt(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
+			const char *prompt_id, bool front, int64_t number, char ret_prompt_id[COMFY_PROMPT_ID_MAX])
+{
+	_cleanup_free_ char *body = NULL;
+	long status;
+	int r;
+
+	if (ret_prompt_id)
+		ret_prompt_id[0] = '\0';
+	if (!c)
+		return -EINVAL;
+	r = submit_body(c, prompt_json, extra_data_json, prompt_id, front, number, &body);
+	if (r < 0)
+		return r;
+	r = comfy_take_submit(c, request(c, "/prompt", body, &status), ret_prompt_id);
+	reply_release(c);
+	return r;
+}
+
+/* ---- requests run by the daemon's loop ---- */
+
+void comfy_client_attach(struct comfy_client *c, struct curl_loop *loop)
+{
+	c->loop = loop;
+}
+
+bool comfy_busy(const struct comfy_client *c)
+{
+	return c && (c->in_flight || c->head);
+}
+
+static void req_free(struct comfy_req *q)
+{
+	free(q->path);
+	free(q->body);
+	free(q);
+}
+
+static void on_transfer(CURL *easy, CURLcode res, void *ctx);
+
+/* Starts the request at the head of the queue when none runs. A request that cannot even start is answered at
+ * once with its error: this only runs from the loop (a done callback, or comfy_start's caller), never nested in
+ * libcurl. */
+static void start_next(struct comfy_client *c)
+{
+	while (!c->in_flight && c->head) {
+		struct comfy_req *q = c->head;
+		int r = request_prepare(c, q->path, q->body);
+
+		if (r >= 0 && curl_loop_add(c->loop, c->curl, on_transfer, c) < 0)
+			r = client_fail(c, -EIO, "cannot start a request to %s", c->authority);
+		if (r >= 0) {
+			c->in_flight = true;
+			c->fresh_retry = false;
+			return;
+		}
+		c->head = q->next;
+		if (!c->head)
+			c->tail = NULL;
+		q->done(c, r, q->ctx);
+		req_free(q);
+	}
+}
+
+static void on_transfer(CURL *easy, CURLcode res, void *ctx)
+{
+	struct comfy_client *c = ctx;
+	struct comfy_req *q = c->head;
+	int r;
+
+	(void)easy;
+	if (!c->fresh_retry && stale_connection(c, res, !q->body)) {
+		c->fresh_retry = true;
+		curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 1L);
+		if (curl_loop_add(c->loop, c->curl, on_transfer, c) == 0)
+			return;
+	}
+	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
+	r = request_result(c, res, q->path);
+	c->in_flight = false;
+	c->head = q->next;
+	if (!c->head)
+		c->tail = NULL;
+	q->done(c, r, q->ctx);
+	req_free(q);
+	reply_release(c);
+	start_next(c);
+}
+
+/* Queues a request (path and body are taken over); 0, or the error of a request that cannot be made. */
+static int enqueue(struct comfy_client *c, int r, char *path, char *body, comfy_done_fn done, void *ctx)
+{
+	struct comfy_req *q;
+
+	if (r < 0 || !c->loop || !done) {
+		free(path);
+		free(body);
+		return r < 0 ? r : -EINVAL;
+	}
+	q = calloc(1, sizeof(*q));
+	if (!q || !path) {
+		free(q);
+		free(path);
+		free(body);
+		return client_fail(c, -ENOMEM, "out of memory");
+	}
+	q->path = path;
+	q->body = body;
+	q->done = done;
+	q->ctx = ctx;
+	if (c->tail)
+		c->tail->next = q;
+	else
+		c->head = q;
+	c->tail = q;
+	start_next(c);
+	return 0;
+}
+
+int comfy_start_system_stats(struct comfy_client *c, comfy_done_fn done, void *ctx)
+{
+	return enqueue(c, 0, strdup("/system_stats"), NULL, done, ctx);
+}
+
+int comfy_start_queue(struct comfy_client *c, comfy_done_fn done, void *ctx)
+{
+	return enqueue(c, 0, strdup("/queue"), NULL, done, ctx);
+}
+
+int comfy_start_history_item(struct comfy_client *c, const char *prompt_id, comfy_done_fn done, void *ctx)
+{
+	char *path = NULL;
+	int r = history_path(c, prompt_id, &path);
+
+	return enqueue(c, r, path, NULL, done, ctx);
+}
+
+int comfy_start_free(struct comfy_client *c, bool unload_models, bool free_memory, comfy_done_fn done, void *ctx)
+{
+	char *body = NULL;
+	int r = free_body(c, unload_models, free_memory, &body);
+
+	return enqueue(c, r, strdup("/free"), body, done, ctx);
+}
+
+int comfy_start_interrupt(struct comfy_client *c, const char *prompt_id, comfy_done_fn done, void *ctx)
+{
+	char *body = NULL;
+	int r = interrupt_body(c, prompt_id, &body);
+
+	return enqueue(c, r, strdup("/interrupt"), body, done, ctx);
+}
+
+int comfy_start_submit(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
+		       const char *prompt_id, bool front, int64_t number, comfy_done_fn done, void *ctx)
+{
+	char *body = NULL;
+	int r = submit_body(c, prompt_json, extra_data_json, prompt_id, front, number, &body);
+
+	return enqueue(c, r, strdup("/prompt"), body, done, ctx);
+}
+
+void comfy_cancel_all(struct comfy_client *c)
+{
+	if (!c)
+		return;
+	if (c->in_flight) {
+		curl_loop_cancel(c->loop, c->curl);
+		c->in_flight = false;
+	}
+	while (c->head) {
+		struct comfy_req *q = c->head;
+		c->head = q->next;
+		req_free(q);
+	}
+	c->tail = NULL;
 }

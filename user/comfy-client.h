@@ -11,7 +11,9 @@
 
 /* ---------------------------------------------------------------------------------------------------------
  * Transport (libcurl). One client per ComfyUI instance; a client is not thread-safe (the daemon has one
- * thread). Every call blocks for at most connect + total timeout.
+ * thread). The comfy_get_* / comfy_free / ... calls block for at most connect + total timeout: only where no
+ * loop runs (`oomsentry scan`, tests). The daemon attaches each client to its curl loop and uses comfy_start_*,
+ * which never block (see the end of this file).
  * --------------------------------------------------------------------------------------------------------- */
 
 struct comfy_config {
@@ -71,5 +73,34 @@ int comfy_submit_prompt(struct comfy_client *c, const char *prompt_json, const c
 			const char *prompt_id, bool front, int64_t number, char ret_prompt_id[COMFY_PROMPT_ID_MAX]);
 /* POST /queue {"delete": [ids]}: removes pending items (not the running one). n == 0 is a no-op. */
 int comfy_delete_from_queue(struct comfy_client *c, const char *const *prompt_ids, size_t n);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Requests run by the daemon's epoll loop (curl-loop.h). A client runs one at a time and queues the others in
+ * order; each comfy_start_* returns at once (0, or the error of a request that cannot be made: bad arguments,
+ * -ENOMEM; no request is queued then) and done(c, r, ctx) runs later from the loop, with r the transport's
+ * result (the contract above). Inside done, comfy_take_* turn the reply into its struct (and its final r) and
+ * comfy_last_error() describes a failure; the reply is gone after done returns.
+ * --------------------------------------------------------------------------------------------------------- */
+struct curl_loop;
+typedef void (*comfy_done_fn)(struct comfy_client *c, int r, void *ctx);
+
+void comfy_client_attach(struct comfy_client *c, struct curl_loop *loop);
+/* A request is running or queued. */
+bool comfy_busy(const struct comfy_client *c);
+/* Drops every request, the running one too; their done callbacks do not run. */
+void comfy_cancel_all(struct comfy_client *c);
+int comfy_start_system_stats(struct comfy_client *c, comfy_done_fn done, void *ctx);
+int comfy_start_queue(struct comfy_client *c, comfy_done_fn done, void *ctx);
+int comfy_start_history_item(struct comfy_client *c, const char *prompt_id, comfy_done_fn done, void *ctx);
+int comfy_start_free(struct comfy_client *c, bool unload_models, bool free_memory, comfy_done_fn done, void *ctx);
+int comfy_start_interrupt(struct comfy_client *c, const char *prompt_id, comfy_done_fn done, void *ctx);
+int comfy_start_submit(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
+		       const char *prompt_id, bool front, int64_t number, comfy_done_fn done, void *ctx);
+/* The reply of a finished request as its struct; r is done's r. Return the final result (a reply that does not
+ * parse is -EPROTO etc.). Also used by the blocking calls. */
+int comfy_take_system_stats(struct comfy_client *c, int r, struct comfy_system_stats *ret);
+int comfy_take_queue(struct comfy_client *c, int r, struct comfy_queue *ret);
+int comfy_take_history_item(struct comfy_client *c, int r, const char *prompt_id, struct comfy_history_item *ret);
+int comfy_take_submit(struct comfy_client *c, int r, char ret_prompt_id[COMFY_PROMPT_ID_MAX]);
 
 #endif
