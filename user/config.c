@@ -71,6 +71,8 @@ static const struct key keys[] = {
 	I("free_after_each_generation", K_BOOL, free_after_each_generation, "POST /free after every generation (no)"),
 	I("restart_every_generations", K_UINT, restart_every_generations, "controlled restart every N generations (0=off)"),
 	I("restart_timeout", K_MS, restart_timeout_ms, "how long a restarted server may take to answer (120s)"),
+	I("stop_grace", K_MS, stop_grace_ms, "a server that ignores the restart's stop is SIGKILLed after this (10s)"),
+	I("last_resort_grace", K_MS, last_resort_grace_ms, "the last resort's SIGTERM -> SIGKILL + process_mrelease (2s)"),
 	I("give_up_after", K_UINT, give_up_after, "drop a prompt that cannot fit even on a fresh server after it caused this many interrupts/restarts (2; 0=never)"),
 	I("brake", K_BOOL, brake, "cgroup v2: hold memory.high just above usage while a gentle rung works against a near limit (yes)"),
 };
@@ -87,6 +89,8 @@ static void instance_defaults(struct instance_config *in, const char *name)
 	snprintf(in->name, sizeof(in->name), "%s", name);
 	snprintf(in->url, sizeof(in->url), "http://127.0.0.1:8188");
 	in->restart_timeout_ms = 120000;
+	in->stop_grace_ms = 10000;
+	in->last_resort_grace_ms = 2000;
 	in->give_up_after = 2;
 	in->brake = true;
 	in->websocket = true;

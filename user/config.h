@@ -35,6 +35,8 @@ struct instance_config {
 	bool websocket; /* follow /ws for queue changes (yes); no: poll /queue only */
 	uint64_t restart_every_generations;
 	uint64_t restart_timeout_ms;
+	uint64_t stop_grace_ms;        /* controlled restart: SIGTERM (or the method) -> SIGKILL of the old server */
+	uint64_t last_resort_grace_ms; /* last resort: SIGTERM -> SIGKILL + process_mrelease */
 	uint64_t give_up_after; /* interrupts/restarts a prompt that cannot fit may cause before it is dropped; 0 never */
 	bool brake;             /* memory.high brake on cgroup v2 */
 };

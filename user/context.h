@@ -16,6 +16,7 @@ enum daemon_mode { MODE_INVALID = 0, MODE_OBSERVE, MODE_RUN, MODE_SCAN, MODE_STA
 /* Checks that the configuration would load now (for SIGHUP); 0 or negative errno with err filled. */
 typedef int (*reload_check_fn)(char *err, size_t errlen);
 
+struct curl_loop;
 struct probes;
 struct proc;
 struct proctree;
@@ -39,6 +40,7 @@ struct daemon {
 	struct comfy_ws *ws; /* ComfyUI websockets; NULL without one (polling only) */
 	int n_instances;
 	bool metrics_on;
+	struct curl_loop *curl; /* ComfyUI requests run on the loop (none in `oomsentry scan`: blocking there) */
 	uint64_t events_by_type[16];
 	uint64_t bpf_drops_reported;
 	bool exiting;

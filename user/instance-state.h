@@ -19,6 +19,7 @@
 #include "lookahead.h"
 #include "orphans.h"
 #include "policy.h"
+#include "snapshot.h"
 #include "units.h"
 #include "usage.h"
 
@@ -28,7 +29,6 @@ struct daemon;
 struct proc;
 
 #define SAMPLE_RING 2400    /* 20 min at the default 500 ms: what an incident report shows */
-#define MAX_SAVED 256       /* prompts a controlled restart carries over */
 #define MAX_REAPS 64
 #define SEEN_PENDING_MAX 64 /* pending prompts remembered between polls, to find those that ran unseen */
 #define LA_PENDING_CACHE 4  /* pending workflows parsed for the look-ahead */
@@ -46,7 +46,10 @@ struct mem_sample {
 	uint64_t limit_bytes;
 };
 
-enum restart_state { RS_IDLE = 0, RS_STOPPING, RS_STARTING };
+/* IDLE; SAVING: a controlled restart asked /queue before the stop; STOPPING: the stop was sent, the old server is
+ * going; STARTING: it is gone, a new one is awaited. A resubmission is owed whenever snap.stop != SNAP_STOP_NONE,
+ * whatever rs says (it outlives a restart that timed out, and the daemon's own restart). */
+enum restart_state { RS_IDLE = 0, RS_SAVING, RS_STOPPING, RS_STARTING };
 
 struct instance {
 	struct daemon *d;
@@ -124,12 +127,23 @@ struct instance {
 	uint64_t requeue_deadline_ns;
 	char requeued_id[COMFY_PROMPT_ID_MAX];
 	enum restart_state rs;
-	struct saved_prompt saved[MAX_SAVED];
-	size_t n_saved;
-	struct comfy_queue last_queue; /* /queue as the last successful poll saw it */
-	uint64_t rs_deadline_ns;
+	bool rs_last_resort;       /* the stop works from the snapshot, without asking the server */
+	uint64_t rs_deadline_ns;   /* STOPPING: escalate to SIGKILL then; STARTING: the server is late */
+	uint64_t rs_giveup_ns;     /* STOPPING: the old server outlived SIGKILL: give up, protect as before */
+	bool rs_killed;            /* SIGKILL + process_mrelease were sent to the old server */
+	char rs_drop_id[COMFY_PROMPT_ID_MAX]; /* given up on: not resubmitted by the restart under way */
 	pid_t rs_old_pid;
 	uint64_t rs_old_start_ns;
+	pid_t rs_command_pid;      /* restart_command running (its exit status decides) */
+	/* the queue as of the last /queue reply, persisted under state_dir: what any stop resubmits */
+	struct queue_snapshot snap;
+	bool snap_dirty;           /* changed since it was last written */
+	/* the loop's requests in flight (comfy_start_*): one poll chain, one resubmission chain at a time */
+	bool poll_busy;
+	bool resubmit_busy;
+	bool stats_busy;
+	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
+	uint64_t pending_now_ns;
 	struct incident *incident;
 	/* orphans */
 	struct orphan_reap reaps[MAX_REAPS];

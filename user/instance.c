@@ -26,6 +26,7 @@
 #include "prevent.h"
 #include "proctree.h"
 #include "restart.h"
+#include "snapshot.h"
 #include "scan.h"
 #include "usage.h"
 #include "varlink.h"
@@ -108,6 +109,11 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	/* per-model load costs are the look-ahead's table, kept with the rest */
 	in->la_costs = in->learn.models;
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
+	if (d->curl) {
+		comfy_client_attach(in->comfy, d->curl);
+		/* a stop that a previous daemon began (it was killed in the middle) is finished by this one */
+		restart_resume(in, now_mono_ns());
+	}
 	return in;
 }
 
@@ -121,9 +127,8 @@ void instance_free(struct instance *in)
 	igen_free(in);
 	saved_prompt_clear(&in->running);
 	saved_prompt_clear(&in->requeue);
-	for (size_t i = 0; i < in->n_saved; i++)
-		saved_prompt_clear(&in->saved[i]);
-	comfy_queue_free(&in->last_queue);
+	snapshot_free(&in->snap);
+	comfy_queue_free(&in->pending_q);
 	incident_free(in->incident);
 	free(in);
 }
@@ -261,14 +266,13 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	rec_emit(&r);
 }
 
-static void generation_ended(struct instance *in, const char *prompt_id, uint64_t now_ns)
+/* h: the prompt's /history entry (found false when it could not be read) */
+static void generation_ended(struct instance *in, const char *prompt_id, const struct comfy_history_item *hp,
+			     uint64_t now_ns)
 {
-	struct comfy_history_item h;
-	enum gen_status st;
+	struct comfy_history_item h = *hp;
+	enum gen_status st = instance_history_status(&h);
 
-	if (comfy_get_history_item(in->comfy, prompt_id, &h) < 0)
-		h.found = false;
-	st = instance_history_status(&h);
 	if (gen_end(&in->gens, prompt_id, st, now_ns, usage_levels_residual_bytes(&in->lv, in->usage_bytes)) < 0)
 		return;
 	/* the poll saw it end late (and maybe start late): ComfyUI's stamps say when it really ran */
@@ -304,31 +308,64 @@ void instance_generation_done(struct instance *in, const char *prompt_id, enum g
 		emit_forecast(in, now_ns);
 }
 
-static void requeue_submit(struct instance *in)
+static void requeue_done(struct comfy_client *c, int r, void *ctx)
 {
+	struct instance *in = ctx;
 	char new_id[COMFY_PROMPT_ID_MAX];
-	struct rec r;
-	int ret;
+	struct rec rec;
 
-	ret = comfy_submit_prompt(in->comfy, in->requeue.prompt_json, in->requeue.extra_json, in->requeue.prompt_id, true,
-				  -1, new_id);
-	instance_rec(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_NOTICE);
-	rec_add(&r, "ACTION", "requeue");
-	rec_add_id(&r, "PROMPT_ID", in->requeue.prompt_id);
-	if (ret < 0) {
-		rec_add(&r, "RESULT", "failed");
-		rec_message(&r, "instance %s: could not requeue interrupted prompt %s: %s", in->ic->name,
-			    in->requeue.prompt_id, comfy_last_error(in->comfy));
-	} else {
-		rec_add(&r, "RESULT", "ok");
-		rec_add_id(&r, "NEW_PROMPT_ID", new_id);
-		rec_message(&r, "instance %s: requeued interrupted prompt %s at the front (prompt id %s)", in->ic->name,
-			    in->requeue.prompt_id, new_id);
-		snprintf(in->requeued_id, sizeof(in->requeued_id), "%s", new_id);
+	in->poll_busy = false;
+	r = comfy_take_submit(c, r, new_id);
+	instance_rec(&rec, in, REC_ACTION, r < 0 ? LOG_ERR : LOG_NOTICE);
+	rec_add(&rec, "ACTION", "requeue");
+	rec_add_id(&rec, "PROMPT_ID", in->requeue.prompt_id);
+	if (r < 0) {
+		/* kept: the next poll sees whether it got in after all (/queue, /history) before it tries again */
+		rec_add(&rec, "RESULT", "failed");
+		rec_message(&rec, "instance %s: could not requeue interrupted prompt %s: %s; trying again after the next "
+				  "look at /queue and /history", in->ic->name, in->requeue.prompt_id, comfy_last_error(c));
+		rec_emit(&rec);
+		return;
 	}
-	rec_emit(&r);
+	rec_add(&rec, "RESULT", "ok");
+	rec_add_id(&rec, "NEW_PROMPT_ID", new_id);
+	rec_message(&rec, "instance %s: requeued interrupted prompt %s at the front (prompt id %s)", in->ic->name,
+		    in->requeue.prompt_id, new_id);
+	snprintf(in->requeued_id, sizeof(in->requeued_id), "%s", new_id);
+	rec_emit(&rec);
 	in->requeue_pending = false;
 	saved_prompt_clear(&in->requeue);
+}
+
+/* The interrupted prompt goes back only when ComfyUI has no result for it: an interrupt that came too late (the
+ * prompt finished first) must not make it run twice. */
+static void requeue_history_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct comfy_history_item h;
+	struct rec rec;
+
+	r = comfy_take_history_item(c, r, in->requeue.prompt_id, &h);
+	if (r < 0) {
+		in->poll_busy = false; /* unknown: ask again at the next poll rather than risk a second run */
+		return;
+	}
+	if (h.found && !h.msg_interrupted && (h.status == COMFY_STATUS_SUCCESS || h.msg_success)) {
+		in->poll_busy = false;
+		instance_rec(&rec, in, REC_ACTION, LOG_NOTICE);
+		rec_add(&rec, "ACTION", "requeue");
+		rec_add_id(&rec, "PROMPT_ID", in->requeue.prompt_id);
+		rec_add(&rec, "RESULT", "finished");
+		rec_message(&rec, "instance %s: interrupted prompt %s finished before the interrupt took effect; not "
+				  "requeued", in->ic->name, in->requeue.prompt_id);
+		rec_emit(&rec);
+		in->requeue_pending = false;
+		saved_prompt_clear(&in->requeue);
+		return;
+	}
+	if (comfy_start_submit(c, in->requeue.prompt_json, in->requeue.extra_json, in->requeue.prompt_id, true, -1,
+			       requeue_done, in) < 0)
+		in->poll_busy = false;
 }
 
 static void comfy_unreachable(struct instance *in, int err)
@@ -347,18 +384,81 @@ static void comfy_unreachable(struct instance *in, int err)
 	rec_emit(&r);
 }
 
-void instance_poll(struct instance *in, uint64_t now_ns)
+static bool queue_has(const struct comfy_queue *q, const char *id)
 {
-	struct comfy_queue q = { 0 };
-	const char *running_id = "";
-	char ended[COMFY_PROMPT_ID_MAX];
-	enum queue_change change;
-	int r;
+	for (size_t i = 0; i < q->n_running; i++)
+		if (!strcmp(q->running[i].prompt_id, id))
+			return true;
+	for (size_t i = 0; i < q->n_pending; i++)
+		if (!strcmp(q->pending[i].prompt_id, id))
+			return true;
+	return false;
+}
 
-	instance_locate_server(in, now_ns);
-	if (in->rs == RS_STOPPING || in->rs == RS_STARTING)
-		return; /* the restart state machine owns the API while it runs */
-	r = comfy_get_queue(in->comfy, &q);
+/* The rest of a poll, once the /history entry of a prompt that left the running slot is known (h; found false when
+ * none left or it could not be read). Owns q. */
+static void poll_apply(struct instance *in, struct comfy_queue *q, const struct comfy_history_item *h, uint64_t now_ns)
+{
+	const char *running_id = q->n_running ? q->running[0].prompt_id : "";
+	enum queue_change change = queue_running_change(in->running.prompt_id, running_id);
+	char ended[COMFY_PROMPT_ID_MAX];
+
+	snprintf(ended, sizeof(ended), "%s", queue_change_ended(change) ? in->running.prompt_id : "");
+	if (queue_change_ended(change)) {
+		generation_ended(in, in->running.prompt_id, h, now_ns);
+		saved_prompt_clear(&in->running);
+	}
+	/* short prompts may have come and gone since the last poll, unless the same one ran all along */
+	if (change != QUEUE_SAME || !running_id[0])
+		igen_unseen(in, q, ended, now_ns);
+	if (queue_change_started(change)) {
+		/* the prompt may have run for a poll interval already (and loaded its model) */
+		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
+		saved_prompt_from_item(&in->running, &q->running[0]);
+		gen_start(&in->gens, running_id, now_ns, start);
+		igen_started(in, &q->running[0]);
+		usage_levels_prompt_started(&in->lv, in->usage_bytes);
+		in->running_started_ns = now_ns;
+	}
+	igen_queue_seen(in, q, now_ns);
+	usage_levels_polled(&in->lv, in->usage_bytes);
+	/* an interrupted prompt goes back once the worker has let go of it, unless it is queued already */
+	if (in->requeue_pending && queue_has(q, in->requeue.prompt_id) && strcmp(running_id, in->requeue.prompt_id)) {
+		in->requeue_pending = false;
+		saved_prompt_clear(&in->requeue);
+	} else if (in->requeue_pending &&
+		   (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns) &&
+		   comfy_start_history_item(in->comfy, in->requeue.prompt_id, requeue_history_done, in) == 0) {
+		in->poll_busy = true;
+	}
+	comfy_queue_free(q);
+}
+
+static void poll_history_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct comfy_history_item h;
+	struct comfy_queue q = in->pending_q;
+
+	memset(&in->pending_q, 0, sizeof(in->pending_q));
+	in->poll_busy = false;
+	if (comfy_take_history_item(c, r, in->running.prompt_id, &h) < 0)
+		h.found = false;
+	poll_apply(in, &q, &h, in->pending_now_ns);
+}
+
+static void poll_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct comfy_queue q;
+	uint64_t now_ns = now_mono_ns();
+
+	in->poll_busy = false;
+	r = comfy_take_queue(c, r, &q);
+	if (in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE) {
+		comfy_queue_free(&q); /* a stop began meanwhile: the restart owns the API */
+		return;
+	}
 	if (r < 0) {
 		in->reachable = false;
 		comfy_unreachable(in, r);
@@ -373,37 +473,34 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	}
 	in->reachable = true;
 	in->unreachable_reported = false;
-	if (q.n_running)
-		running_id = q.running[0].prompt_id;
+	/* what a stop would have to put back, as of this reply */
+	restart_snapshot_update(in, &q);
 	/* one measurement per poll serves the boundary (if any) and the next poll's start level */
 	instance_measure(in);
-	change = queue_running_change(in->running.prompt_id, running_id);
-	snprintf(ended, sizeof(ended), "%s", queue_change_ended(change) ? in->running.prompt_id : "");
-	if (queue_change_ended(change)) {
-		generation_ended(in, in->running.prompt_id, now_ns);
-		saved_prompt_clear(&in->running);
+	if (queue_change_ended(queue_running_change(in->running.prompt_id, q.n_running ? q.running[0].prompt_id : "")) &&
+	    comfy_start_history_item(c, in->running.prompt_id, poll_history_done, in) == 0) {
+		in->pending_q = q;
+		in->pending_now_ns = now_ns;
+		in->poll_busy = true;
+		return;
 	}
-	/* short prompts may have come and gone since the last poll, unless the same one ran all along */
-	if (change != QUEUE_SAME || !running_id[0])
-		igen_unseen(in, &q, ended, now_ns);
-	if (queue_change_started(change)) {
-		/* the prompt may have run for a poll interval already (and loaded its model) */
-		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
-		saved_prompt_from_item(&in->running, &q.running[0]);
-		gen_start(&in->gens, running_id, now_ns, start);
-		igen_started(in, &q.running[0]);
-		usage_levels_prompt_started(&in->lv, in->usage_bytes);
-		in->running_started_ns = now_ns;
+	{
+		struct comfy_history_item none = { .found = false };
+		poll_apply(in, &q, &none, now_ns);
 	}
-	igen_queue_seen(in, &q, now_ns);
-	usage_levels_polled(&in->lv, in->usage_bytes);
-	/* an interrupted prompt goes back once the worker has let go of it */
-	if (in->requeue_pending && (strcmp(running_id, in->requeue.prompt_id) || now_ns > in->requeue_deadline_ns))
-		requeue_submit(in);
-	/* kept for a restart that must save the queue while the server no longer answers (systemd-oomd's pre-kill
-	 * hook asks when memory stalls it) */
-	comfy_queue_free(&in->last_queue);
-	in->last_queue = q;
+}
+
+void instance_poll(struct instance *in, uint64_t now_ns)
+{
+	instance_locate_server(in, now_ns);
+	if (in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE)
+		return; /* the restart state machine owns the API while it runs */
+	if (in->poll_busy)
+		return; /* the previous poll has not been answered yet: no pile-up on a slow server */
+	if (!in->d->curl)
+		return; /* `oomsentry scan` has no loop and does not poll */
+	if (comfy_start_queue(in->comfy, poll_done, in) == 0)
+		in->poll_busy = true;
 }
 
 /* ---- orphans ---- */

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "cgroup-read.h"
 #include "comfy-client.h"
+#include "curl-loop.h"
 #include "incident.h"
 #include "incident-store.h"
 #include "instance.h"
@@ -34,7 +35,7 @@
 #include "comfy-ws.h"
 
 /* epoll tags */
-enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS };
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -411,6 +412,8 @@ static void daemon_free(struct daemon *d)
 	d->ws = comfy_ws_free(d->ws);
 	for (int i = 0; i < d->n_instances; i++)
 		instance_free(d->instances[i]);
+	curl_loop_free(d->curl);
+	d->curl = NULL;
 	if (d->metrics_on)
 		metrics_server_stop();
 	status_server_stop(d->status_fd, d->cfg->socket_path);
@@ -585,6 +588,10 @@ static int daemon_setup(struct daemon *d)
 	}
 
 	comfy_global_init();
+	/* ComfyUI requests run on this loop: a server that accepts and never answers holds nothing else up */
+	r = curl_loop_new(d->epfd, TAG_CURL, &d->curl);
+	if (r < 0)
+		return log_error_errno(r, "cannot set up the HTTP client loop");
 	for (int i = 0; i < d->cfg->n_instances; i++) {
 		d->instances[d->n_instances] = instance_new(d, &d->cfg->instances[i], i);
 		if (d->instances[d->n_instances])
@@ -702,6 +709,11 @@ static int daemon_loop(struct daemon *d)
 		}
 		for (int i = 0; i < n; i++) {
 			now = now_mono_ns();
+			/* the curl loop's fds carry their fd above its tag */
+			if ((evs[i].data.u64 & 0xffffffffu) == TAG_CURL) {
+				curl_loop_dispatch(d->curl, &evs[i]);
+				continue;
+			}
 			switch (evs[i].data.u64) {
 			case TAG_RB:
 				if (probes_consume(d->probes) < 0)

@@ -23,6 +23,7 @@
 #include "prune.h"
 #include "proctree.h"
 #include "restart.h"
+#include "snapshot.h"
 #include "scan.h"
 
 void prevent_incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns)
@@ -81,6 +82,54 @@ static void find_largest(struct proc *p, void *ctx)
 		c->best = p;
 }
 
+/* What became of a request a rung sent (comfy_start_*): a failure is journaled and reported to the policy, which
+ * climbs at the next sample instead of waiting for the rung's verification deadline. */
+struct act_req {
+	struct instance *in;
+	enum policy_rung rung;
+	const char *what;
+};
+
+static void act_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct act_req *a = ctx;
+	struct instance *in = a->in;
+	struct rec rec;
+
+	if (r < 0) {
+		instance_rec(&rec, in, REC_ACTION, LOG_ERR);
+		rec_add(&rec, "ACTION", "%s", policy_rung_name(a->rung));
+		rec_add(&rec, "RESULT", "failed");
+		rec_add(&rec, "REASON", "%s", comfy_last_error(c));
+		rec_message(&rec, "instance %s: %s: %s failed: %s", in->ic->name, policy_rung_name(a->rung), a->what,
+			    comfy_last_error(c));
+		rec_emit(&rec);
+		in->free_pending_prompt[0] = 0;
+		if (a->rung == POLICY_RUNG_INTERRUPT_REQUEUE) {
+			in->requeue_pending = false;
+			saved_prompt_clear(&in->requeue);
+		}
+		policy_record_outcome(&in->ps, a->rung, false, 0, now_mono_ns());
+	}
+	free(a);
+}
+
+static int act_send(struct instance *in, enum policy_rung rung, const char *what, bool is_interrupt, bool unload,
+		    bool free_memory, const char *prompt_id)
+{
+	struct act_req *a = malloc(sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	*a = (struct act_req){ in, rung, what };
+	r = is_interrupt ? comfy_start_interrupt(in->comfy, prompt_id, act_done, a) :
+			   comfy_start_free(in->comfy, unload, free_memory, act_done, a);
+	if (r < 0)
+		free(a);
+	return r;
+}
+
 /* Carries out one rung. Returns 0 when it was done, negative errno when it could not be. */
 static int act(struct instance *in, const struct policy_decision *dec, uint64_t now_ns, char *detail, size_t len)
 {
@@ -99,7 +148,8 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 		break;
 	case POLICY_RUNG_FREE_MODELS:
 	case POLICY_RUNG_FREE_ALL:
-		r = comfy_free(in->comfy, dec->unload_models, dec->free_memory);
+		/* sent on the loop; a failure comes back through act_done */
+		r = act_send(in, dec->rung, "POST /free", false, dec->unload_models, dec->free_memory, NULL);
 		if (r == 0 && dec->deferred && in->running.prompt_id[0]) {
 			snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
 			/* what would have stayed after this generation without the free: its transient goes anyway */
@@ -112,18 +162,19 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
 		if (in->requeue_pending) {
 			/* the prompt is already saved for its requeue: only ask again */
-			r = comfy_interrupt(in->comfy, in->requeue.prompt_id);
+			r = act_send(in, dec->rung, "POST /interrupt", true, false, false, in->requeue.prompt_id);
 			snprintf(detail, len, "POST /interrupt of prompt %.36s again", in->requeue.prompt_id);
 			break;
 		}
-		r = comfy_free(in->comfy, true, true);
+		r = act_send(in, dec->rung, "POST /free", false, true, true, NULL);
 		if (r == 0 && in->running.prompt_id[0]) {
 			saved_prompt_clear(&in->requeue);
 			snprintf(in->requeue.prompt_id, sizeof(in->requeue.prompt_id), "%s", in->running.prompt_id);
 			in->requeue.number = in->running.number;
 			in->requeue.prompt_json = strdup(in->running.prompt_json ? in->running.prompt_json : "{}");
 			in->requeue.extra_json = strdup(in->running.extra_json ? in->running.extra_json : "{}");
-			r = comfy_interrupt(in->comfy, in->running.prompt_id);
+			/* queued behind the /free: the worker reads both flags when the interrupt stops the prompt */
+			r = act_send(in, dec->rung, "POST /interrupt", true, false, false, in->running.prompt_id);
 			if (r == 0) {
 				snprintf(in->free_pending_prompt, sizeof(in->free_pending_prompt), "%s", in->running.prompt_id);
 				in->free_sent_usage_bytes = in->usage_bytes;
@@ -135,7 +186,9 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 			 in->requeue.prompt_id);
 		break;
 	case POLICY_RUNG_RESTART:
-		r = restart_begin(in, now_ns, detail, len);
+		/* urgent: nothing gentler takes effect before the limit, the server may not even answer: the last
+		 * resort stops it from the snapshot */
+		r = restart_begin(in, now_ns, dec->urgent, detail, len);
 		break;
 	case POLICY_RUNG_KILL: {
 		struct largest_ctx c = { in, NULL };
@@ -368,24 +421,12 @@ static void journal_give_up(struct instance *in, const char *prompt_id, uint32_t
 	rec_emit(&r);
 }
 
+/* A prompt given up on is not resubmitted by the restart under way: out of the snapshot now, and out of the
+ * /queue reply the restart is still waiting for (restart.c drops rs_drop_id from it). */
 static void drop_saved(struct instance *in, const char *prompt_id)
 {
-	for (size_t i = 0; i < in->n_saved; i++) {
-		if (strcmp(in->saved[i].prompt_id, prompt_id))
-			continue;
-		saved_prompt_clear(&in->saved[i]);
-		memmove(&in->saved[i], &in->saved[i + 1], (in->n_saved - i - 1) * sizeof(in->saved[0]));
-		memset(&in->saved[--in->n_saved], 0, sizeof(in->saved[0]));
-		return;
-	}
-}
-
-static bool saved_has(const struct instance *in, const char *prompt_id)
-{
-	for (size_t i = 0; i < in->n_saved; i++)
-		if (!strcmp(in->saved[i].prompt_id, prompt_id))
-			return true;
-	return false;
+	snapshot_remove(&in->snap, prompt_id);
+	snprintf(in->rs_drop_id, sizeof(in->rs_drop_id), "%s", prompt_id);
 }
 
 /* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */
@@ -413,11 +454,8 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 	case POLICY_RUNG_RESTART:
 		in->restart_sent_ns = now_ns;
 		in->restart_stop_ms = 0;
-		/* an interrupted prompt saved with the queue goes back once, not twice */
-		if (in->requeue_pending && saved_has(in, in->requeue.prompt_id)) {
-			saved_prompt_clear(&in->requeue);
-			in->requeue_pending = false;
-		}
+		/* an interrupted prompt waiting for its requeue goes back with the saved queue, once: restart.c moves
+		 * it into the snapshot (and ends the requeue) when it saves */
 		if (give_up && running) {
 			drop_saved(in, running->prompt_id);
 			journal_give_up(in, running->prompt_id, stops, need, "restarted, not resubmitted");
@@ -480,8 +518,10 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	int r;
 
 	in->generation_just_ended = false;
-	if (in->rs != RS_IDLE)
-		return; /* the restart state machine owns the server until it answers again */
+	/* the restart state machine owns the server until it answers again; a controlled restart still waiting for
+	 * its /queue (the server may not answer) can give way to the last resort only */
+	if (in->rs != RS_IDLE && in->rs != RS_SAVING)
+		return;
 	if (in->server_gone || !in->server_pid)
 		return; /* nothing to protect until a server is back */
 	learn_time_to_effect(&in->learn, &ln, pi.tte_ns);
@@ -502,6 +542,8 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		report_blocked(in, &dec);
 		return;
 	}
+	if (in->rs == RS_SAVING && !(dec.urgent && dec.rung == POLICY_RUNG_RESTART))
+		return;
 	in->blocked_reported = false;
 	if (!dec.proactive)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :

@@ -1,9 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Controlled restart: save the queue, stop ComfyUI, wait for it to answer again, resubmit every prompt with its
- * original prompt_id and number, journal the mapping. */
+/* Stops of the server that keep the queue, and the resubmission that puts it back exactly once.
+ *
+ * The queue snapshot (core/snapshot.c) follows every /queue reply and is persisted under state_dir whenever it
+ * changes, so that a stop never depends on the server answering at that moment:
+ *   - controlled restart: a fresh /queue first (no restart on a failed save), persisted, then the stop by the
+ *     configured method; a server that outlives stop_grace is SIGKILLed (+ process_mrelease), one that outlives
+ *     that too is given up on (the ladder is live again, nothing was lost: it still holds its queue);
+ *   - last resort (the policy's urgent restart): no question to the server; the persisted snapshot is the
+ *     queue, SIGTERM through pidfds to the server and its workers, SIGKILL + process_mrelease after
+ *     last_resort_grace;
+ *   - the resubmission, whenever a stop is owed (snap.stop != NONE, which a daemon restarted in the middle reads
+ *     back): /queue of the server that answers now, then for each saved prompt it does not hold, /history/{id},
+ *     then POST /prompt with the original id and number; a failure is retried after looking again. One request
+ *     at a time, on the loop: a large queue never holds the loop.
+ * Everything is journaled (ACTION=restart, restart_complete, resubmit). */
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/wait.h>
 #include "actions.h"
 #include "comfy-client.h"
 #include "common.h"
@@ -11,157 +28,541 @@
 #include "instance-state.h"
 #include "locate.h"
 #include "log.h"
+#include "procfs.h"
+#include "procfs-read.h"
 #include "proctree.h"
 #include "restart.h"
+#include "snapshot.h"
+#include "statefile.h"
 #include "usage.h"
 
-static int save_queue(struct instance *in)
-{
-	struct comfy_queue q = { 0 };
-	const struct comfy_queue *from = &q;
-	int r = comfy_get_queue(in->comfy, &q);
+/* ---- the snapshot on disk ---- */
 
-	for (size_t i = 0; i < in->n_saved; i++)
-		saved_prompt_clear(&in->saved[i]);
-	in->n_saved = 0;
-	if (r < 0) {
-		/* a server stalled by memory pressure may not answer in time: the last poll's queue is at most a poll
-		 * interval old, and a prompt it lacks is at worst submitted once more */
-		if (!in->last_queue.n_running && !in->last_queue.n_pending)
-			return r;
-		log_warn("instance %s: /queue does not answer (%s); saving the queue of the last poll", in->ic->name,
-			 comfy_last_error(in->comfy));
-		from = &in->last_queue;
+static void snap_name(const struct instance *in, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "queue-%s.json", in->ic->name);
+
+	/* an instance name is a config section name: keep it a single file name whatever it holds */
+	for (size_t i = 6; i < n && i < len && buf[i] != '.'; i++)
+		if (!(buf[i] == '-' || buf[i] == '_' || (buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'z') ||
+		      (buf[i] >= 'A' && buf[i] <= 'Z')))
+			buf[i] = '_';
+}
+
+static int snap_persist(struct instance *in)
+{
+	_cleanup_free_ char *text = NULL;
+	char name[160];
+	int r;
+
+	if (!in->d->cfg->state_dir[0])
+		return -ENOENT;
+	snap_name(in, name, sizeof(name));
+	r = snapshot_format(&in->snap, &text);
+	if (r >= 0)
+		r = statefile_write(in->d->cfg->state_dir, name, text);
+	in->snap_dirty = r < 0;
+	if (r < 0)
+		log_warn_errno(r, "instance %s: cannot write the queue snapshot under %s", in->ic->name, in->d->cfg->state_dir);
+	return r;
+}
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void restart_snapshot_update(struct instance *in, const struct comfy_queue *q)
+{
+	if (in->snap.stop != SNAP_STOP_NONE)
+		return; /* prompts are owed to a new server: this snapshot is what they are */
+	if (snapshot_same(&in->snap, q) && !in->snap_dirty)
+		return;
+	if (snapshot_set_queue(&in->snap, q) < 0) {
+		log_warn("instance %s: out of memory for the queue snapshot", in->ic->name);
+		return;
 	}
-	/* running first: it was interrupted by the restart and is the oldest */
-	for (size_t i = 0; i < from->n_running && in->n_saved < MAX_SAVED; i++)
-		saved_prompt_from_item(&in->saved[in->n_saved++], &from->running[i]);
-	for (size_t i = 0; i < from->n_pending && in->n_saved < MAX_SAVED; i++)
-		saved_prompt_from_item(&in->saved[in->n_saved++], &from->pending[i]);
-	comfy_queue_free(&q);
-	return (int)in->n_saved;
+	in->snap.taken_ms = wall_ms();
+	snap_persist(in);
+}
+
+/* What the stop under way carries besides the queue it saved: the prompt an interrupt took out, waiting for its
+ * requeue (it goes back once, with the others), minus a prompt given up on. */
+static void carry_extra(struct instance *in)
+{
+	if (in->requeue_pending && in->requeue.prompt_id[0] && snapshot_find(&in->snap, in->requeue.prompt_id) < 0) {
+		struct comfy_queue_item it = {
+			.number = in->requeue.number,
+			.prompt_json = in->requeue.prompt_json,
+			.extra_data_json = in->requeue.extra_json,
+		};
+		struct comfy_queue q = { .running = &it, .n_running = 1 };
+
+		snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", in->requeue.prompt_id);
+		if (snapshot_merge_queue(&in->snap, &q) >= 0) {
+			saved_prompt_clear(&in->requeue);
+			in->requeue_pending = false;
+		}
+	} else if (in->requeue_pending) {
+		saved_prompt_clear(&in->requeue);
+		in->requeue_pending = false;
+	}
+	if (in->rs_drop_id[0]) {
+		snapshot_remove(&in->snap, in->rs_drop_id);
+		in->rs_drop_id[0] = 0;
+	}
+}
+
+/* ---- the old server ---- */
+
+static bool old_server_alive(struct instance *in)
+{
+	struct proc_stat st;
+
+	if (!in->rs_old_pid)
+		return false;
+	return procfs_read_stat(proctree_root(in->d->pt), in->rs_old_pid, &st) == 0 && st.start_ns == in->rs_old_start_ns &&
+	       st.state != 'Z' && st.state != 'X';
 }
 
 struct tree_signal_ctx {
 	struct instance *in;
-	int sig;
+	int sig; /* SIGKILL: with process_mrelease */
 	int sent;
 };
 
 static void signal_tree(struct proc *p, void *ctx)
 {
 	struct tree_signal_ctx *c = ctx;
+	const char *root = proctree_root(c->in->d->pt);
 
-	if (p->death != PROC_ALIVE || p->is_server || !instance_tree_has(c->in, p))
+	/* the old server's descendants (workers); the server itself is signalled by the caller */
+	if (p->death != PROC_ALIVE || p->pid == c->in->rs_old_pid || p->server_pid != c->in->rs_old_pid ||
+	    p->server_start_ns != c->in->rs_old_start_ns)
 		return;
-	if (action_signal(proctree_root(c->in->d->pt), p->pid, p->start_ns, c->sig) == 0)
+	if ((c->sig == SIGKILL ? action_kill_release(root, p->pid, p->start_ns) :
+				 action_signal(root, p->pid, p->start_ns, c->sig)) == 0)
 		c->sent++;
 }
 
-int restart_begin(struct instance *in, uint64_t now_ns, char *detail, size_t len)
+/* The old server and its workers, each through its own pidfd (start time checked). Returns what the server's
+ * own signal returned. */
+static int signal_old_tree(struct instance *in, int sig, int *ret_workers)
 {
-	int n = save_queue(in), r = 0;
+	struct tree_signal_ctx c = { in, sig, 0 };
+	const char *root = proctree_root(in->d->pt);
+	int r = sig == SIGKILL ? action_kill_release(root, in->rs_old_pid, in->rs_old_start_ns) :
+				 action_signal(root, in->rs_old_pid, in->rs_old_start_ns, sig);
 
-	/* what was saved is resubmitted once; a second restart before the next poll must not send it again */
-	comfy_queue_free(&in->last_queue);
+	proctree_foreach(in->d->pt, signal_tree, &c);
+	*ret_workers = c.sent;
+	return r;
+}
 
-	if (n < 0)
-		log_warn("instance %s: could not save the queue before the restart (%s); restarting anyway", in->ic->name,
-			 comfy_last_error(in->comfy));
-	in->rs_old_pid = in->server_pid;
-	in->rs_old_start_ns = in->server_start_ns;
-	switch (in->ic->restart_method) {
-	case RESTART_SIGNAL: {
-		/* the server and its workers, each through its own pidfd; the supervisor starts the server again */
-		struct tree_signal_ctx c = { in, SIGTERM, 0 };
-		r = action_signal(proctree_root(in->d->pt), in->server_pid, in->server_start_ns, SIGTERM);
-		proctree_foreach(in->d->pt, signal_tree, &c);
-		snprintf(detail, len, "SIGTERM to pid %d and %d workers", in->server_pid, c.sent);
-		break;
+static void journal_restart(struct instance *in, int prio, const char *result, const char *fmt, ...)
+	_printf_(4, 5);
+
+static void journal_restart(struct instance *in, int prio, const char *result, const char *fmt, ...)
+{
+	struct rec r;
+	va_list ap;
+	char msg[600];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	instance_rec(&r, in, REC_ACTION, prio);
+	rec_add(&r, "ACTION", "restart");
+	rec_add(&r, "RESULT", "%s", result);
+	rec_add(&r, "PID", "%d", in->rs_old_pid);
+	rec_add(&r, "LAST_RESORT", "%d", in->rs_last_resort);
+	rec_add(&r, "SAVED", "%zu", in->snap.n);
+	rec_message(&r, "instance %s: %s", in->ic->name, msg);
+	rec_emit(&r);
+}
+
+/* The restart did not happen (the save failed, the stop failed, the server would not die): the instance is
+ * protected as before, with the ladder live; what was saved is dropped only when the old server still runs it. */
+static void restart_abandon(struct instance *in, uint64_t now_ns, bool server_still_has_queue)
+{
+	in->rs = RS_IDLE;
+	in->rs_killed = false;
+	if (server_still_has_queue) {
+		in->snap.stop = SNAP_STOP_NONE;
+		snap_persist(in);
 	}
-	case RESTART_COMMAND:
-		r = action_spawn_command(in->ic->restart_command, in->ic->name);
+	policy_record_outcome(&in->ps, POLICY_RUNG_RESTART, false, 0, now_ns);
+}
+
+/* ---- stopping ---- */
+
+static int send_stop(struct instance *in, uint64_t now_ns, char *detail, size_t len)
+{
+	int r = 0, workers = 0;
+
+	detail[0] = 0;
+	if (in->rs_last_resort || in->ic->restart_method == RESTART_SIGNAL) {
+		/* a supervisor (or the method, once the old server is gone) starts the server again */
+		r = signal_old_tree(in, SIGTERM, &workers);
+		snprintf(detail, len, "SIGTERM to pid %d and %d workers", in->rs_old_pid, workers);
+	} else if (in->ic->restart_method == RESTART_COMMAND) {
+		pid_t pid = action_spawn_command(in->ic->restart_command, in->ic->name);
+		r = pid < 0 ? pid : 0;
+		in->rs_command_pid = pid > 0 ? pid : 0;
 		snprintf(detail, len, "ran '%.100s'", in->ic->restart_command);
-		r = r < 0 ? r : 0;
-		break;
-	case RESTART_SYSTEMD:
+	} else if (in->ic->restart_method == RESTART_SYSTEMD) {
 		r = action_restart_unit(in->ic->systemd_unit);
 		snprintf(detail, len, "RestartUnit %s", in->ic->systemd_unit);
-		break;
-	case RESTART_NONE:
+	} else {
 		r = -EOPNOTSUPP;
-		break;
 	}
+	if (r == -ESRCH && !old_server_alive(in))
+		r = 0; /* it is gone already: that is what a stop wants */
 	if (r < 0)
 		return r;
 	in->rs = RS_STOPPING;
-	in->rs_deadline_ns = now_ns + in->ic->restart_timeout_ms * NSEC_PER_MSEC;
-	snprintf(detail + strlen(detail), len - strlen(detail), ", %zu prompts saved", in->n_saved);
+	in->rs_killed = false;
+	in->rs_deadline_ns = now_ns + (in->rs_last_resort ? in->ic->last_resort_grace_ms : in->ic->stop_grace_ms) *
+						      NSEC_PER_MSEC;
 	return 0;
 }
 
-static void restart_resubmit(struct instance *in)
+static void save_done(struct comfy_client *c, int r, void *ctx)
 {
-	for (size_t i = 0; i < in->n_saved; i++) {
-		char new_id[COMFY_PROMPT_ID_MAX] = "";
-		struct rec r;
-		int ret = comfy_submit_prompt(in->comfy, in->saved[i].prompt_json, in->saved[i].extra_json,
-					      in->saved[i].prompt_id, false, in->saved[i].number, new_id);
+	struct instance *in = ctx;
+	uint64_t now_ns = now_mono_ns();
+	struct comfy_queue q;
+	char detail[256];
 
-		instance_rec(&r, in, REC_ACTION, ret < 0 ? LOG_ERR : LOG_INFO);
-		rec_add(&r, "ACTION", "resubmit");
-		rec_add_id(&r, "PROMPT_ID", in->saved[i].prompt_id);
-		rec_add_id(&r, "NEW_PROMPT_ID", new_id);
-		rec_add(&r, "RESULT", "%s", ret < 0 ? "failed" : "ok");
-		if (ret < 0)
-			rec_message(&r, "instance %s: could not resubmit prompt %s after the restart: %s", in->ic->name,
-				    in->saved[i].prompt_id, comfy_last_error(in->comfy));
-		else
-			rec_message(&r, "instance %s: resubmitted prompt %s -> %s after the restart", in->ic->name,
-				    in->saved[i].prompt_id, new_id);
-		rec_emit(&r);
-		saved_prompt_clear(&in->saved[i]);
+	r = comfy_take_queue(c, r, &q);
+	if (in->rs != RS_SAVING) {
+		comfy_queue_free(&q);
+		return;
 	}
-	in->n_saved = 0;
+	if (r < 0) {
+		journal_restart(in, LOG_ERR, "failed", "restart not done: could not save the queue first (%s); the server "
+						       "keeps running it", comfy_last_error(c));
+		restart_abandon(in, now_ns, in->snap.stop == SNAP_STOP_NONE);
+		return;
+	}
+	r = in->snap.stop == SNAP_STOP_NONE ? snapshot_set_queue(&in->snap, &q) : snapshot_merge_queue(&in->snap, &q);
+	comfy_queue_free(&q);
+	if (in->snap.stop == SNAP_STOP_NONE)
+		in->snap.taken_ms = wall_ms();
+	in->snap.stop = SNAP_STOP_RESTART;
+	in->snap.old_pid = in->rs_old_pid;
+	in->snap.old_start_ns = in->rs_old_start_ns;
+	carry_extra(in);
+	if (r < 0 || snap_persist(in) < 0) {
+		journal_restart(in, LOG_ERR, "failed", "restart not done: the saved queue could not be written under %s",
+				in->d->cfg->state_dir);
+		restart_abandon(in, now_ns, true);
+		return;
+	}
+	r = send_stop(in, now_ns, detail, sizeof(detail));
+	if (r < 0) {
+		journal_restart(in, LOG_ERR, "failed", "restart not done: %s failed (%s)", detail, strerror(-r));
+		restart_abandon(in, now_ns, old_server_alive(in));
+		return;
+	}
+	journal_restart(in, LOG_NOTICE, "stopping", "%s; %zu prompts saved", detail, in->snap.n);
 }
 
-void restart_step(struct instance *in, uint64_t now_ns)
+int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *detail, size_t len)
 {
-	struct comfy_system_stats st;
+	int r;
+
+	detail[0] = 0;
+	if (in->ic->restart_method == RESTART_NONE)
+		return -EOPNOTSUPP;
+	if (in->rs != RS_IDLE && !(last_resort && in->rs == RS_SAVING))
+		return -EBUSY;
+	in->rs_old_pid = in->server_pid;
+	in->rs_old_start_ns = in->server_start_ns;
+	in->rs_last_resort = last_resort;
+	if (!last_resort) {
+		/* the queue as of now, not as of the last poll: then the stop (save_done) */
+		r = comfy_start_queue(in->comfy, save_done, in);
+		if (r < 0)
+			return r;
+		in->rs = RS_SAVING;
+		snprintf(detail, len, "saving /queue, then the %s stop", in->ic->restart_method == RESTART_SIGNAL ? "SIGTERM" :
+					   in->ic->restart_method == RESTART_COMMAND ? "restart_command" : "RestartUnit");
+		return 0;
+	}
+	/* the last resort asks the server nothing: the snapshot of the last /queue reply is the queue */
+	if (in->snap.stop == SNAP_STOP_NONE) {
+		in->snap.stop = SNAP_STOP_LAST_RESORT;
+		in->snap.old_pid = in->rs_old_pid;
+		in->snap.old_start_ns = in->rs_old_start_ns;
+	}
+	carry_extra(in);
+	snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
+	r = send_stop(in, now_ns, detail, len);
+	if (r < 0) {
+		in->rs = RS_IDLE;
+		return r;
+	}
+	snprintf(detail + strlen(detail), len - strlen(detail), ", SIGKILL after %llu ms; %zu prompts from the "
+		 "snapshot of %lld ms ago", (unsigned long long)in->ic->last_resort_grace_ms, in->snap.n,
+		 in->snap.taken_ms ? (long long)(wall_ms() - in->snap.taken_ms) : -1LL);
+	return 0;
+}
+
+void restart_resume(struct instance *in, uint64_t now_ns)
+{
+	_cleanup_free_ char *text = NULL;
+	struct queue_snapshot s;
+	char name[160];
+	size_t len;
+	int r;
+
+	if (!in->d->cfg->state_dir[0])
+		return;
+	snap_name(in, name, sizeof(name));
+	r = statefile_read(in->d->cfg->state_dir, name, SNAPSHOT_TEXT_MAX, &text, &len);
+	if (r == -ENOENT)
+		return;
+	if (r < 0 || snapshot_parse(text, len, &s) < 0) {
+		log_warn("instance %s: the queue snapshot %s/%s is unreadable (%s); nothing is resubmitted from it",
+			 in->ic->name, in->d->cfg->state_dir, name, r < 0 ? strerror(-r) : "malformed");
+		return;
+	}
+	snapshot_free(&in->snap);
+	in->snap = s;
+	if (s.stop == SNAP_STOP_NONE)
+		return; /* a mirror of a queue the server still holds */
+	/* a stop was under way when the previous daemon ended: finish it (escalate if the old server lives on) */
+	in->rs_old_pid = s.old_pid;
+	in->rs_old_start_ns = s.old_start_ns;
+	in->rs_last_resort = s.stop == SNAP_STOP_LAST_RESORT;
+	in->rs = RS_STOPPING;
+	in->rs_killed = false;
+	in->rs_deadline_ns = now_ns + (in->rs_last_resort ? in->ic->last_resort_grace_ms : in->ic->stop_grace_ms) *
+					      NSEC_PER_MSEC;
+	journal_restart(in, LOG_NOTICE, "resumed", "a %s begun by the previous daemon is finished: %zu saved prompts, %zu "
+			"not yet resubmitted", in->rs_last_resort ? "last-resort stop" : "controlled restart", s.n,
+			snapshot_pending(&s));
+}
+
+/* ---- resubmission: exactly once ---- */
+
+static void resubmit_next(struct instance *in);
+
+static void resubmit_complete(struct instance *in)
+{
 	struct rec r;
 
-	action_reap_children();
-	if (in->rs == RS_IDLE)
+	instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
+	rec_add(&r, "ACTION", "restart_complete");
+	rec_add(&r, "PID", "%d", in->server_pid);
+	rec_add(&r, "SAVED", "%zu", in->snap.n);
+	rec_message(&r, "instance %s: ComfyUI is back as pid %d; all %zu saved prompts are in its queue or history",
+		    in->ic->name, in->server_pid, in->snap.n);
+	rec_emit(&r);
+	in->snap.stop = SNAP_STOP_NONE;
+	snap_persist(in);
+	in->rs = RS_IDLE;
+}
+
+static void submit_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	ssize_t i = snapshot_next(&in->snap);
+	char new_id[COMFY_PROMPT_ID_MAX] = "";
+	struct rec rec;
+
+	r = comfy_take_submit(c, r, new_id);
+	if (i < 0) {
+		in->resubmit_busy = false;
 		return;
-	instance_locate_server(in, now_ns);
-	if (in->rs == RS_STOPPING && !(in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns))
-		in->rs = RS_STARTING;
-	if (in->rs == RS_STARTING && comfy_get_system_stats(in->comfy, &st) == 0 &&
-	    !(in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns)) {
-		instance_rec(&r, in, REC_ACTION, LOG_NOTICE);
-		rec_add(&r, "ACTION", "restart_complete");
-		rec_add_pid(&r, "PID", in->server_pid);
-		rec_message(&r, "instance %s: ComfyUI is back as pid %d; resubmitting %zu prompts", in->ic->name,
-			    in->server_pid, in->n_saved);
-		rec_emit(&r);
+	}
+	instance_rec(&rec, in, REC_ACTION, r < 0 ? LOG_ERR : LOG_INFO);
+	rec_add(&rec, "ACTION", "resubmit");
+	rec_add(&rec, "PROMPT_ID", "%s", in->snap.items[i].prompt_id);
+	rec_add(&rec, "NEW_PROMPT_ID", "%s", new_id);
+	rec_add(&rec, "RESULT", "%s", r < 0 ? "failed" : "ok");
+	if (r < 0) {
+		rec_message(&rec, "instance %s: could not resubmit prompt %s (%s); it is tried again with the same id after "
+				  "a look at /queue and /history", in->ic->name, in->snap.items[i].prompt_id, comfy_last_error(c));
+		rec_emit(&rec);
+		in->resubmit_busy = false; /* the next sample starts over from /queue */
+		return;
+	}
+	rec_message(&rec, "instance %s: resubmitted prompt %s -> %s", in->ic->name, in->snap.items[i].prompt_id, new_id);
+	rec_emit(&rec);
+	in->snap.items[i].submitted = true;
+	snap_persist(in);
+	resubmit_next(in);
+}
+
+static void history_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	ssize_t i = snapshot_next(&in->snap);
+	struct comfy_history_item h;
+
+	if (i < 0) {
+		in->resubmit_busy = false;
+		return;
+	}
+	r = comfy_take_history_item(c, r, in->snap.items[i].prompt_id, &h);
+	if (r < 0) {
+		in->resubmit_busy = false; /* not known either way: nothing is sent until it is */
+		return;
+	}
+	if (h.found) {
+		/* this server ran it already (an earlier resubmission whose reply was lost) */
+		in->snap.items[i].submitted = true;
+		snap_persist(in);
+		resubmit_next(in);
+		return;
+	}
+	if (comfy_start_submit(c, in->snap.items[i].prompt_json, in->snap.items[i].extra_json,
+			       in->snap.items[i].prompt_id, false, in->snap.items[i].number, submit_done, in) < 0) {
+		/* a prompt this client refuses to send (not JSON any more) cannot be resubmitted: say so, go on */
+		log_error("instance %s: saved prompt %s cannot be resubmitted: %s", in->ic->name,
+			  in->snap.items[i].prompt_id, comfy_last_error(c));
+		in->snap.items[i].submitted = true;
+		snap_persist(in);
+		resubmit_next(in);
+	}
+}
+
+static void resubmit_next(struct instance *in)
+{
+	ssize_t i = snapshot_next(&in->snap);
+
+	if (i < 0) {
+		in->resubmit_busy = false;
+		resubmit_complete(in);
+		return;
+	}
+	if (comfy_start_history_item(in->comfy, in->snap.items[i].prompt_id, history_done, in) < 0) {
+		in->snap.items[i].submitted = true; /* an id ComfyUI cannot hold: nothing to send under it */
+		resubmit_next(in);
+	}
+}
+
+static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct comfy_queue q;
+	const char **ids;
+	size_t n = 0;
+
+	r = comfy_take_queue(c, r, &q);
+	if (r < 0) {
+		in->resubmit_busy = false; /* not up yet */
+		return;
+	}
+	ids = calloc(q.n_running + q.n_pending + 1, sizeof(*ids));
+	if (!ids) {
+		comfy_queue_free(&q);
+		in->resubmit_busy = false;
+		return;
+	}
+	for (size_t i = 0; i < q.n_running; i++)
+		ids[n++] = q.running[i].prompt_id;
+	for (size_t i = 0; i < q.n_pending; i++)
+		ids[n++] = q.pending[i].prompt_id;
+	snapshot_reconcile(&in->snap, ids, n);
+	free(ids);
+	comfy_queue_free(&q);
+	if (in->rs == RS_STARTING) {
+		struct rec rec;
+		instance_rec(&rec, in, REC_ACTION, LOG_NOTICE);
+		rec_add(&rec, "ACTION", "restart_answers");
+		rec_add(&rec, "PID", "%d", in->server_pid);
+		rec_message(&rec, "instance %s: ComfyUI answers again (pid %d); resubmitting %zu of %zu saved prompts",
+			    in->ic->name, in->server_pid, snapshot_pending(&in->snap), in->snap.n);
+		rec_emit(&rec);
 		/* the clean level before any resubmitted prompt starts: the next generation starts from here */
 		instance_measure(in);
 		usage_levels_polled(&in->lv, in->usage_bytes);
 		saved_prompt_clear(&in->running);
-		restart_resubmit(in);
 		in->rs = RS_IDLE;
-		return;
 	}
-	if (now_ns > in->rs_deadline_ns) {
-		instance_rec(&r, in, REC_ACTION, LOG_ERR);
-		rec_add(&r, "ACTION", "restart_complete");
-		rec_add(&r, "RESULT", "timeout");
-		rec_message(&r, "instance %s: ComfyUI did not come back within %llu ms; %zu saved prompts are kept and "
-				"resubmitted when it answers",
-			    in->ic->name, (unsigned long long)in->ic->restart_timeout_ms, in->n_saved);
-		rec_emit(&r);
-		in->rs = RS_STARTING;
-		in->rs_deadline_ns = UINT64_MAX;
+	resubmit_next(in);
+}
+
+/* ---- the state machine, every sample ---- */
+
+/* restart_command's exit: action_reap_children journals it (restart_command record) and counts the failures */
+static void reap_command(struct instance *in, uint64_t now_ns)
+{
+	int failed = action_reap_children(), workers = 0;
+
+	if (!in->rs_command_pid || kill(in->rs_command_pid, 0) == 0)
+		return;
+	in->rs_command_pid = 0;
+	if (!failed)
+		return;
+	if (in->rs == RS_STOPPING && old_server_alive(in)) {
+		/* the command failed and the server still runs: stop it ourselves now, SIGKILL after the grace */
+		journal_restart(in, LOG_ERR, "command_failed", "restart_command failed; SIGTERM to pid %d, SIGKILL after "
+				"%llu ms", in->rs_old_pid, (unsigned long long)in->ic->stop_grace_ms);
+		signal_old_tree(in, SIGTERM, &workers);
+		in->rs_deadline_ns = now_ns + in->ic->stop_grace_ms * NSEC_PER_MSEC;
+	} else {
+		journal_restart(in, LOG_ERR, "command_failed", "restart_command failed");
 	}
 }
 
+void restart_step(struct instance *in, uint64_t now_ns)
+{
+	int workers = 0;
+
+	reap_command(in, now_ns);
+	if (in->rs == RS_IDLE && in->snap.stop == SNAP_STOP_NONE)
+		return;
+	instance_locate_server(in, now_ns);
+	if (in->rs == RS_SAVING)
+		return; /* save_done goes on */
+	if (in->rs == RS_STOPPING) {
+		if (!old_server_alive(in)) {
+			in->rs = RS_STARTING;
+			in->rs_deadline_ns = now_ns + in->ic->restart_timeout_ms * NSEC_PER_MSEC;
+			/* a last resort stopped it itself: the configured method brings it back (a supervisor does for
+			 * signal) */
+			if (in->rs_last_resort && in->ic->restart_method == RESTART_COMMAND) {
+				pid_t pid = action_spawn_command(in->ic->restart_command, in->ic->name);
+				in->rs_command_pid = pid > 0 ? pid : 0;
+			} else if (in->rs_last_resort && in->ic->restart_method == RESTART_SYSTEMD) {
+				action_restart_unit(in->ic->systemd_unit);
+			}
+		} else if (!in->rs_killed && now_ns >= in->rs_deadline_ns) {
+			signal_old_tree(in, SIGKILL, &workers);
+			in->rs_killed = true;
+			in->rs_giveup_ns = now_ns + 5 * NSEC_PER_SEC;
+			journal_restart(in, LOG_WARNING, "escalated", "pid %d outlived the stop by %llu ms: SIGKILL + "
+					"process_mrelease to it and %d workers", in->rs_old_pid,
+					(unsigned long long)(in->rs_last_resort ? in->ic->last_resort_grace_ms :
+										   in->ic->stop_grace_ms), workers);
+			return;
+		} else if (in->rs_killed && now_ns >= in->rs_giveup_ns) {
+			journal_restart(in, LOG_CRIT, "failed", "pid %d survives SIGKILL (stuck in the kernel?); restart given "
+					"up, the ladder is live again", in->rs_old_pid);
+			restart_abandon(in, now_ns, true);
+			return;
+		} else {
+			return;
+		}
+	}
+	if (in->rs == RS_STARTING && now_ns > in->rs_deadline_ns) {
+		journal_restart(in, LOG_ERR, "timeout", "ComfyUI did not come back within %llu ms; the %zu saved prompts "
+				"are resubmitted when it answers; the ladder is live meanwhile",
+				(unsigned long long)in->ic->restart_timeout_ms, snapshot_pending(&in->snap));
+		in->rs = RS_IDLE;
+		policy_record_outcome(&in->ps, POLICY_RUNG_RESTART, false, 0, now_ns);
+	}
+	/* a prompt is owed: to a server other than the one stopped, once it answers */
+	if (in->snap.stop == SNAP_STOP_NONE || in->resubmit_busy || !in->server_pid || in->server_gone ||
+	    (in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns) || !in->d->curl)
+		return;
+	if (comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+		in->resubmit_busy = true;
+}

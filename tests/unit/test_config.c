@@ -947,6 +947,7 @@ static void test_help_keys(void **state)
 		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "websocket", "free_after_each_generation", "restart_every_generations", "restart_timeout",
+		"stop_grace", "last_resort_grace",
 		"give_up_after", "brake",
 	};
 	int lines = 0;
