@@ -936,6 +936,15 @@ int comfy_start_submit(struct comfy_client *c, const char *prompt_json, const ch
 	return enqueue(c, r, strdup("/prompt"), body, done, ctx);
 }
 
+int comfy_start_delete_from_queue(struct comfy_client *c, const char *const *prompt_ids, size_t n, comfy_done_fn done,
+				  void *ctx)
+{
+	char *body = NULL;
+	int r = n ? delete_body(c, prompt_ids, n, &body) : -EINVAL;
+
+	return enqueue(c, r, strdup("/queue"), body, done, ctx);
+}
+
 void comfy_cancel_all(struct comfy_client *c)
 {
 	if (!c)

@@ -96,6 +96,9 @@ int comfy_start_free(struct comfy_client *c, bool unload_models, bool free_memor
 int comfy_start_interrupt(struct comfy_client *c, const char *prompt_id, comfy_done_fn done, void *ctx);
 int comfy_start_submit(struct comfy_client *c, const char *prompt_json, const char *extra_data_json,
 		       const char *prompt_id, bool front, int64_t number, comfy_done_fn done, void *ctx);
+/* n > 0 ids */
+int comfy_start_delete_from_queue(struct comfy_client *c, const char *const *prompt_ids, size_t n, comfy_done_fn done,
+				  void *ctx);
 /* The reply of a finished request as its struct; r is done's r. Return the final result (a reply that does not
  * parse is -EPROTO etc.). Also used by the blocking calls. */
 int comfy_take_system_stats(struct comfy_client *c, int r, struct comfy_system_stats *ret);

@@ -46,10 +46,11 @@ struct mem_sample {
 	uint64_t limit_bytes;
 };
 
-/* IDLE; SAVING: a controlled restart asked /queue before the stop; STOPPING: the stop was sent, the old server is
+/* IDLE; SAVING: a controlled restart asked /queue before the stop; DRAINING: it took the pending prompts out of
+ * the server's queue and interrupted the running one, and waits to learn whether that one finished; STOPPING: the stop was sent, the old server is
  * going; STARTING: it is gone, a new one is awaited. A resubmission is owed whenever snap.stop != SNAP_STOP_NONE,
  * whatever rs says (it outlives a restart that timed out, and the daemon's own restart). */
-enum restart_state { RS_IDLE = 0, RS_SAVING, RS_STOPPING, RS_STARTING };
+enum restart_state { RS_IDLE = 0, RS_SAVING, RS_DRAINING, RS_STOPPING, RS_STARTING };
 
 struct instance {
 	struct daemon *d;
@@ -132,6 +133,8 @@ struct instance {
 	uint64_t rs_giveup_ns;     /* STOPPING: the old server outlived SIGKILL: give up, protect as before */
 	bool rs_killed;            /* SIGKILL + process_mrelease were sent to the old server */
 	char rs_drop_id[COMFY_PROMPT_ID_MAX]; /* given up on: not resubmitted by the restart under way */
+	char rs_running_id[COMFY_PROMPT_ID_MAX]; /* DRAINING: the prompt that ran at the save */
+	bool rs_drain_busy;
 	pid_t rs_old_pid;
 	uint64_t rs_old_start_ns;
 	pid_t rs_command_pid;      /* restart_command running (its exit status decides) */

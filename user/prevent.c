@@ -518,9 +518,9 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	int r;
 
 	in->generation_just_ended = false;
-	/* the restart state machine owns the server until it answers again; a controlled restart still waiting for
-	 * its /queue (the server may not answer) can give way to the last resort only */
-	if (in->rs != RS_IDLE && in->rs != RS_SAVING)
+	/* the restart state machine owns the server until it answers again; a controlled restart still saving or
+	 * draining (the server may not answer) can give way to the last resort only */
+	if (in->rs != RS_IDLE && in->rs != RS_SAVING && in->rs != RS_DRAINING)
 		return;
 	if (in->server_gone || !in->server_pid)
 		return; /* nothing to protect until a server is back */
@@ -542,7 +542,7 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		report_blocked(in, &dec);
 		return;
 	}
-	if (in->rs == RS_SAVING && !(dec.urgent && dec.rung == POLICY_RUNG_RESTART))
+	if ((in->rs == RS_SAVING || in->rs == RS_DRAINING) && !(dec.urgent && dec.rung == POLICY_RUNG_RESTART))
 		return;
 	in->blocked_reported = false;
 	if (!dec.proactive)

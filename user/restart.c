@@ -230,12 +230,126 @@ static int send_stop(struct instance *in, uint64_t now_ns, char *detail, size_t 
 	return 0;
 }
 
+/* ---- draining: nothing finishes on the old server between the save and the stop ---- */
+
+static void stop_now(struct instance *in, uint64_t now_ns)
+{
+	char detail[256];
+	int r = send_stop(in, now_ns, detail, sizeof(detail));
+
+	if (r < 0) {
+		journal_restart(in, LOG_ERR, "failed", "restart not done: %s failed (%s)", detail, strerror(-r));
+		/* the pending prompts were taken out of its queue: they are owed to this same server now */
+		in->rs = RS_STARTING;
+		in->rs_old_pid = 0;
+		in->rs_old_start_ns = 0;
+		in->rs_deadline_ns = now_ns;
+		policy_record_outcome(&in->ps, POLICY_RUNG_RESTART, false, 0, now_ns);
+		return;
+	}
+	journal_restart(in, LOG_NOTICE, "stopping", "%s; %zu prompts saved", detail, in->snap.n);
+}
+
+static void drain_ignore(struct comfy_client *c, int r, void *ctx)
+{
+	(void)c;
+	(void)r;
+	(void)ctx;
+}
+
+/* The prompt that ran at the save: finished (it stays finished: not resubmitted) or not (resubmitted). */
+static void drain_history_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct comfy_history_item h;
+
+	in->rs_drain_busy = false;
+	if (in->rs != RS_DRAINING)
+		return;
+	r = comfy_take_history_item(c, r, in->rs_running_id, &h);
+	if (r == 0 && h.found && !h.msg_interrupted && (h.status == COMFY_STATUS_SUCCESS || h.msg_success)) {
+		snapshot_remove(&in->snap, in->rs_running_id);
+		snap_persist(in);
+	}
+	stop_now(in, now_mono_ns());
+}
+
+static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	uint64_t now_ns = now_mono_ns();
+	struct comfy_queue q;
+	bool still = false;
+
+	in->rs_drain_busy = false;
+	r = comfy_take_queue(c, r, &q);
+	if (in->rs != RS_DRAINING) {
+		comfy_queue_free(&q);
+		return;
+	}
+	for (size_t i = 0; r == 0 && i < q.n_running; i++)
+		still |= !strcmp(q.running[i].prompt_id, in->rs_running_id);
+	/* prompts that arrived since the save are owed too: merged, and out of the old server's queue */
+	if (r == 0 && snapshot_merge_queue(&in->snap, &q) > 0) {
+		snap_persist(in);
+		for (size_t i = 0; i < q.n_pending; i++) {
+			const char *id = q.pending[i].prompt_id;
+			comfy_start_delete_from_queue(c, &id, 1, drain_ignore, NULL);
+		}
+	}
+	comfy_queue_free(&q);
+	if (r < 0 || !still || now_ns >= in->rs_deadline_ns) {
+		/* stopped (or no longer answering, or late): learn how it ended, then stop the server */
+		if (comfy_start_history_item(c, in->rs_running_id, drain_history_done, in) == 0)
+			in->rs_drain_busy = true;
+		else
+			stop_now(in, now_ns);
+	}
+}
+
+static void drain_step(struct instance *in)
+{
+	if (in->rs_drain_busy)
+		return;
+	if (comfy_start_queue(in->comfy, drain_queue_done, in) == 0)
+		in->rs_drain_busy = true;
+	else
+		stop_now(in, now_mono_ns());
+}
+
+static void drain_begin(struct instance *in, uint64_t now_ns)
+{
+	const char **ids = calloc(in->snap.n + 1, sizeof(*ids));
+	size_t n = 0;
+
+	in->rs_running_id[0] = 0;
+	for (size_t i = 0; i < in->snap.n; i++) {
+		if (in->snap.items[i].running && !in->rs_running_id[0])
+			snprintf(in->rs_running_id, sizeof(in->rs_running_id), "%s", in->snap.items[i].prompt_id);
+		else if (ids && !in->snap.items[i].running)
+			ids[n++] = in->snap.items[i].prompt_id;
+	}
+	/* the pending ones must not start during the stop; the running one is stopped at its next step, so that
+	 * it either finished before (and stays finished) or did not (and is resubmitted): never both */
+	if (n)
+		comfy_start_delete_from_queue(in->comfy, ids, n, drain_ignore, NULL);
+	free(ids);
+	if (!in->rs_running_id[0]) {
+		stop_now(in, now_ns);
+		return;
+	}
+	comfy_start_interrupt(in->comfy, in->rs_running_id, drain_ignore, NULL);
+	in->rs = RS_DRAINING;
+	in->rs_drain_busy = false;
+	in->rs_deadline_ns = now_ns + in->ic->stop_grace_ms * NSEC_PER_MSEC;
+	drain_step(in);
+}
+
 static void save_done(struct comfy_client *c, int r, void *ctx)
 {
 	struct instance *in = ctx;
 	uint64_t now_ns = now_mono_ns();
 	struct comfy_queue q;
-	char detail[256];
 
 	r = comfy_take_queue(c, r, &q);
 	if (in->rs != RS_SAVING) {
@@ -262,13 +376,7 @@ static void save_done(struct comfy_client *c, int r, void *ctx)
 		restart_abandon(in, now_ns, true);
 		return;
 	}
-	r = send_stop(in, now_ns, detail, sizeof(detail));
-	if (r < 0) {
-		journal_restart(in, LOG_ERR, "failed", "restart not done: %s failed (%s)", detail, strerror(-r));
-		restart_abandon(in, now_ns, old_server_alive(in));
-		return;
-	}
-	journal_restart(in, LOG_NOTICE, "stopping", "%s; %zu prompts saved", detail, in->snap.n);
+	drain_begin(in, now_ns);
 }
 
 int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *detail, size_t len)
@@ -278,10 +386,14 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *
 	detail[0] = 0;
 	if (in->ic->restart_method == RESTART_NONE)
 		return -EOPNOTSUPP;
-	if (in->rs != RS_IDLE && !(last_resort && in->rs == RS_SAVING))
+	if (in->rs != RS_IDLE && !(last_resort && (in->rs == RS_SAVING || in->rs == RS_DRAINING)))
 		return -EBUSY;
 	in->rs_old_pid = in->server_pid;
 	in->rs_old_start_ns = in->server_start_ns;
+	/* a server that does not answer cannot give its queue: the snapshot of its last answer is all there is, and
+	 * waiting for a save that times out only brings the limit nearer */
+	if (!last_resort && !in->reachable && in->d->curl)
+		last_resort = true;
 	in->rs_last_resort = last_resort;
 	if (!last_resort) {
 		/* the queue as of now, not as of the last poll: then the stop (save_done) */
@@ -309,6 +421,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *
 	snprintf(detail + strlen(detail), len - strlen(detail), ", SIGKILL after %llu ms; %zu prompts from the "
 		 "snapshot of %lld ms ago", (unsigned long long)in->ic->last_resort_grace_ms, in->snap.n,
 		 in->snap.taken_ms ? (long long)(wall_ms() - in->snap.taken_ms) : -1LL);
+	journal_restart(in, LOG_WARNING, "stopping", "last resort: %s", detail);
 	return 0;
 }
 
@@ -520,8 +633,25 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	if (in->rs == RS_IDLE && in->snap.stop == SNAP_STOP_NONE)
 		return;
 	instance_locate_server(in, now_ns);
-	if (in->rs == RS_SAVING)
+	if (in->rs == RS_SAVING && old_server_alive(in))
 		return; /* save_done goes on */
+	if (in->rs == RS_DRAINING && old_server_alive(in)) {
+		drain_step(in);
+		return;
+	}
+	if (in->rs == RS_SAVING || in->rs == RS_DRAINING) {
+		/* it died while its queue was being saved: what the last /queue reply showed is what it held */
+		if (in->snap.stop == SNAP_STOP_NONE) {
+			in->snap.stop = SNAP_STOP_RESTART;
+			in->snap.old_pid = in->rs_old_pid;
+			in->snap.old_start_ns = in->rs_old_start_ns;
+		}
+		snap_persist(in);
+		journal_restart(in, LOG_WARNING, "server_died", "pid %d died while its queue was being saved; the %zu "
+				"prompts of the last /queue reply are resubmitted to its successor", in->rs_old_pid,
+				in->snap.n);
+		in->rs = RS_STOPPING; /* gone: the next step moves on to STARTING */
+	}
 	if (in->rs == RS_STOPPING) {
 		if (!old_server_alive(in)) {
 			in->rs = RS_STARTING;

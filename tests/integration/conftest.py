@@ -151,6 +151,8 @@ class Daemon:
                 rec = json.loads(line)
             except ValueError:
                 rec = {"event": "unparsed", "message": line}
+            # when the line reached us (CLOCK_MONOTONIC, as the records' EVENT_MONOTONIC_NS)
+            rec["_recv_ns"] = time.monotonic_ns()
             with self.cond:
                 self.records.append(rec)
                 self.cond.notify_all()

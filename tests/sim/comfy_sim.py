@@ -1653,6 +1653,7 @@ def parse_args(argv):
     ap.add_argument("--pid-file")
     ap.add_argument("--state-file", help="JSON lines: one per finished prompt and per consumed /free")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--ignore-sigterm", action="store_true", help="SIGTERM is ignored: only SIGKILL stops the server")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return ap.parse_args(argv)
 
@@ -1693,7 +1694,8 @@ def main(argv=None):
         stop_signal.append(signo)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
+    # --ignore-sigterm: a server stuck in a C extension that never sees SIGTERM (only SIGKILL stops it)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if args.ignore_sigterm else on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 

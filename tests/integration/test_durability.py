@@ -1,0 +1,320 @@
+"""Issue 11 (and the last resort of issue 14): faults between oomsentry and ComfyUI.
+
+oomsentry talks to the simulator through a proxy in this test that can stop answering, answer garbage or cut
+replies short; the server is found through the simulator's pid file (the proxy, not the simulator, holds the
+URL's port). Prompts go straight to the simulator. In each test every prompt finishes exactly once, counted in
+the simulator's own log (its state file, appended to across restarts), and the loop keeps serving BPF events.
+"""
+import json
+import os
+import signal
+import socket
+import statistics
+import threading
+import time
+
+from conftest import free_port
+
+MiB = 1 << 20
+LIMIT = 1536 * MiB
+SCENARIO = ["--model-mb", "450", "--peak-mb", "350", "--steps", "20", "--step-ms", "100"]
+RELEASABLE = SCENARIO + ["--leak-mb", "300"]
+SMALL = ["--model-mb", "100", "--peak-mb", "100", "--leak-mb", "0", "--steps", "10", "--step-ms", "100"]
+FAST = ["--sample-interval", "200ms", "--poll-interval", "200ms", "--rss-step", "32M", "--cooldown", "3s",
+        "--http-timeout", "1s"]
+
+
+class Proxy:
+    """127.0.0.1:PORT in front of the simulator. mode: pass, hang (accepts, reads, never answers), garbage (200
+    with a body that is not JSON), truncated (a Content-Length the body never reaches, then close)."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.mode = "pass"
+        self.port = free_port()
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", self.port))
+        self.srv.listen(64)
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.held = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _read_request(c):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                length = int(v.strip())
+        while len(body) < length:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head, body
+
+    def _serve(self, c):
+        try:
+            while True:
+                req = self._read_request(c)
+                if req is None:
+                    break
+                mode = self.mode
+                if mode == "hang":
+                    self.held.append(c)  # never answered, never closed
+                    return
+                if mode == "garbage":
+                    body = b"<html>this is not ComfyUI\x00\xff</html>"
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                              % (len(body), body))
+                    continue
+                if mode == "truncated":
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+                              b"{\"queue_running\": [")
+                    break
+                head, body = req
+                head = b"\r\n".join(l for l in head.split(b"\r\n") if not l.lower().startswith(b"connection:"))
+                up = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+                up.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+                reply = b""
+                while True:
+                    chunk = up.recv(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
+                up.close()
+                rh, _, rb = reply.partition(b"\r\n\r\n")
+                rh = b"\r\n".join(l for l in rh.split(b"\r\n") if not l.lower().startswith(b"connection:"))
+                c.sendall(rh + b"\r\nConnection: close\r\n\r\n" + rb)
+                break
+        except OSError:
+            pass
+        try:
+            c.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.srv.close()
+        for c in self.held:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def submit(sim, n, tag):
+    """n prompts, each with its own content (a seed), straight to the simulator; returns {prompt_id: seed}."""
+    out = {}
+    for i in range(n):
+        seed = "%s-%d" % (tag, i)
+        prompt = {"1": {"class_type": "KSampler", "inputs": {"seed": seed}}, "2": {"class_type": "SimControl",
+                                                                                   "inputs": {}}}
+        out[sim.request("POST", "/prompt", {"prompt": prompt, "client_id": "durability"})["prompt_id"]] = seed
+    return out
+
+
+def successes(sim):
+    """prompt_id -> how many times the simulator finished it successfully, across all its restarts."""
+    count = {}
+    for l in sim.prompt_lines():
+        if l["status"] == "success":
+            count[l["prompt_id"]] = count.get(l["prompt_id"], 0) + 1
+    return count
+
+
+def wait_exactly_once(sim, ids, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        done = successes(sim)
+        if all(done.get(i, 0) >= 1 for i in ids):
+            time.sleep(1.0)  # anything run twice would show now
+            return successes(sim)
+        time.sleep(0.5)
+    return successes(sim)
+
+
+def story(d):
+    keep = ("action", "decision", "comfy", "generation", "oom_victim", "daemon")
+    text = "\n".join(r["message"] for r in d.records if r["event"] in keep)
+    if os.environ.get("DURABILITY_DEBUG"):
+        with open(os.environ["DURABILITY_DEBUG"], "a") as f:
+            f.write(text + "\n----\n")
+    return text
+
+
+def snapshot_file(tmp_path):
+    return os.path.join(str(tmp_path), "state", "queue-default.json")
+
+
+def test_silent_comfyui_does_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    """ComfyUI accepts and never answers: BPF events are still handled and journaled at once."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file], cgroup=cg)
+    proxy = Proxy(sim.port)
+    proxy.mode = os.environ.get("DURABILITY_SILENT_MODE", "hang")
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--rss-step", "16M"] + FAST[:4] +
+                           ["--http-timeout", "3s"])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        since = len(d.records)
+        ids = submit(sim, 2, "silent")
+        if proxy.mode == "hang":
+            d.wait_for(lambda r: r["event"] == "comfy" and "does not answer" in r["message"], timeout=20,
+                       what="the silent server reported")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        assert all(done.get(i) == 1 for i in ids), done
+        lat = [(r["_recv_ns"] - r["event_monotonic_ns"]) / 1e6 for r in d.records[since:]
+               if r["event"] == "rss" and r.get("pid") == sim.proc.pid]
+        assert len(lat) >= 10, "the generations moved RSS by 16 MiB steps many times: %s" % lat
+        lat.sort()
+        med, p90 = statistics.median(lat), lat[int(0.9 * (len(lat) - 1))]
+        # every poll waits 3 s for a reply that never comes; the RSS steps meanwhile are journaled at once (a loop
+        # that waited for the reply would hold them up to 3 s: a median of ~1.5 s). The tail is the shared
+        # machine's scheduling (the same in pass mode: DURABILITY_SILENT_MODE=pass), this test's reader included.
+        msg = "event -> journal median %.1f ms, p90 %.1f ms (all: %s)" % (med, p90, ["%.1f" % x for x in lat])
+        assert med <= 10.0 and p90 <= 100.0 and lat[-1] < 1000, msg
+        assert d.proc.poll() is None
+    finally:
+        proxy.close()
+
+
+def test_garbage_and_truncated_replies(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SMALL + ["--pid-file", pid_file], cgroup=cg)
+    proxy = Proxy(sim.port)
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py"] + FAST)
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        for mode in ("garbage", "truncated"):
+            proxy.mode = mode
+            since = len(d.records)
+            d.wait_for(lambda r: r["event"] == "comfy" and "does not answer" in r["message"], since=since,
+                       timeout=20, what="%s replies reported" % mode)
+            proxy.mode = "pass"
+            d.wait_for(lambda r: r["event"] == "comfy" and "answers" in r["message"] and "not" not in r["message"],
+                       since=since, timeout=20, what="answers again after %s" % mode)
+        ids = submit(sim, 3, "garbage")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        assert all(done.get(i) == 1 for i in ids), done
+        d.wait_for(lambda r: r["event"] == "generation" and r.get("prompt_id") in ids, timeout=20,
+                   what="generations followed after the bad replies")
+        assert d.proc.poll() is None, "bad replies never take the daemon down"
+    finally:
+        proxy.close()
+
+
+def restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, sim_args, daemon_args):
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SMALL + ["--pid-file", pid_file] + sim_args, cgroup=cg, supervised=True)
+    proxy = Proxy(sim.port)
+    d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--restart", "signal"] + FAST +
+                       daemon_args)
+    d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
+    return cg, sim, proxy, d
+
+
+def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, ["--ignore-sigterm"],
+                                         ["--restart-every-generations", "2", "--stop-grace", "1s"])
+    try:
+        ids = submit(sim, 5, "sigterm")
+        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
+                   r.get("result") == "escalated", timeout=120, what="SIGKILL after the grace:\n" + story(d))
+        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_complete", timeout=120,
+                   what="restart complete")
+        done = wait_exactly_once(sim, ids)
+        assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert cg.oom_kills() == 0
+    finally:
+        proxy.close()
+
+
+def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, ["--ignore-sigterm"],
+                                         ["--restart-every-generations", "2", "--stop-grace", "3s"])
+    try:
+        ids = submit(sim, 6, "midkill")
+        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
+                   r.get("result") == "stopping", timeout=120, what="a restart under way:\n" + story(d))
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        saved = json.load(open(snapshot_file(tmp_path)))
+        assert saved["stop"] == "restart" and saved["items"], saved
+        # the server ignores SIGTERM and nobody is left to escalate: the new daemon must finish the restart
+        d2 = daemon_factory("run", ["--url", proxy.url, "--pid-file", os.path.join(str(tmp_path), "sim.pid"), "--cmdline-pattern", "comfy_sim.py",
+                                    "--restart", "signal", "--restart-every-generations", "2", "--stop-grace", "3s"] +
+                            FAST)
+        d2.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "resumed",
+                    timeout=30, what="the restart resumed")
+        done = wait_exactly_once(sim, ids)
+        assert all(done.get(i) == 1 for i in ids), (done, story(d2))
+        assert cg.oom_kills() == 0
+    finally:
+        proxy.close()
+
+
+def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory, cgroup_factory, sim_factory,
+                                                                  tmp_path):
+    """The leak of test_prevention's scenario, but ComfyUI stops answering before the limit: no /free can work,
+    the last resort stops it from the snapshot and resubmits when it answers again. Nothing is lost; a prompt that
+    finished after the server's last answer runs again (no one could tell it finished)."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(RELEASABLE + ["--pid-file", pid_file], cgroup=cg, supervised=True)
+    proxy = Proxy(sim.port)
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--restart", "signal"] + FAST)
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
+        ids = submit(sim, 6, "brink")
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if len(json.load(open(snapshot_file(tmp_path)))["items"]) >= 5:
+                    break
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("no snapshot of the queue under state_dir")
+        proxy.mode = "hang"
+        hang_began = time.time()
+        try:
+            d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
+                       r.get("last_resort") == 1, timeout=120, what="the last resort")
+        except AssertionError:
+            raise AssertionError("no last resort:\n" + story(d) + "\nsimulator: %s" % sim.prompt_lines())
+        proxy.mode = "pass"
+        done = wait_exactly_once(sim, ids, timeout=300)
+        assert all(done.get(i, 0) >= 1 for i in ids), ("nothing lost", done, story(d))
+        # A prompt can run twice only when it finished after the server's last answer (the snapshot could not
+        # know); every other one exactly once.
+        first = {}
+        for l in sim.prompt_lines():
+            if l["status"] == "success":
+                first.setdefault(l["prompt_id"], l.get("time", 0))
+        twice = [i for i in ids if done.get(i, 0) > 1]
+        assert all(first[i] >= hang_began for i in twice), (done, first, hang_began, story(d))
+        assert all(done.get(i) <= 2 for i in ids), done
+        assert cg.oom_kills() == 0, "the kernel never acted:\n" + story(d)
+    finally:
+        proxy.close()
