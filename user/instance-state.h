@@ -132,6 +132,7 @@ struct instance {
 	uint64_t rs_deadline_ns;   /* STOPPING: escalate to SIGKILL then; STARTING: the server is late */
 	uint64_t rs_giveup_ns;     /* STOPPING: the old server outlived SIGKILL: give up, protect as before */
 	bool rs_killed;            /* SIGKILL + process_mrelease were sent to the old server */
+	bool rs_answered;          /* STARTING: a new server answered; restart_step ends the restart */
 	char rs_drop_id[COMFY_PROMPT_ID_MAX]; /* given up on: not resubmitted by the restart under way */
 	char rs_running_id[COMFY_PROMPT_ID_MAX]; /* DRAINING: the prompt that ran at the save */
 	bool rs_drain_busy;

@@ -425,8 +425,11 @@ static void journal_give_up(struct instance *in, const char *prompt_id, uint32_t
  * /queue reply the restart is still waiting for (restart.c drops rs_drop_id from it). */
 static void drop_saved(struct instance *in, const char *prompt_id)
 {
+	size_t n = strnlen(prompt_id, sizeof(in->rs_drop_id) - 1);
+
 	snapshot_remove(&in->snap, prompt_id);
-	snprintf(in->rs_drop_id, sizeof(in->rs_drop_id), "%s", prompt_id);
+	memcpy(in->rs_drop_id, prompt_id, n);
+	in->rs_drop_id[n] = 0;
 }
 
 /* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */

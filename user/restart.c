@@ -597,7 +597,7 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 		instance_measure(in);
 		usage_levels_polled(&in->lv, in->usage_bytes);
 		saved_prompt_clear(&in->running);
-		in->rs = RS_IDLE;
+		in->rs_answered = true; /* restart_step ends the restart (and instance.c measures it) */
 	}
 	resubmit_next(in);
 }
@@ -630,6 +630,9 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	int workers = 0;
 
 	reap_command(in, now_ns);
+	if (in->rs == RS_STARTING && in->rs_answered)
+		in->rs = RS_IDLE;
+	in->rs_answered = false;
 	if (in->rs == RS_IDLE && in->snap.stop == SNAP_STOP_NONE)
 		return;
 	instance_locate_server(in, now_ns);

@@ -2,7 +2,8 @@
 
 oomsentry talks to the simulator through a proxy in this test that can stop answering, answer garbage or cut
 replies short; the server is found through the simulator's pid file (the proxy, not the simulator, holds the
-URL's port). Prompts go straight to the simulator. In each test every prompt finishes exactly once, counted in
+URL's port), and while a restarted simulator has not written it yet, by its command line, which names that pid
+file (unique to the test: other simulators on the machine must never match). Prompts go straight to the simulator. In each test every prompt finishes exactly once, counted in
 the simulator's own log (its state file, appended to across restarts), and the loop keeps serving BPF events.
 """
 import json
@@ -13,7 +14,7 @@ import statistics
 import threading
 import time
 
-from conftest import free_port
+from conftest import PYTHON, SIM, SUPERVISOR, Sim, free_port
 
 MiB = 1 << 20
 LIMIT = 1536 * MiB
@@ -159,6 +160,14 @@ def story(d):
     return text
 
 
+def wait(d, pred, timeout, what):
+    """d.wait_for, with the daemon's story as of the failure in the message."""
+    try:
+        return d.wait_for(pred, timeout=timeout, what=what)
+    except AssertionError:
+        raise AssertionError("timed out waiting for %s:\n%s" % (what, story(d)))
+
+
 def snapshot_file(tmp_path):
     return os.path.join(str(tmp_path), "state", "queue-default.json")
 
@@ -171,7 +180,7 @@ def test_silent_comfyui_does_not_hold_the_loop(daemon_factory, cgroup_factory, s
     proxy = Proxy(sim.port)
     proxy.mode = os.environ.get("DURABILITY_SILENT_MODE", "hang")
     try:
-        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--rss-step", "16M"] + FAST[:4] +
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file, "--rss-step", "16M"] + FAST[:4] +
                            ["--http-timeout", "3s"])
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
         since = len(d.records)
@@ -202,7 +211,7 @@ def test_garbage_and_truncated_replies(daemon_factory, cgroup_factory, sim_facto
     sim = sim_factory(SMALL + ["--pid-file", pid_file], cgroup=cg)
     proxy = Proxy(sim.port)
     try:
-        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py"] + FAST)
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file] + FAST)
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
         for mode in ("garbage", "truncated"):
             proxy.mode = mode
@@ -222,26 +231,44 @@ def test_garbage_and_truncated_replies(daemon_factory, cgroup_factory, sim_facto
         proxy.close()
 
 
-def restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, sim_args, daemon_args):
+class WrappedSim(Sim):
+    """A supervised simulator whose supervisor's command line does not name the simulator's arguments: it runs a
+    script that execs the simulator. So a cmdline_pattern made of the pid file's path matches the simulator alone
+    (never its supervisor, which a restart must not signal, nor another test's simulator)."""
+
+    def __init__(self, procs, tmp_path, port, args, cgroup):
+        self.port = port
+        self.url = "http://127.0.0.1:%d" % port
+        self.state = os.path.join(str(tmp_path), "sim-%d.state.jsonl" % port)
+        script = os.path.join(str(tmp_path), "run-sim.sh")
+        with open(script, "w") as f:
+            f.write("#!/bin/sh\nexec %s %s --port %d --state-file %s %s\n" % (
+                PYTHON, SIM, port, self.state, " ".join(args)))
+        os.chmod(script, 0o755)
+        self.proc = procs.start([PYTHON, SUPERVISOR, "--restart-delay", "0.3", "--", script],
+                                preexec_fn=cgroup.preexec())
+        self.wait_ready()
+
+
+def restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path, sim_args, daemon_args):
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = sim_factory(SMALL + ["--pid-file", pid_file] + sim_args, cgroup=cg, supervised=True)
+    sim = WrappedSim(procs, tmp_path, free_port(), SMALL + ["--pid-file", pid_file] + sim_args, cg)
     proxy = Proxy(sim.port)
-    d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--restart", "signal"] + FAST +
+    d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file, "--restart", "signal"] + FAST +
                        daemon_args)
     d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
     return cg, sim, proxy, d
 
 
-def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgroup_factory, sim_factory, tmp_path):
-    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, ["--ignore-sigterm"],
+def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgroup_factory, procs, tmp_path):
+    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path, ["--ignore-sigterm"],
                                          ["--restart-every-generations", "2", "--stop-grace", "1s"])
     try:
         ids = submit(sim, 5, "sigterm")
-        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
-                   r.get("result") == "escalated", timeout=120, what="SIGKILL after the grace:\n" + story(d))
-        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_complete", timeout=120,
-                   what="restart complete")
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "escalated",
+             120, "SIGKILL after the grace")
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_complete", 120, "restart complete")
         done = wait_exactly_once(sim, ids)
         assert all(done.get(i) == 1 for i in ids), (done, story(d))
         assert cg.oom_kills() == 0
@@ -249,23 +276,24 @@ def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgrou
         proxy.close()
 
 
-def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, sim_factory, tmp_path):
-    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, sim_factory, tmp_path, ["--ignore-sigterm"],
+def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, procs, tmp_path):
+    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path, ["--ignore-sigterm"],
                                          ["--restart-every-generations", "2", "--stop-grace", "3s"])
     try:
         ids = submit(sim, 6, "midkill")
-        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
-                   r.get("result") == "stopping", timeout=120, what="a restart under way:\n" + story(d))
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "stopping",
+             120, "a restart under way")
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
         saved = json.load(open(snapshot_file(tmp_path)))
         assert saved["stop"] == "restart" and saved["items"], saved
         # the server ignores SIGTERM and nobody is left to escalate: the new daemon must finish the restart
-        d2 = daemon_factory("run", ["--url", proxy.url, "--pid-file", os.path.join(str(tmp_path), "sim.pid"), "--cmdline-pattern", "comfy_sim.py",
+        pid_file = os.path.join(str(tmp_path), "sim.pid")
+        d2 = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
                                     "--restart", "signal", "--restart-every-generations", "2", "--stop-grace", "3s"] +
                             FAST)
-        d2.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "resumed",
-                    timeout=30, what="the restart resumed")
+        wait(d2, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "resumed",
+             30, "the restart resumed")
         done = wait_exactly_once(sim, ids)
         assert all(done.get(i) == 1 for i in ids), (done, story(d2))
         assert cg.oom_kills() == 0
@@ -273,17 +301,16 @@ def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, s
         proxy.close()
 
 
-def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory, cgroup_factory, sim_factory,
-                                                                  tmp_path):
+def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory, cgroup_factory, procs, tmp_path):
     """The leak of test_prevention's scenario, but ComfyUI stops answering before the limit: no /free can work,
     the last resort stops it from the snapshot and resubmits when it answers again. Nothing is lost; a prompt that
     finished after the server's last answer runs again (no one could tell it finished)."""
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = sim_factory(RELEASABLE + ["--pid-file", pid_file], cgroup=cg, supervised=True)
+    sim = WrappedSim(procs, tmp_path, free_port(), RELEASABLE + ["--pid-file", pid_file], cg)
     proxy = Proxy(sim.port)
     try:
-        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", "comfy_sim.py", "--restart", "signal"] + FAST)
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file, "--restart", "signal"] + FAST)
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
         ids = submit(sim, 6, "brink")
         deadline = time.time() + 30
