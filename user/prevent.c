@@ -579,6 +579,9 @@ void prevent_prekill(struct instance *in, const char *cgroup, uint64_t now_ns)
 	 * saved the queue can make it lose nothing (the new server's prompts come back with their ids) */
 	dec.rung = in->ic->restart_method != RESTART_NONE ? POLICY_RUNG_RESTART : POLICY_RUNG_FREE_ALL;
 	dec.free_memory = true;
+	/* oomd kills once we answer: the stop cannot wait for a /queue a stalled server may not give; the snapshot of
+	 * its last answer (at most a poll old) is the queue */
+	dec.urgent = true;
 	dec.dry_run = in->d->cfg->dry_run;
 	snprintf(dec.reason, sizeof(dec.reason), "systemd-oomd is about to kill cgroup %s (pre-kill hook): %s", cgroup,
 		 dec.rung == POLICY_RUNG_RESTART ? "the queue is saved and ComfyUI restarted before the kill"
