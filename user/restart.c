@@ -175,7 +175,7 @@ static void journal_restart(struct instance *in, int prio, const char *result, c
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	instance_rec(&r, in, REC_ACTION, prio);
-	rec_add(&r, "ACTION", "restart");
+	rec_add(&r, "ACTION", "restart_stop");
 	rec_add(&r, "RESULT", "%s", result);
 	rec_add(&r, "PID", "%d", in->rs_old_pid);
 	rec_add(&r, "LAST_RESORT", "%d", in->rs_last_resort);

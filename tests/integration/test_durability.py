@@ -266,7 +266,7 @@ def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgrou
                                          ["--restart-every-generations", "2", "--stop-grace", "1s"])
     try:
         ids = submit(sim, 5, "sigterm")
-        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "escalated",
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and r.get("result") == "escalated",
              120, "SIGKILL after the grace")
         wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_complete", 120, "restart complete")
         done = wait_exactly_once(sim, ids)
@@ -281,7 +281,7 @@ def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, p
                                          ["--restart-every-generations", "2", "--stop-grace", "3s"])
     try:
         ids = submit(sim, 6, "midkill")
-        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "stopping",
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and r.get("result") == "stopping",
              120, "a restart under way")
         d.proc.send_signal(signal.SIGKILL)
         d.proc.wait()
@@ -292,7 +292,7 @@ def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, p
         d2 = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
                                     "--restart", "signal", "--restart-every-generations", "2", "--stop-grace", "3s"] +
                             FAST)
-        wait(d2, lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "resumed",
+        wait(d2, lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and r.get("result") == "resumed",
              30, "the restart resumed")
         done = wait_exactly_once(sim, ids)
         assert all(done.get(i) == 1 for i in ids), (done, story(d2))
@@ -326,7 +326,7 @@ def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory
         proxy.mode = "hang"
         hang_began = time.time()
         try:
-            d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart" and
+            d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
                        r.get("last_resort") == 1, timeout=120, what="the last resort")
         except AssertionError:
             raise AssertionError("no last resort:\n" + story(d) + "\nsimulator: %s" % sim.prompt_lines())
