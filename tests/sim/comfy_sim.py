@@ -1694,7 +1694,11 @@ def main(argv=None):
         stop_signal.append(signo)
         stop.set()
 
-    # --ignore-sigterm: a server stuck in a C extension that never sees SIGTERM (only SIGKILL stops it)
+    # --ignore-sigterm: a server stuck in a C extension that never sees SIGTERM (only SIGKILL stops it): ignored,
+    # and taken out of the stop signals (a blocked signal is queued even when ignored, and sigtimedwait takes it)
+    global STOP_SIGNALS
+    if args.ignore_sigterm:
+        STOP_SIGNALS = {signal.SIGINT}
     signal.signal(signal.SIGTERM, signal.SIG_IGN if args.ignore_sigterm else on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
