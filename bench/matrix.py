@@ -14,6 +14,7 @@ usage: sudo /usr/bin/python3 bench/matrix.py [--runs 3] [--only a,b] [--pace 1,1
 """
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -87,6 +88,8 @@ def main():
         print("matrix.py: %s missing; run make" % shapes.BINARY, file=sys.stderr)
         return 2
     have_torch = shapes.torch_available()
+    # the binary's own version, read once: the tree may move on while the matrix runs
+    version = subprocess.run([shapes.BINARY, "--version"], capture_output=True, text=True).stdout.strip() or "?"
     os.makedirs(args.keep, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="oomsentry-matrix.")
 
@@ -121,9 +124,7 @@ def main():
                 failed += 1
             rows.append((s, without, withs, v))
         print()
-        print("run %d of %d (%.0f s), oomsentry %s:" % (run, args.runs, time.monotonic() - t_run,
-                                                         os.popen("git -C %s describe --always --dirty 2>/dev/null"
-                                                                  % ROOT).read().strip() or "?"))
+        print("run %d of %d (%.0f s), %s:" % (run, args.runs, time.monotonic() - t_run, version))
         head = ["shape", "restart", "without (prompts, OOM kills)"] + \
             ["with x%d (prompts, OOM kills, actions, restarts, s)" % p for p in paces] + ["verdict"]
         print("| " + " | ".join(head) + " |")

@@ -20,12 +20,11 @@ import shapes  # noqa: E402
 SUBSET = ["releasable-250", "unreleasable-250", "short-gens-0.2s", "one-big-prompt"]
 KNOWN_FAILING = {
     # (shape, pace): what happens on main today
-    ("releasable-250", 10): "P2: /free deferred at 89 %, restart at 97 %, the kernel kills 20 ms later (flaky)",
-    ("unreleasable-250", 1): "P1: after one restart every rung is 'cooling down' while the kernel kills; P3 queue lost",
-    ("unreleasable-250", 10): "P2/P3: acts too late on the climb, the kernel kills, the queue is lost",
-    ("short-gens-0.2s", 10): "P4: a prompt finished just before a restart is resubmitted and runs twice (flaky)",
-    ("one-big-prompt", 1): "P5: no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
-    ("one-big-prompt", 10): "P5: no per-prompt give-up: the big prompt is requeued until the kernel kills the server",
+    ("releasable-250", 10): "a prompt that finished just before a restart is resubmitted and runs twice",
+    ("unreleasable-250", 10): "a prompt that finished just before a restart is resubmitted and runs twice",
+    ("short-gens-0.2s", 1): "a kernel kill with no decision before it after a requeue; the queue is lost (flaky)",
+    ("one-big-prompt", 1): "restart and give-up at 96 % of the limit while the big prompt climbs; the kernel kills",
+    ("one-big-prompt", 10): "the server is stopped while the big prompt climbs, nothing is resubmitted (flaky)",
 }
 
 
