@@ -864,10 +864,9 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	daemon_free(&d);
 	instlock_release(locks);
 	if (r == 0 && d.reload) {
-		/* the exec'd image blocks its signals itself; it must not start with them blocked and unseen */
-		sigset_t mask;
-		sigemptyset(&mask);
-		sigprocmask(SIG_SETMASK, &mask, NULL);
+		/* the signals stay blocked across execv: a SIGTERM that arrives before the new image has its signalfd
+		 * stays pending and is read there, instead of killing the daemon with the default action in between.
+		 * What is in flight and must survive (a stop owed, the saved queue, what was learnt) is under state_dir. */
 		return DAEMON_REEXEC;
 	}
 	return r < 0 ? 2 : 0;

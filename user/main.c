@@ -10,6 +10,9 @@
 #include "log.h"
 #include "loop.h"
 
+/* a reload whose execv failed: an exit status systemd restarts (EX_TEMPFAIL) */
+#define EXIT_REEXEC_FAILED 75
+
 extern char **environ;
 
 static const char usage_text[] =
@@ -196,8 +199,10 @@ int main(int argc, char **argv)
 	if (r == DAEMON_REEXEC) {
 		/* a fresh start with the new configuration: same pid, so systemd and supervisors see a reload */
 		execv("/proc/self/exe", argv);
+		/* not 1 or 2 (RestartPreventExitStatus= in deploy/oomsentry.service): systemd starts it again, with the
+		 * new configuration, which was checked before */
 		fprintf(stderr, "oomsentry: cannot re-execute itself for the reload: %s\n", strerror(errno));
-		return 2;
+		return EXIT_REEXEC_FAILED;
 	}
 	return r;
 }
