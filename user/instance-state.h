@@ -71,6 +71,7 @@ struct instance {
 	enum cg_version cgv;
 	uint64_t cgroup_id;
 	bool use_cgroup;
+	int measure_err; /* the last failure to read the cgroup (negative errno), 0 when it reads: said once per change */
 	uint64_t usage_bytes;
 	uint64_t prev_usage_bytes; /* at the measurement before: is it climbing */
 	uint64_t limit_bytes;

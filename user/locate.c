@@ -241,22 +241,49 @@ static void sum_tree(struct proc *p, void *ctx)
 		c->rss += p->rss_bytes;
 }
 
+/* A cgroup that cannot be read (removed under us, a /sys race, a permission change) leaves the instance measured by
+ * its process tree; the journal hears it once when it starts and once when it ends, not at every sample. */
+static void cgroup_read_changed(struct instance *in, int err)
+{
+	struct rec r;
+
+	if (err == in->measure_err)
+		return;
+	in->measure_err = err;
+	instance_rec(&r, in, REC_COMFY, err ? LOG_WARNING : LOG_NOTICE);
+	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
+	if (err) {
+		rec_add(&r, "ERRNO", "%d", -err);
+		rec_message(&r, "instance %s: cannot read memory cgroup %s (%s); measuring the server's process tree "
+				"against MemTotal until it reads again",
+			    in->ic->name, in->cgroup_dir, strerror(-err));
+	} else {
+		rec_message(&r, "instance %s: memory cgroup %s reads again", in->ic->name, in->cgroup_dir);
+	}
+	rec_emit(&r);
+}
+
 /* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
  * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
-void instance_measure(struct instance *in)
+int instance_measure(struct instance *in)
 {
 	struct cg_memory m;
 	struct meminfo mi;
+	int r;
 
 	in->prev_usage_bytes = in->usage_bytes;
-	if (in->use_cgroup && cg_read_memory(in->cgroup_dir, in->cgv, &m) == 0) {
-		in->usage_bytes = cg_memory_working_set(&m);
-		in->limit_bytes = m.effective_limit_bytes;
-		in->oom_kill_count = m.oom_kill;
-		in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
-		usage_levels_measured(&in->lv, in->usage_bytes);
-		igen_measured(in, now_mono_ns());
-		return;
+	if (in->use_cgroup) {
+		r = cg_read_memory(in->cgroup_dir, in->cgv, &m);
+		cgroup_read_changed(in, r < 0 ? r : 0);
+		if (r == 0) {
+			in->usage_bytes = cg_memory_working_set(&m);
+			in->limit_bytes = m.effective_limit_bytes;
+			in->oom_kill_count = m.oom_kill;
+			in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
+			usage_levels_measured(&in->lv, in->usage_bytes);
+			igen_measured(in, now_mono_ns());
+			return 0;
+		}
 	}
 	struct tree_ctx c = { in, 0 };
 	if (in->server_pid) {
@@ -268,6 +295,9 @@ void instance_measure(struct instance *in)
 	in->usage_bytes = c.rss;
 	usage_levels_measured(&in->lv, in->usage_bytes);
 	igen_measured(in, now_mono_ns());
-	if (procfs_read_meminfo(proctree_root(in->d->pt), &mi) == 0)
-		in->limit_bytes = mi.mem_total_bytes;
+	r = procfs_read_meminfo(proctree_root(in->d->pt), &mi);
+	if (r < 0)
+		return in->limit_bytes ? 1 : r; /* the last MemTotal read still holds: memory does not change size */
+	in->limit_bytes = mi.mem_total_bytes;
+	return 1;
 }
