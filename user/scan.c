@@ -19,6 +19,7 @@
 #include "procfs-read.h"
 #include "proctree.h"
 #include "scan.h"
+#include "statefile.h"
 #include "units.h"
 
 #define MAX_PORTS CONFIG_MAX_INSTANCES
@@ -150,17 +151,25 @@ static void home_from_proc(const struct proc *p, uint16_t port, struct orphan_ho
 	snprintf(ret->cmdline, sizeof(ret->cmdline), "%s", p->cmdline);
 }
 
-static void lineage_path(const struct config *cfg, int index, char *buf, size_t len)
+/* file name under state_dir; the instance name comes from the config: keep it to one harmless path component */
+static void lineage_name(const struct config *cfg, int index, char *buf, size_t len)
 {
 	char name[64];
 	size_t i = 0;
 
-	/* the instance name comes from the config: keep it to one harmless path component */
 	for (const char *s = cfg->instances[index].name; *s && i + 1 < sizeof(name); s++, i++)
 		name[i] = (isalnum((unsigned char)*s) || *s == '-' || *s == '_' || *s == '.') && !(i == 0 && *s == '.') ?
 				  *s : '_';
 	name[i] = 0;
-	snprintf(buf, len, "%s/lineage-%s", cfg->state_dir, name);
+	snprintf(buf, len, "lineage-%s", name);
+}
+
+static void lineage_path(const struct config *cfg, int index, char *buf, size_t len)
+{
+	char name[80];
+
+	lineage_name(cfg, index, name, sizeof(name));
+	snprintf(buf, len, "%s/%s", cfg->state_dir, name);
 }
 
 /* Reads the lineage a daemon persisted. Only a regular file that root (or we) own and nobody else can write is
@@ -204,47 +213,6 @@ static struct lineage *lineage_load(const struct config *cfg, int index)
 	return l;
 }
 
-/* temp file, fsync, rename, fsync of the directory: a crash leaves the old lineage or the new one, never half */
-static int write_atomic(const char *dir, const char *path, const char *text)
-{
-	char tmp[PATH_MAX + 32];
-	size_t len = strlen(text), off = 0;
-	int fd, dfd, r = 0;
-
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid()) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return -errno;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (!r && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (!r && rename(tmp, path) < 0)
-		r = -errno;
-	if (r) {
-		unlink(tmp);
-		return r;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
 struct lineage_ctx {
 	struct lineage *l;
 	int index;
@@ -265,7 +233,7 @@ static void lineage_persist(struct daemon *d, int index, const struct orphan_hom
 	_cleanup_free_ char *text = NULL;
 	struct lineage *l = calloc(1, sizeof(*l));
 	struct lineage_ctx c = { l, index };
-	char path[PATH_MAX];
+	char path[PATH_MAX], name[80];
 	int r;
 
 	if (!l)
@@ -283,8 +251,9 @@ static void lineage_persist(struct daemon *d, int index, const struct orphan_hom
 	free(l);
 	if (r < 0 || (persisted_text[index] && !strcmp(persisted_text[index], text)))
 		return;
+	lineage_name(d->cfg, index, name, sizeof(name));
 	lineage_path(d->cfg, index, path, sizeof(path));
-	r = write_atomic(d->cfg->state_dir, path, text);
+	r = statefile_write(d->cfg->state_dir, name, text);
 	if (r < 0) {
 		log_warn_errno(r, "cannot persist the lineage to %s", path);
 		return;
