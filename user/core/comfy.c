@@ -11,6 +11,7 @@
 
 #include "comfy.h"
 #include "common.h"
+#include "jsontext.h"
 
 /* Sizes beyond 1 EiB cannot be real RAM/VRAM; they only come from clamped or hostile numbers. */
 #define BYTES_LIMIT (INT64_C(1) << 60)
@@ -63,66 +64,11 @@ static const char *jtype(json_object *o)
 	return json_type_to_name(json_object_get_type(o));
 }
 
-/* Parses exactly one JSON value filling [json, json+len) (surrounding whitespace allowed) into *ret, which
- * must be an object. Used for replies and for caller-supplied prompt/extra_data text. */
+/* Replies and caller-supplied prompt/extra_data text go through the same strict entry point as the websocket
+ * and queue parsers, so all untrusted JSON is refused for the same reasons with the same words. */
 static int json_parse_object(const char *json, size_t len, json_object **ret, const struct perr *e)
 {
-	json_object *obj;
-	struct json_tokener *tok;
-	enum json_tokener_error jerr;
-	const char *nul;
-	size_t end;
-
-	*ret = NULL;
-	if (!json && len > 0)
-		return perr_set(e, -EINVAL, "no input");
-	if (len == 0)
-		return perr_set(e, -EPROTO, "not JSON: empty");
-	if (len >= INT_MAX) /* json-c takes an int length */
-		return perr_set(e, -EPROTO, "not JSON: %zu bytes is too large to parse", len);
-	nul = memchr(json, '\0', len);
-	if (nul)
-		return perr_set(e, -EPROTO, "not JSON: NUL byte at byte %zu", (size_t)(nul - json));
-
-	tok = json_tokener_new_ex(COMFY_JSON_MAX_DEPTH);
-	if (!tok)
-		return perr_set(e, -ENOMEM, "out of memory");
-	/* Not JSON_TOKENER_STRICT: Python's json module emits NaN/Infinity, which strict mode refuses. */
-	json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-
-	obj = json_tokener_parse_ex(tok, json, (int)len);
-	jerr = json_tokener_get_error(tok);
-	end = json_tokener_get_parse_end(tok);
-	if (jerr == json_tokener_continue) {
-		/* A top-level number may continue; one NUL tells the tokener the input ended. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		jerr = json_tokener_get_error(tok);
-		end = len;
-		if (jerr == json_tokener_continue)
-			jerr = json_tokener_error_parse_eof;
-	}
-	json_tokener_free(tok);
-
-	if (jerr != json_tokener_success) {
-		json_object_put(obj);
-		if (jerr == json_tokener_error_depth)
-			return perr_set(e, -EPROTO, "not JSON: nesting deeper than %d levels at byte %zu",
-					COMFY_JSON_MAX_DEPTH, end);
-		return perr_set(e, -EPROTO, "not JSON: %s at byte %zu", json_tokener_error_desc(jerr), end);
-	}
-	while (end < len && (json[end] == ' ' || json[end] == '\t' || json[end] == '\n' || json[end] == '\r'))
-		end++;
-	if (end < len) {
-		json_object_put(obj);
-		return perr_set(e, -EPROTO, "not JSON: trailing garbage at byte %zu", end);
-	}
-	if (!json_object_is_type(obj, json_type_object)) {
-		int r = perr_set(e, -EPROTO, "expected a JSON object, got %s", jtype(obj));
-		json_object_put(obj);
-		return r;
-	}
-	*ret = obj;
-	return 0;
+	return jsontext_parse_object(json, len, COMFY_JSON_MAX_DEPTH, ret, e->buf, e->size);
 }
 
 /* Looks up key in obj. Missing or null: *ret = NULL and 0 when optional, -EPROTO when required. Present with

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* One strict entry point from untrusted JSON text to a json-c object, shared by the parsers of what ComfyUI
- * sends on its websocket and of the prompts in its queue. Pure: no I/O, no logging. */
+ * sends on its websocket, of its HTTP replies and of the prompts in its queue. Pure: no I/O, no logging. */
 #ifndef OOMSENTRY_JSONTEXT_H
 #define OOMSENTRY_JSONTEXT_H
 
