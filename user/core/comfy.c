@@ -20,24 +20,6 @@
 
 typedef struct json_object json_object;
 
-/* snprintf() where truncation is the intended behaviour (error paths, display strings); a plain function
- * so gcc's -Wformat-truncation does not flag it. */
-static void _printf_(3, 4) fmt_trunc(char *buf, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, size, fmt, ap);
-	va_end(ap);
-}
-
-static void json_putp(json_object **o)
-{
-	if (*o)
-		json_object_put(*o);
-}
-#define _cleanup_json_ _cleanup_(json_putp)
-
 /* ======================================================================================================= */
 /* Parser helpers                                                                                           */
 /* ======================================================================================================= */

@@ -4,6 +4,7 @@
 #define OOMSENTRY_COMMON_H
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,5 +34,16 @@ static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
 
 #define _unused_ __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
+
+/* snprintf() where truncation is the intended behaviour (error paths, display strings); a plain function
+ * so gcc's -Wformat-truncation does not flag it. */
+static inline void _printf_(3, 4) fmt_trunc(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+}
 
 #endif
