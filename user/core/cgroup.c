@@ -307,7 +307,8 @@ struct kv_key {
 	size_t idx;
 };
 
-/* "key value" lines: values of the keys listed go to vals[idx] and set seen[idx]. Returns how many lines matched. */
+/* "key value" lines: values of the keys listed go to vals[idx] and set seen[idx]. Returns 0, or -EPROTO when no
+ * listed key is there (not the file we meant to read), or the error of a value that is not a number. */
 static int parse_kv(const char *text, const struct kv_key *keys, size_t nkeys, uint64_t *vals, bool *seen)
 {
 	const char *pos = text, *line;
@@ -335,7 +336,7 @@ static int parse_kv(const char *text, const struct kv_key *keys, size_t nkeys, u
 			break;
 		}
 	}
-	return matched;
+	return matched ? 0 : -EPROTO;
 }
 
 enum {
@@ -372,8 +373,6 @@ static int parse_stat_v1(const char *text, struct cg_memory *m)
 	r = parse_kv(text, keys, ARRAY_SIZE(keys), v, seen);
 	if (r < 0)
 		return r;
-	if (r == 0)
-		return -EPROTO;
 	/* usage_in_bytes counts the children too, so the hierarchical total_* are the comparable numbers. */
 	for (size_t i = 0; i < S_V1_LOCAL_N; i++)
 		out[i] = seen[S_V1_LOCAL_N + i] ? v[S_V1_LOCAL_N + i] : v[i];
@@ -412,8 +411,6 @@ static int parse_stat_v2(const char *text, struct cg_memory *m)
 	r = parse_kv(text, keys, ARRAY_SIZE(keys), v, seen);
 	if (r < 0)
 		return r;
-	if (r == 0)
-		return -EPROTO;
 	m->anon_bytes = v[V2_ANON];
 	m->file_bytes = v[V2_FILE];
 	m->kernel_bytes = v[V2_KERNEL];
@@ -460,8 +457,6 @@ int cg_parse_memory_events(const char *text, struct cg_memory *m)
 	r = parse_kv(text, keys, ARRAY_SIZE(keys), v, seen);
 	if (r < 0)
 		return r;
-	if (r == 0)
-		return -EPROTO;
 	m->events_low = v[E_LOW];
 	m->events_high = v[E_HIGH];
 	m->events_max = v[E_MAX];
