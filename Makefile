@@ -114,12 +114,14 @@ $(OUTPUT)/liboomsentry-core-san.a: $(CORE_SAN_OBJS)
 $(OUTPUT)/liboomsentry-glue-san.a: $(GLUE_SAN_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(CORE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-core-san.a | $(OUTPUT)/unit
+# tests/unit/*.h are helpers shared by several tests; a change to one rebuilds them all (no -MMD here).
+UNIT_HDRS := $(wildcard tests/unit/*.h)
+$(CORE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_HDRS) $(OUTPUT)/liboomsentry-core-san.a | $(OUTPUT)/unit
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(CORE_CFLAGS) $(SAN_FLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $< \
 		$(OUTPUT)/liboomsentry-core-san.a -lcmocka $(CORE_PKG_LIBS) -lm -o $@
 
-$(GLUE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(OUTPUT)/liboomsentry-glue-san.a \
+$(GLUE_UNIT_BINS): $(OUTPUT)/unit/%: tests/unit/%.c $(UNIT_HDRS) $(OUTPUT)/liboomsentry-glue-san.a \
 		$(OUTPUT)/liboomsentry-core-san.a | $(OUTPUT)/unit
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(ALL_CFLAGS) $(SAN_FLAGS) -DFIXTURES='"$(CURDIR)/tests/fixtures"' $< \
@@ -207,7 +209,7 @@ uninstall:
 		$(DESTDIR)/usr/lib/systemd/catalog/oomsentry.catalog $(DESTDIR)$(PREFIX)/share/man/man8/oomsentry.8
 
 format:
-	clang-format -i user/*.c user/*.h user/core/*.c user/core/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c
+	clang-format -i user/*.c user/*.h user/core/*.c user/core/*.h bpf/*.c include/oomsentry/*.h tests/unit/*.c tests/unit/*.h
 
 clean:
 	rm -rf $(OUTPUT) oomsentry

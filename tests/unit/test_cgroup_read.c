@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "common.h"
+#include "helpers.h"
 #include "cgroup.h"
 #include "cgroup-read.h"
 #include "procfs-read.h"
@@ -21,28 +22,6 @@
 #define CG FIXTURES "/cgroup"
 #define PROC FIXTURES "/proc"
 #define V1_UNLIMITED 9223372036854771712ULL
-
-/* Fixture text through stdio, so that the parser tests need none of the readers under test elsewhere. */
-static char *fixture_text(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *text = NULL;
-	size_t cap = 0, len = 0, n;
-
-	assert_non_null(f);
-	do {
-		if (len + 4096 + 1 > cap) {
-			cap = (len + 4096 + 1) * 2;
-			text = realloc(text, cap);
-			assert_non_null(text);
-		}
-		n = fread(text + len, 1, cap - len - 1, f);
-		len += n;
-	} while (n > 0);
-	fclose(f);
-	text[len] = '\0';
-	return text;
-}
 
 static struct cg_mounts *mounts_from(const char *path)
 {
