@@ -24,6 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import conftest  # noqa: E402  (the integration tests' helpers: Cgroup, Sim, Procs, Daemon, free_port)
+import shapes  # noqa: E402  (tests/sim, on the path conftest set: enter_checked)
 
 MiB = 1 << 20
 LIMIT_BYTES = 1536 * MiB
@@ -44,21 +45,8 @@ class BenchCgroup(conftest.Cgroup):
         super().__init__(limit_bytes, CG_PREFIX)
 
     def preexec(self):
-        procs_path = os.path.join(self.path, "cgroup.procs")
-        name = self.name
-
-        def enter():
-            # runs in the child before exec: a server that grows until the kernel kills it must never run unlimited
-            try:
-                with open(procs_path, "w") as fh:
-                    fh.write(str(os.getpid()))
-                with open("/proc/self/cgroup") as fh:
-                    inside = name in fh.read()
-            except OSError:
-                inside = False
-            if not inside:
-                os._exit(97)
-        return enter
+        # a server that grows until the kernel kills it must never run unlimited: the matrix's own check
+        return shapes.enter_checked(self)
 
     def peak_bytes(self):
         try:
