@@ -146,6 +146,10 @@ struct instance {
 	/* the loop's requests in flight (comfy_start_*): one poll chain, one resubmission chain at a time */
 	bool poll_busy;
 	bool resubmit_busy;
+	/* the server this round of resubmission talks to (from its /queue on): a round goes on only while that server
+	 * is the one answering and is not being stopped, so that nothing it holds is taken for held by another */
+	int32_t resubmit_pid;
+	uint64_t resubmit_start_ns;
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;

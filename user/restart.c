@@ -405,12 +405,14 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *
 					   in->ic->restart_method == RESTART_COMMAND ? "restart_command" : "RestartUnit");
 		return 0;
 	}
-	/* the last resort asks the server nothing: the snapshot of the last /queue reply is the queue */
-	if (in->snap.stop == SNAP_STOP_NONE) {
+	/* the last resort asks the server nothing: the snapshot of the last /queue reply is the queue (while prompts
+	 * are still owed from an earlier stop, the snapshot is that stop's, kept up to date by every /queue of the
+	 * server resubmitted to: what it holds is owed again once it is stopped) */
+	if (in->snap.stop == SNAP_STOP_NONE)
 		in->snap.stop = SNAP_STOP_LAST_RESORT;
-		in->snap.old_pid = in->rs_old_pid;
-		in->snap.old_start_ns = in->rs_old_start_ns;
-	}
+	/* a daemon restarted meanwhile must finish the stop of this server, not of the one before */
+	in->snap.old_pid = in->rs_old_pid;
+	in->snap.old_start_ns = in->rs_old_start_ns;
 	carry_extra(in);
 	snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
 	r = send_stop(in, now_ns, detail, len);
@@ -465,6 +467,20 @@ void restart_resume(struct instance *in, uint64_t now_ns)
 
 static void resubmit_next(struct instance *in);
 
+static bool server_alive(struct instance *in, int32_t pid, uint64_t start_ns)
+{
+	struct proc_stat st;
+
+	return pid > 0 && procfs_read_stat(proctree_root(in->d->pt), pid, &st) == 0 && st.start_ns == start_ns &&
+	       st.state != 'Z' && st.state != 'X';
+}
+
+static bool round_valid(const struct instance *in)
+{
+	return (in->rs == RS_IDLE || in->rs == RS_STARTING) && in->snap.stop != SNAP_STOP_NONE && !in->server_gone &&
+	       in->server_pid == in->resubmit_pid && in->server_start_ns == in->resubmit_start_ns;
+}
+
 static void resubmit_complete(struct instance *in)
 {
 	struct rec r;
@@ -507,7 +523,7 @@ static void submit_done(struct comfy_client *c, int r, void *ctx)
 	}
 	rec_message(&rec, "instance %s: resubmitted prompt %s -> %s", in->ic->name, in->snap.items[i].prompt_id, new_id);
 	rec_emit(&rec);
-	in->snap.items[i].submitted = true;
+	snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
 	snap_persist(in);
 	resubmit_next(in);
 }
@@ -529,7 +545,7 @@ static void history_done(struct comfy_client *c, int r, void *ctx)
 	}
 	if (h.found) {
 		/* this server ran it already (an earlier resubmission whose reply was lost) */
-		in->snap.items[i].submitted = true;
+		snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
 		snap_persist(in);
 		resubmit_next(in);
 		return;
@@ -539,7 +555,7 @@ static void history_done(struct comfy_client *c, int r, void *ctx)
 		/* a prompt this client refuses to send (not JSON any more) cannot be resubmitted: say so, go on */
 		log_error("instance %s: saved prompt %s cannot be resubmitted: %s", in->ic->name,
 			  in->snap.items[i].prompt_id, comfy_last_error(c));
-		in->snap.items[i].submitted = true;
+		snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
 		snap_persist(in);
 		resubmit_next(in);
 	}
@@ -549,13 +565,20 @@ static void resubmit_next(struct instance *in)
 {
 	ssize_t i = snapshot_next(&in->snap);
 
+	if (!round_valid(in)) {
+		/* a stop of this server began, or another answers: the next sample starts over from /queue, so that
+		 * what this one holds is owed again and no stop under way is taken for finished */
+		in->resubmit_busy = false;
+		return;
+	}
 	if (i < 0) {
 		in->resubmit_busy = false;
 		resubmit_complete(in);
 		return;
 	}
 	if (comfy_start_history_item(in->comfy, in->snap.items[i].prompt_id, history_done, in) < 0) {
-		in->snap.items[i].submitted = true; /* an id ComfyUI cannot hold: nothing to send under it */
+		/* an id ComfyUI cannot hold: nothing to send under it */
+		snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
 		resubmit_next(in);
 	}
 }
@@ -564,27 +587,27 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 {
 	struct instance *in = ctx;
 	struct comfy_queue q;
-	const char **ids;
-	size_t n = 0;
+	ssize_t pending;
 
 	r = comfy_take_queue(c, r, &q);
-	if (r < 0) {
-		in->resubmit_busy = false; /* not up yet */
-		return;
-	}
-	ids = calloc(q.n_running + q.n_pending + 1, sizeof(*ids));
-	if (!ids) {
+	if (r < 0 || !round_valid(in) || !server_alive(in, in->resubmit_pid, in->resubmit_start_ns)) {
+		/* not up yet; or the reply may be another server's (this one is stopped or died meanwhile): what it
+		 * lacks says nothing of what this one ran */
 		comfy_queue_free(&q);
 		in->resubmit_busy = false;
 		return;
 	}
-	for (size_t i = 0; i < q.n_running; i++)
-		ids[n++] = q.running[i].prompt_id;
-	for (size_t i = 0; i < q.n_pending; i++)
-		ids[n++] = q.pending[i].prompt_id;
-	snapshot_reconcile(&in->snap, ids, n);
-	free(ids);
+	/* what this server holds now decides: prompts held by a server stopped since (or that died) are owed again,
+	 * those that left this server's queue ran, and those queued on it meanwhile are put back by a stop of it */
+	pending = snapshot_observe(&in->snap, in->resubmit_pid, in->resubmit_start_ns, &q);
 	comfy_queue_free(&q);
+	if (pending < 0) {
+		log_warn("instance %s: out of memory for the queue snapshot", in->ic->name);
+		in->resubmit_busy = false;
+		return;
+	}
+	in->snap.taken_ms = wall_ms();
+	snap_persist(in);
 	if (in->rs == RS_STARTING) {
 		struct rec rec;
 		instance_rec(&rec, in, REC_ACTION, LOG_NOTICE);
@@ -644,11 +667,10 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	}
 	if (in->rs == RS_SAVING || in->rs == RS_DRAINING) {
 		/* it died while its queue was being saved: what the last /queue reply showed is what it held */
-		if (in->snap.stop == SNAP_STOP_NONE) {
+		if (in->snap.stop == SNAP_STOP_NONE)
 			in->snap.stop = SNAP_STOP_RESTART;
-			in->snap.old_pid = in->rs_old_pid;
-			in->snap.old_start_ns = in->rs_old_start_ns;
-		}
+		in->snap.old_pid = in->rs_old_pid;
+		in->snap.old_start_ns = in->rs_old_start_ns;
 		snap_persist(in);
 		journal_restart(in, LOG_WARNING, "server_died", "pid %d died while its queue was being saved; the %zu "
 				"prompts of the last /queue reply are resubmitted to its successor", in->rs_old_pid,
@@ -696,6 +718,9 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	if (in->snap.stop == SNAP_STOP_NONE || in->resubmit_busy || !in->server_pid || in->server_gone ||
 	    (in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns) || !in->d->curl)
 		return;
-	if (comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+	if (comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0) {
 		in->resubmit_busy = true;
+		in->resubmit_pid = in->server_pid;
+		in->resubmit_start_ns = in->server_start_ns;
+	}
 }

@@ -123,7 +123,7 @@ static void test_text_round_trip(void **state)
 	s.old_pid = 4242;
 	s.old_start_ns = 123456789012345ULL;
 	s.taken_ms = 1796047449162;
-	s.items[1].submitted = true;
+	snapshot_held(&s, 1, 30730, 987654321098765ULL);
 	assert_int_equal(snapshot_format(&s, &text), 0);
 	assert_int_equal(snapshot_parse(text, strlen(text), &back), 0);
 	assert_int_equal(back.n, 2);
@@ -134,6 +134,9 @@ static void test_text_round_trip(void **state)
 	assert_true(back.items[0].running);
 	assert_false(back.items[0].submitted);
 	assert_true(back.items[1].submitted);
+	assert_int_equal(back.items[1].holder_pid, 30730);
+	assert_int_equal(back.items[1].holder_start_ns, 987654321098765ULL);
+	assert_int_equal(back.items[0].holder_pid, 0);
 	assert_int_equal(back.items[1].number, 11);
 	assert_string_equal(back.items[0].prompt_json, s.items[0].prompt_json);
 	assert_string_equal(back.items[0].extra_json, s.items[0].extra_json);
@@ -171,6 +174,12 @@ static void test_parse_rejects(void **state)
 		/* an empty id */
 		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"\","
 		"\"number\":1,\"running\":false,\"submitted\":false,\"prompt\":{},\"extra_data\":{}}]}",
+		/* a holder that is no pid */
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"a\","
+		"\"number\":1,\"running\":false,\"submitted\":true,\"holder_pid\":-1,\"prompt\":{},\"extra_data\":{}}]}",
+		"{\"version\":1,\"stop\":\"none\",\"old_pid\":0,\"old_start_ns\":0,\"taken_ms\":0,\"items\":[{\"prompt_id\":\"a\","
+		"\"number\":1,\"running\":false,\"submitted\":true,\"holder_start_ns\":\"1\",\"prompt\":{},"
+		"\"extra_data\":{}}]}",
 	};
 	struct queue_snapshot s;
 
@@ -184,21 +193,33 @@ static void test_parse_rejects(void **state)
 	}
 }
 
-/* The exactly-once rule, case by case: what the server answering now knows decides what is submitted. */
+/* The exactly-once rule, case by case: what the server answering now (pid 200) knows decides what is submitted;
+ * what an earlier server (pid 100) was given counts for nothing once another answers, unless it left that
+ * server's queue while it was watched (then it ran, and is gone from the snapshot). */
 static void test_reconcile_table(void **state)
 {
 	static const struct {
 		const char *name;
-		const char *known[4]; /* ids in the new server's /queue or /history */
+		int32_t held_by[3];   /* holder of run-a, p-1, p-2 before (0: not submitted) */
+		int32_t server;       /* the server answering now */
+		const char *known[4]; /* ids in its /queue or /history */
 		size_t n_known;
 		size_t want_pending;
+		size_t want_n;        /* items left in the snapshot */
 		const char *want_next;
 	} cases[] = {
-		{ "fresh server: everything, running first", { 0 }, 0, 3, "run-a" },
-		{ "the interrupted prompt finished before the stop", { "run-a" }, 1, 2, "p-1" },
-		{ "a resubmission whose reply was lost is queued already", { "p-1" }, 1, 2, "run-a" },
-		{ "everything known: nothing twice", { "run-a", "p-1", "p-2" }, 3, 0, NULL },
-		{ "ids the snapshot never had change nothing", { "other", "run-a", "run-a" }, 3, 2, "p-1" },
+		{ "fresh server: everything, running first", { 0, 0, 0 }, 200, { 0 }, 0, 3, 3, "run-a" },
+		{ "the interrupted prompt finished before the stop", { 0, 0, 0 }, 200, { "run-a" }, 1, 2, 3, "p-1" },
+		{ "a resubmission whose reply was lost is queued already", { 0, 0, 0 }, 200, { "p-1" }, 1, 2, 3, "run-a" },
+		{ "everything known: nothing twice", { 0, 0, 0 }, 200, { "run-a", "p-1", "p-2" }, 3, 0, 3, NULL },
+		{ "ids the snapshot never had change nothing", { 0, 0, 0 }, 200, { "other", "run-a", "run-a" }, 3, 2, 3,
+		  "p-1" },
+		/* issue 11/14: resubmitted to pid 100, which was stopped before running them */
+		{ "held by a server stopped since: owed again", { 100, 100, 0 }, 200, { 0 }, 0, 3, 3, "run-a" },
+		{ "held by a stopped server, queued here already", { 100, 100, 100 }, 200, { "p-2" }, 1, 2, 3, "run-a" },
+		{ "held by this server and still queued", { 200, 200, 0 }, 200, { "run-a", "p-1" }, 2, 1, 3, "p-2" },
+		{ "held by this server, left its queue: ran, not owed", { 200, 200, 0 }, 200, { "p-1" }, 1, 1, 2, "p-2" },
+		{ "the same pid with another start time is another server", { 200, 0, 0 }, 201, { 0 }, 0, 3, 3, "run-a" },
 	};
 	const char *ids[] = { "run-a", "p-1", "p-2" };
 	struct comfy_queue q;
@@ -207,19 +228,80 @@ static void test_reconcile_table(void **state)
 	make_queue(&q, ids, 3, 1);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct queue_snapshot s = { 0 };
+		/* case 10: pid 200 started again (pid reuse): start times tell the two apart */
+		int32_t pid = cases[i].server == 201 ? 200 : cases[i].server;
+		uint64_t start = cases[i].server == 201 ? 2 : 1;
 		ssize_t next;
 
 		assert_int_equal(snapshot_set_queue(&s, &q), 0);
-		if (snapshot_reconcile(&s, cases[i].known, cases[i].n_known) != cases[i].want_pending)
+		for (size_t k = 0; k < 3; k++)
+			if (cases[i].held_by[k])
+				snapshot_held(&s, k, cases[i].held_by[k], 1);
+		if (snapshot_reconcile(&s, pid, start, cases[i].known, cases[i].n_known) != cases[i].want_pending)
 			fail_msg("%s: %zu pending", cases[i].name, snapshot_pending(&s));
+		if (s.n != cases[i].want_n)
+			fail_msg("%s: %zu items", cases[i].name, s.n);
 		next = snapshot_next(&s);
 		if (cases[i].want_next)
 			assert_string_equal(s.items[next].prompt_id, cases[i].want_next);
 		else
 			assert_int_equal(next, -1);
+		for (size_t k = 0; k < s.n; k++)
+			if (s.items[k].submitted && (s.items[k].holder_pid != pid || s.items[k].holder_start_ns != start))
+				fail_msg("%s: %s held by another server", cases[i].name, s.items[k].prompt_id);
 		snapshot_free(&s);
 	}
 	comfy_queue_free(&q);
+}
+
+/* The CI timeline of issue 11/14 (short-gens-0.2s-x10): 7 saved prompts; 6 resubmitted to the first successor,
+ * which is stopped by a second last resort before running them; the second successor must get all 7, and only
+ * prompts seen to leave a live server's queue count as run. */
+static void test_two_stops_timeline(void **state)
+{
+	const char *ids[] = { "A", "B", "C", "D", "E", "F", "G" };
+	const char *user_id[] = { "U" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q, empty = { 0 }, second, user;
+	char *text = NULL;
+
+	(void)state;
+	make_queue(&q, ids, 7, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	s.stop = SNAP_STOP_LAST_RESORT;
+	/* first successor (30730, start 1): empty queue, everything owed */
+	assert_int_equal(snapshot_observe(&s, 30730, 1, &empty), 7);
+	for (size_t k = 0; k < 6; k++) {
+		ssize_t i = snapshot_next(&s);
+		assert_true(i >= 0);
+		snapshot_held(&s, (size_t)i, 30730, 1);
+	}
+	assert_int_equal(snapshot_pending(&s), 1);
+	/* persisted while 30730 is stopped, read back by a daemon that restarts meanwhile: the holders survive */
+	assert_int_equal(snapshot_format(&s, &text), 0);
+	snapshot_free(&s);
+	assert_int_equal(snapshot_parse(text, strlen(text), &s), 0);
+	free(text);
+	assert_int_equal(s.n, 7);
+	/* second successor (30740): knows none of them, so all 7 are owed, not just G */
+	assert_int_equal(snapshot_observe(&s, 30740, 1, &empty), 7);
+	/* it runs A (left its queue, seen), holds B..G queued, and a user queued U on it meanwhile */
+	make_queue(&second, ids + 1, 6, 1);
+	for (size_t k = 0; k < 7; k++)
+		snapshot_held(&s, k, 30740, 1);
+	assert_int_equal(snapshot_observe(&s, 30740, 1, &second), 0);
+	assert_int_equal(s.n, 6);
+	assert_int_equal(snapshot_find(&s, "A"), -1);
+	make_queue(&user, user_id, 1, 0);
+	assert_int_equal(snapshot_observe(&s, 30740, 1, &user), 0);
+	/* B..G left its queue while watched: ran; U is held by it, and is owed again if it is stopped too */
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.items[0].prompt_id, "U");
+	assert_int_equal(snapshot_observe(&s, 30750, 1, &empty), 1);
+	comfy_queue_free(&q);
+	comfy_queue_free(&second);
+	comfy_queue_free(&user);
+	snapshot_free(&s);
 }
 
 int main(void)
@@ -231,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_text_round_trip),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_reconcile_table),
+		cmocka_unit_test(test_two_stops_timeline),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

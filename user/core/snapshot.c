@@ -200,6 +200,8 @@ int snapshot_format(const struct queue_snapshot *s, char **ret)
 		json_object_object_add(o, "number", json_object_new_int64(it->number));
 		json_object_object_add(o, "running", json_object_new_boolean(it->running));
 		json_object_object_add(o, "submitted", json_object_new_boolean(it->submitted));
+		json_object_object_add(o, "holder_pid", json_object_new_int(it->holder_pid));
+		json_object_object_add(o, "holder_start_ns", json_object_new_uint64(it->holder_start_ns));
 		json_object_object_add(o, "prompt", prompt);
 		json_object_object_add(o, "extra_data", extra);
 		json_object_array_add(items, o);
@@ -286,6 +288,19 @@ int snapshot_parse(const char *text, size_t len, struct queue_snapshot *ret)
 		it->number = json_object_get_int64(num);
 		it->running = json_object_get_boolean(run);
 		it->submitted = json_object_get_boolean(sub);
+		/* absent in a snapshot written before holders were kept: held by no server, so the next /queue and
+		 * /history of whichever server answers decide (a holder of 0 matches none) */
+		if (json_object_object_get_ex(o, "holder_pid", &v)) {
+			if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
+			    json_object_get_int64(v) > INT32_MAX)
+				goto out;
+			it->holder_pid = (int32_t)json_object_get_int64(v);
+		}
+		if (json_object_object_get_ex(o, "holder_start_ns", &v)) {
+			if (!json_object_is_type(v, json_type_int))
+				goto out;
+			it->holder_start_ns = json_object_get_uint64(v);
+		}
 		it->prompt_json = compact(prompt);
 		it->extra_json = compact(extra);
 		s.n++;
@@ -305,15 +320,64 @@ out:
 
 /* ---- exactly once ---- */
 
-size_t snapshot_reconcile(struct queue_snapshot *s, const char *const *known_ids, size_t n_known)
+static bool held_by(const struct snap_item *it, int32_t pid, uint64_t start_ns)
 {
-	for (size_t k = 0; k < n_known; k++) {
-		ssize_t i = known_ids[k] ? snapshot_find(s, known_ids[k]) : -1;
+	return it->submitted && it->holder_pid == pid && it->holder_start_ns == start_ns;
+}
 
-		if (i >= 0)
-			s->items[i].submitted = true;
+void snapshot_held(struct queue_snapshot *s, size_t i, int32_t pid, uint64_t start_ns)
+{
+	s->items[i].submitted = true;
+	s->items[i].holder_pid = pid;
+	s->items[i].holder_start_ns = start_ns;
+}
+
+size_t snapshot_reconcile(struct queue_snapshot *s, int32_t pid, uint64_t start_ns, const char *const *known_ids,
+			  size_t n_known)
+{
+	size_t i = 0;
+
+	while (i < s->n) {
+		struct snap_item *it = &s->items[i];
+		bool known = false;
+
+		for (size_t k = 0; k < n_known && !known; k++)
+			known = known_ids[k] && !strcmp(known_ids[k], it->prompt_id);
+		if (known) {
+			snapshot_held(s, i++, pid, start_ns);
+		} else if (held_by(it, pid, start_ns)) {
+			snapshot_remove(s, it->prompt_id);
+		} else {
+			/* never submitted, or held by a server that is gone: its queue went with it */
+			it->submitted = false;
+			it->holder_pid = 0;
+			it->holder_start_ns = 0;
+			i++;
+		}
 	}
 	return snapshot_pending(s);
+}
+
+ssize_t snapshot_observe(struct queue_snapshot *s, int32_t pid, uint64_t start_ns, const struct comfy_queue *q)
+{
+	const char **ids = calloc(q->n_running + q->n_pending + 1, sizeof(*ids));
+	size_t n = 0, pending;
+	int r;
+
+	if (!ids)
+		return -ENOMEM;
+	r = add_missing(s, q);
+	if (r < 0) {
+		free(ids);
+		return r;
+	}
+	for (size_t k = 0; k < q->n_running; k++)
+		ids[n++] = q->running[k].prompt_id;
+	for (size_t k = 0; k < q->n_pending; k++)
+		ids[n++] = q->pending[k].prompt_id;
+	pending = snapshot_reconcile(s, pid, start_ns, ids, n);
+	free(ids);
+	return (ssize_t)pending;
 }
 
 size_t snapshot_pending(const struct queue_snapshot *s)

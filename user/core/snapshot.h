@@ -22,7 +22,11 @@ struct snap_item {
 	char prompt_id[COMFY_PROMPT_ID_MAX];
 	int64_t number;
 	bool running;        /* it was running when the snapshot was taken: resubmitted first */
-	bool submitted;      /* resubmitted to the current server (whose reply accepted the original id) */
+	bool submitted;      /* held by the server holder_* names (its reply accepted the original id, or it had the
+			      * id queued or in its history) */
+	int32_t holder_pid;  /* which server holds it: a prompt held by a server that is gone without it being seen
+			      * finished there is owed again to the next one */
+	uint64_t holder_start_ns;
 	char *prompt_json;   /* JSON object */
 	char *extra_json;    /* JSON object */
 };
@@ -65,10 +69,22 @@ int snapshot_format(const struct queue_snapshot *s, char **ret);
  * half-understood snapshot must not resubmit anything. */
 int snapshot_parse(const char *text, size_t len, struct queue_snapshot *ret);
 
-/* Exactly-once: given what the server answering now knows (the ids in its /queue, running or pending, and those
- * its /history holds), mark every item it knows as submitted and return how many items still need a
- * submission. known_ids may repeat ids. */
-size_t snapshot_reconcile(struct queue_snapshot *s, const char *const *known_ids, size_t n_known);
+/* Exactly-once, against the server answering now (pid, start_ns) and the ids it knows (in its /queue, running or
+ * pending, and any its /history holds; known_ids may repeat ids):
+ *   - an item held by another server is owed again (that server was stopped or died; ComfyUI's queue and history
+ *     die with it, so this server is asked afresh);
+ *   - an item this server held and no longer knows left its queue: it ran there (or a user deleted it), and is
+ *     owed to nobody: removed;
+ *   - an item it knows is held by it.
+ * Returns how many items still need a submission. */
+size_t snapshot_reconcile(struct queue_snapshot *s, int32_t pid, uint64_t start_ns, const char *const *known_ids,
+			  size_t n_known);
+/* snapshot_reconcile with this server's /queue, after adding the prompts queued on it that s does not hold yet
+ * (queued there by users while prompts are owed: a stop of this server must put them back too). Returns the
+ * items still needing a submission, or -ENOMEM (s unchanged then). */
+ssize_t snapshot_observe(struct queue_snapshot *s, int32_t pid, uint64_t start_ns, const struct comfy_queue *q);
+/* Item i is held by this server now (its reply to the resubmission accepted the id, or its /history holds it). */
+void snapshot_held(struct queue_snapshot *s, size_t i, int32_t pid, uint64_t start_ns);
 /* The next item to submit (the first not yet submitted: running ones come first), or -1 when none is left. */
 ssize_t snapshot_next(const struct queue_snapshot *s);
 size_t snapshot_pending(const struct queue_snapshot *s);
