@@ -150,6 +150,7 @@ struct instance {
 	 * is the one answering and is not being stopped, so that nothing it holds is taken for held by another */
 	int32_t resubmit_pid;
 	uint64_t resubmit_start_ns;
+	uint64_t resubmit_look_ns; /* when this round last read the server's /queue */
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;

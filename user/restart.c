@@ -465,7 +465,13 @@ void restart_resume(struct instance *in, uint64_t now_ns)
 
 /* ---- resubmission: exactly once ---- */
 
+/* A round looks at /queue again at least this often: a resubmitted prompt seen to leave the queue ran, and is not
+ * sent again should this server be stopped before the round ends (one look per prompt would cost a whole /queue
+ * per prompt on a queue of thousands). */
+#define RESUBMIT_LOOK_NS (100 * NSEC_PER_MSEC)
+
 static void resubmit_next(struct instance *in);
+static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx);
 
 static bool server_alive(struct instance *in, int32_t pid, uint64_t start_ns)
 {
@@ -534,7 +540,8 @@ static void history_done(struct comfy_client *c, int r, void *ctx)
 	ssize_t i = snapshot_next(&in->snap);
 	struct comfy_history_item h;
 
-	if (i < 0) {
+	if (i < 0 || !round_valid(in)) {
+		/* nothing is sent to a server being stopped, or to one this round did not look at */
 		in->resubmit_busy = false;
 		return;
 	}
@@ -576,6 +583,9 @@ static void resubmit_next(struct instance *in)
 		resubmit_complete(in);
 		return;
 	}
+	if (now_mono_ns() - in->resubmit_look_ns >= RESUBMIT_LOOK_NS &&
+	    comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+		return;
 	if (comfy_start_history_item(in->comfy, in->snap.items[i].prompt_id, history_done, in) < 0) {
 		/* an id ComfyUI cannot hold: nothing to send under it */
 		snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
@@ -607,8 +617,9 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 		return;
 	}
 	in->snap.taken_ms = wall_ms();
+	in->resubmit_look_ns = now_mono_ns();
 	snap_persist(in);
-	if (in->rs == RS_STARTING) {
+	if (in->rs == RS_STARTING && !in->rs_answered) {
 		struct rec rec;
 		instance_rec(&rec, in, REC_ACTION, LOG_NOTICE);
 		rec_add(&rec, "ACTION", "restart_answers");
