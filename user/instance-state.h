@@ -151,6 +151,7 @@ struct instance {
 	int32_t resubmit_pid;
 	uint64_t resubmit_start_ns;
 	uint64_t resubmit_look_ns; /* when this round last read the server's /queue */
+	bool resubmit_unlooked;    /* a prompt was resubmitted since that look */
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;

@@ -530,6 +530,7 @@ static void submit_done(struct comfy_client *c, int r, void *ctx)
 	rec_message(&rec, "instance %s: resubmitted prompt %s -> %s", in->ic->name, in->snap.items[i].prompt_id, new_id);
 	rec_emit(&rec);
 	snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
+	in->resubmit_unlooked = true;
 	snap_persist(in);
 	resubmit_next(in);
 }
@@ -578,6 +579,10 @@ static void resubmit_next(struct instance *in)
 		in->resubmit_busy = false;
 		return;
 	}
+	/* the round ends on a look at /queue after the last resubmission: "all in its queue or history" is then what
+	 * this server said, and a prompt that already ran there is out of the snapshot a later stop works from */
+	if (i < 0 && in->resubmit_unlooked && comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+		return;
 	if (i < 0) {
 		in->resubmit_busy = false;
 		resubmit_complete(in);
@@ -618,6 +623,7 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 	}
 	in->snap.taken_ms = wall_ms();
 	in->resubmit_look_ns = now_mono_ns();
+	in->resubmit_unlooked = false;
 	snap_persist(in);
 	if (in->rs == RS_STARTING && !in->rs_answered) {
 		struct rec rec;
