@@ -224,9 +224,9 @@ static __always_inline bool cgroup_watched(__u64 id)
 	return n_cgroups && bpf_map_lookup_elem(&filter_cgroups, &id);
 }
 
-static __always_inline void track(__u32 tgid, __u32 flags)
+static __always_inline void track(__u32 tgid, __u32 flags, __u64 step_bytes)
 {
-	struct os_tracked t = { .flags = flags };
+	struct os_tracked t = { .flags = flags, .step_bytes = step_bytes };
 
 	bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
 }
@@ -256,7 +256,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		flags = OS_TRACKED_CGROUP;
 	if (!flags)
 		return 0;
-	track(tgid, flags);
+	track(tgid, flags, 0);
 
 	e = event_reserve(OS_EV_EXEC, p);
 	if (!e)
@@ -269,6 +269,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
+	struct os_tracked *pt;
 	struct os_event *e;
 	__u32 ptgid, ctgid;
 
@@ -276,12 +277,14 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
 		return 0;
 	ptgid = task_tgid_ns(parent);
-	if (!ptgid || !bpf_map_lookup_elem(&tracked, &ptgid))
+	pt = ptgid ? bpf_map_lookup_elem(&tracked, &ptgid) : NULL;
+	if (!pt)
 		return 0;
 	ctgid = task_tgid_ns(child);
 	if (!ctgid)
 		return 0;
-	track(ctgid, OS_TRACKED_CHILD);
+	/* a worker forked near the limit shares its parent's headroom: the same fine step from its first fault */
+	track(ctgid, OS_TRACKED_CHILD, pt->step_bytes);
 
 	e = event_reserve(OS_EV_FORK, parent);
 	if (!e)
@@ -457,7 +460,7 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct os_tracked *t;
 	struct os_event *e;
-	__u64 anon, file, shmem, rss, last;
+	__u64 anon, file, shmem, rss, last, step;
 	__u32 tgid = current_tgid_ns();
 
 	t = bpf_map_lookup_elem(&tracked, &tgid);
@@ -472,7 +475,8 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 	shmem = mm_counter_pages(mm, MM_SHMEMPAGES) << 12;
 	rss = anon + file + shmem;
 	last = t->last_rss_bytes;
-	if (rss < last + rss_step_bytes && rss + rss_step_bytes > last)
+	step = t->step_bytes ? t->step_bytes : rss_step_bytes;
+	if (rss < last + step && rss + step > last)
 		return 0;
 	t->last_rss_bytes = rss;
 

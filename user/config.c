@@ -26,7 +26,7 @@ struct key {
 static const struct key keys[] = {
 	G("comm_prefixes", K_LIST, comm_prefixes, "process names to track, comma separated (default python,comfy)"),
 	G("cgroups", K_LIST, cgroups, "memory cgroup directories whose processes are tracked too"),
-	G("rss_step", K_BYTES, rss_step_bytes, "report a process when its RSS moves by this much (default 64M)"),
+	G("rss_step", K_BYTES, rss_step_bytes, "report a process when its RSS moves by this much (default 64M; finer near the limit)"),
 	G("mmap_threshold", K_BYTES, mmap_threshold_bytes, "report mmap/munmap of at least this size (default 64M)"),
 	G("sample_interval", K_MS, sample_interval_ms, "cgroup/PSI sampling period (default 500ms)"),
 	G("reclaim_report_interval", K_MS, reclaim_report_interval_ms, "at most one reclaim record per cgroup per (1s)"),

@@ -75,6 +75,7 @@ struct instance {
 	uint64_t usage_bytes;
 	uint64_t prev_usage_bytes; /* at the measurement before: is it climbing */
 	uint64_t limit_bytes;
+	uint64_t rss_step_bytes; /* the RSS event step its processes have in the kernel (core/rsstep.h); 0: not set */
 	uint64_t oom_kill_count;
 	uint64_t reclaim_count;
 	uint64_t reclaim_count_prev;

@@ -24,8 +24,10 @@
 #include "utf8.h"
 #include "policy.h"
 #include "prevent.h"
+#include "probes.h"
 #include "proctree.h"
 #include "restart.h"
+#include "rsstep.h"
 #include "snapshot.h"
 #include "scan.h"
 #include "usage.h"
@@ -588,6 +590,48 @@ static void restart_measured(struct instance *in, enum restart_state before, uin
 	instance_learnt(in);
 }
 
+struct step_walk {
+	struct instance *in;
+	uint64_t step;
+};
+
+static void set_proc_step(struct instance *in, struct proc *p, uint64_t step)
+{
+	if (p->death != PROC_ALIVE || p->rss_step_bytes == step)
+		return;
+	/* a process the kernel does not track (yet) gets its step at its next event */
+	if (probes_set_rss_step(in->d->probes, (uint32_t)p->pid, step) == 0)
+		p->rss_step_bytes = step;
+}
+
+static void step_one(struct proc *p, void *ctx)
+{
+	struct step_walk *w = ctx;
+
+	if (instance_tree_has(w->in, p))
+		set_proc_step(w->in, p, w->step);
+}
+
+/* Fine RSS events near the limit, coarse far from it: the step follows the headroom after each measurement. The
+ * whole tree is walked only when the step changes (the headroom halved or doubled); a process that missed it (forked
+ * since, or not yet in the kernel's map) is caught up at its own next event. */
+static void tune_rss_step(struct instance *in, struct proc *event_proc)
+{
+	uint64_t step;
+
+	if (!in->d->probes || !in->server_pid)
+		return;
+	step = rss_step_for_headroom(in->usage_bytes, in->limit_bytes, in->d->cfg->rss_step_bytes);
+	if (step != in->rss_step_bytes) {
+		struct step_walk w = { in, step };
+
+		in->rss_step_bytes = step;
+		proctree_foreach(in->d->pt, step_one, &w);
+	} else if (event_proc) {
+		set_proc_step(in, event_proc, step);
+	}
+}
+
 void instance_sample(struct instance *in, uint64_t now_ns)
 {
 	enum restart_state rs_before = in->rs;
@@ -596,6 +640,7 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	restart_step(in, now_ns);
 	restart_measured(in, rs_before, now_ns);
 	instance_measure(in);
+	tune_rss_step(in, NULL);
 	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
 	instance_settle_step(in, now_ns);
 	instance_learn_flush(in, now_ns, false);
@@ -633,6 +678,7 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 	if (!instance_tree_has(in, p))
 		return;
 	instance_measure(in);
+	tune_rss_step(in, p);
 	igen_rss_event(in, p, event_rss, now_ns);
 	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
 	instance_settle_step(in, now_ns);

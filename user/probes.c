@@ -469,6 +469,24 @@ int probes_track(struct probes *p, uint32_t pid, uint32_t flags)
 	return 0;
 }
 
+int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes)
+{
+	struct os_tracked t;
+
+	if (!p)
+		return -ENODEV;
+	/* read-modify-write of a value the rss_stat program also writes (last_rss_bytes): a fault racing with it may
+	 * have its last_rss_bytes replaced by the one read here, which costs at most one early or late event */
+	if (bpf_map__lookup_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), 0) < 0)
+		return -errno;
+	if (t.step_bytes == step_bytes)
+		return 0;
+	t.step_bytes = step_bytes;
+	if (bpf_map__update_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), BPF_EXIST) < 0)
+		return -errno;
+	return 0;
+}
+
 int probes_untrack(struct probes *p, uint32_t pid)
 {
 	if (bpf_map__delete_elem(p->skel->maps.tracked, &pid, sizeof(pid), 0) < 0 && errno != ENOENT)

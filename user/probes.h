@@ -34,6 +34,9 @@ int probes_epoll_fd(const struct probes *p);
 int probes_consume(struct probes *p);
 int probes_track(struct probes *p, uint32_t pid, uint32_t flags);
 int probes_untrack(struct probes *p, uint32_t pid);
+/* The RSS step after which the kernel reports this tracked process (0: the configured rss_step again); -ENOENT when
+ * the kernel does not track pid. Cheap enough per event, but callers set it when it changes (core/rsstep.h). */
+int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes);
 int probes_watch_cgroup(struct probes *p, uint64_t cgroup_id);
 int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX]);
 /* Human summary such as "9 of 10 probes attached (missing: mmap: tracefs unavailable)". */

@@ -39,6 +39,7 @@ struct proc {
 	uint64_t rss_bytes;
 	uint64_t rss_peak_bytes;
 	uint32_t track_flags; /* OS_TRACKED_* */
+	uint64_t rss_step_bytes; /* the RSS event step last set in the kernel's map for it; 0: the configured one */
 	bool details; /* /proc was read successfully */
 	/* lineage: the ComfyUI server this process was forked from (directly or not), if any */
 	pid_t server_pid;

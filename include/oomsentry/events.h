@@ -117,6 +117,9 @@ struct os_event {
 /* Value of the tracked map: per-process state the hot rss_stat path needs without a second lookup. */
 struct os_tracked {
 	__u64 last_rss_bytes; /* RSS at the last OS_EV_RSS event */
+	/* this process's event step; 0: the configured rss_step. User space tightens it as the headroom under the limit
+	 * shrinks (core/rsstep.h); a child forked in the kernel inherits its parent's. */
+	__u64 step_bytes;
 	__u32 flags;
 	__u32 pad;
 };

@@ -938,7 +938,7 @@ static void test_help_keys(void **state)
 	fclose(out);
 	/* every key in its three forms, with its help */
 	assert_non_null(strstr(buf, "\n  --rss-step                     OOMSENTRY_RSS_STEP                    "
-				    "report a process when its RSS moves by this much (default 64M)\n"));
+				    "report a process when its RSS moves by this much (default 64M; finer near the limit)\n"));
 	static const char *const keys[] = {
 		"comm_prefixes", "cgroups", "rss_step", "mmap_threshold", "sample_interval", "reclaim_report_interval",
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
