@@ -178,6 +178,9 @@ static __always_inline struct os_event *event_reserve(__u32 type, struct task_st
 
 	if (!e) {
 		stat_inc(OS_STAT_DROPS);
+		/* type is a constant in each inlined caller: no branch left on the rss_stat path */
+		if (type == OS_EV_EXEC || type == OS_EV_FORK || type == OS_EV_EXIT)
+			stat_inc(OS_STAT_LIFECYCLE_DROPS);
 		return NULL;
 	}
 	/* ring buffer memory is not zeroed: never hand stale kernel bytes to user space */

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include "common.h"
 #include "config.h"
 
@@ -58,6 +59,7 @@ static const struct key keys[] = {
 	  "systemd-oomd pre-kill hook socket, e.g. /run/systemd/oomd.prekill.hook/oomsentry, or off (default off)"),
 	G("runtime_dir", K_STR, runtime_dir, "per-instance locks: one daemon per instance (/run/oomsentry)"),
 	G("max_processes", K_UINT, max_processes, "process table cap; dead entries are evicted first (2048)"),
+	G("ring_buffer_size", K_BYTES, ring_buffer_bytes, "BPF ring buffer, a power of two; events beyond it are dropped and the process table resynced from /proc (4M)"),
 	G("verbose", K_VERBOSE, verbose, "more output; twice for libbpf debug"),
 	I("url", K_STR, url, "ComfyUI base URL (default http://127.0.0.1:8188)"),
 	I("auth_header", K_STR, auth_header, "extra HTTP header for ComfyUI, e.g. 'Authorization: Bearer T'"),
@@ -128,6 +130,7 @@ void config_defaults(struct config *cfg)
 	cfg->incident_max_count = 50;
 	cfg->incident_max_bytes = 64ULL << 20;
 	cfg->max_processes = 2048;
+	cfg->ring_buffer_bytes = 4ULL << 20;
 	instance_defaults(&cfg->instances[0], "default");
 	cfg->n_instances = 1;
 }
@@ -669,6 +672,13 @@ int config_finalize(struct config *cfg, char *errbuf, size_t errlen)
 	}
 	if (cfg->sample_interval_ms < 10 || cfg->poll_interval_ms < 10) {
 		snprintf(errbuf, errlen, "sample_interval and poll_interval must be at least 10ms");
+		return -EINVAL;
+	}
+	/* the kernel wants a power-of-two multiple of the page size */
+	if (cfg->ring_buffer_bytes < (uint64_t)sysconf(_SC_PAGESIZE) || cfg->ring_buffer_bytes > (1ULL << 30) ||
+	    (cfg->ring_buffer_bytes & (cfg->ring_buffer_bytes - 1))) {
+		snprintf(errbuf, errlen, "ring_buffer_size must be a power of two between the page size and 1G, not %llu",
+			 (unsigned long long)cfg->ring_buffer_bytes);
 		return -EINVAL;
 	}
 	if (cfg->rss_step_bytes < 4096) {

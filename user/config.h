@@ -81,6 +81,7 @@ struct config {
 	char prekill_hook[CONFIG_STR]; /* "off" or the socket oomd calls before a kill (systemd >= 260) */
 	char runtime_dir[CONFIG_STR]; /* per-instance lock files */
 	uint64_t max_processes;       /* process table cap */
+	uint64_t ring_buffer_bytes;   /* the BPF ring buffer: a power of two, at least a page */
 	int verbose;
 
 	struct instance_config instances[CONFIG_MAX_INSTANCES];

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "cgroup.h"
 #include "config.h"
+#include "dropsync.h"
 
 enum daemon_mode { MODE_INVALID = 0, MODE_OBSERVE, MODE_RUN, MODE_SCAN, MODE_STATUS, MODE_REPORT };
 
@@ -43,6 +44,11 @@ struct daemon {
 	struct curl_loop *curl; /* ComfyUI requests run on the loop (none in `oomsentry scan`: blocking there) */
 	uint64_t events_by_type[16];
 	uint64_t bpf_drops_reported;
+	/* lost exec/fork/exit events: when to rescan /proc (loop.c) */
+	struct dropsync drops;
+	uint64_t drops_checked_ns;
+	bool drops_check_owed; /* events came since the last look at the kernel's count */
+	uint64_t resyncs;
 	bool exiting;
 	bool reload;
 	reload_check_fn reload_check;

@@ -367,6 +367,179 @@ static void polling_tick(struct daemon *d, uint64_t now)
 			  poll_new, d);
 }
 
+/* ---- lost exec/fork/exit events: the process table resynced from /proc ---- */
+
+/* how often the kernel's drop count is read while events flow: a full ring fills within this at most */
+#define DROP_CHECK_NS (100 * NSEC_PER_MSEC)
+
+struct gone {
+	pid_t pid;
+	uint64_t start_ns;
+};
+
+struct resync_ctx {
+	struct daemon *d;
+	struct gone *gone;
+	size_t n_gone, cap_gone;
+};
+
+/* Alive in the table: is it still, and as what? (an exec whose event was dropped changed its name) */
+static void resync_check_one(struct proc *p, void *ctx)
+{
+	struct resync_ctx *rc = ctx;
+	int r;
+
+	if (p->death != PROC_ALIVE)
+		return;
+	r = proctree_check_alive(rc->d->pt, p);
+	if (r > 0 && proctree_refresh(rc->d->pt, p) != -ESRCH)
+		return;
+	if (r < 0 && r != -ESRCH)
+		return; /* /proc could not say: leave it to its exit event or the next resync */
+	if (rc->n_gone == rc->cap_gone) {
+		size_t cap = rc->cap_gone ? 2 * rc->cap_gone : 64;
+		struct gone *g = realloc(rc->gone, cap * sizeof(*g));
+
+		if (!g)
+			return;
+		rc->gone = g;
+		rc->cap_gone = cap;
+	}
+	rc->gone[rc->n_gone++] = (struct gone){ p->pid, p->start_ns };
+}
+
+struct found {
+	pid_t pid;
+	uint64_t start_ns;
+};
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->start_ns != y->start_ns)
+		return x->start_ns < y->start_ns ? -1 : 1;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static void emit_found(struct proc *p)
+{
+	char rss[BYTES_STR_MAX];
+	struct rec r;
+
+	rec_init(&r, REC_PROCESS, LOG_INFO);
+	rec_add_pid(&r, "PID", p->pid);
+	rec_add_pid(&r, "PPID", p->ppid);
+	rec_add(&r, "COMM", "%s", p->comm);
+	rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
+	rec_add(&r, "CGROUP", "%s", p->cgroup_dir);
+	rec_add(&r, "CMDLINE", "%s", p->cmdline);
+	rec_add(&r, "SOURCE", "resync");
+	rec_message(&r, "tracking pid %d %s (%s), found in /proc after dropped events: %.120s", p->pid, p->comm,
+		    FMT_BYTES(rss, p->rss_bytes), p->cmdline);
+	rec_emit(&r);
+}
+
+/* The kernel's tracked map is right even when events were dropped (exec, fork and exit update it before they
+ * reserve their event): what it holds that the table does not started meanwhile; what the table holds alive
+ * that /proc no longer has (or has as a zombie, or under another start time) ended meanwhile. */
+static void resync_process_table(struct daemon *d, uint64_t now, unsigned *ret_found, unsigned *ret_gone)
+{
+	_cleanup_free_ uint32_t *tracked = NULL;
+	_cleanup_free_ struct found *found = NULL;
+	struct resync_ctx rc = { .d = d };
+	size_t n_found = 0;
+	unsigned n_new = 0, n_ended = 0;
+	int n;
+
+	/* what is still in the ring is not lost: the table first takes it in */
+	probes_consume(d->probes);
+	n = probes_list_tracked(d->probes, &tracked);
+	if (n > 0)
+		found = calloc((size_t)n, sizeof(*found));
+	for (int i = 0; found && i < n; i++) {
+		struct proc *p = proctree_get(d->pt, (pid_t)tracked[i]);
+		struct proc_stat st;
+		bool dup = false;
+
+		if ((p && p->death == PROC_ALIVE) || (pid_t)tracked[i] == getpid())
+			continue;
+		for (size_t j = 0; j < n_found && !dup; j++)
+			dup = found[j].pid == (pid_t)tracked[i];
+		if (dup || procfs_read_stat(proctree_root(d->pt), (pid_t)tracked[i], &st) < 0 || st.state == 'Z')
+			continue;
+		found[n_found++] = (struct found){ (pid_t)tracked[i], st.start_ns };
+	}
+	/* parents started before their children: in that order each inherits its parent's lineage */
+	if (n_found)
+		qsort(found, n_found, sizeof(*found), found_cmp);
+	for (size_t i = 0; i < n_found; i++) {
+		struct proc *p = daemon_track(d, found[i].pid, OS_TRACKED_SEEDED);
+
+		if (!p)
+			continue;
+		n_new++;
+		emit_found(p);
+		for (int j = 0; j < d->n_instances; j++)
+			instance_on_new_proc(d->instances[j], p, now);
+	}
+
+	proctree_foreach(d->pt, resync_check_one, &rc);
+	/* an exit that happened while /proc was read has its event in the ring, with its real cause */
+	probes_consume(d->probes);
+	for (size_t i = 0; i < rc.n_gone; i++) {
+		struct proc *p = proctree_get(d->pt, rc.gone[i].pid);
+		struct os_event e = { .type = OS_EV_EXIT };
+
+		if (!p || p->death != PROC_ALIVE || p->start_ns != rc.gone[i].start_ns)
+			continue;
+		proctree_mark_exit_lost(d->pt, p, now);
+		e.pid = (uint32_t)p->pid;
+		e.ts_ns = now;
+		e.cgroup_id = p->cgroup_id;
+		memcpy(e.comm, p->comm, sizeof(e.comm));
+		emit_exit(d, &e, p, &p->cause, now);
+		n_ended++;
+	}
+	free(rc.gone);
+	*ret_found = n_new;
+	*ret_gone = n_ended;
+}
+
+static void check_drops(struct daemon *d, uint64_t now)
+{
+	uint64_t total;
+	unsigned flags, found = 0, gone = 0;
+	struct rec r;
+
+	d->drops_checked_ns = now;
+	d->drops_check_owed = false;
+	if (probes_read_stat(d->probes, OS_STAT_LIFECYCLE_DROPS, &total) < 0)
+		return;
+	flags = dropsync_step(&d->drops, total, now);
+	if (flags & DROPSYNC_RESYNC) {
+		resync_process_table(d, now, &found, &gone);
+		d->resyncs++;
+		metrics_set_counter(METRIC_RESYNCS_TOTAL, "", (double)d->resyncs);
+		log_debug("process table resynced from /proc after dropped events: %u found, %u ended", found, gone);
+	}
+	if (flags & DROPSYNC_BURST) {
+		rec_init(&r, REC_DAEMON, LOG_WARNING);
+		rec_add(&r, "STATE", "resync");
+		rec_add_u64(&r, "DROPPED", d->drops.burst_drops);
+		rec_add_u64(&r, "FOUND", found);
+		rec_add_u64(&r, "GONE", gone);
+		rec_message(&r, "the kernel dropped %llu exec/fork/exit events (ring buffer full: the daemon fell behind); "
+				"the process table was resynced from /proc: %u processes started meanwhile are tracked, "
+				"%u that ended are closed; while drops go on it is resynced every second",
+			    (unsigned long long)d->drops.burst_drops, found, gone);
+		rec_emit(&r);
+	}
+	if (flags & DROPSYNC_BURST_END)
+		log_notice("no more dropped events: %llu exec/fork/exit events were lost in all, the process table was "
+			   "resynced %u times", (unsigned long long)d->drops.burst_drops, d->drops.burst_resyncs);
+}
+
 /* ---- setup ---- */
 
 static int timer_arm(int fd, uint64_t interval_ms)
@@ -477,7 +650,7 @@ static void update_metrics(struct daemon *d)
 		metrics_set_counter(METRIC_BPF_DROPS_TOTAL, "", (double)stats[OS_STAT_DROPS]);
 		if (stats[OS_STAT_DROPS] > d->bpf_drops_reported) {
 			log_warn("the BPF ring buffer dropped %llu events (total %llu): the daemon is too slow or events "
-				 "too frequent; raise rss_step",
+				 "too frequent; raise rss_step or ring_buffer_size",
 				 (unsigned long long)(stats[OS_STAT_DROPS] - d->bpf_drops_reported),
 				 (unsigned long long)stats[OS_STAT_DROPS]);
 			d->bpf_drops_reported = stats[OS_STAT_DROPS];
@@ -498,6 +671,7 @@ static int daemon_setup(struct daemon *d)
 		.comm_prefixes = d->cfg->comm_prefixes,
 		.n_comm_prefixes = d->cfg->n_comm_prefixes,
 		.memcg_events = d->cfg->memcg_events_probe,
+		.ring_bytes = d->cfg->ring_buffer_bytes,
 		.verbose = d->cfg->verbose,
 	};
 	uint64_t ids[CONFIG_MAX_LIST];
@@ -523,6 +697,9 @@ static int daemon_setup(struct daemon *d)
 
 	if (d->cfg->bpf) {
 		r = probes_start(&pc, on_event, d, &d->probes);
+		/* the counters start at zero with the maps: a drop before the first look is a drop */
+		d->drops = (struct dropsync){ .primed = true };
+		d->drops_check_owed = true;
 		if (r < 0) {
 			log_error("BPF PROBES UNAVAILABLE: falling back to /proc and cgroup polling every %llu ms; exit "
 				  "causes and OOM victims cannot be attributed in this mode",
@@ -692,13 +869,26 @@ static int daemon_loop(struct daemon *d)
 	while (!d->exiting) {
 		struct epoll_event evs[16];
 		int timeout = 1000, n;
-		uint64_t now;
+		uint64_t now, due;
 
 		/* libmicrohttpd may hold buffered work that no fd event will announce */
 		if (d->metrics_on) {
 			int t = metrics_server_timeout_ms();
 			if (t >= 0 && t < timeout)
 				timeout = t;
+		}
+		/* a drop check owed (events came, or a resync was held back) must not wait for the next event */
+		if (d->probes) {
+			now = now_mono_ns();
+			due = dropsync_due_ns(&d->drops);
+			if (d->drops_check_owed)
+				due = MIN(due, d->drops_checked_ns + DROP_CHECK_NS);
+			if (due != UINT64_MAX) {
+				uint64_t ms = due > now ? (due - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
+
+				if ((uint64_t)timeout > ms)
+					timeout = (int)ms;
+			}
 		}
 		n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), timeout);
 
@@ -718,6 +908,7 @@ static int daemon_loop(struct daemon *d)
 			case TAG_RB:
 				if (probes_consume(d->probes) < 0)
 					log_debug("ring buffer consume failed");
+				d->drops_check_owed = true;
 				break;
 			case TAG_SIG:
 				handle_signal(d);
@@ -755,6 +946,9 @@ static int daemon_loop(struct daemon *d)
 		if (d->metrics_on && metrics_server_timeout_ms() == 0)
 			metrics_server_process();
 		now = now_mono_ns();
+		if (d->probes && ((d->drops_check_owed && now - d->drops_checked_ns >= DROP_CHECK_NS) ||
+				  now >= dropsync_due_ns(&d->drops)))
+			check_drops(d, now);
 		if (now - last_watchdog > 2 * NSEC_PER_SEC) {
 			sd_notify(0, "WATCHDOG=1");
 			last_watchdog = now;

@@ -314,6 +314,9 @@ static int load_object(struct probes *p, const struct probes_config *pc, struct 
 			return r;
 		}
 		set_rodata(p->skel, pc);
+		if (pc->ring_bytes && bpf_map__set_max_entries(p->skel->maps.rb, (__u32)pc->ring_bytes) < 0)
+			log_warn("cannot size the BPF ring buffer to %llu bytes; keeping the default",
+				 (unsigned long long)pc->ring_bytes);
 		for (int i = 0; i < PV_N; i++) {
 			struct bpf_program *prog = bpf_object__find_program_by_name(p->skel->obj, pv_progs[i].prog);
 
@@ -523,6 +526,45 @@ int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX])
 	}
 	free(vals);
 	return 0;
+}
+
+int probes_read_stat(const struct probes *p, enum os_stat which, uint64_t *ret)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	_cleanup_free_ uint64_t *vals = NULL;
+	__u32 key = which;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map__lookup_elem(p->skel->maps.stats, &key, sizeof(key), vals, sizeof(*vals) * (size_t)ncpu, 0) < 0)
+		return -errno;
+	*ret = 0;
+	for (int c = 0; c < ncpu; c++)
+		*ret += vals[c];
+	return 0;
+}
+
+int probes_list_tracked(const struct probes *p, uint32_t **ret)
+{
+	size_t cap = bpf_map__max_entries(p->skel->maps.tracked), n = 0;
+	_cleanup_free_ uint32_t *pids = calloc(cap ? cap : 1, sizeof(*pids));
+	uint32_t key, next;
+	const void *prev = NULL;
+
+	if (!pids)
+		return -ENOMEM;
+	/* a key deleted under the walk restarts it from the top (the kernel's rule for hash maps), so a pid may come
+	 * twice: the caller skips what it knows; the cap bounds the walk */
+	while (n < cap && bpf_map__get_next_key(p->skel->maps.tracked, prev, &next, sizeof(next)) == 0) {
+		pids[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	*ret = TAKE_PTR(pids);
+	return (int)n;
 }
 
 const char *probes_summary(const struct probes *p)

@@ -19,6 +19,7 @@ struct probes_config {
 	const uint64_t *filter_cgroup_ids; /* configured scope cgroups (memory cgroup ids) */
 	int n_filter_cgroups;
 	bool memcg_events; /* attach tp_btf/count_memcg_events (costs on every page fault of every process) */
+	uint64_t ring_bytes; /* 0: the object's own size */
 	int verbose;
 };
 
@@ -39,6 +40,11 @@ int probes_untrack(struct probes *p, uint32_t pid);
 int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes);
 int probes_watch_cgroup(struct probes *p, uint64_t cgroup_id);
 int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX]);
+/* One counter of the stats map summed over the CPUs (one syscall: cheap enough for every loop iteration). */
+int probes_read_stat(const struct probes *p, enum os_stat which, uint64_t *ret);
+/* Every tgid the kernel side tracks (its own view: exec/fork/exit update it even when their events are dropped),
+ * possibly some twice. Returns how many are in *ret (malloc'd, caller frees) or negative errno. */
+int probes_list_tracked(const struct probes *p, uint32_t **ret);
 /* Human summary such as "9 of 10 probes attached (missing: mmap: tracefs unavailable)". */
 const char *probes_summary(const struct probes *p);
 /* The two numbers of that summary: programs attached, and programs this kernel and configuration ask for. */

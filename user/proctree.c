@@ -339,6 +339,28 @@ void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns)
 		t->n_alive--;
 }
 
+void proctree_mark_exit_lost(struct proctree *t, struct proc *p, uint64_t now_ns)
+{
+	if (p->death != PROC_ALIVE)
+		return;
+	proctree_mark_vanished(t, p, now_ns);
+	p->exit_lost = true;
+}
+
+int proctree_check_alive(struct proctree *t, const struct proc *p)
+{
+	struct proc_stat st;
+	int r = procfs_read_stat(t->root, p->pid, &st);
+
+	if (r == -ENOENT || r == -ESRCH)
+		return 0;
+	if (r < 0)
+		return r;
+	if (p->start_ns && st.start_ns != p->start_ns)
+		return 0;
+	return st.state == 'Z' || st.state == 'X' || st.state == 'x' ? 0 : 1;
+}
+
 void proctree_mark_server(struct proctree *t, struct proc *p, int instance)
 {
 	bool changed = true;
@@ -373,6 +395,8 @@ const char *proc_death_str(const struct proc *p, char *buf, size_t len)
 {
 	if (p->death == PROC_ALIVE)
 		snprintf(buf, len, "running");
+	else if (p->death == PROC_DEATH_UNKNOWN && p->cause.kind == DEATH_UNKNOWN && p->exit_lost)
+		snprintf(buf, len, "vanished (its exit event was dropped: cause unknown)");
 	else if (p->death == PROC_DEATH_UNKNOWN && p->cause.kind == DEATH_UNKNOWN)
 		snprintf(buf, len, "vanished (cause unknown without the BPF probes)");
 	else

@@ -50,6 +50,7 @@ struct proc {
 	enum proc_death death;
 	uint32_t exit_code_raw; /* task->exit_code as the kernel keeps it */
 	struct death_cause cause;
+	bool exit_lost; /* gone while the kernel dropped events: its exit was never seen */
 	bool oom_victim;
 	uint64_t oom_ns;
 	uint64_t exit_ns;
@@ -92,6 +93,11 @@ void proctree_on_fork(struct proctree *t, pid_t parent, pid_t child);
 struct proc *proctree_on_exit(struct proctree *t, pid_t pid, uint32_t exit_code_raw, uint64_t now_ns);
 /* Polling mode (no BPF): the process is gone and nobody can say why. */
 void proctree_mark_vanished(struct proctree *t, struct proc *p, uint64_t now_ns);
+/* With BPF: the process is gone and its exit event was dropped (ring buffer full); the cause is lost. */
+void proctree_mark_exit_lost(struct proctree *t, struct proc *p, uint64_t now_ns);
+/* Whether p's pid still is that process and not yet a zombie (a zombie's exit has been through the probes):
+ * 1 alive, 0 ended (or the pid is another process now), negative errno when /proc cannot say. */
+int proctree_check_alive(struct proctree *t, const struct proc *p);
 struct proc *proctree_on_oom_victim(struct proctree *t, pid_t pid, uint64_t rss_bytes, uint64_t now_ns);
 /* Marks a process as the server of an instance; its descendants inherit the lineage as they fork. */
 void proctree_mark_server(struct proctree *t, struct proc *p, int instance);

@@ -136,7 +136,8 @@ enum os_stat {
 	OS_STAT_RSS_CALLS = 2, /* rss_stat hits on tracked processes */
 	OS_STAT_OOM_DUPLICATES = 3, /* a second mark_victim for a process already reported */
 	OS_STAT_OOM_UNRESOLVED = 4, /* mark_victim with only a pid (before 6.8) whose task could not be found */
-	OS_STAT_MAX = 5,
+	OS_STAT_LIFECYCLE_DROPS = 5, /* of OS_STAT_DROPS, exec/fork/exit: the process table is out of step */
+	OS_STAT_MAX = 6,
 };
 
 #endif

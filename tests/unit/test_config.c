@@ -870,6 +870,11 @@ SETUP(poll_too_small, c->poll_interval_ms = 0)
 SETUP(intervals_min, c->sample_interval_ms = 10; c->poll_interval_ms = 10)
 SETUP(rss_step_small, c->rss_step_bytes = 4095)
 SETUP(rss_step_min, c->rss_step_bytes = 4096)
+SETUP(ring_page, c->ring_buffer_bytes = (uint64_t)sysconf(_SC_PAGESIZE))
+SETUP(ring_half_page, c->ring_buffer_bytes = (uint64_t)sysconf(_SC_PAGESIZE) / 2)
+SETUP(ring_not_pow2, c->ring_buffer_bytes = 3ULL << 20)
+SETUP(ring_1g, c->ring_buffer_bytes = 1ULL << 30)
+SETUP(ring_2g, c->ring_buffer_bytes = 2ULL << 30)
 SETUP(crashloop_1, c->crashloop_threshold = 1)
 SETUP(crashloop_2, c->crashloop_threshold = 2)
 SETUP(crashloop_32, c->crashloop_threshold = 32)
@@ -892,6 +897,15 @@ static void test_finalize(void **state)
 	expect_finalize(intervals_min, NULL);
 	expect_finalize(rss_step_small, "rss_step must be at least 4K");
 	expect_finalize(rss_step_min, NULL);
+	expect_finalize(ring_page, NULL);
+	expect_finalize(ring_1g, NULL);
+	/* the kernel refuses anything but a power-of-two multiple of the page: say so at start, not at load */
+	char want[128];
+	snprintf(want, sizeof(want), "ring_buffer_size must be a power of two between the page size and 1G, not %llu",
+		 (unsigned long long)sysconf(_SC_PAGESIZE) / 2);
+	expect_finalize(ring_half_page, want);
+	expect_finalize(ring_not_pow2, "ring_buffer_size must be a power of two between the page size and 1G, not 3145728");
+	expect_finalize(ring_2g, "ring_buffer_size must be a power of two between the page size and 1G, not 2147483648");
 	expect_finalize(crashloop_1, "crashloop_threshold must be between 2 and 32");
 	expect_finalize(crashloop_2, NULL);
 	expect_finalize(crashloop_32, NULL);
@@ -944,7 +958,7 @@ static void test_help_keys(void **state)
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
 		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
 		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir",
-		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "verbose",
+		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "ring_buffer_size", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "websocket", "free_after_each_generation", "restart_every_generations", "restart_timeout",
 		"stop_grace", "last_resort_grace",

@@ -358,6 +358,48 @@ static void test_refresh(void **state)
 	assert_int_equal(p->death, PROC_ALIVE);
 }
 
+/* After dropped events: is an entry still its process? A zombie, another process under the pid, or none is not. */
+static void test_check_alive(void **state)
+{
+	char path[PATH_MAX], text[1024], *s;
+	struct proc *p;
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	p = add(201);
+	assert_int_equal(proctree_check_alive(t, p), 1);
+	/* a zombie: its exit has been through the probes, its event (if any) is in the ring */
+	snprintf(path, sizeof(path), "%s/201/stat", root);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	s = strstr(text, ") S ");
+	assert_non_null(s);
+	s[2] = 'Z';
+	write_file(text, n, "%s", path);
+	assert_int_equal(proctree_check_alive(t, p), 0);
+	/* the pid belongs to a process started later */
+	fake_proc_at(201, 200, "python3", start_ticks(201) + 50, 1000, NULL, NULL);
+	assert_int_equal(proctree_check_alive(t, p), 0);
+	fake_proc(201, 200, "python3", 1000, NULL, NULL);
+	assert_int_equal(proctree_check_alive(t, p), 1);
+	fake_gone(201);
+	assert_int_equal(proctree_check_alive(t, p), 0);
+	/* closed with its cause lost, and said so */
+	proctree_mark_exit_lost(t, p, S(5));
+	assert_int_equal(p->death, PROC_DEATH_UNKNOWN);
+	assert_int_equal(p->exit_ns, S(5));
+	assert_true(p->exit_lost);
+	assert_string_equal(proc_death_str(p, buf, sizeof(buf)), "vanished (its exit event was dropped: cause unknown)");
+	assert_int_equal(proctree_count_alive(t), 0);
+	/* a second call changes nothing */
+	proctree_mark_exit_lost(t, p, S(9));
+	assert_int_equal(p->exit_ns, S(5));
+}
+
 /* ---------------------------------------------------------------- lineage */
 
 static void test_mark_server_existing(void **state)
@@ -973,6 +1015,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_add_with_cgroup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refresh, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_server_existing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mark_server_skips_dead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lineage_on_fork, setup, teardown),

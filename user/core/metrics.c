@@ -173,6 +173,7 @@ int metrics_describe_oomsentry(void)
 		{ METRIC_EVENTS_TOTAL, METRIC_COUNTER, "Events received from the kernel probes, by type." },
 		{ METRIC_BPF_DROPS_TOTAL, METRIC_COUNTER, "Events the BPF programs could not queue (ring buffer full)." },
 		{ METRIC_TRACKED_PROCESSES, METRIC_GAUGE, "Processes currently tracked." },
+		{ METRIC_RESYNCS_TOTAL, METRIC_COUNTER, "Rescans of /proc after the kernel dropped exec/fork/exit events." },
 		{ METRIC_MEMORY_USAGE_BYTES, METRIC_GAUGE, "Memory charged to the instance's cgroup." },
 		{ METRIC_MEMORY_LIMIT_BYTES, METRIC_GAUGE, "Memory limit that applies to the instance." },
 		{ METRIC_GENERATIONS_TOTAL, METRIC_COUNTER, "Finished ComfyUI generations (prompts), by status." },

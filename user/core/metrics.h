@@ -21,6 +21,7 @@
 #define METRIC_EVENTS_TOTAL "oomsentry_events_total"                           /* {type} */
 #define METRIC_BPF_DROPS_TOTAL "oomsentry_bpf_drops_total"                     /* no labels */
 #define METRIC_TRACKED_PROCESSES "oomsentry_tracked_processes"                 /* no labels */
+#define METRIC_RESYNCS_TOTAL "oomsentry_process_table_resyncs_total"         /* no labels */
 #define METRIC_PROBES_ATTACHED "oomsentry_probes_attached"                     /* no labels; 0 when polling */
 #define METRIC_PROBES_EXPECTED "oomsentry_probes_expected"                     /* no labels; only with BPF */
 #define METRIC_MEMORY_USAGE_BYTES "oomsentry_memory_usage_bytes"               /* {comfyui} */
