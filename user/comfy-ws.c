@@ -17,6 +17,7 @@
 /* ComfyUI's biggest text message is execution_error with its traceback and current inputs; previews are binary
  * and skipped. A longer message is dropped, not the connection. */
 #define MSG_MAX_BYTES (1u << 20)
+#define MSG_MIN_BYTES 4096
 #define QUEUE_MAX 64
 #define BACKOFF_MIN_MS 1000
 #define BACKOFF_MAX_MS 30000
@@ -51,6 +52,7 @@ struct comfy_ws_conn {
 	uint64_t backoff_ms;
 
 	char *buf;
+	size_t cap;
 	size_t len;
 	bool skipping; /* the message under way is binary or too long */
 
@@ -134,9 +136,21 @@ static void received(struct comfy_ws_conn *c, struct lws *wsi, const void *in, s
 			log_debug("comfy ws %s: a message over %u bytes, skipped", c->host, MSG_MAX_BYTES);
 			c->skipping = true;
 		} else {
-			if (!c->buf)
-				c->buf = malloc(MSG_MAX_BYTES);
-			if (!c->buf) {
+			/* grown as messages need it: status and execution events are a few hundred bytes, and a
+			 * buffer of MSG_MAX_BYTES up front would stay in the locked heap for nothing */
+			if (c->len + len > c->cap) {
+				size_t cap = MAX(c->cap, (size_t)MSG_MIN_BYTES);
+				char *nb;
+
+				while (cap < c->len + len)
+					cap *= 2;
+				nb = realloc(c->buf, MIN(cap, (size_t)MSG_MAX_BYTES));
+				if (nb) {
+					c->buf = nb;
+					c->cap = MIN(cap, (size_t)MSG_MAX_BYTES);
+				}
+			}
+			if (c->len + len > c->cap) {
 				c->skipping = true;
 			} else {
 				memcpy(c->buf + c->len, in, len);
@@ -213,7 +227,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-	{ .name = "comfyui", .callback = callback, .rx_buffer_size = 65536 },
+	{ .name = "comfyui", .callback = callback, .rx_buffer_size = 4096 },
 	{ 0 },
 };
 
@@ -291,7 +305,7 @@ static void arm_timer(struct comfy_ws *ws)
 	timerfd_settime(ws->tfd, 0, &its, NULL);
 }
 
-int comfy_ws_new(int epfd, uint64_t tag, struct comfy_ws **ret)
+int comfy_ws_new(int epfd, uint64_t tag, bool tls, struct comfy_ws **ret)
 {
 	struct lws_context_creation_info info = { 0 };
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
@@ -318,7 +332,8 @@ int comfy_ws_new(int epfd, uint64_t tag, struct comfy_ws **ret)
 	info.connect_timeout_secs = CONNECT_TIMEOUT_S;
 	/* without it libwebsockets sizes its poll table by RLIMIT_NOFILE, which may be a million */
 	info.fd_limit_per_thread = 64;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* TLS only for https URLs: its setup reads the system's CA bundle into the (locked) heap, ~0.4 MiB */
+	info.options = tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0;
 	ws->ctx = lws_create_context(&info);
 	if (!ws->ctx) {
 		comfy_ws_free(ws);

@@ -35,9 +35,10 @@ struct comfy_ws_callbacks {
 	void (*on_state)(void *userdata, enum comfy_ws_state state, const char *why, uint64_t now_ns);
 };
 
-/* Creates the context; its sockets and timer are added to epfd with data.u64 = tag. Returns 0, -ENOMEM, -EIO
- * (libwebsockets could not start), or negative errno of epoll/timerfd. */
-int comfy_ws_new(int epfd, uint64_t tag, struct comfy_ws **ret);
+/* Creates the context; its sockets and timer are added to epfd with data.u64 = tag; tls: some URL is https (TLS
+ * is set up only then). Returns 0, -ENOMEM, -EIO (libwebsockets could not start), or negative errno of
+ * epoll/timerfd. */
+int comfy_ws_new(int epfd, uint64_t tag, bool tls, struct comfy_ws **ret);
 /* Closes every connection; accepts NULL; returns NULL. */
 struct comfy_ws *comfy_ws_free(struct comfy_ws *ws);
 

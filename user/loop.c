@@ -29,6 +29,7 @@
 #include "proctree.h"
 #include "prekill.h"
 #include "prune.h"
+#include "resident.h"
 #include "status.h"
 #include "units.h"
 #include "utf8.h"
@@ -774,7 +775,10 @@ static int daemon_setup(struct daemon *d)
 		if (d->instances[d->n_instances])
 			d->n_instances++;
 	}
-	r = comfy_ws_new(d->epfd, TAG_WS, &d->ws);
+	bool tls = false;
+	for (int i = 0; i < d->cfg->n_instances; i++)
+		tls |= !strncmp(d->cfg->instances[i].url, "https://", 8);
+	r = comfy_ws_new(d->epfd, TAG_WS, tls, &d->ws);
 	if (r < 0)
 		log_warn_errno(r, "no websocket client (libwebsockets); following ComfyUI by polling /queue every %llu ms",
 			       (unsigned long long)d->cfg->poll_interval_ms);
@@ -988,6 +992,23 @@ static int orphans_scan_cmd(struct daemon *d, bool reap)
 	return r;
 }
 
+/* What only the start needed leaves memory; what the loop uses is locked as it first runs (docs/performance.md). */
+static void trim_startup(void)
+{
+	struct resident_trim_stats st;
+	int r = resident_trim(&st);
+
+	if (r < 0) {
+		log_debug_errno(r, "cannot read /proc/self/smaps; startup's pages stay resident");
+		return;
+	}
+	log_debug("gave back %llu KiB that startup faulted into %llu library mappings; own code locked (%llu KiB)",
+		  (unsigned long long)st.dropped_kib, (unsigned long long)st.mappings,
+		  (unsigned long long)st.own_text_kib);
+	if (st.failures)
+		log_debug_errno(st.err, "%d mappings could not be trimmed or locked", st.failures);
+}
+
 static int check_privileges(void)
 {
 	_cleanup_free_ char *text = NULL;
@@ -1044,12 +1065,14 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		return r;
 	}
 
-	/* a daemon paged out under memory pressure reacts when it is too late */
-	if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0 && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-		log_debug_errno(-errno, "mlockall failed; continuing unlocked");
+	r = resident_lock();
+	if (r < 0)
+		log_debug_errno(r, "mlockall failed; continuing unlocked");
 	r = daemon_setup(&d);
-	if (r == 0)
+	if (r == 0) {
+		trim_startup();
 		r = daemon_loop(&d);
+	}
 	/* what the next `oomsentry scan` or the next start needs to prove whose processes these are */
 	for (int i = 0; i < d.n_instances; i++)
 		instance_persist_lineage(d.instances[i]);
