@@ -188,7 +188,7 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_RESTART:
 		/* urgent: nothing gentler takes effect before the limit, the server may not even answer: the last
 		 * resort stops it from the snapshot */
-		r = restart_begin(in, now_ns, dec->urgent, detail, len);
+		r = restart_begin(in, now_ns, dec->urgent, dec->urgent ? dec->ttl_ns : UINT64_MAX, detail, len);
 		break;
 	case POLICY_RUNG_KILL: {
 		struct largest_ctx c = { in, NULL };
@@ -434,7 +434,7 @@ static void drop_saved(struct instance *in, const char *prompt_id)
 
 /* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */
 static void after_act(struct instance *in, const struct policy_decision *dec, const struct generation *running,
-		      bool give_up, uint32_t stops, uint64_t need, uint64_t now_ns)
+		      const char *give_up_id, uint32_t stops, uint64_t need, uint64_t now_ns)
 {
 	switch (dec->rung) {
 	case POLICY_RUNG_FREE_MODELS:
@@ -448,10 +448,10 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		break;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
 		in->interrupt_sent_ns = now_ns;
-		if (give_up && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, running->prompt_id)) {
+		if (give_up_id && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, give_up_id)) {
 			saved_prompt_clear(&in->requeue);
 			in->requeue_pending = false;
-			journal_give_up(in, running->prompt_id, stops, need, "interrupted, not requeued");
+			journal_give_up(in, give_up_id, stops, need, "interrupted, not requeued");
 		}
 		break;
 	case POLICY_RUNG_RESTART:
@@ -459,15 +459,44 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		in->restart_stop_ms = 0;
 		/* an interrupted prompt waiting for its requeue goes back with the saved queue, once: restart.c moves
 		 * it into the snapshot (and ends the requeue) when it saves */
-		if (give_up && running) {
-			drop_saved(in, running->prompt_id);
-			journal_give_up(in, running->prompt_id, stops, need, "restarted, not resubmitted");
+		if (give_up_id) {
+			/* the id may live in the snapshot that drop_saved changes */
+			char id[COMFY_PROMPT_ID_MAX];
+			size_t n = strnlen(give_up_id, sizeof(id) - 1);
+
+			memcpy(id, give_up_id, n);
+			id[n] = 0;
+			drop_saved(in, id);
+			journal_give_up(in, id, stops, need, "restarted, not resubmitted");
 		}
 		prevent_brake_release(in, "the server restarts");
 		break;
 	default:
 		break;
 	}
+}
+
+/* The prompt a stop interrupts, for the give-up: the running generation; or, while a resubmission round has the
+ * poll off (the generation tracker then sees nothing start), the one the round's last look saw running — a prompt
+ * that climbs to the limit within the round is otherwise stopped and resubmitted forever. */
+struct stopped {
+	const char *id;
+	bool fresh;          /* it ran from a clean start */
+	uint64_t grown_bytes; /* how far it grew above where it started */
+};
+
+static struct stopped stopped_prompt(const struct instance *in, const struct generation *running)
+{
+	if (running)
+		return (struct stopped){ running->prompt_id, running->first_in_epoch,
+					 in->usage_bytes > running->usage_start_bytes ?
+						 in->usage_bytes - running->usage_start_bytes : 0 };
+	if (in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
+	    in->server_start_ns == in->resubmit_start_ns)
+		return (struct stopped){ in->resubmit_running_id, in->resubmit_running_first && in->resubmit_base_bytes,
+					 in->resubmit_base_bytes && in->usage_bytes > in->resubmit_base_bytes ?
+						 in->usage_bytes - in->resubmit_base_bytes : 0 };
+	return (struct stopped){ 0 };
 }
 
 void prevent_run(struct instance *in, uint64_t now_ns)
@@ -552,18 +581,17 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
 	/* a prompt stopped again and again for not fitting, once from a clean start, is given up */
-	if (!dec.dry_run && !dec.proactive && running && in->ic->give_up_after &&
+	struct stopped st = stopped_prompt(in, running);
+	if (!dec.dry_run && !dec.proactive && st.id && in->ic->give_up_after &&
 	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART))
-		give_up = policy_giveup_note(&in->giveup, running->prompt_id, running->first_in_epoch,
-					     in->usage_bytes > running->usage_start_bytes ?
-						     in->usage_bytes - running->usage_start_bytes : 0,
+		give_up = policy_giveup_note(&in->giveup, st.id, st.fresh, st.grown_bytes,
 					     (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX), now_ns, &stops, &need) == 1;
 	r = dec.dry_run ? 0 : act(in, &dec, now_ns, detail, sizeof(detail));
 	if (dec.dry_run)
 		detail[0] = 0;
 	journal_decision(in, &dec, r, detail, now_ns);
 	if (r == 0 && !dec.dry_run)
-		after_act(in, &dec, running, give_up, stops, need, now_ns);
+		after_act(in, &dec, running, give_up ? st.id : NULL, stops, need, now_ns);
 	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);
