@@ -5,7 +5,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <systemd/sd-bus.h>
 #include <unistd.h>
 #include "actions.h"
 #include "common.h"
@@ -158,24 +157,4 @@ int action_reap_children(void)
 				spawned[i].pid = 0;
 			}
 	return failed;
-}
-
-int action_restart_unit(const char *unit)
-{
-	sd_bus_error err = SD_BUS_ERROR_NULL;
-	sd_bus_message *reply = NULL;
-	sd_bus *bus = NULL;
-	int r;
-
-	r = sd_bus_open_system(&bus);
-	if (r < 0)
-		return log_error_errno(r, "cannot connect to the system bus to restart %s", unit);
-	r = sd_bus_call_method(bus, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-			       "org.freedesktop.systemd1.Manager", "RestartUnit", &err, &reply, "ss", unit, "replace");
-	if (r < 0)
-		log_error("RestartUnit %s failed: %s", unit, err.message ? err.message : strerror(-r));
-	sd_bus_error_free(&err);
-	sd_bus_message_unref(reply);
-	sd_bus_unref(bus);
-	return r < 0 ? r : 0;
 }

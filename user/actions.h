@@ -21,8 +21,5 @@ pid_t action_spawn_command(const char *cmd, const char *instance);
 /* waitpid(WNOHANG) on our own children; a command started by action_spawn_command gets an action record
  * (restart_command, RESULT ok/failed, EXIT_STATUS or SIGNAL). Returns how many of them failed. */
 int action_reap_children(void);
-/* RestartUnit(unit, "replace") on the system bus. Returns 0 or negative errno (-ENOENT/-ECONNREFUSED without
- * systemd) with a message logged. */
-int action_restart_unit(const char *unit);
 
 #endif

@@ -48,6 +48,8 @@ int igen_init(struct instance *in)
 
 void igen_free(struct instance *in)
 {
+	free(in->unseen); /* its request went with the client's queue */
+	in->unseen = NULL;
 	free(in->trace);
 	in->trace = NULL;
 }
@@ -244,28 +246,18 @@ static const struct la_prompt *cached_workflow(struct instance *in, const char *
 	return NULL;
 }
 
-void igen_unseen(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns)
+struct unseen_lookup {
+	char ids[UNSEEN_MAX][COMFY_PROMPT_ID_MAX];
+	size_t n_ids, next;
+	struct unseen u[UNSEEN_MAX];
+	size_t n;
+	uint64_t now_ns;
+	igen_then_fn then;
+};
+
+/* Every lookup answered: the generations in the order they ran. */
+static void unseen_record(struct instance *in, struct unseen *u, size_t n, uint64_t now_ns)
 {
-	struct unseen *u;
-	size_t n = 0;
-
-	if (!in->n_seen_pending)
-		return;
-	u = calloc(UNSEEN_MAX, sizeof(*u));
-	if (!u)
-		return;
-	for (size_t i = 0; i < in->n_seen_pending && n < UNSEEN_MAX; i++) {
-		const char *id = in->seen_pending[i];
-
-		if (in_queue(q, id) || (ended_id && !strcmp(id, ended_id)) || gen_find(&in->gens, id))
-			continue;
-		/* gone from the queue without running (deleted by a client) leaves no history */
-		if (comfy_get_history_item(in->comfy, id, &u[n].h) < 0 || !u[n].h.found)
-			continue;
-		snprintf(u[n].id, sizeof(u[n].id), "%s", id);
-		u[n].stamped = stamps(&u[n].h, &u[n].start_ns, &u[n].end_ns);
-		n++;
-	}
 	qsort(u, n, sizeof(*u), cmp_unseen);
 	for (size_t i = 0; i < n; i++) {
 		enum gen_status st = instance_history_status(&u[i].h);
@@ -297,7 +289,68 @@ void igen_unseen(struct instance *in, const struct comfy_queue *q, const char *e
 		instance_generation_done(in, u[i].id, st, now_ns);
 		in->la_running_valid = false;
 	}
-	free(u);
+}
+
+static void unseen_history_done(struct comfy_client *c, int r, void *ctx);
+
+/* The next lookup on the loop; false when none is left (or none could start). */
+static bool unseen_next(struct instance *in)
+{
+	struct unseen_lookup *l = in->unseen;
+
+	while (l->next < l->n_ids)
+		if (comfy_start_history_item(in->comfy, l->ids[l->next++], unseen_history_done, in) == 0)
+			return true;
+	return false;
+}
+
+static void unseen_history_done(struct comfy_client *c, int r, void *ctx)
+{
+	struct instance *in = ctx;
+	struct unseen_lookup *l = in->unseen;
+	const char *id = l->ids[l->next - 1];
+	struct unseen *u = &l->u[l->n];
+
+	/* gone from the queue without running (deleted by a client) leaves no history; a lookup that failed is a
+	 * prompt whose memory stays unknown, as a synchronous one that failed was */
+	if (comfy_take_history_item(c, r, id, &u->h) == 0 && u->h.found) {
+		memcpy(u->id, id, sizeof(u->id)); /* both COMFY_PROMPT_ID_MAX, NUL-ended */
+		u->stamped = stamps(&u->h, &u->start_ns, &u->end_ns);
+		l->n++;
+	}
+	if (unseen_next(in))
+		return;
+	in->unseen = NULL;
+	unseen_record(in, l->u, l->n, l->now_ns);
+	l->then(in);
+	free(l);
+}
+
+bool igen_unseen_start(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns,
+		       igen_then_fn then)
+{
+	struct unseen_lookup *l;
+
+	if (!in->n_seen_pending || in->unseen || !in->d->curl)
+		return false;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return false;
+	for (size_t i = 0; i < in->n_seen_pending && l->n_ids < UNSEEN_MAX; i++) {
+		const char *id = in->seen_pending[i];
+
+		if (in_queue(q, id) || (ended_id && !strcmp(id, ended_id)) || gen_find(&in->gens, id))
+			continue;
+		snprintf(l->ids[l->n_ids++], COMFY_PROMPT_ID_MAX, "%s", id);
+	}
+	l->now_ns = now_ns;
+	l->then = then;
+	in->unseen = l;
+	if (l->n_ids && unseen_next(in))
+		return true;
+	in->unseen = NULL;
+	free(l);
+	return false;
 }
 
 /* ---- look-ahead ---- */

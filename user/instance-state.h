@@ -141,6 +141,7 @@ struct instance {
 	pid_t rs_old_pid;
 	uint64_t rs_old_start_ns;
 	pid_t rs_command_pid;      /* restart_command running (its exit status decides) */
+	struct unitjob *rs_job;    /* RestartUnit's job under way (its result decides) */
 	/* the queue as of the last /queue reply, persisted under state_dir: what any stop resubmits */
 	struct queue_snapshot snap;
 	bool snap_dirty;           /* changed since it was last written */
@@ -162,6 +163,8 @@ struct instance {
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;
+	int pending_change;           /* enum queue_change of pending_q, while the unseen prompts are looked up */
+	struct unseen_lookup *unseen; /* /history lookups of prompts that ran between two polls, under way */
 	struct incident *incident;
 	/* orphans */
 	struct orphan_reap reaps[MAX_REAPS];
@@ -236,9 +239,13 @@ void igen_measured(struct instance *in, uint64_t now_ns);
 void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uint64_t ts_ns);
 /* After gen_end() of a prompt the live path saw: its start, peak and residual from the stamps in h. */
 void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_history_item *h, uint64_t now_ns);
-/* Prompts that left the pending list without being seen running: read from /history, recorded in order.
- * new_running_id: the prompt running now ("" when idle); ended_id: the one the live path just ended ("" none). */
-void igen_unseen(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns);
+/* Prompts that left the pending list without being seen running: their /history entries are read on the loop, one
+ * request after the other, and the generations recorded in order once all have answered; then(in) runs after that.
+ * ended_id: the one the live path just ended ("" none). true: lookups run and then() comes later; false: none was
+ * owed (or none could start), nothing was recorded and the caller goes on at once. */
+typedef void (*igen_then_fn)(struct instance *in);
+bool igen_unseen_start(struct instance *in, const struct comfy_queue *q, const char *ended_id, uint64_t now_ns,
+		       igen_then_fn then);
 void igen_started(struct instance *in, const struct comfy_queue_item *it);
 /* A generation was recorded: learn the load cost of the models it brought in. */
 void igen_ended(struct instance *in, const struct generation *g);

@@ -14,6 +14,7 @@
 #include "generations.h"
 #include "incident.h"
 #include "instance.h"
+#include "unitjob.h"
 #include "instance-state.h"
 #include "journal.h"
 #include "learn.h"
@@ -124,6 +125,7 @@ void instance_free(struct instance *in)
 	if (!in)
 		return;
 	prevent_brake_release(in, "the daemon stops");
+	unitjob_cancel(in->rs_job);
 	instance_learn_flush(in, 0, true);
 	comfy_client_free(in->comfy);
 	igen_free(in);
@@ -398,6 +400,18 @@ static bool queue_has(const struct comfy_queue *q, const char *id)
 	return false;
 }
 
+static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns);
+
+/* The prompts that ran between two polls are recorded: the poll goes on with its /queue reply. */
+static void unseen_done(struct instance *in)
+{
+	struct comfy_queue q = in->pending_q;
+
+	memset(&in->pending_q, 0, sizeof(in->pending_q));
+	in->poll_busy = false;
+	poll_finish(in, &q, (enum queue_change)in->pending_change, in->pending_now_ns);
+}
+
 /* The rest of a poll, once the /history entry of a prompt that left the running slot is known (h; found false when
  * none left or it could not be read). Owns q. */
 static void poll_apply(struct instance *in, struct comfy_queue *q, const struct comfy_history_item *h, uint64_t now_ns)
@@ -411,9 +425,22 @@ static void poll_apply(struct instance *in, struct comfy_queue *q, const struct 
 		generation_ended(in, in->running.prompt_id, h, now_ns);
 		saved_prompt_clear(&in->running);
 	}
-	/* short prompts may have come and gone since the last poll, unless the same one ran all along */
-	if (change != QUEUE_SAME || !running_id[0])
-		igen_unseen(in, q, ended, now_ns);
+	/* short prompts may have come and gone since the last poll, unless the same one ran all along: their /history
+	 * is read on the loop, and this poll goes on once they are recorded (they ran before the one running now) */
+	if ((change != QUEUE_SAME || !running_id[0]) && igen_unseen_start(in, q, ended, now_ns, unseen_done)) {
+		in->pending_q = *q;
+		in->pending_now_ns = now_ns;
+		in->pending_change = (int)change;
+		in->poll_busy = true;
+		return;
+	}
+	poll_finish(in, q, change, now_ns);
+}
+
+static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns)
+{
+	const char *running_id = q->n_running ? q->running[0].prompt_id : "";
+
 	if (queue_change_started(change)) {
 		/* the prompt may have run for a poll interval already (and loaded its model) */
 		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);

@@ -34,9 +34,11 @@
 #include "units.h"
 #include "utf8.h"
 #include "comfy-ws.h"
+#include "unitjob.h"
+#include "localconn.h"
 
 /* epoll tags */
-enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL };
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL, TAG_BUS, TAG_CONN };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -588,8 +590,10 @@ static void daemon_free(struct daemon *d)
 		instance_free(d->instances[i]);
 	curl_loop_free(d->curl);
 	d->curl = NULL;
+	unitjob_shutdown();
 	if (d->metrics_on)
 		metrics_server_stop();
+	localconn_shutdown();
 	status_server_stop(d->status_fd, d->cfg->socket_path);
 	prekill_server_stop(d->prekill_fd, d->cfg->prekill_hook);
 	probes_stop(d->probes);
@@ -749,6 +753,8 @@ static int daemon_setup(struct daemon *d)
 			epoll_add(d->epfd, metrics_server_fd(), TAG_METRICS);
 		}
 	}
+	/* the status and pre-kill clients: served on the loop, each with a deadline */
+	localconn_setup(d->epfd, TAG_CONN);
 	d->status_fd = status_server_start(d->cfg->socket_path);
 	if (d->status_fd >= 0)
 		epoll_add(d->epfd, d->status_fd, TAG_STATUS);
@@ -768,6 +774,8 @@ static int daemon_setup(struct daemon *d)
 	comfy_global_init();
 	/* ComfyUI requests run on this loop: a server that accepts and never answers holds nothing else up */
 	r = curl_loop_new(d->epfd, TAG_CURL, &d->curl);
+	/* RestartUnit too: the bus connection opens with the first restart = systemd stop */
+	unitjob_setup(d->epfd, TAG_BUS);
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the HTTP client loop");
 	for (int i = 0; i < d->cfg->n_instances; i++) {
@@ -894,6 +902,13 @@ static int daemon_loop(struct daemon *d)
 					timeout = (int)ms;
 			}
 		}
+		{
+			int t = unitjob_timeout_ms(), tc = localconn_timeout_ms();
+			if (t >= 0 && t < timeout)
+				timeout = t;
+			if (tc >= 0 && tc < timeout)
+				timeout = tc;
+		}
 		n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), timeout);
 
 		if (n < 0) {
@@ -906,6 +921,11 @@ static int daemon_loop(struct daemon *d)
 			/* the curl loop's fds carry their fd above its tag */
 			if ((evs[i].data.u64 & 0xffffffffu) == TAG_CURL) {
 				curl_loop_dispatch(d->curl, &evs[i]);
+				continue;
+			}
+			/* so do the local clients, their slot */
+			if ((evs[i].data.u64 & 0xffffffffu) == TAG_CONN) {
+				localconn_dispatch(&evs[i]);
 				continue;
 			}
 			switch (evs[i].data.u64) {
@@ -936,6 +956,9 @@ static int daemon_loop(struct daemon *d)
 			case TAG_STATUS:
 				status_server_accept(d->status_fd, render_status, d);
 				break;
+			case TAG_BUS:
+				unitjob_dispatch();
+				break;
 			case TAG_PREKILL:
 				prekill_server_accept(d->prekill_fd, OOMSENTRY_VERSION, on_prekill, d);
 				break;
@@ -949,6 +972,9 @@ static int daemon_loop(struct daemon *d)
 		}
 		if (d->metrics_on && metrics_server_timeout_ms() == 0)
 			metrics_server_process();
+		if (unitjob_timeout_ms() == 0)
+			unitjob_dispatch();
+		localconn_expire();
 		now = now_mono_ns();
 		if (d->probes && ((d->drops_check_owed && now - d->drops_checked_ns >= DROP_CHECK_NS) ||
 				  now >= dropsync_due_ns(&d->drops)))

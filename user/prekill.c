@@ -6,16 +6,18 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "localconn.h"
 #include "log.h"
 #include "prekill.h"
 #include "varlink.h"
 
 /* oomd sends one call per connection; a client that pipelines gets this many answered before the hang-up */
 #define PREKILL_MAX_CALLS 16
+/* oomd calls as soon as it has connected and hangs up after the reply; a client silent this long is hung up on */
+#define PREKILL_CLIENT_TIMEOUT_MS 5000
 
 int prekill_server_start(const char *path)
 {
@@ -72,75 +74,65 @@ static bool peer_allowed(uid_t uid)
 	return pw && pw->pw_uid == uid;
 }
 
-static int send_all(int fd, const char *buf, size_t len)
+/* One connection's calls: oomd sends one per connection and waits for the reply. */
+struct prekill_conn {
+	const char *version;
+	prekill_notify_fn notify;
+	void *ctx;
+	int calls;
+};
+
+static long prekill_input(struct localconn *c, char *buf, size_t used, void *ctx)
 {
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+	struct prekill_conn *p = ctx;
+	size_t off = 0;
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-void prekill_server_accept(int fd, const char *version, prekill_notify_fn notify, void *ctx)
-{
-	struct timeval tv = { .tv_sec = 1 };
-	struct ucred cred;
-	socklen_t clen = sizeof(cred);
-	size_t used = 0, cap = VARLINK_MESSAGE_MAX + 1;
-	char *buf;
-	int cfd, calls = 0;
-
-	cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-	if (cfd < 0)
-		return;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || !peer_allowed(cred.uid)) {
-		log_warn("prekill_hook: connection from uid %d refused", clen == sizeof(cred) ? (int)cred.uid : -1);
-		close(cfd);
-		return;
-	}
-	(void)setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	(void)setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	buf = malloc(cap);
-	if (!buf) {
-		close(cfd);
-		return;
-	}
-	while (calls < PREKILL_MAX_CALLS) {
-		long end = varlink_message_end(buf, used);
+	while (p->calls < PREKILL_MAX_CALLS) {
+		long end = varlink_message_end(buf + off, used - off);
 		char cgroup[VARLINK_CGROUP_MAX], *reply = NULL;
 		int v;
 
-		if (end < 0) {
-			ssize_t n;
+		if (end < 0)
+			return (long)off;
+		p->calls++;
+		v = varlink_handle(buf + off, (size_t)end, p->version, &reply, cgroup, sizeof(cgroup));
+		if (v == VARLINK_NOTIFY && p->notify)
+			p->notify(cgroup, p->ctx);
+		if (v >= 0 && reply)
+			localconn_send(c, reply, strlen(reply) + 1);
+		free(reply);
+		off += (size_t)end + 1;
+		if (v < 0 || v == VARLINK_CLOSE)
+			return -1;
+	}
+	return -1;
+}
 
-			if (used == cap)
-				break; /* no NUL within the largest message: not a Varlink client */
-			n = recv(cfd, buf + used, cap - used, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				break;
-			used += (size_t)n;
+static const struct localconn_ops prekill_ops = { .input = prekill_input, .release = free };
+
+void prekill_server_accept(int fd, const char *version, prekill_notify_fn notify, void *ctx)
+{
+	struct ucred cred;
+	socklen_t clen;
+	int cfd;
+
+	/* every connection waiting, each served on the loop: a client that sends nothing holds a slot until its
+	 * deadline, never the loop */
+	for (int i = 0; i < LOCALCONN_MAX && (cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0; i++) {
+		struct prekill_conn *p;
+
+		clen = sizeof(cred);
+		if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || !peer_allowed(cred.uid)) {
+			log_warn("prekill_hook: connection from uid %d refused", clen == sizeof(cred) ? (int)cred.uid : -1);
+			close(cfd);
 			continue;
 		}
-		calls++;
-		v = varlink_handle(buf, (size_t)end, version, &reply, cgroup, sizeof(cgroup));
-		if (v == VARLINK_NOTIFY && notify)
-			notify(cgroup, ctx);
-		if (v >= 0 && reply && send_all(cfd, reply, strlen(reply) + 1) < 0)
-			v = VARLINK_CLOSE;
-		free(reply);
-		if (v < 0 || v == VARLINK_CLOSE)
-			break;
-		memmove(buf, buf + end + 1, used - (size_t)end - 1);
-		used -= (size_t)end + 1;
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			close(cfd);
+			continue;
+		}
+		*p = (struct prekill_conn){ .version = version, .notify = notify, .ctx = ctx };
+		localconn_add(cfd, PREKILL_CLIENT_TIMEOUT_MS, &prekill_ops, p, VARLINK_MESSAGE_MAX + 1);
 	}
-	free(buf);
-	close(cfd);
 }

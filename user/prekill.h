@@ -12,7 +12,7 @@ typedef void (*prekill_notify_fn)(const char *cgroup, void *ctx);
 /* Creates the socket (and its directory), returns the listening fd or -1 (logged): the hook is an addition. */
 int prekill_server_start(const char *path);
 void prekill_server_stop(int fd, const char *path);
-/* Accepts one connection and answers its calls (each read waits at most a second: the loop must not stall). */
+/* Accepts the connections waiting; their calls are read and answered on the loop (localconn.c), never waited for. */
 void prekill_server_accept(int fd, const char *version, prekill_notify_fn notify, void *ctx);
 
 #endif

@@ -35,6 +35,7 @@
 #include "restart.h"
 #include "snapshot.h"
 #include "statefile.h"
+#include "unitjob.h"
 #include "usage.h"
 
 /* ---- the snapshot on disk ---- */
@@ -224,6 +225,37 @@ static void restart_abandon(struct instance *in, uint64_t now_ns, bool server_st
 
 /* ---- stopping ---- */
 
+/* The end of RestartUnit's job, on the loop. A failed job (or call) while the server still runs is a stop that
+ * did not happen: oomsentry stops it itself, as after a failed restart_command. */
+static void unit_job_done(int r, const char *result, void *ctx)
+{
+	struct instance *in = ctx;
+	int workers = 0;
+
+	in->rs_job = NULL;
+	if (r == 0) {
+		journal_restart(in, LOG_INFO, "job_done", "RestartUnit %s: systemd's job is done", in->ic->systemd_unit);
+		return;
+	}
+	if (in->rs == RS_STOPPING && !in->rs_killed && old_server_alive(in)) {
+		journal_restart(in, LOG_ERR, "job_failed", "RestartUnit %s failed (%s) and pid %d still runs; SIGTERM to it, "
+				"SIGKILL after %llu ms", in->ic->systemd_unit, result, in->rs_old_pid,
+				(unsigned long long)in->ic->stop_grace_ms);
+		signal_old_tree(in, SIGTERM, &workers);
+		in->rs_deadline_ns = now_mono_ns() + in->ic->stop_grace_ms * NSEC_PER_MSEC;
+	} else {
+		journal_restart(in, LOG_ERR, "job_failed", "RestartUnit %s failed (%s)", in->ic->systemd_unit, result);
+	}
+}
+
+static int restart_unit(struct instance *in)
+{
+	/* a job of an earlier stop that has not ended is no longer this stop's business */
+	unitjob_cancel(in->rs_job);
+	in->rs_job = NULL;
+	return unitjob_restart(in->ic->systemd_unit, unit_job_done, in, &in->rs_job);
+}
+
 static int send_stop(struct instance *in, uint64_t now_ns, char *detail, size_t len)
 {
 	int r = 0, workers = 0;
@@ -239,7 +271,7 @@ static int send_stop(struct instance *in, uint64_t now_ns, char *detail, size_t 
 		in->rs_command_pid = pid > 0 ? pid : 0;
 		snprintf(detail, len, "ran '%.100s'", in->ic->restart_command);
 	} else if (in->ic->restart_method == RESTART_SYSTEMD) {
-		r = action_restart_unit(in->ic->systemd_unit);
+		r = restart_unit(in);
 		snprintf(detail, len, "RestartUnit %s", in->ic->systemd_unit);
 	} else {
 		r = -EOPNOTSUPP;
@@ -767,7 +799,7 @@ void restart_step(struct instance *in, uint64_t now_ns)
 				pid_t pid = action_spawn_command(in->ic->restart_command, in->ic->name);
 				in->rs_command_pid = pid > 0 ? pid : 0;
 			} else if (in->rs_last_resort && in->ic->restart_method == RESTART_SYSTEMD) {
-				action_restart_unit(in->ic->systemd_unit);
+				restart_unit(in);
 			}
 		} else if (!in->rs_killed && now_ns >= in->rs_deadline_ns) {
 			signal_old_tree(in, SIGKILL, &workers);

@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "common.h"
+#include "localconn.h"
 #include "status.h"
 #include "utf8.h"
 
@@ -21,6 +22,8 @@ static int sockaddr_for(const char *path, struct sockaddr_un *sa)
 }
 
 #define STATUS_CLIENT_TIMEOUT_S 5
+/* a local client reads the table at once; one that has not taken it by then is hung up on */
+#define STATUS_SERVE_TIMEOUT_MS 2000
 
 static ino_t bound_ino;
 
@@ -78,29 +81,30 @@ void status_server_stop(int fd, const char *path)
 
 void status_server_accept(int fd, status_render_fn render, void *ctx)
 {
-	FILE *out;
-	char *buf = NULL;
-	size_t len = 0;
-	int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+	int cfd;
 
-	if (cfd < 0)
-		return;
-	out = open_memstream(&buf, &len);
-	if (!out) {
-		close(cfd);
-		return;
+	/* each client gets the table queued on the loop: one that does not read is hung up on at its deadline, and
+	 * holds nothing up meanwhile */
+	for (int i = 0; i < LOCALCONN_MAX && (cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0; i++) {
+		struct localconn *c;
+		FILE *out;
+		char *buf = NULL;
+		size_t len = 0;
+
+		out = open_memstream(&buf, &len);
+		if (!out) {
+			close(cfd);
+			continue;
+		}
+		render(out, ctx);
+		fclose(out);
+		c = localconn_add(cfd, STATUS_SERVE_TIMEOUT_MS, NULL, NULL, 0);
+		if (c) {
+			localconn_send(c, buf, len);
+			localconn_finish(c);
+		}
+		free(buf);
 	}
-	render(out, ctx);
-	fclose(out);
-	/* a blocking write of a small table: the client is local and reads at once */
-	for (size_t off = 0; off < len;) {
-		ssize_t n = send(cfd, buf + off, len - off, MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	free(buf);
-	close(cfd);
 }
 
 int status_client(const char *path, FILE *out)

@@ -13,7 +13,7 @@ typedef void (*status_render_fn)(FILE *out, void *ctx);
  * matters); -EADDRINUSE when another running daemon answers on path (its socket is left alone). */
 int status_server_start(const char *path);
 void status_server_stop(int fd, const char *path);
-/* Accepts one client and sends it what render writes. */
+/* Accepts the clients waiting and queues for each what render writes; it is sent on the loop (localconn.c). */
 void status_server_accept(int fd, status_render_fn render, void *ctx);
 /* Returns 0 after printing the table, negative errno (with one line on stderr) when no daemon answers. */
 int status_client(const char *path, FILE *out);
