@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import statistics
+import subprocess
 import threading
 import time
 
@@ -26,8 +27,9 @@ FAST = ["--sample-interval", "200ms", "--poll-interval", "200ms", "--rss-step", 
 
 
 class Proxy:
-    """127.0.0.1:PORT in front of the simulator. mode: pass, hang (accepts, reads, never answers), garbage (200
-    with a body that is not JSON), truncated (a Content-Length the body never reaches, then close)."""
+    """127.0.0.1:PORT in front of the simulator. mode: pass, hang (accepts, reads, never answers), hang_history
+    (only GET /history/... is never answered), garbage (200 with a body that is not JSON), truncated (a
+    Content-Length the body never reaches, then close)."""
 
     def __init__(self, target_port):
         self.target = target_port
@@ -39,6 +41,7 @@ class Proxy:
         self.srv.listen(64)
         self.url = "http://127.0.0.1:%d" % self.port
         self.held = []
+        self.hung_paths = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -77,6 +80,9 @@ class Proxy:
                 if req is None:
                     break
                 mode = self.mode
+                if mode == "hang_history" and req[0].startswith(b"GET /history"):
+                    self.hung_paths.append(req[0].split(b" ")[1].decode())
+                    mode = "hang"
                 if mode == "hang":
                     self.held.append(c)  # never answered, never closed
                     return
@@ -120,13 +126,40 @@ class Proxy:
                 pass
 
 
+def out_dir(tmp_path):
+    """The simulator's --output-directory: its outputs.log outlives server restarts and prompt ids."""
+    path = os.path.join(str(tmp_path), "out")
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def outputs_args(tmp_path):
+    return ["--output-directory", out_dir(tmp_path)]
+
+
+def by_content(tmp_path):
+    """seed -> how many times a prompt with that content was saved, across every server and prompt id."""
+    count = {}
+    try:
+        with open(os.path.join(out_dir(tmp_path), "outputs.log")) as f:
+            for l in f:
+                if l.strip():
+                    c = json.loads(l)["filename_prefix"]
+                    count[c] = count.get(c, 0) + 1
+    except OSError:
+        pass
+    return count
+
+
 def submit(sim, n, tag):
-    """n prompts, each with its own content (a seed), straight to the simulator; returns {prompt_id: seed}."""
+    """n prompts, each with its own content (a seed, also SaveImage's filename_prefix), straight to the simulator;
+    returns {prompt_id: seed}."""
     out = {}
     for i in range(n):
         seed = "%s-%d" % (tag, i)
         prompt = {"1": {"class_type": "KSampler", "inputs": {"seed": seed}}, "2": {"class_type": "SimControl",
-                                                                                   "inputs": {}}}
+                                                                                   "inputs": {}},
+                  "9": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": seed}}}
         out[sim.request("POST", "/prompt", {"prompt": prompt, "client_id": "durability"})["prompt_id"]] = seed
     return out
 
@@ -151,6 +184,15 @@ def wait_exactly_once(sim, ids, timeout=240):
     return successes(sim)
 
 
+def assert_once_by_content(tmp_path, ids, d=None):
+    """Every prompt's content saved exactly once (a resubmission under a new id would show here, not by id)."""
+    deadline = time.time() + 10
+    while time.time() < deadline and not all(by_content(tmp_path).get(seed, 0) >= 1 for seed in ids.values()):
+        time.sleep(0.2)
+    got = by_content(tmp_path)
+    assert all(got.get(seed) == 1 for seed in ids.values()), (got, story(d) if d else "")
+
+
 def story(d):
     keep = ("action", "decision", "comfy", "generation", "oom_victim", "daemon")
     text = "\n".join(r["message"] for r in d.records if r["event"] in keep)
@@ -172,11 +214,26 @@ def snapshot_file(tmp_path):
     return os.path.join(str(tmp_path), "state", "queue-default.json")
 
 
+def assert_events_on_time(d, since, pid):
+    """The RSS steps of pid journaled since record `since` reached us soon after the kernel saw them."""
+    lat = [(r["_recv_ns"] - r["event_monotonic_ns"]) / 1e6 for r in d.records[since:]
+           if r["event"] == "rss" and r.get("pid") == pid]
+    assert len(lat) >= 10, "the generations moved RSS by 16 MiB steps many times: %s" % lat
+    lat.sort()
+    med, p90 = statistics.median(lat), lat[int(0.9 * (len(lat) - 1))]
+    # a request waits 3 s for a reply that never comes; the RSS steps meanwhile are journaled at once (a loop that
+    # waited for the reply would hold them up to 3 s: a median of ~1.5 s). The tail is the shared machine's
+    # scheduling (the same in pass mode: DURABILITY_SILENT_MODE=pass), this test's reader included.
+    msg = "event -> journal median %.1f ms, p90 %.1f ms (all: %s)" % (med, p90, ["%.1f" % x for x in lat])
+    assert med <= 10.0 and p90 <= 100.0 and lat[-1] < 1000, msg
+    return med, p90, lat[-1]
+
+
 def test_silent_comfyui_does_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, tmp_path):
     """ComfyUI accepts and never answers: BPF events are still handled and journaled at once."""
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file], cgroup=cg)
+    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
     proxy = Proxy(sim.port)
     proxy.mode = os.environ.get("DURABILITY_SILENT_MODE", "hang")
     try:
@@ -190,16 +247,8 @@ def test_silent_comfyui_does_not_hold_the_loop(daemon_factory, cgroup_factory, s
                        what="the silent server reported")
         done = wait_exactly_once(sim, ids, timeout=60)
         assert all(done.get(i) == 1 for i in ids), done
-        lat = [(r["_recv_ns"] - r["event_monotonic_ns"]) / 1e6 for r in d.records[since:]
-               if r["event"] == "rss" and r.get("pid") == sim.proc.pid]
-        assert len(lat) >= 10, "the generations moved RSS by 16 MiB steps many times: %s" % lat
-        lat.sort()
-        med, p90 = statistics.median(lat), lat[int(0.9 * (len(lat) - 1))]
-        # every poll waits 3 s for a reply that never comes; the RSS steps meanwhile are journaled at once (a loop
-        # that waited for the reply would hold them up to 3 s: a median of ~1.5 s). The tail is the shared
-        # machine's scheduling (the same in pass mode: DURABILITY_SILENT_MODE=pass), this test's reader included.
-        msg = "event -> journal median %.1f ms, p90 %.1f ms (all: %s)" % (med, p90, ["%.1f" % x for x in lat])
-        assert med <= 10.0 and p90 <= 100.0 and lat[-1] < 1000, msg
+        assert_once_by_content(tmp_path, ids, d)
+        assert_events_on_time(d, since, sim.proc.pid)
         assert d.proc.poll() is None
     finally:
         proxy.close()
@@ -208,7 +257,7 @@ def test_silent_comfyui_does_not_hold_the_loop(daemon_factory, cgroup_factory, s
 def test_garbage_and_truncated_replies(daemon_factory, cgroup_factory, sim_factory, tmp_path):
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = sim_factory(SMALL + ["--pid-file", pid_file], cgroup=cg)
+    sim = sim_factory(SMALL + ["--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
     proxy = Proxy(sim.port)
     try:
         d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file] + FAST)
@@ -224,6 +273,7 @@ def test_garbage_and_truncated_replies(daemon_factory, cgroup_factory, sim_facto
         ids = submit(sim, 3, "garbage")
         done = wait_exactly_once(sim, ids, timeout=60)
         assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
         d.wait_for(lambda r: r["event"] == "generation" and r.get("prompt_id") in ids, timeout=20,
                    what="generations followed after the bad replies")
         assert d.proc.poll() is None, "bad replies never take the daemon down"
@@ -253,7 +303,8 @@ class WrappedSim(Sim):
 def restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path, sim_args, daemon_args):
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = WrappedSim(procs, tmp_path, free_port(), SMALL + ["--pid-file", pid_file] + sim_args, cg)
+    sim = WrappedSim(procs, tmp_path, free_port(), SMALL + ["--pid-file", pid_file] + outputs_args(tmp_path) + sim_args,
+                     cg)
     proxy = Proxy(sim.port)
     d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file, "--restart", "signal"] + FAST +
                        daemon_args)
@@ -271,6 +322,7 @@ def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgrou
         wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_complete", 120, "restart complete")
         done = wait_exactly_once(sim, ids)
         assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert_once_by_content(tmp_path, ids, d)
         assert cg.oom_kills() == 0
     finally:
         proxy.close()
@@ -296,6 +348,7 @@ def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, p
              30, "the restart resumed")
         done = wait_exactly_once(sim, ids)
         assert all(done.get(i) == 1 for i in ids), (done, story(d2))
+        assert_once_by_content(tmp_path, ids, d2)
         assert cg.oom_kills() == 0
     finally:
         proxy.close()
@@ -307,7 +360,7 @@ def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory
     finished after the server's last answer runs again (no one could tell it finished)."""
     cg = cgroup_factory(LIMIT)
     pid_file = os.path.join(str(tmp_path), "sim.pid")
-    sim = WrappedSim(procs, tmp_path, free_port(), RELEASABLE + ["--pid-file", pid_file], cg)
+    sim = WrappedSim(procs, tmp_path, free_port(), RELEASABLE + ["--pid-file", pid_file] + outputs_args(tmp_path), cg)
     proxy = Proxy(sim.port)
     try:
         d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file, "--restart", "signal"] + FAST)
@@ -342,6 +395,111 @@ def test_unreachable_at_the_brink_the_last_resort_keeps_the_queue(daemon_factory
         twice = [i for i in ids if done.get(i, 0) > 1]
         assert all(first[i] >= hang_began for i in twice), (done, first, hang_began, story(d))
         assert all(done.get(i) <= 2 for i in ids), done
+        content = by_content(tmp_path)
+        assert all(1 <= content.get(ids[i], 0) <= (2 if i in twice else 1) for i in ids), (content, done)
         assert cg.oom_kills() == 0, "the kernel never acted:\n" + story(d)
     finally:
         proxy.close()
+
+
+def test_silent_history_does_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, tmp_path):
+    """/queue answers, /history never does: the prompts that ran between two polls are looked up in /history on the
+    loop (a synchronous lookup held the loop for the whole HTTP timeout, once per such prompt)."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    # short prompts, many of them: while a /history lookup waits, several run unseen
+    sim = sim_factory(["--model-mb", "100", "--peak-mb", "120", "--leak-mb", "0", "--steps", "6", "--step-ms", "80",
+                       "--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
+    proxy = Proxy(sim.port)
+    proxy.mode = "hang_history"
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--rss-step", "16M"] + FAST[:4] + ["--http-timeout", "3s"])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        since = len(d.records)
+        ids = submit(sim, 30, "history")
+        done = wait_exactly_once(sim, ids, timeout=90)
+        assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
+        # the lookups made: of prompts seen running when they ended (one per poll round, each waiting 3 s) and of
+        # those that ran unseen meanwhile (several per round from the second on: a synchronous lookup would hold
+        # the loop 3 s for each, and the RSS steps of the prompts running then with it)
+        asked = {p.rsplit("/", 1)[-1] for p in proxy.hung_paths}
+        assert len(asked & set(ids)) >= 3, ("prompts looked up in /history", proxy.hung_paths)
+        assert_events_on_time(d, since, sim.proc.pid)
+        assert d.proc.poll() is None
+    finally:
+        proxy.close()
+
+
+def test_stuck_local_clients_do_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, procs, tmp_path):
+    """Clients of the status socket that never read a table larger than the socket buffer, and clients of the
+    pre-kill hook that never send their call, arrive all the time: BPF events are still journaled at once, a
+    client that reads still gets the table, and each stuck one is hung up on at its deadline."""
+    from conftest import BINARY, Cgroup
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
+    # tracked processes in a cgroup with a long name: each row of the status table names it, so that the table
+    # (about 300 KiB) is larger than a UNIX socket's send buffer (about 200 KiB) and a blocking send would wait
+    crowd = Cgroup(1 << 30, prefix="oomsentry-test-async-" + "c" * 200 + "-")
+    status_sock = os.path.join(str(tmp_path), "status.sock")
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    stop = threading.Event()
+    stuck = []
+    try:
+        d = daemon_factory("run", ["--url", sim.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--cgroups", crowd.path, "--prekill-hook", hook, "--rss-step", "16M"] + FAST[:4])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        procs.start(["/bin/sh", "-c", "for i in $(seq 1100); do sleep 600 & done; wait"], preexec_fn=crowd.enter())
+        deadline = time.time() + 60
+        table = ""
+        while time.time() < deadline:
+            table = subprocess.run([BINARY, "status", "--socket", status_sock], capture_output=True, text=True,
+                                   timeout=10).stdout
+            if table.count(" sleep ") >= 1100:
+                break
+            time.sleep(0.5)
+        assert table.count(" sleep ") >= 1100 and len(table) > 256 * 1024, (len(table), table[-500:])
+
+        def crowd_in():
+            # a new stuck client of each kind every second, none ever closed by us
+            while not stop.is_set():
+                for path in (status_sock, hook):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(path)
+                    stuck.append((path, s, time.time()))
+                stop.wait(1.0)
+
+        since = len(d.records)
+        threading.Thread(target=crowd_in, daemon=True).start()
+        ids = submit(sim, 2, "stuck")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        # a client that reads still gets the whole table while the stuck ones wait
+        t0 = time.time()
+        out = subprocess.run([BINARY, "status", "--socket", status_sock], capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0 and out.stdout.count(" sleep ") >= 1100, out.stderr
+        assert time.time() - t0 < 5
+        stop.set()
+        assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
+        assert len(stuck) >= 6, len(stuck)
+        assert_events_on_time(d, since, sim.proc.pid)
+        # every stuck client is hung up on at its deadline (status 2 s, pre-kill 5 s): it reads a part of the
+        # table, or nothing, and then the end
+        time.sleep(6)
+        for path, s, _ in stuck:
+            s.settimeout(5)
+            try:
+                while s.recv(1 << 20):
+                    pass
+            except ConnectionResetError:
+                pass
+            except socket.timeout:
+                raise AssertionError("a stuck %s client was never hung up on" % path)
+        assert d.proc.poll() is None
+    finally:
+        stop.set()
+        for _, s, _ in stuck:
+            s.close()
+        crowd.destroy()
