@@ -110,19 +110,24 @@ static void settle(struct localconn *c)
 struct localconn *localconn_add(int fd, uint64_t timeout_ms, const struct localconn_ops *ops, void *ctx,
 				size_t in_max)
 {
-	struct localconn *c = NULL, *oldest = NULL;
+	struct localconn *c = NULL, *oldest = NULL, *oldest_kind = NULL;
 	struct epoll_event ev;
 	uint64_t now = mono_ns();
 
 	init_slots();
 	for (unsigned i = 0; i < LOCALCONN_MAX && !c; i++)
-		if (conns[i].fd < 0)
+		if (conns[i].fd < 0) {
 			c = &conns[i];
-		else if (!oldest || conns[i].added_ns < oldest->added_ns)
-			oldest = &conns[i];
-	if (!c && oldest) {
-		conn_close(oldest);
-		c = oldest;
+		} else {
+			if (!oldest || conns[i].added_ns < oldest->added_ns)
+				oldest = &conns[i];
+			if (conns[i].ops == ops && (!oldest_kind || conns[i].added_ns < oldest_kind->added_ns))
+				oldest_kind = &conns[i];
+		}
+	/* full: a flood of one kind (status clients) pushes out its own kind first, not oomd's pre-kill call */
+	if (!c && (oldest_kind || oldest)) {
+		c = oldest_kind ? oldest_kind : oldest;
+		conn_close(c);
 	}
 	if (conn_epfd < 0 || fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
 		goto fail;

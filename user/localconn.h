@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Clients at once; one more hangs up on the oldest (a flood of connections cannot push out BPF events either). */
+/* Clients at once; one more hangs up on the oldest of its kind (same ops), else on the oldest: a flood of one kind
+ * of client pushes out neither BPF events nor the other kind. */
 #define LOCALCONN_MAX 16
 
 struct localconn;

@@ -254,6 +254,35 @@ static void test_flood_hangs_up_on_the_oldest(void **state)
 		close(peers[i]);
 }
 
+/* A write-only client (a status reader) that came first stays when a flood of the other kind arrives. */
+static void test_flood_pushes_out_its_own_kind_first(void **state)
+{
+	int peers[LOCALCONN_MAX + 1], first[2];
+	struct calls k[LOCALCONN_MAX + 1] = { 0 };
+	char probe;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, first), 0);
+	assert_non_null(localconn_add(first[0], 10000, NULL, NULL, 0));
+	usleep(1000);
+	for (int i = 0; i < LOCALCONN_MAX; i++) {
+		int sv[2];
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		peers[i] = sv[1];
+		assert_non_null(localconn_add(sv[0], 10000, &ops, &k[i], 64));
+		usleep(1000);
+	}
+	assert_int_equal(localconn_count(), LOCALCONN_MAX);
+	/* the oldest of the flood went, the older client of the other kind is still connected */
+	assert_true(k[0].released);
+	assert_int_equal(recv(first[1], &probe, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	for (int i = 0; i < LOCALCONN_MAX; i++)
+		close(peers[i]);
+	close(first[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -263,6 +292,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_input_beyond_the_limit_is_hung_up_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_silent_client_times_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flood_hangs_up_on_the_oldest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flood_pushes_out_its_own_kind_first, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
