@@ -125,6 +125,15 @@ struct instance {
 	/* prevention */
 	struct policy_params pp;
 	struct policy_state ps;
+	/* what a reload must send again, once the HTTP client is on the loop (instance_new) */
+	struct resend {
+		bool free, unload, free_memory;
+		char interrupt[COMFY_PROMPT_ID_MAX];
+	} pending_resend;
+	/* a rung's /free and /interrupt sent and not answered yet: a reload drops the request, so it sends them again */
+	unsigned frees_in_flight, interrupts_in_flight;
+	bool in_flight_unload, in_flight_free_memory; /* the flags of those /free */
+	char in_flight_interrupt[COMFY_PROMPT_ID_MAX];  /* the prompt of the last /interrupt */
 	struct saved_prompt requeue;
 	bool requeue_pending;
 	uint64_t requeue_deadline_ns;

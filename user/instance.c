@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include "comfy-client.h"
 #include "common.h"
+#include "carry-store.h"
 #include "context.h"
 #include "crashloop.h"
 #include "death.h"
@@ -112,8 +113,14 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	/* per-model load costs are the look-ahead's table, kept with the rest */
 	in->la_costs = in->learn.models;
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
+	/* a reload in the middle of a prevention goes on where the image before it was */
+	carry_store_load(in, now_mono_ns());
 	if (d->curl) {
 		comfy_client_attach(in->comfy, d->curl);
+		if (in->pending_resend.free || in->pending_resend.interrupt[0])
+			prevent_resend(in, in->pending_resend.free, in->pending_resend.unload,
+				       in->pending_resend.free_memory, in->pending_resend.interrupt);
+		in->pending_resend = (struct resend){ 0 };
 		/* a stop that a previous daemon began (it was killed in the middle) is finished by this one */
 		restart_resume(in, now_mono_ns());
 	}
@@ -849,6 +856,32 @@ void instance_persist_lineage(struct instance *in)
 	scan_persist_lineage(in);
 }
 
+void instance_carry_save(struct instance *in, uint64_t now_ns)
+{
+	carry_store_save(in, now_ns);
+}
+
+/* The ladder as the policy holds it: its level, the rung awaiting a verdict, the rungs in cooldown, a requeue owed. */
+static void status_ladder(struct instance *in, FILE *out)
+{
+	uint64_t now = now_mono_ns();
+	char cool[256] = "", id[4 * COMFY_PROMPT_ID_MAX];
+	size_t n = 0;
+
+	for (int i = 1; i < POLICY_RUNG_COUNT && n < sizeof(cool); i++) {
+		uint64_t cd = in->pp.cooldown_ms[i] * NSEC_PER_MSEC;
+
+		if (in->ps.acted[i] && now - in->ps.acted_ns[i] < cd)
+			n += (size_t)snprintf(cool + n, sizeof(cool) - n, "%s%s %.1f s", n ? ", " : "",
+					      policy_rung_name((enum policy_rung)i),
+					      (double)(in->ps.acted_ns[i] + cd - now) / NSEC_PER_SEC);
+	}
+	fprintf(out, "  ladder: level %s; awaiting %s; in cooldown: %s; requeue owed: %s\n", policy_rung_name(in->ps.floor),
+		in->ps.awaiting ? policy_rung_name(in->ps.last_rung) : "-", cool[0] ? cool : "-",
+		/* a prompt id is whatever the client that queued it chose */
+		in->requeue_pending ? utf8_escape_terminal(in->requeue.prompt_id, id, sizeof(id)) : "-");
+}
+
 void instance_status(struct instance *in, FILE *out)
 {
 	char usage[32], limit[32], esc[4 * PATH_MAX];
@@ -866,6 +899,7 @@ void instance_status(struct instance *in, FILE *out)
 	fprintf(out, "  orphans %u (%s)  actions %llu  last action: %s\n", in->orphan_count,
 		FMT_BYTES(usage, in->orphan_bytes), (unsigned long long)in->actions_total,
 		in->last_action[0] ? utf8_escape_terminal(in->last_action, esc, sizeof(esc)) : "-");
+	status_ladder(in, out);
 }
 
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap)

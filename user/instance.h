@@ -36,6 +36,9 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap);
 /* The server and what it forked, to the state directory (the daemon is stopping). */
 void instance_persist_lineage(struct instance *in);
+/* SIGHUP: the daemon re-executes itself; what this instance has in flight (a requeue owed, the ladder's state and
+ * cooldowns, the open incident) is written for the image that follows (carry-store.c). */
+void instance_carry_save(struct instance *in, uint64_t now_ns);
 /* One block of the live table for `oomsentry status`. */
 void instance_status(struct instance *in, FILE *out);
 /* systemd-oomd's pre-kill hook names cgroup (from the hierarchy's root): when it holds this instance's server, act

@@ -1099,6 +1099,9 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		trim_startup();
 		r = daemon_loop(&d);
 	}
+	/* before the instances let go of anything (instance_free): what is in flight goes to the next image */
+	for (int i = 0; r == 0 && d.reload && i < d.n_instances; i++)
+		instance_carry_save(d.instances[i], now_mono_ns());
 	/* what the next `oomsentry scan` or the next start needs to prove whose processes these are */
 	for (int i = 0; i < d.n_instances; i++)
 		instance_persist_lineage(d.instances[i]);
@@ -1109,7 +1112,8 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	if (r == 0 && d.reload) {
 		/* the signals stay blocked across execv: a SIGTERM that arrives before the new image has its signalfd
 		 * stays pending and is read there, instead of killing the daemon with the default action in between.
-		 * What is in flight and must survive (a stop owed, the saved queue, what was learnt) is under state_dir. */
+		 * What is in flight and must survive is under state_dir: a stop owed, the saved queue and what was learnt
+		 * always, the rest (a requeue, cooldowns, the open incident) written by instance_carry_save above. */
 		return DAEMON_REEXEC;
 	}
 	return r < 0 ? 2 : 0;

@@ -88,6 +88,7 @@ struct act_req {
 	struct instance *in;
 	enum policy_rung rung;
 	const char *what;
+	bool is_interrupt;
 };
 
 static void act_done(struct comfy_client *c, int r, void *ctx)
@@ -96,6 +97,12 @@ static void act_done(struct comfy_client *c, int r, void *ctx)
 	struct instance *in = a->in;
 	struct rec rec;
 
+	if (a->is_interrupt && in->interrupts_in_flight)
+		in->interrupts_in_flight--;
+	else if (!a->is_interrupt && in->frees_in_flight)
+		in->frees_in_flight--;
+	if (!in->frees_in_flight)
+		in->in_flight_unload = in->in_flight_free_memory = false;
 	if (r < 0) {
 		instance_rec(&rec, in, REC_ACTION, LOG_ERR);
 		rec_add(&rec, "ACTION", "%s", policy_rung_name(a->rung));
@@ -122,11 +129,34 @@ static int act_send(struct instance *in, enum policy_rung rung, const char *what
 
 	if (!a)
 		return -ENOMEM;
-	*a = (struct act_req){ in, rung, what };
+	*a = (struct act_req){ in, rung, what, is_interrupt };
 	r = is_interrupt ? comfy_start_interrupt(in->comfy, prompt_id, act_done, a) :
 			   comfy_start_free(in->comfy, unload, free_memory, act_done, a);
-	if (r < 0)
+	if (r < 0) {
 		free(a);
+		return r;
+	}
+	if (is_interrupt) {
+		in->interrupts_in_flight++;
+		snprintf(in->in_flight_interrupt, sizeof(in->in_flight_interrupt), "%s", prompt_id ? prompt_id : "");
+	} else {
+		in->frees_in_flight++;
+		in->in_flight_unload |= unload;
+		in->in_flight_free_memory |= free_memory;
+	}
+	return 0;
+}
+
+int prevent_resend(struct instance *in, bool free, bool unload, bool free_memory, const char *interrupt_id)
+{
+	enum policy_rung rung = in->ps.last_rung != POLICY_RUNG_NONE ? in->ps.last_rung : POLICY_RUNG_FREE_ALL;
+	int r = 0;
+
+	/* in the order they were sent: ComfyUI reads the /free flags when the interrupt stops the prompt */
+	if (free)
+		r = act_send(in, rung, "POST /free (sent again after the reload)", false, unload, free_memory, NULL);
+	if (r == 0 && interrupt_id && interrupt_id[0])
+		r = act_send(in, rung, "POST /interrupt (sent again after the reload)", true, false, false, interrupt_id);
 	return r;
 }
 

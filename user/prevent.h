@@ -11,6 +11,10 @@ struct instance;
 
 /* Lets go of the memory.high brake, if held, restoring what was there; journaled with why. */
 void prevent_brake_release(struct instance *in, const char *why);
+/* After a reload: the /free (with its flags) and the /interrupt of interrupt_id ("" or NULL: none) that the image
+ * before sent and never saw answered (its requests died with it) go again; both are harmless twice. 0 or
+ * negative errno. */
+int prevent_resend(struct instance *in, bool free, bool unload, bool free_memory, const char *interrupt_id);
 /* With restart = none: one record at start saying which shapes cannot be prevented. */
 void prevent_say_unpreventable(struct instance *in);
 /* One policy step at now_ns (run mode only; the caller checks). */

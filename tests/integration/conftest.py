@@ -264,7 +264,7 @@ class Sim:
         if supervised:
             cmd = [PYTHON, SUPERVISOR, "--restart-delay", "0.3", "--log", self.sup_log, "--"] + cmd
         self.proc = procs.start(cmd, preexec_fn=cgroup.preexec() if cgroup else None,
-                                stdout=open(log, "w") if log else subprocess.DEVNULL)
+                                stdout=open(log, "w") if log else subprocess.DEVNULL, stderr=subprocess.STDOUT if log else subprocess.DEVNULL)
         self.wait_ready()
 
     def request(self, method, path, body=None, timeout=5):

@@ -1731,10 +1731,11 @@ def main(argv=None):
     log("To see the GUI go to: http://%s:%d" % (host, port))
 
     info = None
-    while info is None and not stop.is_set():
+    # a SIGSTOP/SIGCONT of the whole process ends the wait with no signal (si_signo 0): that is no stop
+    while (info is None or not info.si_signo) and not stop.is_set():
         info = signal.sigtimedwait(STOP_SIGNALS, 0.5)
     sim.stopping.set()
-    if info is not None:
+    if info is not None and info.si_signo:
         log("got %s, shutting down; sent by pid %d (%s)" % (signal.Signals(info.si_signo).name, info.si_pid,
                                                             describe_pid(info.si_pid)))
     else:
