@@ -527,6 +527,11 @@ void instance_connect_ws(struct instance *in, struct comfy_ws *ws)
 
 void instance_ws_wake(struct instance *in, uint64_t now_ns)
 {
+	/* a queue change that comes while a poll is answered may be later than what that poll sees (a prompt POSTed
+	 * meanwhile): the wake waits for the poll to end instead of being lost until the next poll_interval, so the
+	 * snapshot the last resort works from holds it one round trip later (the loop calls this every iteration) */
+	if (in->poll_busy && in->rs == RS_IDLE && in->snap.stop == SNAP_STOP_NONE)
+		return;
 	if (!igen_take_wake(in))
 		return;
 	/* a boundary just passed: measure before the HTTP round trip, while the next prompt has not climbed yet,

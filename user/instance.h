@@ -23,7 +23,8 @@ void instance_after_scan(struct instance *in, uint64_t now_ns);
 void instance_poll(struct instance *in, uint64_t now_ns);   /* ComfyUI /queue + /history */
 /* Follow the instance's /ws through ws (NULL: polling only). */
 void instance_connect_ws(struct instance *in, struct comfy_ws *ws);
-/* After the websocket was serviced: poll now when a message asked for it. */
+/* After the websocket was serviced, and once every loop iteration: poll now when a message asked for it and no poll
+ * is being answered (else once it is). */
 void instance_ws_wake(struct instance *in, uint64_t now_ns);
 void instance_sample(struct instance *in, uint64_t now_ns); /* memory, forecast, policy, pending actions */
 void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns);

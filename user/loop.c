@@ -972,6 +972,9 @@ static int daemon_loop(struct daemon *d)
 		}
 		if (d->metrics_on && metrics_server_timeout_ms() == 0)
 			metrics_server_process();
+		/* a wake that came while a poll was being answered is served now that it is (a no-op otherwise) */
+		for (int j = 0; j < d->n_instances; j++)
+			instance_ws_wake(d->instances[j], now_mono_ns());
 		if (unitjob_timeout_ms() == 0)
 			unitjob_dispatch();
 		localconn_expire();
