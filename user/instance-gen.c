@@ -267,6 +267,7 @@ static void unseen_record(struct instance *in, struct unseen *u, size_t n, uint6
 		struct gen_window w;
 
 		if (u[i].stamped && in->trace && memtrace_window(in->trace, u[i].start_ns, u[i].end_ns, settle, &w) == 0) {
+			instance_prompt_started(in, u[i].id);
 			gen_start(&in->gens, u[i].id, u[i].start_ns, w.usage_start_bytes);
 			gen_sample(&in->gens, u[i].end_ns, w.peak_bytes);
 			gen_end(&in->gens, u[i].id, st, u[i].end_ns, w.residual_bytes);
@@ -275,6 +276,7 @@ static void unseen_record(struct instance *in, struct unseen *u, size_t n, uint6
 			in->exact_generations++;
 		} else {
 			/* no stamps or no trace that far back: it ran, its memory is unknown */
+			instance_prompt_started(in, u[i].id);
 			gen_start(&in->gens, u[i].id, now_ns, in->usage_bytes);
 			gen_end(&in->gens, u[i].id, st, now_ns, in->usage_bytes);
 		}

@@ -44,6 +44,16 @@ bool instance_tree_has(struct instance *in, const struct proc *p)
 	       (instance_owns_proc(in, p) || (p->server_pid == in->server_pid && p->server_start_ns == in->server_start_ns));
 }
 
+void instance_prompt_started(struct instance *in, const char *prompt_id)
+{
+	if (!in->server_ran_prompt) {
+		snprintf(in->fresh_id, sizeof(in->fresh_id), "%s", prompt_id);
+		in->server_ran_prompt = true;
+	}
+	in->own_start_bytes = in->own_low_bytes ? MIN(in->own_low_bytes, in->own_bytes) : in->own_bytes;
+	in->own_low_bytes = in->own_bytes;
+}
+
 void instance_learnt(struct instance *in)
 {
 	in->learn_dirty = true;

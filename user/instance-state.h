@@ -113,6 +113,17 @@ struct instance {
 	bool learn_dirty;
 	uint64_t learn_saved_ns;
 	struct forecast_rate rate; /* growth of usage now: the time to the limit */
+	/* The server's own memory: its process tree when another watched server shares the memory cgroup (the cgroup's
+	 * usage is then theirs too), else the cgroup's usage. What a prompt is charged with when it is stopped. */
+	bool cgroup_shared;
+	uint64_t own_bytes;
+	uint64_t own_start_bytes;      /* own memory when the running prompt started */
+	uint64_t own_low_bytes;        /* the lowest own memory since the last prompt started (0: none yet): a prompt
+					* is seen running a poll after it began, its start is the low before */
+	struct forecast_rate own_rate; /* growth of own memory now */
+	/* The first prompt the server runs from its start: it runs from a clean start (policy_input.fresh_start) */
+	char fresh_id[COMFY_PROMPT_ID_MAX];
+	bool server_ran_prompt; /* a prompt was seen running on this server, or it was found already running */
 	uint64_t interrupt_sent_ns; /* an /interrupt awaits the prompt leaving the running slot: its latency */
 	uint64_t restart_sent_ns;   /* a restart is measured: stop to release, stop to answering */
 	uint64_t restart_stop_ms;
@@ -163,12 +174,6 @@ struct instance {
 	uint64_t resubmit_start_ns;
 	uint64_t resubmit_look_ns; /* when this round last read the server's /queue */
 	bool resubmit_unlooked;    /* a prompt was resubmitted since that look */
-	/* while a round runs the poll is off, so the generation tracker does not see what runs: the round's own looks
-	 * say which prompt runs, for the give-up (a prompt that climbs to the limit within the round) */
-	char resubmit_running_id[COMFY_PROMPT_ID_MAX];
-	bool resubmit_running_first; /* it is the first prompt this server ran: it started from a clean start */
-	bool resubmit_ran_before;    /* a look saw another prompt run on this server before */
-	uint64_t resubmit_base_bytes;  /* usage when the server answered, before any resubmitted prompt ran */
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;
@@ -229,6 +234,10 @@ void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force);
 bool instance_owns_proc(struct instance *in, const struct proc *p);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */
 bool instance_tree_has(struct instance *in, const struct proc *p);
+
+/* A prompt began on the server (seen running, or found in /history between two polls): the first since the server
+ * started is its fresh one, and own memory now is where it started. */
+void instance_prompt_started(struct instance *in, const char *prompt_id);
 
 /* instance.c: what follows a generation's end (counting, its record, a /free that took effect, the forecast). */
 void instance_generation_done(struct instance *in, const char *prompt_id, enum gen_status st, uint64_t now_ns);

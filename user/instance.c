@@ -95,6 +95,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	}
 	policy_state_init(&in->ps);
 	forecast_rate_init(&in->rate);
+	forecast_rate_init(&in->own_rate);
 	learn_init(&in->learn);
 	/* what this instance showed before a restart of the daemon or of the server is where judgment starts */
 	if ((d->mode == MODE_RUN || d->mode == MODE_OBSERVE) && d->cfg->state_dir[0] &&
@@ -344,7 +345,6 @@ static void requeue_done(struct comfy_client *c, int r, void *ctx)
 		    in->requeue.prompt_id, new_id);
 	snprintf(in->requeued_id, sizeof(in->requeued_id), "%s", new_id);
 	rec_emit(&rec);
-	restart_snapshot_owe(in, new_id, in->requeue.prompt_id, in->requeue.number, in->requeue.prompt_json, in->requeue.extra_json);
 	in->requeue_pending = false;
 	saved_prompt_clear(&in->requeue);
 }
@@ -452,6 +452,7 @@ static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_c
 		/* the prompt may have run for a poll interval already (and loaded its model) */
 		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
 		saved_prompt_from_item(&in->running, &q->running[0]);
+		instance_prompt_started(in, running_id);
 		gen_start(&in->gens, running_id, now_ns, start);
 		igen_started(in, &q->running[0]);
 		usage_levels_prompt_started(&in->lv, in->usage_bytes);
@@ -677,6 +678,7 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	instance_measure(in);
 	tune_rss_step(in, NULL);
 	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
+	forecast_rate_add(&in->own_rate, now_ns, in->own_bytes, 1.0);
 	instance_settle_step(in, now_ns);
 	instance_learn_flush(in, now_ns, false);
 	if (in->reclaim_prev_ns && now_ns > in->reclaim_prev_ns)
@@ -716,6 +718,7 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 	tune_rss_step(in, p);
 	igen_rss_event(in, p, event_rss, now_ns);
 	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
+	forecast_rate_add(&in->own_rate, now_ns, in->own_bytes, 1.0);
 	instance_settle_step(in, now_ns);
 	gen_sample(&in->gens, now_ns, in->usage_bytes);
 	/* memory moves faster than the sampling timer: decide now. At most every 100 ms while usage is below the warn

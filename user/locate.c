@@ -7,7 +7,6 @@
 #include "common.h"
 #include "context.h"
 #include "generations.h"
-#include "comfy-ws.h"
 #include "instance-state.h"
 #include "journal.h"
 #include "locate.h"
@@ -192,8 +191,12 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	in->server_gone = false;
 	usage_levels_invalidate(&in->lv); /* measured on another basis (or another process) until now */
 	in->generations_completed = 0;
+	/* a server found at the daemon's start may have run prompts before: only a successor is known fresh */
+	in->server_ran_prompt = !restarted;
+	in->fresh_id[0] = 0;
+	forecast_rate_init(&in->own_rate); /* another process: its growth starts from its own level */
+	in->own_low_bytes = 0;
 	saved_prompt_clear(&in->running);
-	comfy_ws_retry_now(in->ws); /* a new server: listen from its first prompt, not after a grown backoff */
 	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
 	rec_add_pid(&r, "PID", p->pid);
 	rec_add(&r, "COMM", "%s", p->comm);
@@ -265,8 +268,53 @@ static void cgroup_read_changed(struct instance *in, int err)
 	rec_emit(&r);
 }
 
+/* Another watched server lives in the same limited memory cgroup. */
+static bool cgroup_shared(const struct instance *in)
+{
+	for (int i = 0; i < in->d->n_instances; i++) {
+		const struct instance *o = in->d->instances[i];
+
+		if (o && o != in && o->use_cgroup && o->server_pid && !strcmp(o->cgroup_dir, in->cgroup_dir))
+			return true;
+	}
+	return false;
+}
+
+static void refresh_tree(struct proc *p, void *ctx)
+{
+	struct tree_ctx *c = ctx;
+
+	if (p->death == PROC_ALIVE && instance_tree_has(c->in, p))
+		proctree_refresh(c->in->d->pt, p);
+}
+
+/* RSS of the server's process tree: the server read now, the others as their RSS events left them; all read now
+ * when exact figures are wanted (RSS events come only every rss_step). */
+static uint64_t tree_rss(struct instance *in, bool exact)
+{
+	struct tree_ctx c = { in, 0 };
+
+	if (in->server_pid) {
+		struct proc *s = proctree_get(in->d->pt, in->server_pid);
+
+		if (exact)
+			proctree_foreach(in->d->pt, refresh_tree, &c);
+		else if (s && s->death == PROC_ALIVE)
+			proctree_refresh(in->d->pt, s);
+		proctree_foreach(in->d->pt, sum_tree, &c);
+	}
+	return c.rss;
+}
+
+static void own_low_note(struct instance *in)
+{
+	if (in->server_pid && (!in->own_low_bytes || in->own_bytes < in->own_low_bytes))
+		in->own_low_bytes = in->own_bytes;
+}
+
 /* Working set of the cgroup (usage minus inactive file cache, which the kernel reclaims before any OOM kill)
- * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. */
+ * when the server has a limited cgroup; else the RSS of its process tree against MemTotal. The server's own
+ * memory is the cgroup's unless another watched server shares it. */
 int instance_measure(struct instance *in)
 {
 	struct cg_memory m;
@@ -282,19 +330,18 @@ int instance_measure(struct instance *in)
 			in->limit_bytes = m.effective_limit_bytes;
 			in->oom_kill_count = m.oom_kill;
 			in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
+			in->cgroup_shared = cgroup_shared(in);
+			in->own_bytes = in->cgroup_shared ? MIN(tree_rss(in, true), in->usage_bytes) : in->usage_bytes;
+			own_low_note(in);
 			usage_levels_measured(&in->lv, in->usage_bytes);
 			igen_measured(in, now_mono_ns());
 			return 0;
 		}
 	}
-	struct tree_ctx c = { in, 0 };
-	if (in->server_pid) {
-		struct proc *s = proctree_get(in->d->pt, in->server_pid);
-		if (s && s->death == PROC_ALIVE)
-			proctree_refresh(in->d->pt, s);
-		proctree_foreach(in->d->pt, sum_tree, &c);
-	}
-	in->usage_bytes = c.rss;
+	in->cgroup_shared = false;
+	in->usage_bytes = tree_rss(in, false);
+	in->own_bytes = in->usage_bytes;
+	own_low_note(in);
 	usage_levels_measured(&in->lv, in->usage_bytes);
 	igen_measured(in, now_mono_ns());
 	r = procfs_read_meminfo(proctree_root(in->d->pt), &mi);

@@ -218,7 +218,7 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_RESTART:
 		/* urgent: nothing gentler takes effect before the limit, the server may not even answer: the last
 		 * resort stops it from the snapshot */
-		r = restart_begin(in, now_ns, dec->urgent, dec->urgent ? dec->ttl_ns : UINT64_MAX, detail, len);
+		r = restart_begin(in, now_ns, dec->urgent, detail, len);
 		break;
 	case POLICY_RUNG_KILL: {
 		struct largest_ctx c = { in, NULL };
@@ -324,13 +324,28 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 {
 	struct rec r;
 
-	if (!dec->pressure || !(dec->cooldown || dec->exhausted)) {
+	if (!dec->pressure || !(dec->cooldown || dec->exhausted || dec->held)) {
 		in->blocked_reported = false;
 		return;
 	}
 	if (in->blocked_reported)
 		return;
 	in->blocked_reported = true;
+	if (dec->held) {
+		/* not blocked: the first prompt of a fresh server climbs, and the last resort waits for its deadline */
+		instance_rec(&r, in, REC_DECISION, LOG_NOTICE);
+		rec_add(&r, "ACTION", "none");
+		rec_add(&r, "RESULT", "held");
+		rec_add(&r, "REASON", "%s", dec->reason);
+		rec_add(&r, "DRY_RUN", "%d", dec->dry_run);
+		rec_add(&r, "PROACTIVE", "0");
+		rec_add_pid(&r, "PID", in->server_pid);
+		rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
+		rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
+		rec_message(&r, "instance %s: under pressure, holding: %s", in->ic->name, dec->reason);
+		rec_emit(&r);
+		return;
+	}
 	instance_rec(&r, in, REC_DECISION, LOG_WARNING);
 	rec_add(&r, "ACTION", "none");
 	rec_add(&r, "RESULT", "%s", dec->exhausted ? "exhausted" : "cooldown");
@@ -429,25 +444,48 @@ void prevent_say_unpreventable(struct instance *in)
 
 /* ---- per-prompt give-up ---- */
 
-static void journal_give_up(struct instance *in, const char *prompt_id, uint32_t stops, uint64_t need,
-			    const char *rung)
+struct give_up {
+	enum policy_giveup_verdict verdict; /* KEEP: not given up */
+	uint32_t stops;
+	uint64_t need;  /* its largest own growth above where it started */
+	uint64_t floor; /* where it started then */
+};
+
+static void journal_give_up(struct instance *in, const char *prompt_id, const struct give_up *gu, const char *rung)
 {
-	char ns[32], ls[32];
+	char ns[32], fs[32], ls[32];
+	bool proven = gu->verdict == POLICY_GIVEUP_PROVEN;
 	struct rec r;
 
+	bytes_str(gu->need, ns, sizeof(ns));
+	bytes_str(gu->floor, fs, sizeof(fs));
+	bytes_str(in->limit_bytes, ls, sizeof(ls));
 	instance_rec(&r, in, REC_ACTION, LOG_ERR);
 	rec_add(&r, "ACTION", "give_up");
 	rec_add_id(&r, "PROMPT_ID", prompt_id);
-	rec_add_u64(&r, "STOPS", stops);
-	rec_add_bytes(&r, "NEEDED_BYTES", need);
+	rec_add_u64(&r, "STOPS", gu->stops);
+	rec_add_bytes(&r, "NEEDED_BYTES", gu->need);
+	rec_add_bytes(&r, "FLOOR_BYTES", gu->floor);
 	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
 	rec_add(&r, "RESULT", "removed");
-	rec_add(&r, "REASON", "stopped %u times (%s now), once from a clean start: it cannot fit even on a fresh server",
-		stops, rung);
-	rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts: it grew by at least %s above "
-			"where it started, once from a clean start, and would not stop below the %s limit; removed, the "
-			"prompts behind it run",
-		    in->ic->name, prompt_id, stops, bytes_str(need, ns, sizeof(ns)), bytes_str(in->limit_bytes, ls, sizeof(ls)));
+	rec_add(&r, "EVIDENCE", proven ? "fresh_start" : "inconclusive");
+	if (proven) {
+		rec_add(&r, "REASON", "stopped %u times (%s now); on a fresh server, from a clean start, its own growth "
+				      "would have reached the limit: it cannot fit",
+			gu->stops, rung);
+		rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts: on a fresh server it "
+				"grew by at least %s from %s, and its own growth would have reached the %s limit before "
+				"a later stop; removed, the prompts behind it run",
+			    in->ic->name, prompt_id, gu->stops, ns, fs, ls);
+	} else {
+		rec_add(&r, "REASON", "stopped %u times (%s now), never shown to need more than the limit on a fresh "
+				      "server: removed so that it does not hold the queue in a loop",
+			gu->stops, rung);
+		rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts although none showed it "
+				"cannot fit (it grew by at least %s from %s, limit %s): removed so that the prompts behind "
+				"it run",
+			    in->ic->name, prompt_id, gu->stops, ns, fs, ls);
+	}
 	rec_emit(&r);
 }
 
@@ -464,8 +502,10 @@ static void drop_saved(struct instance *in, const char *prompt_id)
 
 /* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */
 static void after_act(struct instance *in, const struct policy_decision *dec, const struct generation *running,
-		      const char *give_up_id, uint32_t stops, uint64_t need, uint64_t now_ns)
+		      const struct give_up *gu, uint64_t now_ns)
 {
+	bool give_up = gu->verdict != POLICY_GIVEUP_KEEP;
+
 	switch (dec->rung) {
 	case POLICY_RUNG_FREE_MODELS:
 	case POLICY_RUNG_FREE_ALL:
@@ -478,10 +518,10 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		break;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
 		in->interrupt_sent_ns = now_ns;
-		if (give_up_id && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, give_up_id)) {
+		if (give_up && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, running->prompt_id)) {
 			saved_prompt_clear(&in->requeue);
 			in->requeue_pending = false;
-			journal_give_up(in, give_up_id, stops, need, "interrupted, not requeued");
+			journal_give_up(in, running->prompt_id, gu, "interrupted, not requeued");
 		}
 		break;
 	case POLICY_RUNG_RESTART:
@@ -489,15 +529,9 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		in->restart_stop_ms = 0;
 		/* an interrupted prompt waiting for its requeue goes back with the saved queue, once: restart.c moves
 		 * it into the snapshot (and ends the requeue) when it saves */
-		if (give_up_id) {
-			/* the id may live in the snapshot that drop_saved changes */
-			char id[COMFY_PROMPT_ID_MAX];
-			size_t n = strnlen(give_up_id, sizeof(id) - 1);
-
-			memcpy(id, give_up_id, n);
-			id[n] = 0;
-			drop_saved(in, id);
-			journal_give_up(in, id, stops, need, "restarted, not resubmitted");
+		if (give_up && running) {
+			drop_saved(in, running->prompt_id);
+			journal_give_up(in, running->prompt_id, gu, "restarted, not resubmitted");
 		}
 		prevent_brake_release(in, "the server restarts");
 		break;
@@ -506,27 +540,32 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 	}
 }
 
-/* The prompt a stop interrupts, for the give-up: the running generation; or, while a resubmission round has the
- * poll off (the generation tracker then sees nothing start), the one the round's last look saw running — a prompt
- * that climbs to the limit within the round is otherwise stopped and resubmitted forever. */
-struct stopped {
-	const char *id;
-	bool fresh;          /* it ran from a clean start */
-	uint64_t grown_bytes; /* how far it grew above where it started */
-};
-
-static struct stopped stopped_prompt(const struct instance *in, const struct generation *running)
+/* The largest own growth of the other servers in this one's memory cgroup. */
+static double others_max_growth(const struct instance *in)
 {
-	if (running)
-		return (struct stopped){ running->prompt_id, running->first_in_epoch,
-					 in->usage_bytes > running->usage_start_bytes ?
-						 in->usage_bytes - running->usage_start_bytes : 0 };
-	if (in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
-	    in->server_start_ns == in->resubmit_start_ns)
-		return (struct stopped){ in->resubmit_running_id, in->resubmit_running_first && in->resubmit_base_bytes,
-					 in->resubmit_base_bytes && in->usage_bytes > in->resubmit_base_bytes ?
-						 in->usage_bytes - in->resubmit_base_bytes : 0 };
-	return (struct stopped){ 0 };
+	double m = 0.0;
+
+	for (int i = 0; i < in->d->n_instances; i++) {
+		const struct instance *o = in->d->instances[i];
+
+		if (o && o != in && o->use_cgroup && o->server_pid && !strcmp(o->cgroup_dir, in->cgroup_dir))
+			m = MAX(m, forecast_rate_get(&o->own_rate));
+	}
+	return m;
+}
+
+/* The daemon looks again at the next RSS event of the server's tree (one RSS step of growth, as tightened near the
+ * limit) or at the next timer sample, whichever comes first: what the policy's deadline must leave room for. */
+static uint64_t next_look_ns(const struct instance *in, double growth_bytes_per_s)
+{
+	uint64_t sample = in->d->cfg->sample_interval_ms * NSEC_PER_MSEC;
+	uint64_t step = in->rss_step_bytes ? in->rss_step_bytes : in->d->cfg->rss_step_bytes;
+	double step_s;
+
+	if (!(growth_bytes_per_s > 0.0) || !step)
+		return sample;
+	step_s = (double)step / growth_bytes_per_s;
+	return step_s * 1e9 < (double)sample ? (uint64_t)(step_s * 1e9) : sample;
 }
 
 void prevent_run(struct instance *in, uint64_t now_ns)
@@ -556,12 +595,16 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.predicted_next_peak_bytes = in->fc.predicted_next_peak_bytes,
 		.confidence = in->fc.confidence,
 		.forecast_reason = in->fc_valid ? in->fc.reason : NULL,
-		.growth_bytes_per_s = forecast_rate_get(&in->rate),
+		/* in a cgroup shared with another server, the growth this one causes */
+		.growth_bytes_per_s = policy_growth_answered(in->cgroup_shared, forecast_rate_get(&in->rate),
+							     forecast_rate_get(&in->own_rate),
+							     in->cgroup_shared ? others_max_growth(in) : 0.0),
 		/* the running generation's peak as this instance's history predicts it: growth stops there */
 		.bound_bytes = in->fc_valid && running ? in->fc.predicted_running_peak_bytes : 0,
 		.brake_available = in->ic->brake && in->use_cgroup && brake_available(in->cgroup_dir, in->cgv),
 		.outcome_pending = in->settle.active,
 		.next_needs_unload = igen_next_needs_unload(in),
+		.fresh_start = running && in->fresh_id[0] && !strcmp(running->prompt_id, in->fresh_id),
 	};
 	/* a prompt that loads a checkpoint mid-way climbs by the checkpoint's size: what its workflow says it loads
 	 * bounds the climb better than the history of generations that did not load it */
@@ -573,9 +616,7 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.orphan_grace_ms = in->d->cfg->orphan_grace_ms,
 	};
 	uint64_t thr = (uint64_t)((double)in->limit_bytes * in->fcp.margin), unreleasable = in->floor_bytes;
-	uint32_t stops = 0;
-	uint64_t need = 0;
-	bool give_up = false;
+	struct give_up gu = { .verdict = POLICY_GIVEUP_KEEP };
 	char detail[384];
 	int r;
 
@@ -587,6 +628,7 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	if (in->server_gone || !in->server_pid)
 		return; /* nothing to protect until a server is back */
 	learn_time_to_effect(&in->learn, &ln, pi.tte_ns);
+	pi.next_look_ns = next_look_ns(in, pi.growth_bytes_per_s);
 	pi.running_ends_in_ns = learn_running_ends_in_ns(&in->learn, &ln);
 	/* /free cannot make room for the next generation when what it cannot release (the floor, grown by the
 	 * unreleasable leak per generation since) plus a generation from a clean start passes the threshold: an
@@ -610,18 +652,30 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	if (!dec.proactive)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
-	/* a prompt stopped again and again for not fitting, once from a clean start, is given up */
-	struct stopped st = stopped_prompt(in, running);
-	if (!dec.dry_run && !dec.proactive && st.id && in->ic->give_up_after &&
-	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART))
-		give_up = policy_giveup_note(&in->giveup, st.id, st.fresh, st.grown_bytes,
-					     (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX), now_ns, &stops, &need) == 1;
+	/* a prompt stopped again and again for not fitting is given up once a fresh server showed that it cannot fit */
+	if (!dec.dry_run && !dec.proactive && running && in->ic->give_up_after &&
+	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART)) {
+		struct policy_stop st = {
+			.fresh = pi.fresh_start,
+			/* own memory: where ComfyUI's stamps put the start, unless a shared cgroup's level is not its own */
+			.start_bytes = in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes,
+			.own_bytes = in->own_bytes,
+			.own_growth_bytes_per_s = forecast_rate_get(in->cgroup_shared ? &in->own_rate : &in->rate),
+			.horizon_ns = dec.last_resort_needs_ns,
+			.limit_bytes = in->limit_bytes,
+		};
+		int v = policy_giveup_note(&in->giveup, running->prompt_id, &st,
+					   (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX), now_ns, &gu.stops, &gu.need,
+					   &gu.floor);
+
+		gu.verdict = v < 0 ? POLICY_GIVEUP_KEEP : (enum policy_giveup_verdict)v;
+	}
 	r = dec.dry_run ? 0 : act(in, &dec, now_ns, detail, sizeof(detail));
 	if (dec.dry_run)
 		detail[0] = 0;
 	journal_decision(in, &dec, r, detail, now_ns);
 	if (r == 0 && !dec.dry_run)
-		after_act(in, &dec, running, give_up ? st.id : NULL, stops, need, now_ns);
+		after_act(in, &dec, running, &gu, now_ns);
 	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);

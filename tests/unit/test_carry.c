@@ -45,8 +45,9 @@ static void fill(struct carry *c)
 	c->ps.prev_usage_bytes = UINT64_MAX - 1; /* the whole range survives the text */
 	snprintf(c->giveup.e[3].prompt_id, sizeof(c->giveup.e[3].prompt_id), "big-one");
 	c->giveup.e[3].stops = 1;
-	c->giveup.e[3].fresh = true;
+	c->giveup.e[3].conclusive = true;
 	c->giveup.e[3].need_bytes = 5ULL << 30;
+	c->giveup.e[3].floor_bytes = 25ULL << 20;
 	c->giveup.e[3].seen_ns = S(998);
 	c->generations_completed = 9;
 	snprintf(c->free_pending_prompt, sizeof(c->free_pending_prompt), "a1b2c3d4-0000-4000-8000-000000000001");
@@ -152,6 +153,7 @@ static void test_refused(void **state)
 		{ "\"requeue_prompt\":", "\"requeue_prompt_x\":" }, /* a requeue owed without its prompt */
 		{ "\"slot\":3", "\"slot\":32" },
 		{ "\"stops\":1", "\"stops\":-1" },
+		{ "\"conclusive\":true", "\"fresh\":true" }, /* a give-up entry of the format before the evidence */
 		{ "\"prompt_id\":\"big-one\"", "\"prompt_id\":\"\"" },
 		{ "\"incident\":\"", "\"incident\":{\"x\":\"" },
 		{ "\"boot_id\":\"0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0\"",

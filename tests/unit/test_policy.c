@@ -33,6 +33,7 @@ enum {
 	I_BRAKE = 1 << 10,       /* memory.high brake available */
 	I_PENDING = 1 << 11,     /* the caller still measures the awaited action */
 	I_UNLOAD_NEXT = 1 << 12, /* look-ahead: the next prompt fits only once the loaded models are unloaded */
+	I_FRESH = 1 << 13,       /* the running prompt is the first of a fresh server */
 };
 
 /* Decision fields compared exactly on every step. */
@@ -49,6 +50,7 @@ enum {
 	E_URGENT = 1 << 9,
 	E_BOUNDARY = 1 << 10,
 	E_BRAKE = 1 << 11,
+	E_HELD = 1 << 12,
 };
 
 #define TTE_UNKNOWN_MS UINT32_MAX
@@ -113,6 +115,7 @@ static struct policy_input make_input(const struct step *st)
 		.outcome_pending = st->in & I_PENDING,
 		.running_ends_in_ns = (uint64_t)st->ends_ms * NSEC_PER_MSEC,
 		.next_needs_unload = st->in & I_UNLOAD_NEXT,
+		.fresh_start = st->in & I_FRESH,
 	};
 	in.tte_ns[FM] = in.tte_ns[FA] = tte_in(st->tfree_ms);
 	in.tte_ns[IR] = tte_in(st->tir_ms);
@@ -132,7 +135,8 @@ static unsigned decision_bits(const struct policy_decision *d)
 	return (d->pressure ? E_PRESSURE : 0) | (d->warn ? E_WARN : 0) | (d->awaiting ? E_AWAIT : 0) |
 	       (d->cooldown ? E_COOLDOWN : 0) | (d->exhausted ? E_EXHAUSTED : 0) | (d->deferred ? E_DEFERRED : 0) |
 	       (d->requeue ? E_REQUEUE : 0) | (d->proactive ? E_PROACTIVE : 0) | (d->dry_run ? E_DRY : 0) |
-	       (d->urgent ? E_URGENT : 0) | (d->at_boundary ? E_BOUNDARY : 0) | (d->brake ? E_BRAKE : 0);
+	       (d->urgent ? E_URGENT : 0) | (d->at_boundary ? E_BOUNDARY : 0) | (d->brake ? E_BRAKE : 0) |
+	       (d->held ? E_HELD : 0);
 }
 
 #define check(cond, ...)                                                                                         \
@@ -1344,46 +1348,190 @@ static void test_awaiting_gives_way(void **state)
 	RUN(&p, brake);
 }
 
+/* The first prompt of a fresh server: nothing but its own end makes room, so it is not stopped before the last
+ * resort's deadline, which has the tighter fresh margin (tte * 1.5 + 150 ms), and interrupt + requeue (which would
+ * run it again the same way) is not a rung for it. Restart learnt at 100 ms: 300 ms fresh, 1150 ms otherwise. */
+static void test_fresh_start(void **state)
+{
+	static const struct {
+		const char *name;
+		unsigned params;
+		struct step st;
+		uint64_t needs_ms;
+	} table[] = {
+		/* 91 %: 138 MiB at 200 MiB/s = 0.69 s */
+		{ "not fresh: at the deadline the last resort now", 0,
+		  { .pct = 91, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 200, .trs_ms = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, 1150 },
+		{ "fresh: the same climb is held until the fresh deadline", 0,
+		  { .pct = 91, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = NO,
+		    .expect = E_PRESSURE | E_WARN | E_HELD }, 300 },
+		/* 98 %: 31 MiB at 200 MiB/s = 0.15 s */
+		{ "fresh: at its deadline the last resort fires", 0,
+		  { .pct = 98, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, 300 },
+		/* 81 %: 292 MiB at 100 MiB/s = 2.9 s; the node boundary in 1 s */
+		{ "not fresh: an interrupt in time", 0,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .tir_ms = 1000, .trs_ms = 100,
+		    .want = IR, .expect = E_PRESSURE | E_WARN | E_REQUEUE }, 1150 },
+		{ "fresh: no interrupt, it would run the prompt again the same way", 0,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 100, .tir_ms = 1000,
+		    .trs_ms = 100, .want = NO, .expect = E_PRESSURE | E_WARN | E_HELD }, 300 },
+		{ "fresh, no last resort: the interrupt is all there is, and still no rung for it", 0,
+		  { .pct = 95, .in = I_BUSY | I_RUN_NOFIT | I_FRESH, .grow = 100, .tir_ms = 1000, .want = NO,
+		    .expect = E_PRESSURE | E_WARN | E_EXHAUSTED }, 0 },
+		{ "fresh but idle: nothing is held", 0,
+		  { .pct = 91, .in = I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT }, 1150 },
+		{ "fresh, running not at risk: a restart waits for the boundary as ever", P_NO_FM | P_NO_FA,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_FRESH, .trs_ms = 100, .want = NO,
+		    .expect = E_PRESSURE | E_BOUNDARY }, 300 },
+		{ "fresh: a /free for the next prompt still goes (deferred)", 0,
+		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_FRESH, .want = FM,
+		    .expect = E_PRESSURE | E_DEFERRED }, 7650 }, /* restart time not learnt: 5 s * 1.5 + 150 ms */
+		/* restart time unknown: the fresh deadline cannot be computed, it is there at once */
+		{ "fresh with an unknown restart time: the last resort at the warn line", 0,
+		  { .pct = 91, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = TTE_UNKNOWN_MS,
+		    .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, UINT64_MAX / NSEC_PER_MSEC },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		struct policy_params p = make_params(table[i].params);
+		const struct step *st = &table[i].st;
+		const char *name = table[i].name;
+		struct policy_state s;
+		struct policy_input in = make_input(st);
+		struct policy_decision d;
+
+		policy_state_init(&s);
+		int r = policy_decide(&p, &s, &in, &d);
+		check(r == (st->want != NO), "returned %d", r);
+		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
+		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
+		check(d.last_resort_needs_ns / NSEC_PER_MSEC == table[i].needs_ms, "last resort needs %" PRIu64 " ns",
+		      d.last_resort_needs_ns);
+		if (d.held)
+			check(strstr(d.reason, "fresh server") != NULL, "reason");
+	}
+}
+
+/* A stop proves that a prompt cannot fit only from a clean start on a fresh server, when its own growth alone
+ * would have reached the limit (less what others in the cgroup hold) within the last resort's horizon. */
+static void test_stop_conclusive(void **state)
+{
+	static const struct {
+		const char *name;
+		struct policy_stop st;
+		bool want;
+	} table[] = {
+		/* bigger-than-before: 1125 MiB on a fresh server under 1200, stopped at 1022 climbing 255 MiB/s */
+		{ "fresh, stopped 76 MiB short of where a later stop lands: it may fit",
+		  { true, MIB(22), MIB(1022), 255.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(1200) }, false },
+		{ "the same stop with the wide horizon would have looked conclusive",
+		  { true, MIB(22), MIB(1022), 255.0 * MIB(1), 1150 * NSEC_PER_MSEC, MIB(1200) }, true },
+		{ "fresh, at the brink climbing 500 MiB/s: it cannot fit",
+		  { true, MIB(25), MIB(1150), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(1200) }, true },
+		{ "at the limit itself", { true, MIB(25), MIB(1200), 0.0, 0, MIB(1200) }, true },
+		{ "not fresh: the models and leaks of earlier prompts were there",
+		  { false, MIB(425), MIB(1150), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(1200) }, false },
+		/* two servers in 1434 MiB: this one holds 600 (from 30, growing 200 MiB/s), the other 800 */
+		{ "shared cgroup: what the other server holds is not this prompt's need",
+		  { true, MIB(30), MIB(600), 200.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(1434) }, false },
+		{ "shared cgroup: its own memory alone reaches the limit",
+		  { true, MIB(30), MIB(1300), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(1434) }, true },
+		{ "it did not grow", { true, MIB(900), MIB(900), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, MIB(900) }, false },
+		{ "room unknown", { true, MIB(25), MIB(1200), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, 0 }, false },
+		{ "NaN growth counts as none",
+		  { true, MIB(25), MIB(1100), NAN, 300 * NSEC_PER_MSEC, MIB(1200) }, false },
+	};
+
+	(void)state;
+	assert_false(policy_stop_conclusive(NULL));
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		if (policy_stop_conclusive(&table[i].st) != table[i].want)
+			print_error("%s: want %d\n", table[i].name, table[i].want);
+		assert_int_equal(policy_stop_conclusive(&table[i].st), table[i].want);
+	}
+}
+
+/* Two servers in one cgroup: the one whose growth is the largest answers for the cgroup's, the other for its own. */
+static void test_growth_answered(void **state)
+{
+	(void)state;
+	/* alone: the cgroup's growth, whatever the tree's */
+	assert_true(policy_growth_answered(false, 300.0, 100.0, 0.0) == 300.0);
+	assert_true(policy_growth_answered(false, NAN, 100.0, 0.0) == 0.0);
+	/* shared, the larger grower: the cgroup's (its own, should the cgroup's read lower between samples) */
+	assert_true(policy_growth_answered(true, 650.0, 600.0, 50.0) == 650.0);
+	assert_true(policy_growth_answered(true, 500.0, 600.0, 50.0) == 600.0);
+	/* shared, the smaller grower: its own only */
+	assert_true(policy_growth_answered(true, 650.0, 50.0, 600.0) == 50.0);
+	/* shared, not growing: nothing to answer for, even when the others do not grow either */
+	assert_true(policy_growth_answered(true, 650.0, 0.0, 0.0) == 0.0);
+	assert_true(policy_growth_answered(true, 650.0, -5.0, NAN) == 0.0);
+	/* equal growth: each answers for the cgroup's (neither may wait for the other) */
+	assert_true(policy_growth_answered(true, 400.0, 200.0, 200.0) == 400.0);
+}
+
 static void test_giveup(void **state)
 {
+	const struct policy_stop late = { false, MIB(500), MIB(1400), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, LIMIT };
+	const struct policy_stop unsure = { true, MIB(25), MIB(1000), 200.0 * MIB(1), 300 * NSEC_PER_MSEC, LIMIT };
+	const struct policy_stop proof = { true, MIB(25), MIB(1500), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, LIMIT };
 	struct policy_giveup g;
 	uint32_t stops = 0;
-	uint64_t need = 0;
+	uint64_t need = 0, floor = 0;
 	char id[80];
 
 	(void)state;
 	memset(&g, 0, sizeof(g));
-	assert_int_equal(policy_giveup_note(NULL, "a", true, 1, 2, 1, NULL, NULL), -EINVAL);
-	assert_int_equal(policy_giveup_note(&g, "", true, 1, 2, 1, NULL, NULL), -EINVAL);
-	assert_int_equal(policy_giveup_note(&g, NULL, true, 1, 2, 1, NULL, NULL), -EINVAL);
-	/* two stops, neither from a clean start: it may fit on a fresh server, keep it */
-	assert_int_equal(policy_giveup_note(&g, "big", false, MIB(900), 2, 1, &stops, &need), 0);
-	assert_int_equal(policy_giveup_note(&g, "big", false, MIB(800), 2, 2, &stops, &need), 0);
+	assert_int_equal(policy_giveup_note(NULL, "a", &proof, 2, 1, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(policy_giveup_note(&g, "", &proof, 2, 1, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(policy_giveup_note(&g, NULL, &proof, 2, 1, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(policy_giveup_note(&g, "a", NULL, 2, 1, NULL, NULL, NULL), -EINVAL);
+	/* stopped on a server with earlier prompts' memory, then on a fresh one short of the limit: keep it */
+	assert_int_equal(policy_giveup_note(&g, "big", &late, 2, 1, &stops, &need, &floor), POLICY_GIVEUP_KEEP);
+	assert_int_equal(policy_giveup_note(&g, "big", &unsure, 2, 2, &stops, &need, &floor), POLICY_GIVEUP_KEEP);
 	assert_int_equal(stops, 2);
-	assert_int_equal(need, MIB(900));
-	/* the third from a clean start: give up */
-	assert_int_equal(policy_giveup_note(&g, "big", true, MIB(1400), 2, 3, &stops, &need), 1);
+	assert_int_equal(need, MIB(975)); /* the largest growth, from where it began then */
+	assert_int_equal(floor, MIB(25));
+	/* a fresh server shows it cannot fit: given up, with that stop's figures */
+	assert_int_equal(policy_giveup_note(&g, "big", &proof, 2, 3, &stops, &need, &floor), POLICY_GIVEUP_PROVEN);
 	assert_int_equal(stops, 3);
-	assert_int_equal(need, MIB(1400));
-	/* other prompts are counted apart; 0 = never give up */
-	assert_int_equal(policy_giveup_note(&g, "small", true, MIB(10), 0, 4, &stops, NULL), 0);
-	assert_int_equal(policy_giveup_note(&g, "small", true, MIB(10), 0, 5, &stops, NULL), 0);
-	assert_int_equal(stops, 2);
+	assert_int_equal(need, MIB(1475));
+	assert_int_equal(floor, MIB(25));
+	/* proven at once, given up at the give_up_after-th stop whatever that one showed */
+	assert_int_equal(policy_giveup_note(&g, "first", &proof, 2, 4, &stops, NULL, NULL), POLICY_GIVEUP_KEEP);
+	assert_int_equal(policy_giveup_note(&g, "first", &late, 2, 5, &stops, &need, &floor), POLICY_GIVEUP_PROVEN);
+	assert_int_equal(need, MIB(1475)); /* the conclusive stop's figures, not the larger inconclusive one */
+	assert_int_equal(floor, MIB(25));
+	/* never conclusive: kept, until 3 * give_up_after stops say it would hold the queue in a loop */
+	for (unsigned k = 1; k < 3 * 2; k++)
+		assert_int_equal(policy_giveup_note(&g, "loop", &unsure, 2, 10 + k, &stops, NULL, NULL),
+				 POLICY_GIVEUP_KEEP);
+	assert_int_equal(policy_giveup_note(&g, "loop", &unsure, 2, 20, &stops, NULL, NULL), POLICY_GIVEUP_INCONCLUSIVE);
+	assert_int_equal(stops, 6);
+	/* 0 = never give up */
+	for (unsigned k = 0; k < 10; k++)
+		assert_int_equal(policy_giveup_note(&g, "never", &proof, 0, 30 + k, &stops, NULL, NULL),
+				 POLICY_GIVEUP_KEEP);
+	/* forgotten: counted from scratch */
 	policy_giveup_forget(&g, "big");
-	assert_int_equal(policy_giveup_note(&g, "big", true, MIB(1), 2, 6, &stops, NULL), 0);
+	assert_int_equal(policy_giveup_note(&g, "big", &proof, 2, 50, &stops, NULL, NULL), POLICY_GIVEUP_KEEP);
 	assert_int_equal(stops, 1);
 	/* a full table forgets the least recently stopped prompt, never crashes */
 	for (unsigned i = 0; i < 3 * POLICY_GIVEUP_SLOTS; i++) {
 		snprintf(id, sizeof(id), "p%u", i);
-		assert_int_equal(policy_giveup_note(&g, id, false, i, 2, 100 + i, &stops, NULL), 0);
+		assert_int_equal(policy_giveup_note(&g, id, &late, 2, 100 + i, &stops, NULL, NULL), POLICY_GIVEUP_KEEP);
 		assert_int_equal(stops, 1);
 	}
 	/* ids beyond 64 characters match on their first 64 */
 	memset(id, 'x', 79);
 	id[79] = 0;
-	assert_int_equal(policy_giveup_note(&g, id, true, 1, 2, 1000, &stops, NULL), 0);
+	assert_int_equal(policy_giveup_note(&g, id, &proof, 2, 1000, &stops, NULL, NULL), POLICY_GIVEUP_KEEP);
 	id[70] = 'y';
-	assert_int_equal(policy_giveup_note(&g, id, true, 1, 2, 1001, &stops, NULL), 1);
+	assert_int_equal(policy_giveup_note(&g, id, &late, 2, 1001, &stops, NULL, NULL), POLICY_GIVEUP_PROVEN);
 	policy_giveup_forget(NULL, "x");
 	policy_giveup_forget(&g, NULL);
 }
@@ -1434,6 +1582,9 @@ int main(void)
 		cmocka_unit_test(test_time_to_effect_rule),
 		cmocka_unit_test(test_cooldown_skipping),
 		cmocka_unit_test(test_awaiting_gives_way),
+		cmocka_unit_test(test_fresh_start),
+		cmocka_unit_test(test_stop_conclusive),
+		cmocka_unit_test(test_growth_answered),
 		cmocka_unit_test(test_giveup),
 		cmocka_unit_test(test_brake_high),
 	};

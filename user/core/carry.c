@@ -185,8 +185,9 @@ static json_object *giveup_to_json(const struct policy_giveup *g)
 		json_object_object_add(o, "slot", json_object_new_int((int)i));
 		add_str(o, "prompt_id", g->e[i].prompt_id);
 		json_object_object_add(o, "stops", json_object_new_int64(g->e[i].stops));
-		json_object_object_add(o, "fresh", json_object_new_boolean(g->e[i].fresh));
+		json_object_object_add(o, "conclusive", json_object_new_boolean(g->e[i].conclusive));
 		json_object_object_add(o, "need_bytes", json_object_new_uint64(g->e[i].need_bytes));
+		json_object_object_add(o, "floor_bytes", json_object_new_uint64(g->e[i].floor_bytes));
 		json_object_object_add(o, "seen_ns", json_object_new_uint64(g->e[i].seen_ns));
 	}
 	return arr;
@@ -195,12 +196,13 @@ static json_object *giveup_to_json(const struct policy_giveup *g)
 static int giveup_from_json(json_object *arr, struct policy_giveup *g)
 {
 	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		json_object *o = json_object_array_get_idx(arr, i), *slot, *stops, *fresh, *need, *seen;
+		json_object *o = json_object_array_get_idx(arr, i), *slot, *stops, *conclusive, *need, *floor, *seen;
 		int64_t s;
 
 		if (!json_object_is_type(o, json_type_object) || !get(o, "slot", json_type_int, &slot) ||
-		    !get(o, "stops", json_type_int, &stops) || !get(o, "fresh", json_type_boolean, &fresh) ||
-		    !get(o, "need_bytes", json_type_int, &need) || !get(o, "seen_ns", json_type_int, &seen))
+		    !get(o, "stops", json_type_int, &stops) || !get(o, "conclusive", json_type_boolean, &conclusive) ||
+		    !get(o, "need_bytes", json_type_int, &need) || !get(o, "floor_bytes", json_type_int, &floor) ||
+		    !get(o, "seen_ns", json_type_int, &seen))
 			return -EBADMSG;
 		s = json_object_get_int64(slot);
 		if (s < 0 || s >= POLICY_GIVEUP_SLOTS || g->e[s].prompt_id[0] || json_object_get_int64(stops) < 0 ||
@@ -208,8 +210,9 @@ static int giveup_from_json(json_object *arr, struct policy_giveup *g)
 		    read_str(o, "prompt_id", g->e[s].prompt_id, sizeof(g->e[s].prompt_id)) < 0 || !g->e[s].prompt_id[0])
 			return -EBADMSG;
 		g->e[s].stops = (uint32_t)json_object_get_int64(stops);
-		g->e[s].fresh = json_object_get_boolean(fresh);
+		g->e[s].conclusive = json_object_get_boolean(conclusive);
 		g->e[s].need_bytes = json_object_get_uint64(need);
+		g->e[s].floor_bytes = json_object_get_uint64(floor);
 		g->e[s].seen_ns = json_object_get_uint64(seen);
 	}
 	return 0;

@@ -97,6 +97,7 @@ struct policy_params policy_params_default(void)
 	p.tte_default_ms[POLICY_RUNG_KILL] = 1000;
 	p.tte_margin_fraction = 0.5;
 	p.tte_margin_ms = 1000;
+	p.tte_margin_fresh_ms = 150;
 	p.brake = true;
 	p.restart_at_boundary = true;
 	return p;
@@ -277,6 +278,28 @@ static bool in_time(const struct policy_params *p, const struct policy_input *in
 	return sig->ttl_ns == UINT64_MAX || rung_required_ns(p, in, r) < sig->ttl_ns;
 }
 
+/* What the last resort needs before the limit: its deadline's horizon. On a fresh start a stop gains nothing but
+ * the prompt's end, so only the time until the daemon looks again and its own reaction time are added to the
+ * learnt time to effect. */
+static uint64_t last_resort_required_ns(const struct policy_params *p, const struct policy_input *in,
+					const struct signals *sig)
+{
+	uint64_t tte;
+	double v;
+
+	if (sig->last_resort == POLICY_RUNG_NONE)
+		return 0;
+	if (!(in->fresh_start && in->busy))
+		return rung_required_ns(p, in, sig->last_resort);
+	tte = tte_of(p, in, sig->last_resort);
+	if (tte == POLICY_TTE_UNKNOWN)
+		return UINT64_MAX;
+	v = (double)tte * (1.0 + p->tte_margin_fraction);
+	if (!(v < 18e18))
+		return UINT64_MAX;
+	return sat_add(sat_add((uint64_t)v, ms_to_ns(p->tte_margin_fresh_ms)), in->next_look_ns);
+}
+
 static bool is_gentle(enum policy_rung r)
 {
 	return r == POLICY_RUNG_FREE_MODELS || r == POLICY_RUNG_FREE_ALL || r == POLICY_RUNG_INTERRUPT_REQUEUE;
@@ -314,7 +337,7 @@ static void compute_ttl(const struct policy_params *p, const struct policy_input
 	 * gentler rungs get their chance. Below the warn line a fast climb is most often a model load that stops
 	 * by itself (a bound from history says so where there is history). */
 	sig->ttl_pressure = sig->warn && sig->last_resort != POLICY_RUNG_NONE && sig->ttl_ns != UINT64_MAX &&
-			    sig->ttl_ns <= rung_required_ns(p, in, sig->last_resort);
+			    sig->ttl_ns <= last_resort_required_ns(p, in, sig);
 }
 
 static void compute_signals(const struct policy_params *p, struct policy_state *s, const struct policy_input *in,
@@ -459,7 +482,9 @@ static bool rung_helps(const struct policy_params *p, const struct policy_state 
 		/* A /free while the running generation is at risk would only land after it died. */
 		return in->comfy_reachable && !s->free_futile && !sig->running_at_risk && !in->free_cannot_make_room;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
-		return in->comfy_reachable && in->busy && sig->running_at_risk && !in->free_cannot_make_room;
+		/* On a fresh start it would only run the prompt again the same way. */
+		return in->comfy_reachable && in->busy && sig->running_at_risk && !in->free_cannot_make_room &&
+		       !in->fresh_start;
 	case POLICY_RUNG_RESTART:
 		return in->restart_configured;
 	case POLICY_RUNG_KILL:
@@ -474,6 +499,7 @@ struct choice {
 	bool brake;            /* a gentle rung too slow on its own, with the brake */
 	bool urgent;           /* nothing gentler takes effect before the limit: the last resort, now */
 	bool at_boundary;      /* the restart waits for the running generation to end */
+	bool held;             /* a fresh start: the last resort waits for its deadline */
 	bool cooldown;         /* a rung that would help was skipped for its cooldown */
 	bool helpful;          /* some enabled rung could help */
 };
@@ -506,6 +532,13 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 		c.helpful = true;
 		if (r == POLICY_RUNG_RESTART || r == POLICY_RUNG_KILL)
 			last = last == POLICY_RUNG_NONE ? r : last;
+		/* The first prompt of a fresh server: a stop before the deadline would end a prompt that may still
+		 * stop below the limit, and free nothing else; its cooldown does not matter then. */
+		if ((r == POLICY_RUNG_RESTART || r == POLICY_RUNG_KILL) && in->fresh_start && in->busy &&
+		    sig->running_at_risk && !sig->ttl_pressure) {
+			c.held = true;
+			return c;
+		}
 		cd = in_cooldown(p, s, r, in->now_ns, &left);
 		if (cd) {
 			c.cooldown = true;
@@ -890,6 +923,13 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 		describe_signals(&sb, p, in, &sig);
 		goto done;
 	}
+	if (ch.held) {
+		ret->held = true;
+		sb_printf(&sb, "%sthe first prompt of a fresh server, from a clean start: nothing but its own end makes "
+			  "room, the %s waits for its deadline: ", notes_buf, policy_rung_name(sig.last_resort));
+		describe_signals(&sb, p, in, &sig);
+		goto done;
+	}
 	if (rung == POLICY_RUNG_NONE && ch.cooldown) {
 		ret->cooldown = true;
 		sb_printf(&sb, "%sall that would help is cooling down: ", notes_buf);
@@ -920,6 +960,7 @@ int policy_decide(const struct policy_params *p, struct policy_state *s, const s
 
 done:
 	ret->ttl_ns = sig.ttl_ns;
+	ret->last_resort_needs_ns = last_resort_required_ns(p, in, &sig);
 	ret->brake = s->awaiting && s->braking;
 	s->have_prev = true;
 	s->prev_usage_bytes = in->usage_bytes;
@@ -943,18 +984,49 @@ int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok
 	return 0;
 }
 
+static double rate_or_zero(double v)
+{
+	return isfinite(v) && v > 0.0 ? v : 0.0;
+}
+
+double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own_bytes_per_s,
+			      double others_max_bytes_per_s)
+{
+	double own = rate_or_zero(own_bytes_per_s);
+
+	if (!shared)
+		return rate_or_zero(cgroup_bytes_per_s);
+	return own >= rate_or_zero(others_max_bytes_per_s) && own > 0.0 ? MAX(rate_or_zero(cgroup_bytes_per_s), own)
+									  : own;
+}
+
 static bool giveup_id_equal(const char *stored, const char *id)
 {
 	return strncmp(stored, id, sizeof(((struct policy_giveup *)0)->e[0].prompt_id) - 1) == 0;
 }
 
-int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, bool fresh, uint64_t need_bytes,
-		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes)
+bool policy_stop_conclusive(const struct policy_stop *st)
+{
+	double growth, reach;
+
+	if (!st || !st->fresh || !st->limit_bytes || st->own_bytes <= st->start_bytes)
+		return false;
+	growth = isfinite(st->own_growth_bytes_per_s) && st->own_growth_bytes_per_s > 0.0 ? st->own_growth_bytes_per_s
+											 : 0.0;
+	/* where its own growth alone would have taken it by the time a later stop took effect */
+	reach = (double)st->own_bytes + growth * ((double)st->horizon_ns / 1e9);
+	return reach >= (double)st->limit_bytes;
+}
+
+int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, const struct policy_stop *st,
+		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes,
+		       uint64_t *ret_floor_bytes)
 {
 	unsigned slot = 0;
-	bool found = false;
+	bool found = false, conclusive;
+	uint64_t need;
 
-	if (!g || !prompt_id || !prompt_id[0])
+	if (!g || !prompt_id || !prompt_id[0] || !st)
 		return -EINVAL;
 	for (unsigned i = 0; i < POLICY_GIVEUP_SLOTS; i++) {
 		if (g->e[i].stops && giveup_id_equal(g->e[i].prompt_id, prompt_id)) {
@@ -972,14 +1044,31 @@ int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, bool fres
 	}
 	if (g->e[slot].stops < UINT32_MAX)
 		g->e[slot].stops++;
-	g->e[slot].fresh |= fresh;
-	g->e[slot].need_bytes = MAX(g->e[slot].need_bytes, need_bytes);
+	conclusive = policy_stop_conclusive(st);
+	need = st->own_bytes > st->start_bytes ? st->own_bytes - st->start_bytes : 0;
+	/* the figures said are those of the stop that says most: a conclusive one, else the largest growth */
+	if (conclusive && !g->e[slot].conclusive) {
+		g->e[slot].need_bytes = need;
+		g->e[slot].floor_bytes = st->start_bytes;
+	} else if (conclusive == g->e[slot].conclusive && need >= g->e[slot].need_bytes) {
+		g->e[slot].need_bytes = need;
+		g->e[slot].floor_bytes = st->start_bytes;
+	}
+	g->e[slot].conclusive |= conclusive;
 	g->e[slot].seen_ns = now_ns;
 	if (ret_stops)
 		*ret_stops = g->e[slot].stops;
 	if (ret_need_bytes)
 		*ret_need_bytes = g->e[slot].need_bytes;
-	return give_up_after > 0 && g->e[slot].stops >= give_up_after && g->e[slot].fresh ? 1 : 0;
+	if (ret_floor_bytes)
+		*ret_floor_bytes = g->e[slot].floor_bytes;
+	if (!give_up_after)
+		return POLICY_GIVEUP_KEEP;
+	if (g->e[slot].conclusive && g->e[slot].stops >= give_up_after)
+		return POLICY_GIVEUP_PROVEN;
+	if ((uint64_t)g->e[slot].stops >= (uint64_t)give_up_after * GIVEUP_INCONCLUSIVE_FACTOR)
+		return POLICY_GIVEUP_INCONCLUSIVE;
+	return POLICY_GIVEUP_KEEP;
 }
 
 void policy_giveup_forget(struct policy_giveup *g, const char *prompt_id)

@@ -62,6 +62,11 @@ struct policy_params {
 	uint64_t tte_default_ms[POLICY_RUNG_COUNT]; /* reap 5 s, free 3 s (idle), interrupt 3 s, restart 5 s, kill 1 s */
 	double tte_margin_fraction; /* 0.5 */
 	uint64_t tte_margin_ms;     /* 1000 ms: sampling and reaction latency */
+	/* The last resort's latency margin while the running prompt is the first of a fresh server (input.fresh_start):
+	 * a stop then gains nothing but the prompt's end, so it comes at the latest moment that still beats the
+	 * kernel: tte * (1 + tte_margin_fraction) + input.next_look_ns + this (150 ms: the daemon's reaction p99
+	 * under load, 112 ms, docs/performance.md). */
+	uint64_t tte_margin_fresh_ms;
 	bool brake;                 /* memory.high may brake growth while a gentle rung works (true) */
 	/* How long to wait for a rung's effect before judging it: reap 10 s, free_* when idle 5 s, interrupt 30 s,
 	 * restart 120 s, kill 5 s. A /free sent while busy is judged verify_after_generation_ms after the running
@@ -132,6 +137,14 @@ struct policy_input {
 				      * says the running generation will not fit. */
 	uint64_t tte_ns[POLICY_RUNG_COUNT]; /* what each rung needs on this instance now; 0 = params default;
 					     * POLICY_TTE_UNKNOWN = cannot say */
+	/* How soon the daemon looks again at the present growth: the next RSS event (one rss_step of growth) or the
+	 * next timer sample, whichever comes first; 0 = at once. The last resort's deadline comes this much earlier. */
+	uint64_t next_look_ns;
+	/* The running prompt is the first this server runs, from a clean start: nothing of earlier prompts (models,
+	 * leaks) is in memory, so no rung makes room for it but its own end. Interrupt + requeue would run it again
+	 * the same way, and a stop before the last resort's deadline would end a prompt that may still stop below the
+	 * limit: the last resort waits for its deadline (decision.held), with tte_margin_fresh_ms as its margin. */
+	bool fresh_start;
 	bool brake_available; /* cgroup v2 with a writable memory.high */
 	bool outcome_pending; /* the caller still measures the awaited action's effect (memory falling after a
 			       * boundary) and will report it (policy_record_outcome): until then, up to the
@@ -157,8 +170,11 @@ struct policy_decision {
 	bool exhausted; /* pressure, but no enabled rung that can help is left on the ladder */
 	bool urgent;    /* the limit is nearer than the gentler rungs can act: rung is the last resort, now */
 	bool at_boundary; /* a restart is due and waits for the running generation to end */
+	bool held;        /* input.fresh_start: the last resort waits for its deadline, nothing else would help */
 	bool brake;     /* hold memory.high just above usage now (level: false means restore it) */
 	uint64_t ttl_ns; /* time to the limit at the present growth; UINT64_MAX = not in sight */
+	uint64_t last_resort_needs_ns; /* what the last resort needs before the limit (its deadline's horizon, as
+					* used for this decision); 0 when there is no last resort */
 
 	/* Set when an earlier action was judged during this call; rung NONE otherwise. */
 	struct {
@@ -229,14 +245,16 @@ void policy_state_init(struct policy_state *s);
  * time. At the deadline only a rung that takes effect in time (see struct policy_params) fires; when none does,
  * the last resort fires now (decision.urgent), whatever its cooldown unless a cooldown ends early enough for its
  * rung to act in time after all. A restart before the deadline and not for a running generation at risk waits
- * for the generation boundary (decision.at_boundary).
+ * for the generation boundary (decision.at_boundary). The first prompt of a fresh server (input.fresh_start) is
+ * not stopped before the last resort's deadline, which then has the tighter tte_margin_fresh_ms (decision.held).
  * Which rungs can help:
  *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
  *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
  *                     free_all when a leak is suspected. Sent while busy it is deferred (judged after the
  *                     running generation ends + grace), so "next won't fit, running fits" frees now.
  *   free_all          as free_models
- *   interrupt_requeue API reachable, busy and the running generation at risk: the forecast says it won't fit, or
+ *   interrupt_requeue API reachable, busy, not a fresh start and the running generation at risk: the forecast
+ *                     says it won't fit, or
  *                     (no forecast vouching for it) usage >= act and climbing by >= climb_min_bytes per sample.
  *                     requeue unless input.running_requeued (no endless interrupt/requeue loop).
  *   restart           input.restart_configured (requeue when busy)
@@ -272,26 +290,67 @@ int policy_record_outcome(struct policy_state *s, enum policy_rung rung, bool ok
  * the limit: the brake would act as the limit itself). */
 uint64_t policy_brake_high_bytes(uint64_t current_bytes, uint64_t limit_bytes);
 
+/* The growth an instance answers for (policy_input.growth_bytes_per_s). Alone in its memory cgroup: the cgroup's.
+ * In a cgroup shared with other servers, the cgroup's when its own growth is the largest of them (it is the
+ * cause: it acts at the deadline the cgroup's growth sets), else its own only, so that a server whose prompt
+ * grows slowly is not stopped for the growth of another; its own growth still brings its own deadline.
+ * Rates <= 0 or NaN count as 0. */
+double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own_bytes_per_s,
+			      double others_max_bytes_per_s);
+
 /* Per-prompt give-up: a prompt that cannot fit even on a fresh server would be interrupted or restarted forever.
- * The caller notes every interrupt or restart a running prompt caused (not proactive ones); after give_up_after
- * of them, at least one while it ran from a clean start (first generation after a start, a restart or a /free: it
- * had all the room the instance can give), it is given up: removed instead of requeued, so the prompts behind it
- * run. Pure bookkeeping; the oldest entry makes room when the table is full. */
+ * The caller notes every interrupt or restart a running prompt caused (not proactive ones), with what the stop
+ * shows about the prompt's own need. A stop is conclusive only when the prompt ran from a clean start on a fresh
+ * server (the first prompt that server ran) and its server's own memory, grown at its own present rate for as long
+ * as the last resort needed, would have reached the limit: own_bytes + own_growth * horizon >= limit. In a memory
+ * cgroup shared with other servers "own" is this server's processes: what the others hold or add is theirs to
+ * answer for (policy_growth_answered), never evidence against this prompt. A stop on a server that held earlier
+ * prompts' models or leaks, or short of that reach, says nothing about whether the prompt fits: it is
+ * resubmitted, and it runs first on the fresh server the stop made.
+ * The prompt is given up after give_up_after stops, one of them conclusive; and, so that a prompt whose stops are
+ * never conclusive cannot hold the queue in a loop, after GIVEUP_INCONCLUSIVE_FACTOR * give_up_after stops
+ * whatever they showed (policy_giveup_verdict says which). Pure bookkeeping; the oldest entry makes room when the
+ * table is full. */
 #define POLICY_GIVEUP_SLOTS 32
+#define GIVEUP_INCONCLUSIVE_FACTOR 3
+
+/* One stop of a running prompt, in the instance's own memory (its server's processes when the cgroup is shared,
+ * else the cgroup's usage). */
+struct policy_stop {
+	bool fresh;             /* it ran from a clean start on a fresh server */
+	uint64_t start_bytes;   /* own memory when the prompt started */
+	uint64_t own_bytes;     /* own memory at the stop */
+	double own_growth_bytes_per_s; /* present growth of own memory; <= 0 or NaN: not growing */
+	uint64_t horizon_ns;    /* what the last resort needed before the limit (decision.last_resort_needs_ns) */
+	uint64_t limit_bytes;   /* the memory cgroup's limit; 0 = unknown (never conclusive) */
+};
+
+/* Whether a stop proves the prompt cannot fit (see above). False on NULL. */
+bool policy_stop_conclusive(const struct policy_stop *st);
+
+enum policy_giveup_verdict {
+	POLICY_GIVEUP_KEEP = 0,     /* resubmit or requeue it */
+	POLICY_GIVEUP_PROVEN,       /* give_up_after stops, one conclusive */
+	POLICY_GIVEUP_INCONCLUSIVE, /* GIVEUP_INCONCLUSIVE_FACTOR * give_up_after stops, none conclusive */
+};
+
 struct policy_giveup {
 	struct {
 		char prompt_id[65]; /* first 64 characters */
 		uint32_t stops;
-		bool fresh;          /* one of the stops was from a clean start */
+		bool conclusive;     /* one of the stops proved it cannot fit */
 		uint64_t need_bytes; /* the most it grew above where it started before it was stopped */
+		uint64_t floor_bytes; /* where it started in the stop that says most (conclusive first) */
 		uint64_t seen_ns;
 	} e[POLICY_GIVEUP_SLOTS];
 };
 
-/* Counts one stop of prompt_id. Returns 1 when the prompt is to be given up now, 0 when not (yet), -EINVAL on
- * NULL or an empty id. *ret_stops (may be NULL) is its count, *ret_need_bytes (may be NULL) its largest growth. */
-int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, bool fresh, uint64_t need_bytes,
-		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes);
+/* Counts one stop of prompt_id. Returns the verdict (>= 0), -EINVAL on NULL or an empty id. *ret_stops (may be
+ * NULL) is its count, *ret_need_bytes (may be NULL) its largest own growth, *ret_floor_bytes (may be NULL) where
+ * it started then. give_up_after 0 never gives up. */
+int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, const struct policy_stop *st,
+		       uint32_t give_up_after, uint64_t now_ns, uint32_t *ret_stops, uint64_t *ret_need_bytes,
+		       uint64_t *ret_floor_bytes);
 /* A prompt that finished (or was given up) is forgotten. */
 void policy_giveup_forget(struct policy_giveup *g, const char *prompt_id);
 
