@@ -44,6 +44,7 @@ struct daemon {
 	struct curl_loop *curl; /* ComfyUI requests run on the loop (none in `oomsentry scan`: blocking there) */
 	uint64_t events_by_type[16];
 	uint64_t bpf_drops_reported;
+	uint64_t bpf_drops_warned_ns;
 	/* lost exec/fork/exit events: when to rescan /proc (loop.c) */
 	struct dropsync drops;
 	uint64_t drops_checked_ns;

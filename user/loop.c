@@ -653,7 +653,10 @@ static void update_metrics(struct daemon *d)
 	}
 	if (d->probes && probes_read_stats(d->probes, stats) == 0) {
 		metrics_set_counter(METRIC_BPF_DROPS_TOTAL, "", (double)stats[OS_STAT_DROPS]);
-		if (stats[OS_STAT_DROPS] > d->bpf_drops_reported) {
+		/* once a minute at most: a flood drops at every sample, and the resync has its own record */
+		if (stats[OS_STAT_DROPS] > d->bpf_drops_reported &&
+		    (!d->bpf_drops_warned_ns || now_mono_ns() - d->bpf_drops_warned_ns >= 60 * NSEC_PER_SEC)) {
+			d->bpf_drops_warned_ns = now_mono_ns();
 			log_warn("the BPF ring buffer dropped %llu events (total %llu): the daemon is too slow or events "
 				 "too frequent; raise rss_step or ring_buffer_size",
 				 (unsigned long long)(stats[OS_STAT_DROPS] - d->bpf_drops_reported),
@@ -705,6 +708,8 @@ static int daemon_setup(struct daemon *d)
 		/* the counters start at zero with the maps: a drop before the first look is a drop */
 		d->drops = (struct dropsync){ .primed = true };
 		d->drops_check_owed = true;
+		/* a counter exists at 0 from the start: rate() and increase() need a sample before the first step */
+		metrics_add_counter(METRIC_RESYNCS_TOTAL, "", 0);
 		if (r < 0) {
 			log_error("BPF PROBES UNAVAILABLE: falling back to /proc and cgroup polling every %llu ms; exit "
 				  "causes and OOM victims cannot be attributed in this mode",
