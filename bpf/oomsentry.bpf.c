@@ -28,6 +28,9 @@ const volatile __u32 comm_prefix_lens[OS_MAX_COMM_PREFIXES] = {};
 const volatile int pgscan_direct_item = -1; /* vm_event_item values, resolved by user space from BTF */
 const volatile int oom_kill_item = -1;
 
+/* see OS_TRACK_FILTER_SLOTS: a plain global, so the hot path reads it with one load and no map lookup */
+__u32 track_filter[OS_TRACK_FILTER_SLOTS] = {};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22);
@@ -172,6 +175,12 @@ static __always_inline __u32 current_tgid_ns(void)
 	return ns.tgid;
 }
 
+/* false: certainly not tracked (the common case on every page fault); true: look it up in the tracked map */
+static __always_inline bool maybe_tracked(__u32 tgid)
+{
+	return track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)] != 0;
+}
+
 static __always_inline struct os_event *event_reserve(__u32 type, struct task_struct *task)
 {
 	struct os_event *e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
@@ -231,7 +240,14 @@ static __always_inline void track(__u32 tgid, __u32 flags, __u64 step_bytes)
 {
 	struct os_tracked t = { .flags = flags, .step_bytes = step_bytes };
 
-	bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST);
+	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST) == 0)
+		__sync_fetch_and_add(&track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)], 1);
+}
+
+static __always_inline void untrack(__u32 tgid)
+{
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+		__sync_fetch_and_add(&track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)], -1);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -251,6 +267,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	if (t) {
 		/* a new image starts with a new, empty mm: RSS steps count from there */
 		t->last_rss_bytes = 0;
+		t->mm = 0;
 		flags = OS_TRACKED_CHILD;
 	}
 	else if (comm_matches(comm))
@@ -309,7 +326,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	tgid = task_tgid_ns(p);
 	if (!tgid || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
-	bpf_map_delete_elem(&tracked, &tgid);
+	untrack(tgid);
 
 	e = event_reserve(OS_EV_EXIT, p);
 	if (!e)
@@ -345,6 +362,19 @@ static __always_inline __u64 mm_counter_pages(struct mm_struct *mm, int member)
 		v = BPF_CORE_READ((struct mm_struct___old *)mm, rss_stat.count[member & 3].counter);
 	else
 		v = BPF_CORE_READ(mm, rss_stat[member & 3].count);
+	return v > 0 ? v : 0;
+}
+
+/* The same counter read straight from the tracepoint's mm (a BTF pointer: a plain load, no bpf_probe_read_kernel
+ * call), for the hot path. member must be a constant: the verifier refuses a variable offset into a BTF object. */
+static __always_inline __u64 mm_counter_pages_direct(struct mm_struct *mm, const int member)
+{
+	__s64 v;
+
+	if (bpf_core_type_exists(struct mm_rss_stat___old))
+		v = ((struct mm_struct___old *)mm)->rss_stat.count[member].counter;
+	else
+		v = mm->rss_stat[member].count;
 	return v > 0 ? v : 0;
 }
 
@@ -456,26 +486,35 @@ int BPF_PROG(handle_mark_victim_pid, int pid)
 	return report_oom_victim(victim);
 }
 
-/* Hot path: fires on nearly every page fault of every process. One lookup for untracked work. */
+/* Hot path: fires on nearly every page fault of every process (docs/performance.md has its cost). Untracked: the
+ * tgid (bpf_get_current_pid_tgid in the initial pid namespace) and one load from track_filter. Tracked: one hash
+ * lookup, one compare of the cached mm, three plain loads of the mm's counters; no helper call until a step is
+ * crossed. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct os_tracked *t;
 	struct os_event *e;
 	__u64 anon, file, shmem, rss, last, step;
 	__u32 tgid = current_tgid_ns();
 
+	if (!maybe_tracked(tgid))
+		return 0;
 	t = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!t)
 		return 0;
-	/* the event may be about another process's mm (e.g. during exit): only count our own */
-	if (BPF_CORE_READ(task, mm) != mm)
-		return 0;
-	stat_inc(OS_STAT_RSS_CALLS);
-	file = mm_counter_pages(mm, MM_FILEPAGES) << 12;
-	anon = mm_counter_pages(mm, MM_ANONPAGES) << 12;
-	shmem = mm_counter_pages(mm, MM_SHMEMPAGES) << 12;
+	/* the event may be about another process's mm (exit, reclaim by a tracked task, a remote access): only count
+	 * our own. The first fault of an image reads current->mm; later ones compare with the cached pointer. */
+	if (t->mm != (__u64)mm) {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		if ((__u64)BPF_CORE_READ(task, mm) != (__u64)mm)
+			return 0;
+		t->mm = (__u64)mm;
+	}
+	file = mm_counter_pages_direct(mm, MM_FILEPAGES) << 12;
+	anon = mm_counter_pages_direct(mm, MM_ANONPAGES) << 12;
+	shmem = mm_counter_pages_direct(mm, MM_SHMEMPAGES) << 12;
 	rss = anon + file + shmem;
 	last = t->last_rss_bytes;
 	step = t->step_bytes ? t->step_bytes : rss_step_bytes;
@@ -483,7 +522,7 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 		return 0;
 	t->last_rss_bytes = rss;
 
-	e = event_reserve(OS_EV_RSS, task);
+	e = event_reserve(OS_EV_RSS, (struct task_struct *)bpf_get_current_task());
 	if (!e)
 		return 0;
 	e->rss.rss_bytes = rss;
@@ -504,7 +543,7 @@ int handle_enter_mmap(struct trace_event_raw_sys_enter *ctx)
 	if ((__u64)ctx->args[1] < mmap_min_bytes || ctx->args[2] == 0)
 		return 0;
 	tgid = current_tgid_ns();
-	if (!bpf_map_lookup_elem(&tracked, &tgid))
+	if (!maybe_tracked(tgid) || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	a.len = ctx->args[1];
 	a.prot = ctx->args[2];
@@ -549,7 +588,7 @@ int handle_enter_munmap(struct trace_event_raw_sys_enter *ctx)
 	if ((__u64)ctx->args[1] < mmap_min_bytes)
 		return 0;
 	tgid = current_tgid_ns();
-	if (!bpf_map_lookup_elem(&tracked, &tgid))
+	if (!maybe_tracked(tgid) || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	e = event_reserve(OS_EV_MUNMAP, (struct task_struct *)bpf_get_current_task());
 	if (!e)
@@ -571,7 +610,7 @@ static __always_inline int on_reclaim(__u32 kind, int order)
 	__u64 id, now;
 	__u32 tgid = current_tgid_ns();
 
-	if (!bpf_map_lookup_elem(&tracked, &tgid))
+	if (!maybe_tracked(tgid) || !bpf_map_lookup_elem(&tracked, &tgid))
 		return 0;
 	id = task_memcg_id(task);
 	st = bpf_map_lookup_elem(&reclaim_rate, &id);

@@ -462,13 +462,22 @@ int probes_consume(struct probes *p)
 	return ring_buffer__consume(p->rb);
 }
 
+/* The slot of pid in the kernel's track_filter (events.h), shared through the mmapped .bss; the BPF side changes the
+ * same counters with atomic adds, so these are atomic too. Counted after the insertion and after the deletion: a
+ * fault in between finds the map first, which is harmless either way. */
+static void filter_add(struct probes *p, uint32_t pid, int delta)
+{
+	__atomic_fetch_add(&p->skel->bss->track_filter[pid & (OS_TRACK_FILTER_SLOTS - 1)], (uint32_t)delta,
+			   __ATOMIC_RELAXED);
+}
+
 int probes_track(struct probes *p, uint32_t pid, uint32_t flags)
 {
 	struct os_tracked t = { .flags = flags };
 
-	if (bpf_map__update_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), BPF_NOEXIST) < 0 &&
-	    errno != EEXIST)
-		return -errno;
+	if (bpf_map__update_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), BPF_NOEXIST) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	filter_add(p, pid, 1);
 	return 0;
 }
 
@@ -492,8 +501,9 @@ int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes)
 
 int probes_untrack(struct probes *p, uint32_t pid)
 {
-	if (bpf_map__delete_elem(p->skel->maps.tracked, &pid, sizeof(pid), 0) < 0 && errno != ENOENT)
-		return -errno;
+	if (bpf_map__delete_elem(p->skel->maps.tracked, &pid, sizeof(pid), 0) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	filter_add(p, pid, -1);
 	return 0;
 }
 

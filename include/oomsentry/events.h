@@ -120,9 +120,18 @@ struct os_tracked {
 	/* this process's event step; 0: the configured rss_step. User space tightens it as the headroom under the limit
 	 * shrinks (core/rsstep.h); a child forked in the kernel inherits its parent's. */
 	__u64 step_bytes;
+	/* the process's mm_struct (a kernel address) once the rss_stat program has seen current->mm equal the event's
+	 * mm, 0 before and after exec: later faults compare one word instead of reading current->mm */
+	__u64 mm;
 	__u32 flags;
 	__u32 pad;
 };
+
+/* The untracked rss_stat path (every page fault of every process) tests one counter of a global array, indexed by
+ * the low bits of the tgid, before it looks anything up: slot tgid % OS_TRACK_FILTER_SLOTS counts the tracked
+ * processes whose tgid falls there (kept with every insertion into and deletion from the tracked map, by the BPF
+ * side and by user space through the mmapped .bss). 0 means "certainly not tracked"; non-zero, look it up. */
+#define OS_TRACK_FILTER_SLOTS 32768
 
 #define OS_TRACKED_SEEDED 1 /* added by user space from the /proc scan */
 #define OS_TRACKED_COMM 2   /* matched a comm prefix at exec */
@@ -133,7 +142,7 @@ struct os_tracked {
 enum os_stat {
 	OS_STAT_DROPS = 0,     /* ring buffer full: event lost */
 	OS_STAT_EVENTS = 1,    /* events submitted */
-	OS_STAT_RSS_CALLS = 2, /* rss_stat hits on tracked processes */
+	OS_STAT_RSS_CALLS = 2, /* no longer counted (it cost the hot path a per-CPU map access); BPF_ENABLE_STATS has it */
 	OS_STAT_OOM_DUPLICATES = 3, /* a second mark_victim for a process already reported */
 	OS_STAT_OOM_UNRESOLVED = 4, /* mark_victim with only a pid (before 6.8) whose task could not be found */
 	OS_STAT_LIFECYCLE_DROPS = 5, /* of OS_STAT_DROPS, exec/fork/exit: the process table is out of step */
