@@ -11,20 +11,30 @@
 # each with 4 KiB pages (MADV_NOHUGEPAGE) and with transparent huge pages (MADV_HUGEPAGE, "-thp").
 # Then the in-kernel run time of each BPF program as the kernel measures it (BPF_ENABLE_STATS, the fd form of
 # kernel.bpf_stats_enabled), which does not suffer from the noise of the page-fault timing, and what the
-# statistics themselves cost: tracked runs with and without them, interleaved.
+# statistics themselves cost: tracked runs with and without them, interleaved, and an empty program on the same
+# tracepoint (bench/nullprog.bpf.c), whose ns/run is what the statistics measure for no work at all.
+# Last, issue 11's reproduction: a program named python_pf (tracked by the default comm_prefixes) faults 4 GiB in
+# 1 GiB mappings that it keeps, PYPF_RUNS times without and with `oomsentry run --dry-run` (defaults) in the
+# background, interleaved, nothing pinned, THP off and on; ratios by the minimum and by the paired median.
 #
 # usage: sudo bench/overhead.sh   (env: PF_MIB=128 PF_CYCLES=4 ROUNDS=9 STATS_ROUNDS=5 PF_CPU=1 DAEMON_CPU=0
-#                                   MODE=run|observe)
+#                                   MODE=run|observe PYPF_RUNS=5 PYPF_MIB=1024 PYPF_MAPS=4
+#                                   PHASES="pf stats pypf": which parts to run)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN="$ROOT/oomsentry"
+BIN=${BENCH_BINARY:-$ROOT/oomsentry}  # BENCH_BINARY: another build (OOMSENTRY_* would be read as a setting)
 PY=/usr/bin/python3
 PF_MIB=${PF_MIB:-128}
 PF_CYCLES=${PF_CYCLES:-4}
 ROUNDS=${ROUNDS:-9}
 STATS_ROUNDS=${STATS_ROUNDS:-5}
 MODE=${MODE:-run}
+PYPF_RUNS=${PYPF_RUNS:-5}
+PYPF_MIB=${PYPF_MIB:-1024}
+PYPF_MAPS=${PYPF_MAPS:-4}
+PHASES=" ${PHASES:-pf stats pypf} "
+phase() { case $PHASES in *" $1 "*) return 0 ;; esac; return 1; }
 PF_CPU=${PF_CPU:-1}
 DAEMON_CPU=${DAEMON_CPU:-0}
 
@@ -42,16 +52,31 @@ OUTDIR="$ROOT/bench/out"
 mkdir -p "$OUTDIR"
 PFBENCH="$OUTDIR/pfbench"   # the name is the point: its comm must be "pfbench"
 gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$ROOT/bench/pagefault.c" -o "$PFBENCH"
+PYPF="$OUTDIR/python_pf"   # the issue's name: the default comm_prefixes (python, comfy) track it
+cp "$PFBENCH" "$PYPF"
+# the empty program on rss_stat and its loader (needs clang's BPF target and the build's vmlinux.h, as make does)
+NULLPROG=""
+if [ -r "$ROOT/.output/vmlinux.h" ] && command -v clang >/dev/null &&
+	clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -I"$ROOT/.output" -c "$ROOT/bench/nullprog.bpf.c" \
+		-o "$OUTDIR/nullprog.bpf.o" 2>/dev/null &&
+	gcc -std=gnu11 -O2 -Wall -Wextra -Werror "$ROOT/bench/nullprog.c" -lbpf -o "$OUTDIR/nullprog" 2>/dev/null; then
+	NULLPROG="$OUTDIR/nullprog"
+fi
 
 WORK=$(mktemp -d /tmp/oomsentry-bench.XXXXXX)
 RESULTS="$WORK/results.tsv"
 DPID=""
 HOLD_PID=""
+NULL_PID=""
 
 cleanup() {
 	if [ -n "$DPID" ] && kill -0 "$DPID" 2>/dev/null; then
 		kill -TERM "$DPID" 2>/dev/null || true
 		wait "$DPID" 2>/dev/null || true
+	fi
+	if [ -n "$NULL_PID" ] && kill -0 "$NULL_PID" 2>/dev/null; then
+		kill -TERM "$NULL_PID" 2>/dev/null || true
+		wait "$NULL_PID" 2>/dev/null || true
 	fi
 	if [ -n "$HOLD_PID" ] && kill -0 "$HOLD_PID" 2>/dev/null; then
 		kill -TERM "$HOLD_PID" 2>/dev/null || true
@@ -62,16 +87,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_daemon PREFIXES: oomsentry observe pinned to DAEMON_CPU, stdout to /dev/null; returns when its status
-# socket answers (the probes are attached by then)
+# start_daemon PREFIXES [nopin]: oomsentry observe pinned to DAEMON_CPU, stdout to /dev/null; returns when its
+# status socket answers (the probes are attached by then). PREFIXES "default": the default comm_prefixes.
 start_daemon() {
 	local sock="$WORK/status.sock"
 	rm -f "$sock"
-	local mode=(observe)
+	local mode=(observe) pin=(taskset -c "$DAEMON_CPU") prefixes=(--comm-prefixes "$1")
 	# run mode as users run it, but never acting (this is a shared machine) and with no ComfyUI to talk to: the
 	# port is the discard port, so every poll is refused at once
 	[ "$MODE" = run ] && mode=(run --dry-run --url http://127.0.0.1:9)
-	taskset -c "$DAEMON_CPU" "$BIN" "${mode[@]}" --comm-prefixes "$1" --journal=no --socket "$sock" \
+	[ "${2:-}" = nopin ] && pin=()
+	[ "$1" = default ] && prefixes=()
+	"${pin[@]}" "$BIN" "${mode[@]}" "${prefixes[@]}" --journal=no --socket "$sock" \
 		--incident-dir "$WORK/incidents" --runtime-dir "$WORK/run" >/dev/null 2>"$WORK/daemon.stderr" &
 	DPID=$!
 	for _ in $(seq 300); do
@@ -182,11 +209,14 @@ echo "pfbench: ${PF_MIB} MiB anonymous, ${PF_CYCLES} mmap/touch/munmap cycles pe
 	"oomsentry ($MODE mode) pinned to CPU $DAEMON_CPU; $ROUNDS rounds, order rotated each round;" \
 	"THP $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)"
 cfgs=(baseline tracked untracked baseline-thp tracked-thp untracked-thp)
-for r in $(seq 1 "$ROUNDS"); do
-	for i in $(seq 0 5); do
-		measure "${cfgs[$(((i + r - 1) % 6))]}" "$r"
+: >"$RESULTS"
+if phase pf; then
+	for r in $(seq 1 "$ROUNDS"); do
+		for i in $(seq 0 5); do
+			measure "${cfgs[$(((i + r - 1) % 6))]}" "$r"
+		done
 	done
-done
+fi
 
 # One more tracked and untracked run with the kernel's BPF run-time statistics on. BPF_ENABLE_STATS hands out a
 # file descriptor: the statistics stay on while it is open and go back to their previous state when it closes, so
@@ -257,7 +287,7 @@ STATS_RESULTS="$WORK/stats.tsv"
 : >"$PROGS"
 : >"$STATS_RESULTS"
 BPFSTATS_NOTE=""
-if command -v bpftool >/dev/null; then
+if command -v bpftool >/dev/null && phase stats; then
 	hold_start
 	hold_stop
 fi
@@ -278,6 +308,23 @@ if [ "$BPFSTATS_NOTE" = enabled ]; then
 		start_daemon nomatch
 		stats_run untracked-stats "$r"
 		stop_daemon
+		# no daemon, only the empty program: what the statistics measure for a program that does nothing
+		if [ -n "$NULLPROG" ]; then
+			# it keeps the program attached until its stdin (a fifo held open here on fd 8) closes
+			rm -f "$WORK/null.fifo" "$WORK/null.out"
+			mkfifo "$WORK/null.fifo"
+			"$NULLPROG" "$OUTDIR/nullprog.bpf.o" <"$WORK/null.fifo" >"$WORK/null.out" &
+			NULL_PID=$!
+			exec 8>"$WORK/null.fifo"
+			for _ in $(seq 100); do [ -s "$WORK/null.out" ] && break; sleep 0.05; done
+			DPID_SAVE=$DPID
+			DPID=$NULL_PID
+			stats_run null-stats "$r"
+			DPID=$DPID_SAVE
+			exec 8>&-
+			wait "$NULL_PID" 2>/dev/null || true
+			NULL_PID=""
+		fi
 		printf '  round %d done\n' "$r"
 	done
 fi
@@ -291,7 +338,7 @@ if command -v perf >/dev/null && perf stat -x, -e instructions true 2>&1 | grep 
 fi
 
 echo
-$PY - "$RESULTS" <<'EOF'
+[ -s "$RESULTS" ] && $PY - "$RESULTS" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -354,9 +401,9 @@ for cfg in ("tracked", "untracked", "tracked-thp", "untracked-thp"):
           med([float(kv["rss_kib"]) for kv in lst]) / 1024, med([float(kv["hwm_kib"]) for kv in lst]) / 1024))
     b = [kv["bpf"].split(",") for kv in lst if kv.get("bpf", "na") != "na"]
     if b:
-        drops, events, calls = (med([float(x[i]) for x in b]) for i in range(3))
-        print("  BPF stats map (whole daemon life, median): %d events submitted, %d dropped, %d rss_stat calls on "
-              "tracked processes (%.2f per pfbench fault, warm-up included)" % (events, drops, calls, calls / all_faults))
+        drops, events = (med([float(x[i]) for x in b]) for i in range(2))
+        print("  BPF stats map (whole daemon life, median): %d events submitted, %d dropped (%.4f events per pfbench "
+              "fault, warm-up included)" % (events, drops, events / all_faults))
     else:
         print("  BPF stats map: not readable (bpftool missing or map not found)")
 EOF
@@ -381,6 +428,18 @@ for (label, name), lst in sorted(per.items()):
           % (label, name, cnt, cnt / faults, ns, cnt * ns / faults, len(lst)))
 for label, t in sorted(total.items()):
     print("  %-16s all programs: %.1f ns of BPF time per pfbench fault" % (label, t))
+# the floor: what the statistics measure for an empty program on the same tracepoint
+null = per.get(("null-stats", "bench_null_rss_stat"))
+if null:
+    floor = med([n / c for c, n in null])
+    print("  floor: an empty program on rss_stat measures %.1f ns/run with the statistics on (their clock reads and "
+          "bookkeeping; median of %d)" % (floor, len(null)))
+    for label in ("tracked-stats", "untracked-stats"):
+        lst = per.get((label, "handle_rss_stat"))
+        if lst:
+            ns = med([n / c for c, n in lst])
+            print("  handle_rss_stat %-9s %.1f ns/run measured, %.1f ns/run above the empty program's"
+                  % (label.split("-")[0], ns, ns - floor))
 # what the statistics cost: the same tracked daemon, pfbench with and without them, paired by round
 rows = {}
 for line in open(sys.argv[2]):
@@ -402,3 +461,53 @@ else
 	echo "In-kernel BPF run time: not measured (BPF_ENABLE_STATS: ${BPFSTATS_NOTE:-bpftool missing})"
 fi
 echo "$PERF_NOTE"
+
+# Issue 11's reproduction: python_pf (tracked by the default comm_prefixes) faults PYPF_MAPS x PYPF_MIB MiB in
+# mappings it keeps, without and with `oomsentry run --dry-run` (defaults, nothing pinned) in the background,
+# interleaved (the order alternates by run), THP off and on. Time = the timed touch + munmap of python_pf.
+if phase pypf; then
+	PYPF_RESULTS="$WORK/pypf.tsv"
+	: >"$PYPF_RESULTS"
+	echo
+	echo "issue 11 reproduction: python_pf faults $((PYPF_MIB * PYPF_MAPS)) MiB in $PYPF_MAPS mappings of $PYPF_MIB MiB" \
+		"(kept), $PYPF_RUNS runs without and with oomsentry $MODE (defaults) interleaved, THP off and on, nothing pinned"
+	for thp in "" thp; do
+		for r in $(seq 1 "$PYPF_RUNS"); do
+			for i in 0 1; do
+				if [ $(((r + i) % 2)) = 0 ]; then
+					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
+					printf 'without%s\t%s\t%s\n' "${thp:+-thp}" "$r" "$line" >>"$PYPF_RESULTS"
+				else
+					start_daemon default nopin
+					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
+					st=$(bpf_stats "$DPID")
+					stop_daemon
+					printf 'with%s\t%s\t%s bpf=%s\n' "${thp:+-thp}" "$r" "$line" "${st:-na}" >>"$PYPF_RESULTS"
+				fi
+			done
+			printf '  %s run %d done\n' "${thp:-4k}" "$r"
+		done
+	done
+	$PY - "$PYPF_RESULTS" <<'PYEOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    cfg, rnd, rest = line.rstrip("\n").split("\t", 2)
+    kv = dict(x.split("=", 1) for x in rest.split() if "=" in x)
+    t = float(kv["ns_per_page"]) * float(kv["faults"]) / 1e9   # touch + munmap of the timed mappings, s
+    rows.setdefault(cfg, {})[int(rnd)] = (t, kv)
+for suffix, what in (("", "4 KiB pages"), ("-thp", "THP")):
+    a, b = rows.get("without" + suffix, {}), rows.get("with" + suffix, {})
+    if not a or not b:
+        continue
+    paired = [b[r][0] / a[r][0] for r in a if r in b]
+    ev = [int(kv["bpf"].split(",")[1]) for _, kv in b.values() if kv.get("bpf", "na") != "na"]
+    print("  %-11s without: min %.3f s, median %.3f s; with: min %.3f s, median %.3f s" % (
+        what, min(t for t, _ in a.values()), statistics.median(t for t, _ in a.values()),
+        min(t for t, _ in b.values()), statistics.median(t for t, _ in b.values())))
+    print("  %-11s with/without: %.3fx by the minimum, %.3fx by the paired median (pairs %s)%s" % (
+        what, min(t for t, _ in b.values()) / min(t for t, _ in a.values()), statistics.median(paired),
+        " ".join("%.3f" % x for x in paired),
+        "; %d BPF events per run (median)" % statistics.median(ev) if ev else ""))
+PYEOF
+fi

@@ -3,12 +3,14 @@
  * kernel fires on nearly every page fault. This program does nothing but fault anonymous pages in and unmap them,
  * so any cost the probes add shows up directly in ns per fault.
  *
- * usage: pfbench [MIB [ROUNDS [WARMUP_MS [thp]]]]
+ * usage: pfbench [MIB [ROUNDS [WARMUP_MS [thp] [keep]]]]
  *   mmaps MIB MiB anonymous (4 KiB pages: THP is refused with MADV_NOHUGEPAGE), writes one byte per page (one
  *   fault each), munmaps; ROUNDS times. With "thp" the mapping asks for transparent huge pages (MADV_HUGEPAGE,
  *   which works under THP "madvise" and "always" without touching the machine's setting): then one fault
  *   maps 2 MiB, and ns_per_mib is the figure to compare. It is built as "pfbench" so that its comm is pfbench: oomsentry tracks it
- *   only when started with --comm-prefixes pfbench.
+ *   only when started with --comm-prefixes pfbench. With "keep" every mapping stays until the end (RSS grows to
+ *   MIB x ROUNDS, as a model load does; the RSS step events come as the process climbs), then all are unmapped: the
+ *   issue-11 reproduction is a copy named python_pf run as "1024 4 0 keep" (4 GiB in 1 GiB mappings).
  * Output, one line of key=value: faults (timed), warmup_faults (the untimed first cycle), ns_per_fault (touch phase
  * only), ns_per_page (touch + munmap), ns_per_mib (touch phase per MiB), user_ns and sys_ns (getrusage), minflt (the kernel's count of minor faults
  * during the timed part: it should equal faults).
@@ -51,7 +53,10 @@ static long parse_arg(const char *s, long lo, long hi, const char *what)
 }
 
 /* one mmap/touch/munmap cycle; returns the faulting time and adds the munmap time to *unmap_ns */
-static int use_thp;
+static int use_thp, keep;
+
+static volatile char *kept[100000];
+static long n_kept;
 
 static int cycle(size_t len, long page, uint64_t *touch_ns, uint64_t *unmap_ns)
 {
@@ -69,7 +74,10 @@ static int cycle(size_t len, long page, uint64_t *touch_ns, uint64_t *unmap_ns)
 	for (size_t off = 0; off < len; off += (size_t)page)
 		p[off] = 1;
 	t1 = now_ns();
-	munmap((void *)p, len);
+	if (keep && n_kept < (long)(sizeof(kept) / sizeof(kept[0])))
+		kept[n_kept++] = p;
+	else
+		munmap((void *)p, len);
 	t2 = now_ns();
 	*touch_ns += t1 - t0;
 	*unmap_ns += t2 - t1;
@@ -89,16 +97,24 @@ int main(int argc, char **argv)
 
 	if (page <= 0)
 		return 2;
-	if (argc > 4) {
-		if (strcmp(argv[4], "thp")) {
-			fprintf(stderr, "pfbench: the 4th argument can only be 'thp', got '%s'\n", argv[4]);
+	for (int i = 4; i < argc; i++) {
+		if (!strcmp(argv[i], "thp"))
+			use_thp = 1;
+		else if (!strcmp(argv[i], "keep"))
+			keep = 1;
+		else {
+			fprintf(stderr, "pfbench: the arguments after WARMUP_MS can only be 'thp' and 'keep', got '%s'\n",
+				argv[i]);
 			return 2;
 		}
-		use_thp = 1;
 	}
-	/* untimed: first-touch costs of the allocator and page tables, and time for a watcher to settle */
+	/* untimed: first-touch costs of the allocator and page tables, and time for a watcher to settle (never kept: it
+	 * would count twice in the RSS) */
+	int keep_all = keep;
+	keep = 0;
 	if (cycle(len, page, &scratch, &scratch) < 0)
 		return 1;
+	keep = keep_all;
 	if (warmup_ms)
 		usleep((useconds_t)warmup_ms * 1000);
 
@@ -107,6 +123,13 @@ int main(int argc, char **argv)
 		if (cycle(len, page, &touch_ns, &unmap_ns) < 0)
 			return 1;
 	getrusage(RUSAGE_SELF, &r1);
+	{
+		uint64_t t0 = now_ns();
+
+		for (long i = 0; i < n_kept; i++)
+			munmap((void *)kept[i], len);
+		unmap_ns += now_ns() - t0;
+	}
 
 	uint64_t faults = (uint64_t)pages * (uint64_t)rounds;
 	printf("faults=%llu warmup_faults=%zu ns_per_fault=%.1f ns_per_page=%.1f ns_per_mib=%.1f user_ns=%llu "
