@@ -365,17 +365,29 @@ static __always_inline __u64 mm_counter_pages(struct mm_struct *mm, int member)
 	return v > 0 ? v : 0;
 }
 
-/* The same counter read straight from the tracepoint's mm (a BTF pointer: a plain load, no bpf_probe_read_kernel
- * call), for the hot path. member must be a constant: the verifier refuses a variable offset into a BTF object. */
-static __always_inline __u64 mm_counter_pages_direct(struct mm_struct *mm, const int member)
+static __always_inline __u64 nonneg(__s64 v)
 {
-	__s64 v;
-
-	if (bpf_core_type_exists(struct mm_rss_stat___old))
-		v = ((struct mm_struct___old *)mm)->rss_stat.count[member].counter;
-	else
-		v = mm->rss_stat[member].count;
 	return v > 0 ? v : 0;
+}
+
+/* The file, anon and shmem counters (pages) for the hot path. Since 6.2: plain loads through the tracepoint's
+ * BTF-typed mm, no helper call (constant indices: the verifier refuses a variable offset into a BTF object). Before:
+ * one bpf_probe_read_kernel of the whole atomic array, because those verifiers (5.10 measured) refuse a load through
+ * an array of atomic_long_t ("Type 'atomic_long_t' is not a struct"). */
+static __always_inline void mm_counters_hot(struct mm_struct *mm, __u64 *file, __u64 *anon, __u64 *shmem)
+{
+	if (bpf_core_type_exists(struct mm_rss_stat___old)) {
+		__s64 c[4] = {};
+
+		bpf_probe_read_kernel(c, sizeof(c), &((struct mm_struct___old *)mm)->rss_stat.count);
+		*file = nonneg(c[MM_FILEPAGES]);
+		*anon = nonneg(c[MM_ANONPAGES]);
+		*shmem = nonneg(c[MM_SHMEMPAGES]);
+	} else {
+		*file = nonneg(mm->rss_stat[MM_FILEPAGES].count);
+		*anon = nonneg(mm->rss_stat[MM_ANONPAGES].count);
+		*shmem = nonneg(mm->rss_stat[MM_SHMEMPAGES].count);
+	}
 }
 
 /* One OOM-victim record per death. The kernel marks threads, not processes: a thread of a dying victim that
@@ -512,9 +524,10 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 			return 0;
 		t->mm = (__u64)mm;
 	}
-	file = mm_counter_pages_direct(mm, MM_FILEPAGES) << 12;
-	anon = mm_counter_pages_direct(mm, MM_ANONPAGES) << 12;
-	shmem = mm_counter_pages_direct(mm, MM_SHMEMPAGES) << 12;
+	mm_counters_hot(mm, &file, &anon, &shmem);
+	file <<= 12;
+	anon <<= 12;
+	shmem <<= 12;
 	rss = anon + file + shmem;
 	last = t->last_rss_bytes;
 	step = t->step_bytes ? t->step_bytes : rss_step_bytes;

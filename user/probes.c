@@ -237,14 +237,21 @@ static void log_reason(const char *log, char *out, size_t size)
 		if (!end)
 			end = p + strlen(p);
 	} else if (end) {
-		/* back over the newline(s) to the start of the last non-empty line */
+		/* back over the newline(s) to the start of the last non-empty line; older kernels end the log with the
+		 * verifier's statistics ("processed 43 insns ...", "verification time ...", "stack depth ..."), which say
+		 * nothing about why: the reason is the line before them */
 		p = end;
-		while (p > log && (p[-1] == '\n' || p[-1] == ' '))
-			p--;
-		end = p;
-		while (p > log && p[-1] != '\n')
-			p--;
-		line = p;
+		for (int skip = 0; skip < 4 && p > log; skip++) {
+			while (p > log && (p[-1] == '\n' || p[-1] == ' '))
+				p--;
+			end = p;
+			while (p > log && p[-1] != '\n')
+				p--;
+			line = p;
+			if (strncmp(line, "processed ", 10) && strncmp(line, "verification time", 17) &&
+			    strncmp(line, "stack depth", 11))
+				break;
+		}
 	}
 	if (!line || end <= line)
 		return;
