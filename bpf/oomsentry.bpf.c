@@ -515,8 +515,11 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 	t = bpf_map_lookup_elem(&tracked, &tgid);
 	if (!t)
 		return 0;
-	/* the event may be about another process's mm (exit, reclaim by a tracked task, a remote access): only count
-	 * our own. The first fault of an image reads current->mm; later ones compare with the cached pointer. */
+	/* the event may be about another process's mm (reclaim by a tracked task, a remote access): only count our own.
+	 * The first fault of an image reads current->mm; later ones compare with the cached pointer. An mm being torn
+	 * down (exit, or the old image at exec) has no users left: its falling counters are not the process's RSS. */
+	if (!mm->mm_users.counter)
+		return 0;
 	if (t->mm != (__u64)mm) {
 		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 
