@@ -127,6 +127,11 @@ cpu_ns() {
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
 }
 
+# voluntary context switches of all its threads: how often it went to sleep, i.e. was woken
+wakeups() {
+	cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/{s += $2} END {printf "%d\n", s}'
+}
+
 vm_kib() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # the daemon's BPF map named "stats", found through its own file descriptors (other oomsentry instances may run)
@@ -479,10 +484,15 @@ if phase pypf; then
 					printf 'without%s\t%s\t%s\n' "${thp:+-thp}" "$r" "$line" >>"$PYPF_RESULTS"
 				else
 					start_daemon default nopin
+					t0=$(cpu_ns "$DPID")
+					w0=$(wakeups "$DPID")
 					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
+					t1=$(cpu_ns "$DPID")
+					w1=$(wakeups "$DPID")
 					st=$(bpf_stats "$DPID")
 					stop_daemon
-					printf 'with%s\t%s\t%s bpf=%s\n' "${thp:+-thp}" "$r" "$line" "${st:-na}" >>"$PYPF_RESULTS"
+					printf 'with%s\t%s\t%s bpf=%s daemon_cpu_ns=%s daemon_wakeups=%s\n' "${thp:+-thp}" "$r" "$line" \
+						"${st:-na}" "$((t1 - t0))" "$((w1 - w0))" >>"$PYPF_RESULTS"
 				fi
 			done
 			printf '  %s run %d done\n' "${thp:-4k}" "$r"
@@ -509,5 +519,11 @@ for suffix, what in (("", "4 KiB pages"), ("-thp", "THP")):
         what, min(t for t, _ in b.values()) / min(t for t, _ in a.values()), statistics.median(paired),
         " ".join("%.3f" % x for x in paired),
         "; %d BPF events per run (median)" % statistics.median(ev) if ev else ""))
+    cpu = [float(kv["daemon_cpu_ns"]) for _, kv in b.values() if "daemon_cpu_ns" in kv]
+    wk = [float(kv["daemon_wakeups"]) for _, kv in b.values() if "daemon_wakeups" in kv]
+    if cpu:
+        print("  %-11s the daemon meanwhile: %.1f ms of CPU, %d wake-ups per run (medians; python_pf's run: %.2f s)"
+              % (what, statistics.median(cpu) / 1e6, statistics.median(wk),
+                 statistics.median(t for t, _ in b.values())))
 PYEOF
 fi
