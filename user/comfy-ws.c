@@ -305,6 +305,15 @@ static void arm_timer(struct comfy_ws *ws)
 	timerfd_settime(ws->tfd, 0, &its, NULL);
 }
 
+void comfy_ws_retry_now(struct comfy_ws_conn *c)
+{
+	if (!c || c->state != COMFY_WS_DOWN)
+		return;
+	c->backoff_ms = 0;
+	c->retry_at_ns = MAX(c->ws->now_ns, 1); /* 0 means "no retry" */
+	arm_timer(c->ws);
+}
+
 int comfy_ws_new(int epfd, uint64_t tag, bool tls, struct comfy_ws **ret)
 {
 	struct lws_context_creation_info info = { 0 };

@@ -52,6 +52,10 @@ int comfy_ws_connect(struct comfy_ws *ws, const char *base_url, const char *auth
  * state changes to the callbacks. Never blocks. */
 void comfy_ws_service(struct comfy_ws *ws, uint64_t now_ns);
 
+/* A connection that is down tries again at the next service, its backoff reset: the caller knows a (new) server
+ * answers, and a server restarted by a stop must be followed from its first prompt, not after a backoff that grew
+ * while it was down. No-op on NULL or a connection that is up. */
+void comfy_ws_retry_now(struct comfy_ws_conn *c);
 bool comfy_ws_connected(const struct comfy_ws_conn *c);
 /* Messages received on the connection since it was made (for status and tests). */
 uint64_t comfy_ws_messages(const struct comfy_ws_conn *c);

@@ -174,6 +174,12 @@ struct instance {
 	uint64_t resubmit_start_ns;
 	uint64_t resubmit_look_ns; /* when this round last read the server's /queue */
 	bool resubmit_unlooked;    /* a prompt was resubmitted since that look */
+	/* while a round runs the poll is off, so the generation tracker does not see what runs: the round's own looks
+	 * say which prompt runs, for the give-up (a prompt that climbs to the limit within the round) */
+	char resubmit_running_id[COMFY_PROMPT_ID_MAX];
+	bool resubmit_running_first; /* it is the first prompt this server ran: it started from a clean start */
+	bool resubmit_ran_before;    /* a look saw another prompt run on this server before */
+	uint64_t resubmit_base_bytes;  /* usage when the server answered, before any resubmitted prompt ran */
 	bool stats_busy;
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;

@@ -345,6 +345,7 @@ static void requeue_done(struct comfy_client *c, int r, void *ctx)
 		    in->requeue.prompt_id, new_id);
 	snprintf(in->requeued_id, sizeof(in->requeued_id), "%s", new_id);
 	rec_emit(&rec);
+	restart_snapshot_owe(in, new_id, in->requeue.prompt_id, in->requeue.number, in->requeue.prompt_json, in->requeue.extra_json);
 	in->requeue_pending = false;
 	saved_prompt_clear(&in->requeue);
 }

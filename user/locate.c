@@ -7,6 +7,7 @@
 #include "common.h"
 #include "context.h"
 #include "generations.h"
+#include "comfy-ws.h"
 #include "instance-state.h"
 #include "journal.h"
 #include "locate.h"
@@ -197,6 +198,7 @@ static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)
 	forecast_rate_init(&in->own_rate); /* another process: its growth starts from its own level */
 	in->own_low_bytes = 0;
 	saved_prompt_clear(&in->running);
+	comfy_ws_retry_now(in->ws); /* a new server: listen from its first prompt, not after a grown backoff */
 	instance_rec(&r, in, REC_COMFY, LOG_NOTICE);
 	rec_add_pid(&r, "PID", p->pid);
 	rec_add(&r, "COMM", "%s", p->comm);

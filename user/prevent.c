@@ -218,7 +218,7 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	case POLICY_RUNG_RESTART:
 		/* urgent: nothing gentler takes effect before the limit, the server may not even answer: the last
 		 * resort stops it from the snapshot */
-		r = restart_begin(in, now_ns, dec->urgent, detail, len);
+		r = restart_begin(in, now_ns, dec->urgent, dec->urgent ? dec->ttl_ns : UINT64_MAX, detail, len);
 		break;
 	case POLICY_RUNG_KILL: {
 		struct largest_ctx c = { in, NULL };
@@ -446,6 +446,7 @@ void prevent_say_unpreventable(struct instance *in)
 
 struct give_up {
 	enum policy_giveup_verdict verdict; /* KEEP: not given up */
+	const char *id; /* the prompt */
 	uint32_t stops;
 	uint64_t need;  /* its largest own growth above where it started */
 	uint64_t floor; /* where it started then */
@@ -518,10 +519,10 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		break;
 	case POLICY_RUNG_INTERRUPT_REQUEUE:
 		in->interrupt_sent_ns = now_ns;
-		if (give_up && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, running->prompt_id)) {
+		if (give_up && in->requeue_pending && running && !strcmp(in->requeue.prompt_id, gu->id)) {
 			saved_prompt_clear(&in->requeue);
 			in->requeue_pending = false;
-			journal_give_up(in, running->prompt_id, gu, "interrupted, not requeued");
+			journal_give_up(in, gu->id, gu, "interrupted, not requeued");
 		}
 		break;
 	case POLICY_RUNG_RESTART:
@@ -529,9 +530,15 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 		in->restart_stop_ms = 0;
 		/* an interrupted prompt waiting for its requeue goes back with the saved queue, once: restart.c moves
 		 * it into the snapshot (and ends the requeue) when it saves */
-		if (give_up && running) {
-			drop_saved(in, running->prompt_id);
-			journal_give_up(in, running->prompt_id, gu, "restarted, not resubmitted");
+		if (give_up) {
+			/* the id may live in the snapshot that drop_saved changes */
+			char id[COMFY_PROMPT_ID_MAX];
+			size_t n = strnlen(gu->id, sizeof(id) - 1);
+
+			memcpy(id, gu->id, n);
+			id[n] = 0;
+			drop_saved(in, id);
+			journal_give_up(in, id, gu, "restarted, not resubmitted");
 		}
 		prevent_brake_release(in, "the server restarts");
 		break;
@@ -566,6 +573,28 @@ static uint64_t next_look_ns(const struct instance *in, double growth_bytes_per_
 		return sample;
 	step_s = (double)step / growth_bytes_per_s;
 	return step_s * 1e9 < (double)sample ? (uint64_t)(step_s * 1e9) : sample;
+}
+
+/* The prompt a stop interrupts, for the give-up: the running generation; or, while a resubmission round has the
+ * poll off (the generation tracker then sees nothing start), the one the round's last look saw running — a prompt
+ * that climbs to the limit within the round is otherwise stopped and resubmitted forever. */
+struct stopped {
+	const char *id;
+	bool fresh;           /* it ran from a clean start on a fresh server */
+	uint64_t start_bytes; /* its server's own memory where it started */
+};
+
+static struct stopped stopped_prompt(const struct instance *in, const struct generation *running, bool fresh_start)
+{
+	if (running)
+		/* where ComfyUI's stamps put the start, unless a shared cgroup's level is not the server's own */
+		return (struct stopped){ running->prompt_id, fresh_start,
+					 in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes };
+	if (in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
+	    in->server_start_ns == in->resubmit_start_ns)
+		return (struct stopped){ in->resubmit_running_id, in->resubmit_running_first && in->resubmit_base_bytes,
+					 in->cgroup_shared ? in->own_low_bytes : in->resubmit_base_bytes };
+	return (struct stopped){ 0 };
 }
 
 void prevent_run(struct instance *in, uint64_t now_ns)
@@ -653,22 +682,22 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
 	/* a prompt stopped again and again for not fitting is given up once a fresh server showed that it cannot fit */
-	if (!dec.dry_run && !dec.proactive && running && in->ic->give_up_after &&
+	struct stopped sp = stopped_prompt(in, running, pi.fresh_start);
+	if (!dec.dry_run && !dec.proactive && sp.id && in->ic->give_up_after &&
 	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART)) {
 		struct policy_stop st = {
-			.fresh = pi.fresh_start,
-			/* own memory: where ComfyUI's stamps put the start, unless a shared cgroup's level is not its own */
-			.start_bytes = in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes,
+			.fresh = sp.fresh,
+			.start_bytes = sp.start_bytes,
 			.own_bytes = in->own_bytes,
 			.own_growth_bytes_per_s = forecast_rate_get(in->cgroup_shared ? &in->own_rate : &in->rate),
 			.horizon_ns = dec.last_resort_needs_ns,
 			.limit_bytes = in->limit_bytes,
 		};
-		int v = policy_giveup_note(&in->giveup, running->prompt_id, &st,
-					   (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX), now_ns, &gu.stops, &gu.need,
-					   &gu.floor);
+		int v = policy_giveup_note(&in->giveup, sp.id, &st, (uint32_t)MIN(in->ic->give_up_after, UINT32_MAX),
+					   now_ns, &gu.stops, &gu.need, &gu.floor);
 
 		gu.verdict = v < 0 ? POLICY_GIVEUP_KEEP : (enum policy_giveup_verdict)v;
+		gu.id = sp.id;
 	}
 	r = dec.dry_run ? 0 : act(in, &dec, now_ns, detail, sizeof(detail));
 	if (dec.dry_run)

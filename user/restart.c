@@ -25,6 +25,7 @@
 #include "comfy-client.h"
 #include "common.h"
 #include "context.h"
+#include "comfy-ws.h"
 #include "instance-state.h"
 #include "locate.h"
 #include "log.h"
@@ -87,6 +88,30 @@ void restart_snapshot_update(struct instance *in, const struct comfy_queue *q)
 		return;
 	}
 	in->snap.taken_ms = wall_ms();
+	snap_persist(in);
+}
+
+void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,
+			  const char *prompt_json, const char *extra_json)
+{
+	struct comfy_queue_item it = {
+		.number = number,
+		.prompt_json = (char *)prompt_json,
+		.extra_data_json = (char *)extra_json,
+	};
+	ssize_t i;
+
+	snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", prompt_id);
+	/* the interrupted run it replaces ended there: owing both would run the prompt twice */
+	if (replaces && strcmp(replaces, prompt_id))
+		snapshot_remove(&in->snap, replaces);
+	if (snapshot_add_next(&in->snap, &it) < 0)
+		return;
+	/* while a stop's prompts are owed, this server holds the new one: should it be stopped before the prompt is
+	 * seen finished, it is owed again */
+	i = snapshot_find(&in->snap, prompt_id);
+	if (in->snap.stop != SNAP_STOP_NONE && i >= 0)
+		snapshot_held(&in->snap, (size_t)i, in->server_pid, in->server_start_ns);
 	snap_persist(in);
 }
 
@@ -411,7 +436,7 @@ static void save_done(struct comfy_client *c, int r, void *ctx)
 	drain_begin(in, now_ns);
 }
 
-int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *detail, size_t len)
+int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64_t ttl_ns, char *detail, size_t len)
 {
 	int r;
 
@@ -447,14 +472,34 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *
 	in->snap.old_start_ns = in->rs_old_start_ns;
 	carry_extra(in);
 	snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
-	r = send_stop(in, now_ns, detail, len);
-	if (r < 0) {
-		in->rs = RS_IDLE;
-		return r;
+	if (ttl_ns < in->ic->last_resort_grace_ms * NSEC_PER_MSEC) {
+		/* the limit comes before a SIGTERM's grace would end: a server still unwinding (or one that handles
+		 * SIGTERM slowly under reclaim) would meet the kernel first; the queue is in the snapshot, so nothing
+		 * is lost by not asking, and process_mrelease gives the memory back now */
+		int workers = 0;
+
+		r = signal_old_tree(in, SIGKILL, &workers);
+		if (r == -ESRCH && !old_server_alive(in))
+			r = 0;
+		if (r < 0)
+			return r;
+		in->rs = RS_STOPPING;
+		in->rs_killed = true;
+		in->rs_giveup_ns = now_ns + 5 * NSEC_PER_SEC;
+		snprintf(detail, len, "SIGKILL + process_mrelease to pid %d and %d workers now (limit in %llu ms, before "
+			 "the %llu ms grace of a SIGTERM)", in->rs_old_pid, workers,
+			 (unsigned long long)(ttl_ns / NSEC_PER_MSEC), (unsigned long long)in->ic->last_resort_grace_ms);
+	} else {
+		r = send_stop(in, now_ns, detail, len);
+		if (r < 0) {
+			in->rs = RS_IDLE;
+			return r;
+		}
+		snprintf(detail + strlen(detail), len - strlen(detail), ", SIGKILL after %llu ms",
+			 (unsigned long long)in->ic->last_resort_grace_ms);
 	}
-	snprintf(detail + strlen(detail), len - strlen(detail), ", SIGKILL after %llu ms; %zu prompts from the "
-		 "snapshot of %lld ms ago", (unsigned long long)in->ic->last_resort_grace_ms, in->snap.n,
-		 in->snap.taken_ms ? (long long)(wall_ms() - in->snap.taken_ms) : -1LL);
+	snprintf(detail + strlen(detail), len - strlen(detail), "; %zu prompts from the snapshot of %lld ms ago",
+		 in->snap.n, in->snap.taken_ms ? (long long)(wall_ms() - in->snap.taken_ms) : -1LL);
 	journal_restart(in, LOG_WARNING, "stopping", "last resort: %s", detail);
 	return 0;
 }
@@ -630,6 +675,20 @@ static void resubmit_next(struct instance *in)
 	}
 }
 
+/* The first running prompt a round sees is the first this server ran only if nothing left its queue finished
+ * before: a look that finds another prompt running later is not from a clean start. */
+static void note_round_running(struct instance *in, const struct comfy_queue *q)
+{
+	const char *id = q->n_running ? q->running[0].prompt_id : "";
+
+	if (!strcmp(id, in->resubmit_running_id))
+		return;
+	in->resubmit_running_first = id[0] && !in->resubmit_running_id[0] && !in->resubmit_ran_before;
+	if (in->resubmit_running_id[0])
+		in->resubmit_ran_before = true;
+	snprintf(in->resubmit_running_id, sizeof(in->resubmit_running_id), "%s", id);
+}
+
 static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 {
 	struct instance *in = ctx;
@@ -647,6 +706,7 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 	/* what this server holds now decides: prompts held by a server stopped since (or that died) are owed again,
 	 * those that left this server's queue ran, and those queued on it meanwhile are put back by a stop of it */
 	pending = snapshot_observe(&in->snap, in->resubmit_pid, in->resubmit_start_ns, &q);
+	note_round_running(in, &q);
 	comfy_queue_free(&q);
 	if (pending < 0) {
 		log_warn("instance %s: out of memory for the queue snapshot", in->ic->name);
@@ -670,6 +730,9 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 		usage_levels_polled(&in->lv, in->usage_bytes);
 		saved_prompt_clear(&in->running);
 		in->rs_answered = true; /* restart_step ends the restart (and instance.c measures it) */
+		in->resubmit_base_bytes = in->usage_bytes;
+		/* its first resubmitted prompt may climb within a poll: follow it from the start */
+		comfy_ws_retry_now(in->ws);
 	}
 	resubmit_next(in);
 }
@@ -769,6 +832,11 @@ void restart_step(struct instance *in, uint64_t now_ns)
 		return;
 	if (comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0) {
 		in->resubmit_busy = true;
+		if (in->resubmit_pid != in->server_pid || in->resubmit_start_ns != in->server_start_ns) {
+			in->resubmit_running_id[0] = 0;
+			in->resubmit_ran_before = false;
+			in->resubmit_running_first = false;
+		}
 		in->resubmit_pid = in->server_pid;
 		in->resubmit_start_ns = in->server_start_ns;
 	}

@@ -14,13 +14,18 @@ struct instance;
 /* Begins a stop that keeps the queue. Controlled (last_resort false): /queue is saved and persisted first (a
  * failed save means no restart), then the configured method; the outcome is journaled as it happens. Last
  * resort: from the snapshot, without asking the server, SIGTERM through pidfds now, SIGKILL + process_mrelease
- * after last_resort_grace. Returns 0 when it began (detail says what), negative errno when it could not. */
-int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, char *detail, size_t len);
+ * after last_resort_grace, or at once when the limit (ttl_ns away; UINT64_MAX: not in sight) comes sooner
+ * than that grace. Returns 0 when it began (detail says what), negative errno when it could not. */
+int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64_t ttl_ns, char *detail, size_t len);
 /* Called every sample: escalates a stop the server ignores, gives up on one it survives, and resubmits every
  * saved prompt the answering server does not know, with its original id. */
 void restart_step(struct instance *in, uint64_t now_ns);
 /* After each /queue reply (no stop under way): the snapshot follows it, persisted when it changed. */
 void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
+/* A prompt the daemon itself queued at the front (a requeue, under a new id replacing the interrupted one's) is in
+ * the snapshot from ComfyUI's acceptance on, not from the next /queue: a last resort in between would lose it. */
+void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,
+			  const char *prompt_json, const char *extra_json);
 /* At start: a stop that the previous daemon began is read back from state_dir and finished. */
 void restart_resume(struct instance *in, uint64_t now_ns);
 

@@ -109,6 +109,39 @@ static void test_merge(void **state)
 	snapshot_free(&s);
 }
 
+/* A requeue at the front is owed at once, ahead of the prompts that were already pending, behind the running one. */
+static void test_add_next(void **state)
+{
+	const char *ids[] = { "run-a", "p-1", "p-2" };
+	struct comfy_queue_item it = { .number = -1, .prompt_json = "{\"1\":{}}", .extra_data_json = "{}" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q;
+
+	(void)state;
+	snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", "requeued");
+	assert_int_equal(snapshot_add_next(&s, &it), 1);
+	assert_int_equal(s.n, 1);
+	assert_false(s.items[0].running);
+	snapshot_free(&s);
+
+	make_queue(&q, ids, 3, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	assert_int_equal(snapshot_add_next(&s, &it), 1);
+	assert_int_equal(s.n, 4);
+	assert_string_equal(s.items[0].prompt_id, "run-a");
+	assert_string_equal(s.items[1].prompt_id, "requeued");
+	assert_false(s.items[1].running);
+	assert_int_equal(s.items[1].number, -1);
+	assert_string_equal(s.items[1].prompt_json, "{\"1\":{}}");
+	assert_string_equal(s.items[2].prompt_id, "p-1");
+	assert_string_equal(s.items[3].prompt_id, "p-2");
+	/* held already: nothing moves */
+	assert_int_equal(snapshot_add_next(&s, &it), 0);
+	assert_int_equal(s.n, 4);
+	comfy_queue_free(&q);
+	snapshot_free(&s);
+}
+
 static void test_text_round_trip(void **state)
 {
 	const char *ids[] = { "run-a", "p-1" };
@@ -310,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_set_and_same),
 		cmocka_unit_test(test_no_cap),
 		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_add_next),
 		cmocka_unit_test(test_text_round_trip),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_reconcile_table),

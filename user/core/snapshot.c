@@ -142,6 +142,29 @@ bool snapshot_remove(struct queue_snapshot *s, const char *prompt_id)
 	return true;
 }
 
+int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi)
+{
+	size_t at = 0;
+	int r;
+
+	if (snapshot_find(s, qi->prompt_id) >= 0)
+		return 0;
+	r = reserve(s, s->n + 1);
+	if (r < 0)
+		return r;
+	while (at < s->n && s->items[at].running)
+		at++;
+	memmove(&s->items[at + 1], &s->items[at], (s->n - at) * sizeof(s->items[0]));
+	r = item_from_queue(&s->items[at], qi, false);
+	if (r < 0) {
+		memmove(&s->items[at], &s->items[at + 1], (s->n - at) * sizeof(s->items[0]));
+		memset(&s->items[s->n], 0, sizeof(s->items[0]));
+		return r;
+	}
+	s->n++;
+	return 1;
+}
+
 /* ---- text ---- */
 
 static const char *const stop_names[] = { "none", "restart", "last_resort" };

@@ -55,6 +55,10 @@ int snapshot_set_queue(struct queue_snapshot *s, const struct comfy_queue *q);
 /* Adds every item of q whose id s does not hold yet (prompts queued between a save and the stop).
  * Returns how many were added, or -ENOMEM. */
 int snapshot_merge_queue(struct queue_snapshot *s, const struct comfy_queue *q);
+/* Puts qi first among the pending items (after any running one) unless s holds its id: a prompt the daemon itself
+ * queued at the front (a requeue) is owed from the moment ComfyUI accepted it, not from the next /queue.
+ * 1 added, 0 already held, -ENOMEM (s unchanged). */
+int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi);
 /* q holds exactly s's prompt ids, in the same order (nothing worth writing again). */
 bool snapshot_same(const struct queue_snapshot *s, const struct comfy_queue *q);
 /* Removes the item with this id (a prompt that finished before the stop). true when one was removed. */
