@@ -48,6 +48,7 @@ int carry_store_save(struct instance *in, uint64_t now_ns)
 	if (r < 0)
 		return log_warn_errno(r, "instance %s: cannot read the boot id; nothing in flight is carried over", in->ic->name);
 	c.pid = (int32_t)getpid();
+	snprintf(c.url, sizeof(c.url), "%s", in->ic->url);
 	c.written_ns = now_ns;
 	c.server_pid = in->server_pid;
 	c.server_start_ns = in->server_start_ns;
@@ -126,6 +127,12 @@ int carry_store_load(struct instance *in, uint64_t now_ns)
 	if (boot_id(boot, sizeof(boot)) < 0 || !carry_applies(&c, boot, (int32_t)getpid(), now_ns)) {
 		log_info("instance %s: %s/%s was left by another daemon or an earlier boot; ignored", in->ic->name,
 			 in->d->cfg->state_dir, name);
+		carry_free(&c);
+		return 0;
+	}
+	if (strcmp(c.url, in->ic->url)) {
+		log_notice("instance %s: its URL changed with the reload (%s, now %s): nothing in flight is taken over",
+			   in->ic->name, c.url, in->ic->url);
 		carry_free(&c);
 		return 0;
 	}

@@ -18,6 +18,7 @@ static void fill(struct carry *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->boot_id, sizeof(c->boot_id), "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0");
 	c->pid = 4242;
+	snprintf(c->url, sizeof(c->url), "http://127.0.0.1:8188");
 	c->written_ns = S(1000);
 	c->server_pid = 777;
 	c->server_start_ns = S(12);
@@ -73,6 +74,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(carry_parse(text, strlen(text), &back), 0);
 	assert_string_equal(back.boot_id, c.boot_id);
 	assert_int_equal(back.pid, 4242);
+	assert_string_equal(back.url, "http://127.0.0.1:8188");
 	assert_int_equal(back.written_ns, S(1000));
 	assert_int_equal(back.server_pid, 777);
 	assert_int_equal(back.server_start_ns, S(12));
@@ -142,6 +144,7 @@ static void test_refused(void **state)
 		{ "\"version\":1", "\"version\":2" },
 		{ "\"version\":1", "\"version\":\"1\"" },
 		{ "\"pid\":4242", "\"pid\":0" },
+		{ "\"url\":\"http://127.0.0.1:8188\"", "\"url\":8188" },
 		{ "\"pid\":4242", "\"pid\":-5" },
 		{ "\"server_pid\":777", "\"server_pid\":4294967296" },
 		{ "\"floor\":4", "\"floor\":7" },          /* no such rung */

@@ -255,7 +255,8 @@ int carry_to_json(const struct carry *c, char **ret)
 	json_object_object_add(root, "pid", json_object_new_int(c->pid));
 	json_object_object_add(root, "server_pid", json_object_new_int(c->server_pid));
 	json_object_object_add(root, "requeue_number", json_object_new_int64(c->requeue_number));
-	if ((r = add_str(root, "boot_id", c->boot_id)) < 0 || (r = add_str(root, "requeue_id", c->requeue_id)) < 0 ||
+	if ((r = add_str(root, "boot_id", c->boot_id)) < 0 || (r = add_str(root, "url", c->url)) < 0 ||
+	    (r = add_str(root, "requeue_id", c->requeue_id)) < 0 ||
 	    (r = add_str(root, "requeued_id", c->requeued_id)) < 0 ||
 	    (r = add_str(root, "free_pending_prompt", c->free_pending_prompt)) < 0 ||
 	    (r = add_str(root, "resend_interrupt", c->resend_interrupt)) < 0 ||
@@ -303,7 +304,7 @@ int carry_parse(const char *text, size_t len, struct carry *ret)
 	if (!get(root, "requeue_number", json_type_int, &v))
 		goto out;
 	c.requeue_number = json_object_get_int64(v);
-	if (read_str(root, "boot_id", c.boot_id, sizeof(c.boot_id)) < 0 ||
+	if (read_str(root, "boot_id", c.boot_id, sizeof(c.boot_id)) < 0 || read_str(root, "url", c.url, sizeof(c.url)) < 0 ||
 	    read_str(root, "requeue_id", c.requeue_id, sizeof(c.requeue_id)) < 0 ||
 	    read_str(root, "requeued_id", c.requeued_id, sizeof(c.requeued_id)) < 0 ||
 	    read_str(root, "free_pending_prompt", c.free_pending_prompt, sizeof(c.free_pending_prompt)) < 0 ||

@@ -20,11 +20,13 @@
 #define CARRY_MAX_AGE_NS (60ULL * 1000000000ULL)
 #define CARRY_TEXT_MAX (64u << 20)
 #define CARRY_BOOT_ID_MAX 40
+#define CARRY_URL_MAX 512
 
 struct carry {
 	char boot_id[CARRY_BOOT_ID_MAX]; /* /proc/sys/kernel/random/boot_id: monotonic times mean nothing across boots */
 	int32_t pid;                     /* the daemon that wrote it: a re-exec keeps its pid */
 	uint64_t written_ns;             /* CLOCK_MONOTONIC */
+	char url[CARRY_URL_MAX];         /* the instance's URL: a reload that points it elsewhere starts it afresh */
 	int32_t server_pid;              /* the server all this is about (0: none known) */
 	uint64_t server_start_ns;
 	/* an interrupted prompt owed its requeue */
