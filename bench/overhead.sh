@@ -241,15 +241,22 @@ print("enabled", flush=True)
 while True:
     time.sleep(3600)
 EOF
-# prog_snapshot PID FILE: run count and run time of the daemon's own BPF programs, from one bpftool call
+# prog_snapshot PID FILE: run count and run time of the BPF programs PID holds
 prog_snapshot() {
-	local ids
-	ids=$(cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '/^prog_id:/{print $2}' | sort -un | tr '\n' ,)
-	bpftool -j prog show 2>/dev/null | $PY -c '
+	local ids id
+	ids=$(cat /proc/"$1"/fdinfo/* 2>/dev/null | awk '/^prog_id:/{print $2}' | sort -un)
+	# one program at a time: a listing of all of them fails when another process's program goes away meanwhile
+	for id in $ids; do
+		bpftool -j prog show id "$id" 2>/dev/null || true
+		echo
+	done | $PY -c '
 import json, sys
-ids = {int(x) for x in sys.argv[1].split(",") if x}
-print(json.dumps({p["id"]: [p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)]
-                  for p in json.load(sys.stdin) if p["id"] in ids}))' "$ids" >"$2"
+out = {}
+for line in sys.stdin:
+    if line.strip():
+        p = json.loads(line)
+        out[p["id"]] = [p.get("name", "?"), p.get("run_cnt", 0), p.get("run_time_ns", 0)]
+print(json.dumps(out))' >"$2"
 }
 # prog_delta BEFORE AFTER LABEL: what the programs ran while pfbench ran, one JSON line into PROGS
 prog_delta() {
