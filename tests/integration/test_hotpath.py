@@ -3,10 +3,11 @@ their slot counts 0, so a slot that undercounts would hide a tracked process fro
 overcounts after the process is gone would cost every later fault in that slot a lookup."""
 import json
 import os
+import shutil
 import subprocess
 import time
 
-from conftest import PYTHON
+from conftest import PYTHON, skip_or_fail
 
 # forks tracked children that exec, fork grandchildren and exit, in waves: insertions and deletions by the BPF side
 CHURN = r"""
@@ -83,6 +84,8 @@ def mismatches(pid):
 
 
 def test_track_filter_counts_the_tracked_map(daemon_factory, cgroup_factory, procs):
+    if not shutil.which("bpftool"):
+        skip_or_fail("needs bpftool to read the daemon's maps (make deps installs it)")
     # only what runs in this cgroup is tracked, so that the machine's other processes do not churn the map
     cg = cgroup_factory(512 << 20)
     seeded = procs.start([PYTHON, "-c", "import time; time.sleep(600)"], preexec_fn=cg.preexec())
