@@ -471,7 +471,9 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 	in->snap.old_pid = in->rs_old_pid;
 	in->snap.old_start_ns = in->rs_old_start_ns;
 	carry_extra(in);
-	snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
+	/* the signal first, the snapshot's write after it (below): a write and two fsyncs can take a good part of a
+	 * second on a loaded disk while memory climbs into the limit; a daemon killed in between loses only the mark
+	 * that a stop was owed */
 	if (ttl_ns < in->ic->last_resort_grace_ms * NSEC_PER_MSEC) {
 		/* the limit comes before a SIGTERM's grace would end: a server still unwinding (or one that handles
 		 * SIGTERM slowly under reclaim) would meet the kernel first; the queue is in the snapshot, so nothing
@@ -481,6 +483,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 		r = signal_old_tree(in, SIGKILL, &workers);
 		if (r == -ESRCH && !old_server_alive(in))
 			r = 0;
+		snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
 		if (r < 0)
 			return r;
 		in->rs = RS_STOPPING;
@@ -491,6 +494,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 			 (unsigned long long)(ttl_ns / NSEC_PER_MSEC), (unsigned long long)in->ic->last_resort_grace_ms);
 	} else {
 		r = send_stop(in, now_ns, detail, len);
+		snap_persist(in);
 		if (r < 0) {
 			in->rs = RS_IDLE;
 			return r;

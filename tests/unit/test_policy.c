@@ -73,6 +73,7 @@ struct step {
 	uint32_t tir_ms;
 	uint32_t trs_ms;
 	uint32_t ends_ms;  /* the running prompt is expected to end in; 0 = not known */
+	uint32_t look_ms;  /* the daemon looks again in (next RSS event or sample); 0 = at once */
 };
 
 static uint64_t tte_in(uint32_t ms)
@@ -116,6 +117,7 @@ static struct policy_input make_input(const struct step *st)
 		.running_ends_in_ns = (uint64_t)st->ends_ms * NSEC_PER_MSEC,
 		.next_needs_unload = st->in & I_UNLOAD_NEXT,
 		.fresh_start = st->in & I_FRESH,
+		.next_look_ns = (uint64_t)st->look_ms * NSEC_PER_MSEC,
 	};
 	in.tte_ns[FM] = in.tte_ns[FA] = tte_in(st->tfree_ms);
 	in.tte_ns[IR] = tte_in(st->tir_ms);
@@ -1156,79 +1158,125 @@ static void test_time_to_effect_rule(void **state)
 	static const struct {
 		const char *name;
 		unsigned params;
+		bool unbounded; /* the limit is not in sight (ttl UINT64_MAX) */
 		struct step st;
 	} table[] = {
-		{ "growth bounded below the limit by history: nothing", 0,
-		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = NO, .expect = E_WARN } },
-		{ "growth past its bound counts", 0,
+		/* Growth expected to stop below the limit is a bet, taken only while the last resort (restart: 5 s
+		 * default, needs 8.5 s) could still act once usage passes where growth was to stop.
+		 * 70 %: 461 MiB at 20 MiB/s = 23 s; a bound at 80 % leaves 307 MiB = 15 s beyond it */
+		{ "a peak predicted by history stands while it can be refuted in time", 0, true,
+		  { .pct = 70, .in = I_BUSY | I_RESTART, .grow = 20, .bound_pct = 80, .want = NO, .expect = 0 } },
+		/* a bound at 95 % leaves 77 MiB = 3.8 s beyond it: wrong, it would be found out too late */
+		{ "... not when it would be found wrong too late", 0, false,
+		  { .pct = 70, .in = I_BUSY | I_RESTART, .grow = 20, .bound_pct = 95, .want = NO, .expect = 0 } },
+		/* 85 %: 230 MiB at 200 MiB/s = 1.2 s, the restart needs 8.5 s: a bound at 88 % does not hold it back
+		 * (a prompt bigger than those before it climbs on past it, and then it is too late) */
+		{ "a peak predicted below the limit does not hold back the last resort", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "growth past its bound counts", 0, false,
 		  { .pct = 89, .in = I_BUSY | I_RESTART, .grow = 200, .bound_pct = 88, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		/* 85 %: 230 MiB to go at 200 MiB/s; the prompt ends in 1 s (+200 MiB): it stops below the limit */
-		{ "the prompt ends before its growth reaches the limit", 0,
-		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1000, .want = NO, .expect = E_WARN } },
-		{ "... not when it ends later", 0,
+		/* 85 %: the prompt is expected to end in 1 s (+200 MiB, below the limit); should it run on (a bigger
+		 * prompt takes longer), the restart would come too late */
+		{ "nor does the running prompt's expected end", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		/* 70 %: 23 s to go at 20 MiB/s; it ends in 5 s (+100 MiB) leaving 18 s: refutable */
+		{ "an end in time to refute it stands", 0, true,
+		  { .pct = 70, .in = I_BUSY | I_RESTART, .grow = 20, .ends_ms = 5000, .want = NO, .expect = 0 } },
+		/* 85 %: 230 MiB at 20 MiB/s = 11.5 s, the restart needs 8.5 s (5 s x 1.5 + 1 s); the next look (an RSS
+		 * step of 64 MiB away) in 3.2 s: a decision left to it would come 0.2 s after the deadline */
+		{ "the deadline comes one look early", 0, false,
+		  { .pct = 85, .in = I_RESTART, .grow = 20, .look_ms = 3200, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT } },
+		{ "... and not before", 0, false,
+		  { .pct = 85, .in = I_RESTART, .grow = 20, .look_ms = 2900, .want = NO, .expect = E_WARN } },
+		/* the learnt restart: 50 ms stop-to-release needs 1.075 s, look 100 ms; 230 MiB at 200 MiB/s = 1.15 s */
+		{ "a learnt fast restart: the deadline at its own time", 0, false,
+		  { .pct = 85, .in = I_RESTART, .grow = 200, .trs_ms = 50, .look_ms = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT } },
+		{ "... not earlier", 0, false,
+		  { .pct = 85, .in = I_RESTART, .grow = 150, .trs_ms = 50, .look_ms = 100, .want = NO,
+		    .expect = E_WARN } },
+		/* the first prompt of a fresh server: 75 ms + 150 ms + the look, 100 ms; 230 MiB at 800 MiB/s = 0.29 s */
+		{ "a fresh start: the deadline with the daemon's own margin", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_RESTART | I_FRESH, .grow = 800, .trs_ms = 50, .look_ms = 100, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "a prompt expected to end after the limit", 0, false,
 		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1200, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "... nor when the forecast says the running generation will not fit", 0,
+		{ "... nor when the forecast says the running generation will not fit", 0, false,
 		  { .pct = 85, .in = I_BUSY | I_RESTART | I_RUN_NOFIT, .grow = 200, .ends_ms = 1000, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "... nor when idle", 0,
+		{ "... nor when idle", 0, false,
 		  { .pct = 85, .in = I_RESTART, .grow = 200, .ends_ms = 1000, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT } },
-		{ "far below warn a fast climb is a model load", 0,
+		{ "far below warn a fast climb is a model load", 0, false,
 		  { .pct = 30, .in = I_BUSY | I_RESTART, .grow = 500, .want = NO, .expect = 0 } },
 		/* 85 %: 230 MiB to go at 50 MiB/s = 4.6 s; /free needs 5.5 s, restart 8.5 s */
-		{ "limit nearer than every rung: the last resort now", 0,
+		{ "limit nearer than every rung: the last resort now", 0, false,
 		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 50, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "the running prompt ends in 2 s: /free takes effect in time", 0,
-		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 50, .tfree_ms = 2000, .want = FM,
+		/* the running prompt ends in 2 s: /free would take effect in time (3 s of 4.6 s), but should it fail
+		 * the restart (8.5 s) would come after the limit */
+		{ "at the deadline a gentle rung in time itself does not go first", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 50, .tfree_ms = 2000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "... nor without a forecast's warning: the restart's deadline is the last resort's", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_RESTART | I_NOFC, .grow = 50, .tfree_ms = 2000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		/* 85 %: 230 MiB at 20 MiB/s = 11.5 s, outside the restart's 8.5 s: /free has its chance */
+		{ "before the deadline /free in time goes first", 0, false,
+		  { .pct = 85, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 20, .tfree_ms = 2000, .want = FM,
 		    .expect = E_PRESSURE | E_WARN | E_DEFERRED } },
 		/* 81 %: 292 MiB at 100 MiB/s = 2.9 s */
-		{ "running at risk, node boundary in 1 s: interrupt", 0,
-		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .tir_ms = 1000, .want = IR,
+		/* a restart learnt at 0.5 s needs 1.75 s: its deadline is not yet */
+		{ "running at risk, node boundary in 1 s: interrupt", 0, false,
+		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .tir_ms = 1000, .trs_ms = 500,
+		    .want = IR,
 		    .expect = E_PRESSURE | E_WARN | E_REQUEUE } },
-		{ "running at risk, interrupt and restart too slow: restart now", 0,
+		{ "running at risk, interrupt and restart too slow: restart now", 0, false,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "kill enabled and in time beats a late restart", P_KILL,
+		{ "kill enabled and in time beats a late restart", P_KILL, false,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .want = KL,
 		    .expect = E_PRESSURE | E_WARN } },
-		{ "no last resort: the gentlest rung that helps, late or not", 0,
+		{ "no last resort: the gentlest rung that helps, late or not", 0, false,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT, .grow = 100, .want = IR,
 		    .expect = E_PRESSURE | E_WARN | E_REQUEUE } },
 		/* 60 %: 614 MiB at 50 MiB/s = 12.3 s; /free after the prompt's 10 s needs 16 s; restart 8.5 s */
-		{ "brake: a gentle rung too slow on its own, last resort in reach", 0,
+		{ "brake: a gentle rung too slow on its own, last resort in reach", 0, false,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50, .tfree_ms = 10000,
 		    .want = FM, .expect = E_PRESSURE | E_DEFERRED | E_BRAKE } },
-		{ "no brake: before the last resort's deadline the gentlest rung has its chance", 0,
+		{ "no brake: before the last resort's deadline the gentlest rung has its chance", 0, false,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 50, .tfree_ms = 10000, .want = FM,
 		    .expect = E_PRESSURE | E_DEFERRED } },
-		{ "no brake with an unknown time to effect", 0,
+		{ "no brake with an unknown time to effect", 0, false,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 50,
 		    .tfree_ms = TTE_UNKNOWN_MS, .want = FM, .expect = E_PRESSURE | E_DEFERRED } },
 		/* 81 %: 292 MiB at 40 MiB/s = 7.3 s, inside the restart's 8.5 s: its deadline */
-		{ "at the deadline a rung not in time is passed over, brake or not", 0,
+		{ "at the deadline a rung not in time is passed over, brake or not", 0, false,
 		  { .pct = 81, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .grow = 40, .tfree_ms = 10000,
 		    .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "at the deadline a rung in time still goes first", 0,
-		  { .pct = 81, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 40, .tfree_ms = 4000, .want = FM,
-		    .expect = E_PRESSURE | E_WARN | E_DEFERRED } },
-		{ "brake is for gentle rungs only: none left in reach", P_NO_FM | P_NO_FA,
+		{ "at the deadline a rung in time is passed over too: it would leave the restart late", 0, false,
+		  { .pct = 81, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .grow = 40, .tfree_ms = 4000, .want = RS,
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
+		{ "brake is for gentle rungs only: none left in reach", P_NO_FM | P_NO_FA, false,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_BRAKE, .grow = 100, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
-		{ "no growth: the gentlest rung that helps, as ever", 0,
+		{ "no growth: the gentlest rung that helps, as ever", 0, true,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .tfree_ms = TTE_UNKNOWN_MS, .want = FM,
 		    .expect = E_PRESSURE | E_DEFERRED } },
-		{ "a restart that is not urgent waits for the boundary", P_NO_FM | P_NO_FA,
+		{ "a restart that is not urgent waits for the boundary", P_NO_FM | P_NO_FA, true,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART, .want = NO,
 		    .expect = E_PRESSURE | E_BOUNDARY } },
-		{ "... and fires at it", P_NO_FM | P_NO_FA,
+		{ "... and fires at it", P_NO_FM | P_NO_FA, true,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_GEN_END, .want = RS,
 		    .expect = E_PRESSURE | E_REQUEUE } },
-		{ "... or at once when idle", P_NO_FM | P_NO_FA,
+		{ "... or at once when idle", P_NO_FM | P_NO_FA, true,
 		  { .pct = 60, .in = I_NEXT_NOFIT | I_RESTART, .want = RS, .expect = E_PRESSURE } },
-		{ "usage at the limit, not growing, nothing in time, no last resort: still the gentlest", 0,
+		{ "usage at the limit, not growing, nothing in time, no last resort: still the gentlest", 0, false,
 		  { .pct = 100, .want = FM, .expect = E_PRESSURE | E_WARN } },
 	};
 
@@ -1246,12 +1294,54 @@ static void test_time_to_effect_rule(void **state)
 		check(r == (st->want != NO), "returned %d", r);
 		check(d.rung == st->want, "rung %s, want %s", policy_rung_name(d.rung), policy_rung_name(st->want));
 		check(decision_bits(&d) == st->expect, "flags 0x%x, want 0x%x", decision_bits(&d), st->expect);
-		check((d.ttl_ns == UINT64_MAX) ==
-			      !(st->pct >= 100 || (st->grow > 0 && !(st->bound_pct > st->pct) &&
-						   !((st->in & I_BUSY) && !(st->in & I_RUN_NOFIT) && st->ends_ms &&
-						     st->pct + st->grow * st->ends_ms / 1000.0 *
-										    100.0 / 1536.0 < 100))),
-		      "ttl %" PRIu64, d.ttl_ns);
+		check((d.ttl_ns == UINT64_MAX) == table[i].unbounded, "ttl %" PRIu64, d.ttl_ns);
+	}
+}
+
+/* The guarantee at any pace: a prompt climbing at a constant rate past where history says it peaks and past when
+ * prompts usually end, looked at on every RSS step (64 MiB) or sample (500 ms), with a restart learnt to stop in
+ * 50 ms. Whatever the rate, the restart fires while the limit is still farther than it needs, unless the warn line
+ * held it back until then (a climb too fast for it is met at the first look past the line); a /free sent at the act
+ * line and awaiting its verdict does not hold it back. */
+static void test_deadline_any_rate(void **state)
+{
+	static const double rates[] = { 2, 10, 50, 126, 200, 500, 1300, 5000, 20000 }; /* MiB/s */
+	struct policy_params p = policy_params_default();
+	const char *name = __func__;
+
+	(void)state;
+	for (size_t i = 0; i < 2 * ARRAY_SIZE(rates); i++) {
+		/* the first prompt of a fresh server has the tighter margin, any other the stop's full one */
+		bool fresh = i >= ARRAY_SIZE(rates);
+		double g = rates[i % ARRAY_SIZE(rates)], look_s = MIN(64.0 / g, 0.5), t = 0, pct = 50, prev_pct = 0;
+		struct step stv = { 0 }, *st = &stv;
+		struct policy_state s;
+		struct policy_decision d = { 0 };
+		uint64_t required = (75 + (fresh ? p.tte_margin_fresh_ms : p.tte_margin_ms)) * NSEC_PER_MSEC;
+
+		policy_state_init(&s);
+		for (;;) {
+			*st = (struct step){ .t_ms = (uint64_t)(t * 1000), .pct = pct,
+					     .in = I_BUSY | I_RESTART | (fresh ? I_FRESH : 0),
+					     .grow = g, .bound_pct = 92, .ends_ms = 300, .trs_ms = 50,
+					     .look_ms = (uint32_t)(look_s * 1000) };
+			struct policy_input in = make_input(st);
+
+			/* gentler rungs before the deadline are awaited meanwhile: their verification must not delay it */
+			if ((policy_decide(&p, &s, &in, &d) == 1 && d.rung >= RS) || pct >= 100)
+				break;
+			prev_pct = pct;
+			t += look_s;
+			pct += g * look_s * 100.0 / 1536.0;
+		}
+		check(d.rung == RS && d.urgent, "rate %.0f MiB/s (fresh %d): rung %s urgent %d at %.1f %%", g, fresh,
+		      policy_rung_name(d.rung), d.urgent, pct);
+		check(pct < 100 && (d.ttl_ns > required || prev_pct < 80), "rate %.0f MiB/s: restart at %.1f %% "
+		      "(look before at %.1f %%), the limit in %.3f s", g, pct, prev_pct, (double)d.ttl_ns / 1e9);
+		/* ... and not a look earlier than needed: then the limit was farther than the restart needs plus
+		 * one look */
+		check(prev_pct < 80 || (100 - prev_pct) * 1536.0 / 100.0 / g > (double)required / 1e9 + look_s,
+		      "rate %.0f MiB/s: the look before (%.1f %%) was already at the deadline", g, prev_pct);
 	}
 }
 
@@ -1271,7 +1361,8 @@ static void test_cooldown_skipping(void **state)
 		/* 93 % at 100 MiB/s: the limit in 1.1 s, the restart's cooldown has 28 s left */
 		{ 7000, 93, I_RESTART, .grow = 100, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
 	};
-	/* cooldowns that end early enough for a rung to act in time after all are waited for */
+	/* at the deadline a cooldown is not waited for, even one that ends early enough for its rung to act in
+	 * time: should that rung then fail, the last resort would come after its deadline */
 	static const struct step waits[] = {
 		{ 0, 91, I_RESTART, .want = FM, .expect = E_PRESSURE | E_WARN },
 		{ 1000, 84, I_RESTART, .want = NO, .expect = E_WARN, .outcome = FM, .outcome_ok = true },
@@ -1281,9 +1372,8 @@ static void test_cooldown_skipping(void **state)
 		{ 5000, 50, I_RESTART, .want = NO, .expect = 0, .outcome = RS, .outcome_ok = true },
 		/* 91 % at 3 MiB/s: 46 s to go, far from the restart's deadline */
 		{ 6000, 91, I_RESTART, .grow = 3, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
-		/* at 17.3 MiB/s 8 s: the restart's deadline (8.5 s); free_models is free again in 2 s and needs 5.5 s */
-		{ 28000, 91, I_RESTART, .grow = 17.3, .want = NO, .expect = E_PRESSURE | E_WARN | E_COOLDOWN },
-		{ 30000, 91, I_RESTART, .grow = 17.3, .want = FM, .expect = E_PRESSURE | E_WARN },
+		/* at 18.5 MiB/s 7.5 s: the restart's deadline (8.5 s); free_models is free again in 2 s and needs 5.5 s */
+		{ 28000, 91, I_RESTART, .grow = 18.5, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
 	};
 	struct policy_params p = policy_params_default();
 
@@ -1580,6 +1670,7 @@ int main(void)
 		cmocka_unit_test(test_third_generation_scenario),
 		cmocka_unit_test(test_degenerate_inputs),
 		cmocka_unit_test(test_time_to_effect_rule),
+		cmocka_unit_test(test_deadline_any_rate),
 		cmocka_unit_test(test_cooldown_skipping),
 		cmocka_unit_test(test_awaiting_gives_way),
 		cmocka_unit_test(test_fresh_start),

@@ -278,9 +278,10 @@ static bool in_time(const struct policy_params *p, const struct policy_input *in
 	return sig->ttl_ns == UINT64_MAX || rung_required_ns(p, in, r) < sig->ttl_ns;
 }
 
-/* What the last resort needs before the limit: its deadline's horizon. On a fresh start a stop gains nothing but
- * the prompt's end, so only the time until the daemon looks again and its own reaction time are added to the
- * learnt time to effect. */
+/* What the last resort needs before the limit: its deadline's horizon, counted from now, so the time until the
+ * daemon looks again (input.next_look_ns) is in it: a decision not taken now is taken at the next look at the
+ * earliest, and memory grows meanwhile. On a fresh start a stop gains nothing but the prompt's end, so only the
+ * daemon's own reaction time (tte_margin_fresh_ms) is added to the learnt time to effect, not tte_margin_ms. */
 static uint64_t last_resort_required_ns(const struct policy_params *p, const struct policy_input *in,
 					const struct signals *sig)
 {
@@ -290,7 +291,7 @@ static uint64_t last_resort_required_ns(const struct policy_params *p, const str
 	if (sig->last_resort == POLICY_RUNG_NONE)
 		return 0;
 	if (!(in->fresh_start && in->busy))
-		return rung_required_ns(p, in, sig->last_resort);
+		return sat_add(rung_required_ns(p, in, sig->last_resort), in->next_look_ns);
 	tte = tte_of(p, in, sig->last_resort);
 	if (tte == POLICY_TTE_UNKNOWN)
 		return UINT64_MAX;
@@ -303,6 +304,24 @@ static uint64_t last_resort_required_ns(const struct policy_params *p, const str
 static bool is_gentle(enum policy_rung r)
 {
 	return r == POLICY_RUNG_FREE_MODELS || r == POLICY_RUNG_FREE_ALL || r == POLICY_RUNG_INTERRUPT_REQUEUE;
+}
+
+/* Growth expected to stop at stop_bytes (a peak predicted from history, the running prompt's end) is a bet. It is
+ * taken only while it can be refuted in time: once usage passes stop_bytes still growing at the present rate, the
+ * last resort must still take effect before the limit. Otherwise the bet would be the guarantee's last word, and a
+ * prompt unlike those before it (bigger, slower, loading more) reaches the kernel first. Without a last resort
+ * there is no deadline to protect and every bet stands. */
+static bool bet_refutable(const struct policy_params *p, const struct policy_input *in, const struct signals *sig,
+			  double stop_bytes)
+{
+	double beyond_s;
+
+	if (sig->last_resort == POLICY_RUNG_NONE || !(sig->growth > 0.0))
+		return true;
+	if (stop_bytes >= (double)in->limit_bytes)
+		return false;
+	beyond_s = ((double)in->limit_bytes - stop_bytes) / sig->growth;
+	return beyond_s * 1e9 > (double)last_resort_required_ns(p, in, sig);
 }
 
 static void compute_ttl(const struct policy_params *p, const struct policy_input *in, struct signals *sig)
@@ -322,10 +341,14 @@ static void compute_ttl(const struct policy_params *p, const struct policy_input
 	 * ends before its present growth reaches the limit stops growing at its end (the next one is the
 	 * forecast's business), unless the forecast says it will not fit (a reload of its models on a high floor
 	 * also takes longer than prompts usually do). */
-	sig->bounded = in->bound_bytes && in->usage_bytes < in->bound_bytes && in->bound_bytes < in->limit_bytes;
-	if (in->busy && in->running_ends_in_ns && sig->growth > 0.0 && !sig->running_wont_fit &&
-	    (double)in->usage_bytes + sig->growth * ((double)in->running_ends_in_ns / 1e9) < (double)in->limit_bytes)
-		sig->bounded = true;
+	sig->bounded = in->bound_bytes && in->usage_bytes < in->bound_bytes && in->bound_bytes < in->limit_bytes &&
+		       bet_refutable(p, in, sig, (double)in->bound_bytes);
+	if (in->busy && in->running_ends_in_ns && sig->growth > 0.0 && !sig->running_wont_fit) {
+		double stop_at = (double)in->usage_bytes + sig->growth * ((double)in->running_ends_in_ns / 1e9);
+
+		if (stop_at < (double)in->limit_bytes && bet_refutable(p, in, sig, stop_at))
+			sig->bounded = true;
+	}
 	if (headroom == 0)
 		sig->ttl_ns = 0;
 	else if (sig->growth > 0.0 && !sig->bounded) {
@@ -520,7 +543,6 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 {
 	struct choice c = { .rung = POLICY_RUNG_NONE };
 	enum policy_rung last = POLICY_RUNG_NONE, slow = POLICY_RUNG_NONE;
-	bool wait_ok = false; /* a rung cooling down can still act in time once its cooldown ends */
 	uint64_t left;
 
 	for (unsigned u = MAX((unsigned)from, (unsigned)POLICY_RUNG_REAP_ORPHANS); u < POLICY_RUNG_COUNT; u++) {
@@ -542,14 +564,14 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 		cd = in_cooldown(p, s, r, in->now_ns, &left);
 		if (cd) {
 			c.cooldown = true;
-			wait_ok |= sig->ttl_ns == UINT64_MAX || sat_add(left, rung_required_ns(p, in, r)) < sig->ttl_ns;
 			if (sb)
 				sb_printf(sb, "%s in cooldown for %.1f s, skipped; ", policy_rung_name(r), ns_to_s(left));
 			continue;
 		}
 		/* Before the last resort's deadline every rung gets its chance (one too slow on its own with the
-		 * brake where there is one); at it, only a rung that takes effect in time. */
-		if (!sig->ttl_pressure || in_time(p, in, sig, r)) {
+		 * brake where there is one); at it, only the last resort or a stronger rung that takes effect in
+		 * time: a gentler one, even in time itself, would leave the last resort late should it fail. */
+		if (!sig->ttl_pressure || (r >= sig->last_resort && in_time(p, in, sig, r))) {
 			/* Not in the middle of a prompt unless the deadline says so */
 			if (r == POLICY_RUNG_RESTART && p->restart_at_boundary && in->busy && !in->generation_just_ended &&
 			    !sig->running_at_risk && !sig->ttl_pressure) {
@@ -558,6 +580,9 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 			}
 			c.rung = r;
 			c.brake = brake_ok(p, in, sig, r);
+			/* at the deadline a restart stops at once from the snapshot: asking the server for its queue
+			 * first (and draining) takes longer than the stop-to-release time the deadline counts on */
+			c.urgent = sig->ttl_pressure && r == POLICY_RUNG_RESTART;
 			return c;
 		}
 		if (slow == POLICY_RUNG_NONE)
@@ -565,7 +590,11 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 		if (sb) {
 			uint64_t tte = tte_of(p, in, r);
 
-			if (tte == POLICY_TTE_UNKNOWN)
+			if (r < sig->last_resort && in_time(p, in, sig, r))
+				sb_printf(sb, "%s needs %.1f s, limit in %.1f s, too late for the %s should it fail; ",
+					  policy_rung_name(r), ns_to_s(tte), ns_to_s(sig->ttl_ns),
+					  policy_rung_name(sig->last_resort));
+			else if (tte == POLICY_TTE_UNKNOWN)
 				sb_printf(sb, "%s: time to effect unknown, limit in %.1f s; ", policy_rung_name(r),
 					  ns_to_s(sig->ttl_ns));
 			else
@@ -578,9 +607,10 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 		c.rung = slow;
 		return c;
 	}
-	/* At the deadline nothing takes effect in time, or what would is cooling down: unless a cooldown ends early
-	 * enough for its rung to act in time after all, the kernel would act first, and the last resort fires now. */
-	if (!sig->ttl_pressure || wait_ok)
+	/* At the deadline nothing that can act now takes effect in time: the kernel would act first, and the last
+	 * resort fires now, whatever its cooldown. Waiting for another rung's cooldown to end is no option: should
+	 * that rung then fail, the last resort would come after its deadline. */
+	if (!sig->ttl_pressure)
 		return c;
 	c.rung = last;
 	c.urgent = true;

@@ -234,19 +234,21 @@ void policy_state_init(struct policy_state *s);
 /* Decide for one sample; call on every sample. *ret is always filled (reason included). Returns 1 when ret->rung is
  * an action to take, 0 when nothing is to be done, -EINVAL on NULL arguments or invalid params (ret->rung NONE).
  *
- * Time to the limit (ttl) = (limit - usage) / growth, unbounded when not growing, while usage is below a bound
- * (below the limit) where growth is expected to stop, or when the running prompt is expected to end before the
- * present growth reaches the limit. From the warn line on, ttl no longer than the last resort's
- * (restart, else kill) required time is its deadline, and pressure in itself.
+ * Time to the limit (ttl) = (limit - usage) / growth, unbounded when not growing, or while growth is expected to
+ * stop below the limit (usage below the running generation's predicted peak, or the running prompt expected to end
+ * first) and that bet can be refuted in time: from where growth was to stop, the limit at the present growth is
+ * still farther than the last resort needs. From the warn line on, ttl no longer than the last resort's (restart,
+ * else kill) required time plus input.next_look_ns is its deadline, and pressure in itself; no bet postpones it.
  *
  * Under pressure, the first rung >= the escalation level that is enabled, can help and is not in cooldown (skipped
  * to the next). Before the deadline every such rung has its chance; a gentle one (free, interrupt) that will not
  * take effect in time on its own is flagged decision.brake when the brake is available and the last resort is in
- * time. At the deadline only a rung that takes effect in time (see struct policy_params) fires; when none does,
- * the last resort fires now (decision.urgent), whatever its cooldown unless a cooldown ends early enough for its
- * rung to act in time after all. A restart before the deadline and not for a running generation at risk waits
- * for the generation boundary (decision.at_boundary). The first prompt of a fresh server (input.fresh_start) is
- * not stopped before the last resort's deadline, which then has the tighter tte_margin_fresh_ms (decision.held).
+ * time. At the deadline only the last resort or a stronger rung that takes effect in time (see struct
+ * policy_params) fires: a gentler one would leave the last resort late should it fail. Otherwise the last resort
+ * fires now (decision.urgent; a restart chosen at the deadline is always urgent), whatever its cooldown, and no
+ * other rung's cooldown is waited for. A restart before the deadline and not for a running generation at risk
+ * waits for the generation boundary (decision.at_boundary). The first prompt of a fresh server (input.fresh_start)
+ * is not stopped before the last resort's deadline, which then has the tighter tte_margin_fresh_ms (decision.held).
  * Which rungs can help:
  *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
  *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
