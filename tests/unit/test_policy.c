@@ -1375,11 +1375,20 @@ static void test_cooldown_skipping(void **state)
 		/* at 18.5 MiB/s 7.5 s: the restart's deadline (8.5 s); free_models is free again in 2 s and needs 5.5 s */
 		{ 28000, 91, I_RESTART, .grow = 18.5, .want = RS, .expect = E_PRESSURE | E_WARN | E_URGENT },
 	};
+	/* a restart awaiting its verdict: the new server climbs back so fast that no look saw the drop (85 % again
+	 * at the first look 2 s later); the next deadline does not wait for the verdict, nor for the cooldown */
+	static const struct step again[] = {
+		{ 0, 85, I_BUSY | I_RESTART, .grow = 500, .trs_ms = 50, .look_ms = 100, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE },
+		{ 2000, 85, I_BUSY | I_RESTART, .grow = 500, .trs_ms = 50, .look_ms = 100, .want = RS,
+		  .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE, .outcome = RS, .outcome_ok = false },
+	};
 	struct policy_params p = policy_params_default();
 
 	(void)state;
 	RUN(&p, steps);
 	RUN(&p, waits);
+	RUN(&p, again);
 }
 
 /* Awaiting a rung's verification never holds back a faster rung when the limit comes sooner than that rung. */

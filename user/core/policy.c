@@ -545,6 +545,10 @@ static struct choice choose(const struct policy_params *p, const struct policy_s
 	enum policy_rung last = POLICY_RUNG_NONE, slow = POLICY_RUNG_NONE;
 	uint64_t left;
 
+	/* At the deadline the last resort is there whatever the escalation level: a restart judged a failure once
+	 * is still the one stop that keeps the queue */
+	if (sig->ttl_pressure && sig->last_resort != POLICY_RUNG_NONE)
+		from = MIN(from, sig->last_resort);
 	for (unsigned u = MAX((unsigned)from, (unsigned)POLICY_RUNG_REAP_ORPHANS); u < POLICY_RUNG_COUNT; u++) {
 		enum policy_rung r = (enum policy_rung)u;
 		bool cd;
@@ -725,7 +729,8 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 
 	if (s->await_proactive) {
 		/* Proactive actions only need to finish; a restart finishes when the server comes back. */
-		if (sig->server_restarted || now >= s->deadline_ns || (s->reported && !s->reported_ok)) {
+		if (sig->server_restarted || now >= s->deadline_ns || (s->reported && !s->reported_ok) ||
+		    (sig->ttl_pressure && s->effect_at_ns <= now)) {
 			s->awaiting = false;
 			ret->outcome.rung = r;
 			ret->outcome.ok = !(s->reported && !s->reported_ok) &&
@@ -773,6 +778,13 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 			superseded = true;
 			late = true;
 		}
+	}
+
+	/* Nor does awaiting a restart's (or kill's) verdict: prevent.c asks the policy only once a stop is over, and a
+	 * fresh server climbing back fast may not let usage show the drop that judges it before the next deadline. */
+	if (!judge && !superseded && !is_gentle(r) && sig->ttl_pressure && s->effect_at_ns <= now) {
+		judge = true;
+		ok = freed >= min_freed;
 	}
 
 	if (!judge && !superseded)
