@@ -11,6 +11,7 @@
 
 #include "comfy.h"
 #include "comfy-client.h"
+#include "resolve.h"
 #include "curl-loop.h"
 #include "common.h"
 #include "jsontext.h"
@@ -50,6 +51,13 @@ struct comfy_client {
 	struct curl_slist *headers_post;
 	char *base_url;              /* without trailing '/' */
 	char authority[300];         /* host:port */
+	char host[256];              /* as in the URL, IPv6 without brackets */
+	long port;
+	/* on the loop a host name is resolved off it (resolve.c) and curl is handed the address (CURLOPT_RESOLVE) */
+	bool numeric;
+	struct resolve *resolving;
+	char addr[64];
+	struct curl_slist *resolve_list;
 	long connect_timeout_ms;
 	long total_timeout_ms;
 	size_t max_reply_bytes;
@@ -188,7 +196,22 @@ static int parse_base_url(struct comfy_client *c, const char *url)
 	else if (strpbrk(url, " \t\r\n"))
 		r = -EINVAL;
 	if (r == 0) {
+		size_t hl = strlen(host);
+		const char *h = host;
+
 		fmt_trunc(c->authority, sizeof(c->authority), "%s:%s", host, port);
+		if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+			h++;
+			hl -= 2;
+		}
+		if (hl >= sizeof(c->host))
+			r = -EINVAL;
+		else
+			memcpy(c->host, h, hl), c->host[hl] = 0;
+		c->port = strtol(port, NULL, 10);
+		c->numeric = resolve_is_numeric(c->host);
+	}
+	if (r == 0) {
 		c->base_url = strdup(url);
 		if (!c->base_url)
 			r = -ENOMEM;
@@ -222,8 +245,10 @@ struct comfy_client *comfy_client_free(struct comfy_client *c)
 	if (!c)
 		return NULL;
 	comfy_cancel_all(c);
+	resolve_free(c->resolving);
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->resolve_list);
 	curl_slist_free_all(c->headers_get);
 	curl_slist_free_all(c->headers_post);
 	free(c->base_url);
@@ -797,11 +822,82 @@ static void req_free(struct comfy_req *q)
 
 static void on_transfer(CURL *easy, CURLcode res, void *ctx);
 
+static void req_free(struct comfy_req *q);
+
+/* Every queued request answered with r (none in flight). */
+static void fail_all(struct comfy_client *c, int r)
+{
+	while (!c->in_flight && c->head) {
+		struct comfy_req *q = c->head;
+
+		c->head = q->next;
+		if (!c->head)
+			c->tail = NULL;
+		q->done(c, r, q->ctx);
+		req_free(q);
+	}
+}
+
+static void start_next(struct comfy_client *c);
+
+void comfy_client_tick(struct comfy_client *c)
+{
+	const char *why;
+	char addr[64], entry[400];
+	struct curl_slist *l = NULL;
+	int r;
+
+	if (!c || !c->resolving)
+		return;
+	r = resolve_poll(c->resolving, addr, sizeof(addr), &why);
+	if (r == -EINPROGRESS)
+		return;
+	resolve_free(c->resolving);
+	c->resolving = NULL;
+	if (r < 0) {
+		fail_all(c, client_fail(c, r, "cannot resolve %s: %s", c->host, why));
+		return;
+	}
+	/* the old entry out, the new one in: curl keeps CURLOPT_RESOLVE entries until told otherwise */
+	snprintf(entry, sizeof(entry), "-%s:%ld", c->host, c->port);
+	if (slist_add(&l, entry) == 0) {
+		snprintf(entry, sizeof(entry), strchr(addr, ':') ? "%s:%ld:[%s]" : "%s:%ld:%s", c->host, c->port, addr);
+		if (slist_add(&l, entry) == 0 && curl_easy_setopt(c->curl, CURLOPT_RESOLVE, l) == CURLE_OK) {
+			curl_slist_free_all(c->resolve_list);
+			c->resolve_list = l;
+			l = NULL;
+			snprintf(c->addr, sizeof(c->addr), "%s", addr);
+		}
+	}
+	curl_slist_free_all(l);
+	if (!c->addr[0]) {
+		fail_all(c, client_fail(c, -ENOMEM, "out of memory"));
+		return;
+	}
+	start_next(c);
+}
+
+const char *comfy_client_address(const struct comfy_client *c)
+{
+	if (!c)
+		return NULL;
+	return c->numeric ? c->host : c->addr[0] ? c->addr : NULL;
+}
+
 /* Starts the request at the head of the queue when none runs. A request that cannot even start is answered at
  * once with its error: this only runs from the loop (a done callback, or comfy_start's caller), never nested in
  * libcurl. */
 static void start_next(struct comfy_client *c)
 {
+	/* a name without an address yet: the requests wait for comfy_client_tick() to find one */
+	if (!c->numeric && !c->addr[0] && c->head) {
+		if (!c->resolving && resolve_start(c->host, &c->resolving) < 0)
+			c->resolving = NULL;
+		if (c->resolving)
+			return;
+		fail_all(c, client_fail(c, -EHOSTUNREACH, "cannot look up %s", c->host));
+		return;
+	}
 	while (!c->in_flight && c->head) {
 		struct comfy_req *q = c->head;
 		int r = request_prepare(c, q->path, q->body);
@@ -835,6 +931,9 @@ static void on_transfer(CURL *easy, CURLcode res, void *ctx)
 			return;
 	}
 	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, 0L);
+	/* the server may have moved (a new pod): the next request looks its name up again */
+	if (!c->numeric && (res == CURLE_COULDNT_CONNECT || res == CURLE_OPERATION_TIMEDOUT))
+		c->addr[0] = 0;
 	r = request_result(c, res, q->path);
 	c->in_flight = false;
 	c->head = q->next;

@@ -85,6 +85,11 @@ struct curl_loop;
 typedef void (*comfy_done_fn)(struct comfy_client *c, int r, void *ctx);
 
 void comfy_client_attach(struct comfy_client *c, struct curl_loop *loop);
+/* On the loop, a host name is looked up off it (resolve.c): requests wait for its address, which this polls (call
+ * it every sample); a failed lookup fails the requests waiting. */
+void comfy_client_tick(struct comfy_client *c);
+/* The server's numeric address as requests use it, NULL while a name has none yet. */
+const char *comfy_client_address(const struct comfy_client *c);
 /* A request is running or queued. */
 bool comfy_busy(const struct comfy_client *c);
 /* Drops every request, the running one too; their done callbacks do not run. */

@@ -11,6 +11,7 @@
 #include <libwebsockets.h>
 
 #include "comfy-ws.h"
+#include "resolve.h"
 #include "common.h"
 #include "log.h"
 
@@ -35,6 +36,8 @@ struct comfy_ws_conn {
 	struct comfy_ws *ws;
 	struct comfy_ws_conn *next;
 	char host[256];
+	char addr[64];     /* numeric: libwebsockets resolves names with a blocking getaddrinfo (resolve.h) */
+	bool numeric;
 	int port;
 	bool tls;
 	char path[512];
@@ -257,7 +260,7 @@ static void start(struct comfy_ws_conn *c)
 {
 	struct lws_client_connect_info i = {
 		.context = c->ws->ctx,
-		.address = c->host,
+		.address = c->numeric ? c->host : c->addr,
 		.port = c->port,
 		.ssl_connection = c->tls ? LCCSCF_USE_SSL : 0,
 		.path = c->path,
@@ -269,6 +272,11 @@ static void start(struct comfy_ws_conn *c)
 		.opaque_user_data = c,
 	};
 
+	if (!c->numeric && !c->addr[0]) {
+		/* no address for the name yet (comfy_ws_set_address): ask again in a second */
+		c->retry_at_ns = c->ws->now_ns + NSEC_PER_SEC;
+		return;
+	}
 	c->state = COMFY_WS_CONNECTING;
 	c->handshake_sent = false;
 	c->retry_at_ns = 0;
@@ -442,6 +450,7 @@ int comfy_ws_connect(struct comfy_ws *ws, const char *base_url, const char *auth
 		if (colon)
 			c->port = atoi(colon + 1);
 	}
+	c->numeric = resolve_is_numeric(c->host);
 	if (c->port <= 0 || c->port > 65535) {
 		free(c);
 		return -EINVAL;
@@ -511,6 +520,13 @@ void comfy_ws_service(struct comfy_ws *ws, uint64_t now_ns)
 		}
 	}
 	arm_timer(ws);
+}
+
+void comfy_ws_set_address(struct comfy_ws_conn *c, const char *addr)
+{
+	if (!c || !addr)
+		return;
+	snprintf(c->addr, sizeof(c->addr), "%s", addr);
 }
 
 bool comfy_ws_connected(const struct comfy_ws_conn *c)

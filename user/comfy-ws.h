@@ -56,6 +56,9 @@ void comfy_ws_service(struct comfy_ws *ws, uint64_t now_ns);
  * answers, and a server restarted by a stop must be followed from its first prompt, not after a backoff that grew
  * while it was down. No-op on NULL or a connection that is up. */
 void comfy_ws_retry_now(struct comfy_ws_conn *c);
+/* The server's numeric address (the HTTP client's, comfy_client_address): a URL naming a host connects only once
+ * it is known, never through a blocking lookup. */
+void comfy_ws_set_address(struct comfy_ws_conn *c, const char *addr);
 bool comfy_ws_connected(const struct comfy_ws_conn *c);
 /* Messages received on the connection since it was made (for status and tests). */
 uint64_t comfy_ws_messages(const struct comfy_ws_conn *c);

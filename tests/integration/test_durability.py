@@ -503,3 +503,71 @@ def test_stuck_local_clients_do_not_hold_the_loop(daemon_factory, cgroup_factory
         for _, s, _ in stuck:
             s.close()
         crowd.destroy()
+
+
+def stalled_dns_daemon(tmp_path, monkeypatch, hosts_lines):
+    """A wrapper that runs the daemon in a mount namespace whose /etc/resolv.conf names a DNS server that reads
+    nothing (a UDP socket of this test), with /etc/hosts made of hosts_lines. Returns the socket (close it)."""
+    import conftest
+    dns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dns.bind(("127.9.9.9", 53))  # the lookups land here and are never answered
+    resolv = os.path.join(str(tmp_path), "resolv.conf")
+    hosts = os.path.join(str(tmp_path), "hosts")
+    with open(resolv, "w") as f:
+        f.write("nameserver 127.9.9.9\noptions timeout:2 attempts:2\n")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n" + "".join(l + "\n" for l in hosts_lines))
+    wrapper = os.path.join(str(tmp_path), "oomsentry-stalled-dns")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec unshare -m sh -c 'mount --bind %s /etc/resolv.conf && mount --bind %s /etc/hosts && "
+                "exec %s \"$@\"' oomsentry \"$@\"\n" % (resolv, hosts, conftest.BINARY))
+    os.chmod(wrapper, 0o755)
+    monkeypatch.setattr(conftest, "BINARY", wrapper)
+    return dns
+
+
+def test_unresolvable_host_does_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, tmp_path, monkeypatch):
+    """The URL names a host whose DNS server never answers: neither the HTTP client nor the websocket may wait for
+    the resolver on the loop (libwebsockets' getaddrinfo, libcurl joining its resolver thread at a timeout held it
+    for seconds: median 1.7 s); BPF events are journaled at once while the name is being looked up."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
+    dns = stalled_dns_daemon(tmp_path, monkeypatch, [])
+    try:
+        d = daemon_factory("run", ["--url", "http://comfyui.stalled-dns.test:%d" % sim.port, "--pid-file", pid_file,
+                                   "--cmdline-pattern", pid_file, "--rss-step", "16M"] + FAST[:4] +
+                           ["--http-timeout", "3s"])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        since = len(d.records)
+        ids = submit(sim, 2, "dns")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
+        # the lookup ran, off the loop, and its failure is what the API's absence is put down to
+        wait(d, lambda r: r["event"] == "comfy" and "cannot resolve comfyui.stalled-dns.test" in r["message"], 30,
+             "the failed lookup reported")
+        assert_events_on_time(d, since, sim.proc.pid)
+        assert d.proc.poll() is None
+    finally:
+        dns.close()
+
+
+def test_a_host_name_is_followed_through_its_address(daemon_factory, cgroup_factory, sim_factory, tmp_path,
+                                                     monkeypatch):
+    """A name that resolves (here through /etc/hosts): the API and the websocket are reached at its address."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SMALL + ["--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
+    dns = stalled_dns_daemon(tmp_path, monkeypatch, ["127.0.0.1 comfyui.hosts.test"])
+    try:
+        d = daemon_factory("run", ["--url", "http://comfyui.hosts.test:%d" % sim.port, "--pid-file", pid_file,
+                                   "--cmdline-pattern", pid_file] + FAST)
+        wait(d, lambda r: r["event"] == "comfy" and r.get("websocket") == "connected", 30, "the websocket")
+        ids = submit(sim, 3, "hosts")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
+        wait(d, lambda r: r["event"] == "generation" and r.get("prompt_id") in ids, 20, "generations followed")
+    finally:
+        dns.close()
