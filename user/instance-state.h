@@ -184,6 +184,7 @@ struct instance {
 	struct comfy_queue pending_q; /* a /queue reply waiting for the /history of the prompt that left */
 	uint64_t pending_now_ns;
 	int pending_change;           /* enum queue_change of pending_q, while the unseen prompts are looked up */
+	uint64_t pending_usage_bytes; /* the measurement taken with pending_q */
 	struct unseen_lookup *unseen; /* /history lookups of prompts that ran between two polls, under way */
 	struct incident *incident;
 	/* orphans */

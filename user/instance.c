@@ -6,6 +6,7 @@
 #include <sys/sdt.h>
 #include <unistd.h>
 #include "comfy-client.h"
+#include "comfy-ws.h"
 #include "common.h"
 #include "carry-store.h"
 #include "context.h"
@@ -143,6 +144,14 @@ void instance_free(struct instance *in)
 	comfy_queue_free(&in->pending_q);
 	incident_free(in->incident);
 	free(in);
+}
+
+/* A URL's host name is looked up off the loop (comfy-client.c); the websocket connects to the address found. */
+static void instance_resolve_tick(struct instance *in)
+{
+	comfy_client_tick(in->comfy);
+	if (in->ws)
+		comfy_ws_set_address(in->ws, comfy_client_address(in->comfy));
 }
 
 /* ---- generations ---- */
@@ -408,7 +417,8 @@ static bool queue_has(const struct comfy_queue *q, const char *id)
 	return false;
 }
 
-static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns);
+static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns,
+			uint64_t usage_bytes);
 
 /* The prompts that ran between two polls are recorded: the poll goes on with its /queue reply. */
 static void unseen_done(struct instance *in)
@@ -417,7 +427,7 @@ static void unseen_done(struct instance *in)
 
 	memset(&in->pending_q, 0, sizeof(in->pending_q));
 	in->poll_busy = false;
-	poll_finish(in, &q, (enum queue_change)in->pending_change, in->pending_now_ns);
+	poll_finish(in, &q, (enum queue_change)in->pending_change, in->pending_now_ns, in->pending_usage_bytes);
 }
 
 /* The rest of a poll, once the /history entry of a prompt that left the running slot is known (h; found false when
@@ -439,28 +449,32 @@ static void poll_apply(struct instance *in, struct comfy_queue *q, const struct 
 		in->pending_q = *q;
 		in->pending_now_ns = now_ns;
 		in->pending_change = (int)change;
+		/* the level as of this reply: the prompt running now climbs while the lookups run */
+		in->pending_usage_bytes = in->usage_bytes;
 		in->poll_busy = true;
 		return;
 	}
-	poll_finish(in, q, change, now_ns);
+	poll_finish(in, q, change, now_ns, in->usage_bytes);
 }
 
-static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns)
+/* usage_bytes: the measurement that goes with q (taken when it came) */
+static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_change change, uint64_t now_ns,
+			uint64_t usage_bytes)
 {
 	const char *running_id = q->n_running ? q->running[0].prompt_id : "";
 
 	if (queue_change_started(change)) {
 		/* the prompt may have run for a poll interval already (and loaded its model) */
-		uint64_t start = usage_levels_start_bytes(&in->lv, in->usage_bytes, change == QUEUE_NEXT);
+		uint64_t start = usage_levels_start_bytes(&in->lv, usage_bytes, change == QUEUE_NEXT);
 		saved_prompt_from_item(&in->running, &q->running[0]);
 		instance_prompt_started(in, running_id);
 		gen_start(&in->gens, running_id, now_ns, start);
 		igen_started(in, &q->running[0]);
-		usage_levels_prompt_started(&in->lv, in->usage_bytes);
+		usage_levels_prompt_started(&in->lv, usage_bytes);
 		in->running_started_ns = now_ns;
 	}
 	igen_queue_seen(in, q, now_ns);
-	usage_levels_polled(&in->lv, in->usage_bytes);
+	usage_levels_polled(&in->lv, usage_bytes);
 	/* an interrupted prompt goes back once the worker has let go of it, unless it is queued already */
 	if (in->requeue_pending && queue_has(q, in->requeue.prompt_id) && strcmp(running_id, in->requeue.prompt_id)) {
 		in->requeue_pending = false;
@@ -531,6 +545,7 @@ static void poll_done(struct comfy_client *c, int r, void *ctx)
 
 void instance_poll(struct instance *in, uint64_t now_ns)
 {
+	instance_resolve_tick(in);
 	instance_locate_server(in, now_ns);
 	if (in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE)
 		return; /* the restart state machine owns the API while it runs */
@@ -674,6 +689,7 @@ void instance_sample(struct instance *in, uint64_t now_ns)
 	enum restart_state rs_before = in->rs;
 	struct mem_sample *s;
 
+	instance_resolve_tick(in);
 	restart_step(in, now_ns);
 	restart_measured(in, rs_before, now_ns);
 	instance_measure(in);
