@@ -151,6 +151,7 @@ struct instance {
 	char requeued_id[COMFY_PROMPT_ID_MAX];
 	enum restart_state rs;
 	bool rs_last_resort;       /* the stop works from the snapshot, without asking the server */
+	uint64_t rs_began_ns;      /* when the last stop began */
 	uint64_t rs_deadline_ns;   /* STOPPING: escalate to SIGKILL then; STARTING: the server is late */
 	uint64_t rs_giveup_ns;     /* STOPPING: the old server outlived SIGKILL: give up, protect as before */
 	bool rs_killed;            /* SIGKILL + process_mrelease were sent to the old server */
@@ -167,6 +168,7 @@ struct instance {
 	bool snap_dirty;           /* changed since it was last written */
 	/* the loop's requests in flight (comfy_start_*): one poll chain, one resubmission chain at a time */
 	bool poll_busy;
+	uint64_t poll_sent_ns;     /* when the poll being answered was sent */
 	bool resubmit_busy;
 	/* the server this round of resubmission talks to (from its /queue on): a round goes on only while that server
 	 * is the one answering and is not being stopped, so that nothing it holds is taken for held by another */

@@ -509,7 +509,11 @@ static void poll_done(struct comfy_client *c, int r, void *ctx)
 	in->poll_busy = false;
 	r = comfy_take_queue(c, r, &q);
 	if (in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE) {
-		comfy_queue_free(&q); /* a stop began meanwhile: the restart owns the API */
+		/* a stop began meanwhile: the restart owns the API; but what the old server held when it answered
+		 * (a prompt POSTed just before the last resort) is owed with the rest */
+		if (r == 0)
+			restart_late_queue(in, &q, in->poll_sent_ns);
+		comfy_queue_free(&q);
 		return;
 	}
 	if (r < 0) {
@@ -553,8 +557,10 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 		return; /* the previous poll has not been answered yet: no pile-up on a slow server */
 	if (!in->d->curl)
 		return; /* `oomsentry scan` has no loop and does not poll */
-	if (comfy_start_queue(in->comfy, poll_done, in) == 0)
+	if (comfy_start_queue(in->comfy, poll_done, in) == 0) {
 		in->poll_busy = true;
+		in->poll_sent_ns = now_mono_ns();
+	}
 }
 
 /* ---- orphans ---- */

@@ -91,6 +91,22 @@ void restart_snapshot_update(struct instance *in, const struct comfy_queue *q)
 	snap_persist(in);
 }
 
+int restart_late_queue(struct instance *in, const struct comfy_queue *q, uint64_t sent_ns)
+{
+	int n;
+
+	/* a poll sent after the stop began may have reached the next server: only the old one's own answers count */
+	if (in->snap.stop != SNAP_STOP_LAST_RESORT || !in->rs_began_ns || sent_ns >= in->rs_began_ns)
+		return 0;
+	n = snapshot_merge_queue(&in->snap, q);
+	if (n <= 0)
+		return 0;
+	snap_persist(in);
+	log_notice("instance %s: %d prompts queued just before the last resort, seen in a /queue reply that came after "
+		   "it, are owed to the next server too", in->ic->name, n);
+	return n;
+}
+
 void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,
 			  const char *prompt_json, const char *extra_json)
 {
@@ -452,6 +468,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 	if (!last_resort && !in->reachable && in->d->curl)
 		last_resort = true;
 	in->rs_last_resort = last_resort;
+	in->rs_began_ns = now_ns;
 	if (!last_resort) {
 		/* the queue as of now, not as of the last poll: then the stop (save_done) */
 		r = comfy_start_queue(in->comfy, save_done, in);

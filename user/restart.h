@@ -22,6 +22,10 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 void restart_step(struct instance *in, uint64_t now_ns);
 /* After each /queue reply (no stop under way): the snapshot follows it, persisted when it changed. */
 void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
+/* A /queue reply to a poll sent at sent_ns that comes after the last resort began: when the poll was sent before
+ * it, the reply is the old server's queue as of then, and the prompts in it that the snapshot lacks (queued after
+ * the snapshot's reply, and dying with the server) are owed too. Returns how many were added. */
+int restart_late_queue(struct instance *in, const struct comfy_queue *q, uint64_t sent_ns);
 /* A prompt the daemon itself queued at the front (a requeue, under a new id replacing the interrupted one's) is in
  * the snapshot from ComfyUI's acceptance on, not from the next /queue: a last resort in between would lose it. */
 void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,

@@ -3,8 +3,15 @@ ComfyUI's `status` broadcast, not at the next poll_interval, even when it comes 
 answered. The poll interval is a minute here: only the websocket can make the snapshot current."""
 import json
 import os
+import socket
 import threading
 import time
+
+from conftest import free_port
+from test_durability import (FAST as DFAST, Proxy, WrappedSim, assert_once_by_content, outputs_args, snapshot_file,
+                             story, submit, wait_exactly_once)
+from test_prekill import call as prekill_call
+from test_prevention import LIMIT
 
 N = 40
 
@@ -44,3 +51,110 @@ def test_prompts_posted_during_a_poll_reach_the_snapshot(daemon_factory, sim_fac
     missing = set(ids) - snapshot_ids(path)
     assert not missing, "%d of %d prompts are not in the snapshot 5 s after they were queued (poll_interval 60 s)" % (
         len(missing), N)
+
+
+class LateProxy(Proxy):
+    """The durability tests' proxy with two more behaviours for GET /queue: "fail" closes the connection unanswered
+    once (the API looks down) and then "hold": the request is answered by the simulator at once, but the reply is
+    held back until release is set, so that it reaches the daemon after the stop."""
+
+    def __init__(self, target_port):
+        super().__init__(target_port)
+        self.release = threading.Event()
+        self.held_bodies = []
+        self.holding = threading.Event()
+
+    def _serve(self, c):
+        try:
+            req = self._read_request(c)
+            if req is None or not req[0].startswith(b"GET /queue") or self.mode not in ("fail", "hold"):
+                return self._forward(c, req)
+            if self.mode == "fail":
+                self.mode = "hold"
+                c.close()
+                return
+            reply = self._upstream(req)
+            self.held_bodies.append(reply)
+            self.holding.set()
+            self.release.wait(20)
+            c.sendall(reply)
+        except OSError:
+            pass
+        try:
+            c.close()
+        except OSError:
+            pass
+
+    def _upstream(self, req):
+        head, body = req
+        head = b"\r\n".join(l for l in head.split(b"\r\n") if not l.lower().startswith(b"connection:"))
+        up = socket.create_connection(("127.0.0.1", self.target), timeout=10)
+        up.sendall(head + b"\r\nConnection: close\r\n\r\n" + body)
+        reply = b""
+        while True:
+            chunk = up.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        up.close()
+        rh, _, rb = reply.partition(b"\r\n\r\n")
+        rh = b"\r\n".join(l for l in rh.split(b"\r\n") if not l.lower().startswith(b"connection:"))
+        return rh + b"\r\nConnection: close\r\n\r\n" + rb
+
+    def _forward(self, c, req):
+        if req is None:
+            return
+        c.sendall(self._upstream(req))
+
+
+def test_a_prompt_posted_just_before_the_last_resort_is_owed(daemon_factory, cgroup_factory, procs, tmp_path):
+    """The last resort asks the server nothing: the snapshot of its last /queue reply is the queue. A prompt POSTed
+    after that reply is lost with the server, unless a /queue already asked is answered after the stop began: that
+    answer is the old server's queue too, and what it adds is owed to the next server. Here the API looks down
+    (one /queue unanswered), the next /queue is answered with the new prompt in it but held back by the proxy,
+    systemd-oomd's pre-kill call makes the daemon stop the server from its snapshot (the last resort: the API does
+    not answer), and then the held reply arrives."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    # prompts of 4 s: the queue stays queued while the test looks at it
+    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
+                                                     "--steps", "40", "--step-ms", "100", "--pid-file", pid_file] +
+                     outputs_args(tmp_path), cg)
+    proxy = LateProxy(sim.port)
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--restart", "signal", "--prekill-hook", hook, "--websocket=no"] + DFAST +
+                           ["--http-timeout", "5s"])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
+        first = submit(sim, 3, "before")
+        deadline = time.time() + 30
+        while time.time() < deadline and not set(first) <= snapshot_ids(snapshot_file(tmp_path)):
+            time.sleep(0.1)
+        assert set(first) <= snapshot_ids(snapshot_file(tmp_path)), "the first prompts never reached the snapshot"
+        proxy.mode = "fail"
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("errno"), what="the API looking down")
+        late = submit(sim, 1, "late")
+        (late_id,) = late
+        # the reply that holds the late prompt is on its way back when the stop begins
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(late_id.encode() in b for b in proxy.held_bodies):
+            time.sleep(0.05)
+        assert any(late_id.encode() in b for b in proxy.held_bodies), "no /queue asked after the late prompt"
+        assert late_id not in snapshot_ids(snapshot_file(tmp_path))
+        rel = "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))
+        reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": rel})
+        assert reply == {"parameters": {}}
+        stop = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                          r.get("result") == "stopping", what="the stop")
+        assert stop["last_resort"] == 1, stop
+        proxy.mode = "pass"
+        proxy.release.set()
+        ids = dict(first, **late)
+        done = wait_exactly_once(sim, list(ids), timeout=120)
+        assert done.get(late_id) == 1, ("the late prompt", done, story(d))
+        assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert_once_by_content(tmp_path, ids, d)
+    finally:
+        proxy.release.set()
+        proxy.close()
