@@ -11,19 +11,32 @@ start, settle for SETTLE seconds, and are then measured over the same WINDOW sec
 
 Per daemon: CPU time (utime + stime clock ticks from /proc/PID/stat, and the scheduler's ns from
 /proc/PID/task/*/schedstat), wake-ups (voluntary context switches of all threads), VmRSS at the end (and its
-anonymous and file parts), VmLck (what mlock holds resident). Ratios are against earlyoom measured in the same
-window, never against a stored figure.
+anonymous and file parts), VmLck (the size of the locked mappings: with MCL_ONFAULT only their touched pages are
+resident, so VmLck is an upper bound, not what is held). Ratios are against earlyoom measured in the same window,
+never against a stored figure.
 
-usage: sudo bench/idle.py [--window 60] [--settle 5]
+What wakes oomsentry is counted too: the records it wrote in the window, by kind (every BPF event it handles is
+one). By default it tracks every process whose name starts with "python" on the host (comm_prefixes), so on a
+machine where other Python programs start, exit and grow, their events are part of its cost; earlyoom watches
+none. --comm-prefixes nomatch leaves only the server's own tree (found by its port), which is what the cost of
+watching one idle ComfyUI is.
+
+usage: sudo bench/idle.py [--window 60] [--settle 15] [--comm-prefixes LIST]
+
+The settling (15 s) outlasts the 10 s for which oomsentry keeps sampling after activity (its start is some):
+the window measures it idle, not starting.
 """
 import argparse
+import collections
 import glob
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -67,7 +80,8 @@ def status_kib(pid, *keys):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--window", type=float, default=60.0)
-    ap.add_argument("--settle", type=float, default=5.0)
+    ap.add_argument("--settle", type=float, default=15.0)
+    ap.add_argument("--comm-prefixes", help="oomsentry's comm_prefixes (default: its own)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("idle.py: needs root (BPF, memory cgroups)", file=sys.stderr)
@@ -90,11 +104,23 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
+        extra = ["--comm-prefixes", args.comm_prefixes] if args.comm_prefixes else []
         oom = subprocess.Popen([os.path.join(ROOT, "oomsentry"), "run", "--dry-run", "--url",
-                                "http://127.0.0.1:%d" % port, "--restart", "none", "--journal=no", "--socket",
-                                os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "inc")],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                "http://127.0.0.1:%d" % port, "--restart", "none", "--journal=no", "--json", "--socket",
+                                os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "inc")] + extra,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         procs.append(oom)
+        # its records, stamped on arrival: what it handled in the window
+        records = []
+
+        def read_records():
+            for raw in oom.stdout:
+                try:
+                    kind = json.loads(raw).get("event", "?")
+                except ValueError:
+                    kind = "?"
+                records.append((time.monotonic(), kind))
+        threading.Thread(target=read_records, daemon=True).start()
         eo = subprocess.Popen(["earlyoom", "--dryrun"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(eo)
         time.sleep(args.settle)
@@ -104,9 +130,9 @@ def main():
         tick = os.sysconf("SC_CLK_TCK")
         print("== idle cost beside earlyoom (bench/idle.py) ==")
         print("kernel %s, %d CPUs, load average %s at start; ComfyUI simulator idle in a memory cgroup; %.0f s "
-              "window after %.0f s of settling; CLK_TCK %d" % (
+              "window after %.0f s of settling; CLK_TCK %d; oomsentry comm_prefixes %s" % (
                   os.uname().release, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]),
-                  args.window, args.settle, tick))
+                  args.window, args.settle, tick, args.comm_prefixes or "(default)"))
         before = {p.pid: cpu(p.pid) for p in (oom, eo)}
         t0 = time.monotonic()
         time.sleep(args.window)
@@ -128,6 +154,9 @@ def main():
         print("oomsentry / earlyoom: CPU %.2fx (scheduler ns), wake-ups %.2fx, VmRSS %.2fx (same %.0f s window)" % (
             o[1] / e[1] if e[1] else float("inf"), o[2] / e[2] if e[2] else float("inf"),
             o[3]["VmRSS"] / e[3]["VmRSS"], dt))
+        kinds = collections.Counter(k for t, k in list(records) if t0 <= t <= t0 + dt)
+        print("oomsentry records in the window (each BPF event handled is one): %d%s" % (
+            sum(kinds.values()), (" (" + ", ".join("%s %d" % kv for kv in kinds.most_common()) + ")") if kinds else ""))
         return 0
     finally:
         for p in reversed(procs):

@@ -109,6 +109,15 @@ pid_t action_spawn_command(const char *cmd, const char *instance)
 			dup2(null, 2);
 		}
 		close_inherited_fds();
+		/* the daemon's own protection from the OOM killer (a unit's OOMScoreAdjust=-1000) is not for what the
+		 * command starts: a ComfyUI that inherited it would make the kernel kill anything else first */
+		{
+			int adj = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+			if (adj >= 0) {
+				(void)!write(adj, "0\n", 2);
+				close(adj);
+			}
+		}
 		execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, envp);
 		_exit(127);
 	}

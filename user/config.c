@@ -49,6 +49,8 @@ static const struct key keys[] = {
 	G("journal", K_BOOL, journal, "send records to the journal (default yes; off when no journald runs)"),
 	G("bpf", K_BOOL, bpf, "use the eBPF probes; no: /proc + cgroup polling (default yes)"),
 	G("memcg_events_probe", K_BOOL, memcg_events_probe, "also attach count_memcg_events: runs on every page fault of every process (no)"),
+	G("priority", K_STR, priority,
+	  "the daemon's scheduling: keep, high (nice -20) or realtime[:N] (SCHED_FIFO, N 1-99) (default high)"),
 	G("metrics_listen", K_STR, metrics_listen, "Prometheus endpoint ADDR:PORT or off (default off)"),
 	G("incident_dir", K_STR, incident_dir, "where incident reports go (/var/lib/oomsentry/incidents)"),
 	G("state_dir", K_STR, state_dir, "what is learnt per instance and the servers' lineage, kept across restarts (/var/lib/oomsentry)"),
@@ -122,6 +124,8 @@ void config_defaults(struct config *cfg)
 	cfg->journal = true;
 	cfg->bpf = true;
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "off");
+	/* the reaction to a step over the line waits for a CPU: behind every other task of the host at nice 0 */
+	snprintf(cfg->priority, sizeof(cfg->priority), "high");
 	snprintf(cfg->incident_dir, sizeof(cfg->incident_dir), "/var/lib/oomsentry/incidents");
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "/var/lib/oomsentry");
 	snprintf(cfg->socket_path, sizeof(cfg->socket_path), "/run/oomsentry/oomsentry.sock");
@@ -631,8 +635,42 @@ int config_apply_flag(struct config *cfg, const char *arg, const char *next, cha
 	return used;
 }
 
+int config_parse_priority(const char *s, int *ret_nice, int *ret_fifo)
+{
+	char *end;
+	long n;
+
+	*ret_nice = 1;
+	*ret_fifo = 0;
+	if (!strcmp(s, "keep"))
+		return 0;
+	if (!strcmp(s, "high")) {
+		*ret_nice = -20;
+		return 0;
+	}
+	if (!strcmp(s, "realtime")) {
+		*ret_fifo = 1;
+		return 0;
+	}
+	if (strncmp(s, "realtime:", 9))
+		return -EINVAL;
+	errno = 0;
+	n = strtol(s + 9, &end, 10);
+	if (errno || end == s + 9 || *end || n < 1 || n > 99)
+		return -EINVAL;
+	*ret_fifo = (int)n;
+	return 0;
+}
+
 int config_finalize(struct config *cfg, char *errbuf, size_t errlen)
 {
+	int nice_value, fifo;
+
+	if (config_parse_priority(cfg->priority, &nice_value, &fifo) < 0) {
+		snprintf(errbuf, errlen, "priority must be keep, high, realtime or realtime:N with N from 1 to 99, not '%s'",
+			 cfg->priority);
+		return -EINVAL;
+	}
 	/* below this a host with a few dozen python processes and their workers would already evict live entries */
 	if (cfg->max_processes < 64) {
 		snprintf(errbuf, errlen, "max_processes must be at least 64, not %llu",

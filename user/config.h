@@ -73,6 +73,7 @@ struct config {
 	bool bpf;                    /* false: /proc + cgroup polling only */
 	bool memcg_events_probe;     /* count_memcg_events: per-cgroup direct-scan and OOM-kill counts */
 	char metrics_listen[64];     /* "off" or ADDR:PORT */
+	char priority[24];           /* keep, high or realtime[:N] (config_parse_priority) */
 	char incident_dir[CONFIG_STR];
 	char state_dir[CONFIG_STR]; /* learn-INSTANCE and lineage-INSTANCE files */
 	uint64_t incident_max_count; /* incident reports kept; the oldest go first */
@@ -113,5 +114,10 @@ int config_parse_bool(const char *s, bool *ret);
 int config_url_port(const char *url, uint16_t *ret_port);
 /* The host of http://HOST:PORT/..., IPv6 brackets kept. 0, -EINVAL, -ENAMETOOLONG. */
 int config_url_host(const char *url, char *buf, size_t len);
+
+/* The daemon's scheduling (`priority`): keep (as started: the unit's Nice=/CPUSchedulingPolicy=), high (nice -20,
+ * as earlyoom -p) or realtime[:N] (SCHED_FIFO at N, 1-99, default 1). Returns 0 with *ret_nice (keep: 1, unused)
+ * and *ret_fifo (0: not realtime), or -EINVAL. */
+int config_parse_priority(const char *s, int *ret_nice, int *ret_fifo);
 
 #endif

@@ -35,6 +35,8 @@ struct daemon {
 	int prekill_fd; /* systemd-oomd pre-kill hook, -1 when off */
 	struct probes *probes;
 	bool polling; /* no BPF: /proc + cgroup polling */
+	uint64_t usage_tag; /* epoll tag of the instances' usage notifications (the instance index + 1 above it) */
+	bool timers_on; /* the sample and poll timers are armed (loop.c: only while some instance needs them) */
 	struct proctree *pt;
 	struct cg_mounts mounts;
 	struct instance *instances[CONFIG_MAX_INSTANCES];

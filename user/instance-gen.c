@@ -536,6 +536,7 @@ void instance_ws_wake(struct instance *in, uint64_t now_ns)
 		return;
 	if (!igen_take_wake(in))
 		return;
+	instance_keep_awake(in, now_ns);
 	/* a boundary just passed: measure before the HTTP round trip, while the next prompt has not climbed yet,
 	 * so that the trace holds the residual between the two */
 	instance_measure(in);

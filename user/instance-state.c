@@ -33,6 +33,11 @@ struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind,
 	return r;
 }
 
+void instance_keep_awake(struct instance *in, uint64_t now_ns)
+{
+	in->awake_until_ns = MAX(in->awake_until_ns, now_ns + INSTANCE_AWAKE_LINGER_NS);
+}
+
 bool instance_owns_proc(struct instance *in, const struct proc *p)
 {
 	return p && p->death == PROC_ALIVE && p->pid == in->server_pid && p->start_ns == in->server_start_ns;

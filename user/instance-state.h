@@ -46,6 +46,10 @@ struct mem_sample {
 	uint64_t limit_bytes;
 };
 
+/* Timers keep running this long after the last sign of activity (an RSS step of the server's tree, a /ws
+ * message, a queue change): what follows activity (a /history read, a settle, a verdict) is done by samples. */
+#define INSTANCE_AWAKE_LINGER_NS (10ULL * 1000000000ULL)
+
 /* IDLE; SAVING: a controlled restart asked /queue before the stop; DRAINING: it took the pending prompts out of
  * the server's queue and interrupted the running one, and waits to learn whether that one finished; STOPPING: the stop was sent, the old server is
  * going; STARTING: it is gone, a new one is awaited. A resubmission is owed whenever snap.stop != SNAP_STOP_NONE,
@@ -131,6 +135,10 @@ struct instance {
 	uint64_t brake_saved_high; /* memory.high before the brake, restored after */
 	struct policy_giveup giveup;
 	uint64_t last_rss_policy_ns;
+	int usage_efd;             /* v1: the kernel's notification that usage crossed usage_line (memwatch.c), -1 none */
+	uint64_t usage_line;       /* bytes of memory.usage_in_bytes: the warn line of the limit */
+	uint64_t raw_usage_bytes;  /* usage with page cache, what the notification compares */
+	uint64_t awake_until_ns;   /* the timers run at least until then: activity was seen (instance_keep_awake) */
 	uint64_t last_locate_ns;
 	bool blocked_reported;
 	/* prevention */
@@ -241,6 +249,8 @@ void instance_learnt(struct instance *in);
 void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force);
 /* p is the live server of this instance. */
 bool instance_owns_proc(struct instance *in, const struct proc *p);
+/* Activity: the timers run for INSTANCE_AWAKE_LINGER_NS from now (instance_needs_timers). */
+void instance_keep_awake(struct instance *in, uint64_t now_ns);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */
 bool instance_tree_has(struct instance *in, const struct proc *p);
 

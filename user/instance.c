@@ -22,6 +22,7 @@
 #include "learn.h"
 #include "learn-store.h"
 #include "locate.h"
+#include "memwatch.h"
 #include "log.h"
 #include "metrics.h"
 #include "utf8.h"
@@ -53,6 +54,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->d = d;
 	in->ic = ic;
 	in->index = index;
+	in->usage_efd = -1;
 	in->reachable = true; /* until proven otherwise: say "unreachable" once, not at start */
 	in->psi_some_avg10 = -1;
 	config_url_port(ic->url, &in->port);
@@ -136,6 +138,8 @@ void instance_free(struct instance *in)
 	prevent_brake_release(in, "the daemon stops");
 	unitjob_cancel(in->rs_job);
 	instance_learn_flush(in, 0, true);
+	if (in->usage_efd >= 0)
+		close(in->usage_efd);
 	comfy_client_free(in->comfy);
 	igen_free(in);
 	saved_prompt_clear(&in->running);
@@ -737,6 +741,7 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 
 	if (!instance_tree_has(in, p))
 		return;
+	instance_keep_awake(in, now_ns);
 	instance_measure(in);
 	tune_rss_step(in, p);
 	igen_rss_event(in, p, event_rss, now_ns);
@@ -758,16 +763,22 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 
 void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count, uint64_t now_ns)
 {
-	(void)now_ns;
-	if (cgroup_id && cgroup_id == in->cgroup_id && count > in->reclaim_count)
+	if (!cgroup_id || cgroup_id != in->cgroup_id)
+		return;
+	if (count > in->reclaim_count)
 		in->reclaim_count = count;
+	/* the cgroup reclaims at its limit: growth no RSS step showed (page cache, tmpfs, a process outside the
+	 * server's tree) got it there. The timers run again, and the first sample comes at once */
+	instance_keep_awake(in, now_ns);
 }
 
 void instance_on_new_proc(struct instance *in, struct proc *p, uint64_t now_ns)
 {
 	/* the server forked: its lineage changed, and a later `oomsentry scan` must be able to prove it */
-	if (p && !instance_owns_proc(in, p) && instance_tree_has(in, p))
+	if (p && !instance_owns_proc(in, p) && instance_tree_has(in, p)) {
+		instance_keep_awake(in, now_ns);
 		schedule_orphan_check(in, now_ns);
+	}
 	/* a new server after a crash or restart: look for it now rather than at the next poll, but a burst of
 	 * execs must not become a burst of /proc walks */
 	if ((!in->server_pid || !instance_owns_proc(in, proctree_get(in->d->pt, in->server_pid))) &&
@@ -787,6 +798,7 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 
 	if (!server && !child)
 		return;
+	instance_keep_awake(in, now_ns);
 	if (child) {
 		/* a worker exiting may leave its own children behind */
 		schedule_orphan_check(in, now_ns);
@@ -868,8 +880,38 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 	}
 }
 
+bool instance_needs_timers(const struct instance *in, uint64_t now_ns)
+{
+	bool near = in->limit_bytes && (double)in->usage_bytes >= in->pp.warn_usage_fraction * (double)in->limit_bytes;
+
+	/* without /ws nothing but a poll tells a queue change; without a known, answering server nothing but a
+	 * poll finds it */
+	if (!comfy_ws_connected(in->ws) || !in->server_pid || in->server_gone || !in->reachable)
+		return true;
+	/* work the samples and polls carry forward */
+	if (in->running.prompt_id[0] || in->snap.n || in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE ||
+	    in->requeue_pending || in->settle.active || in->n_reaps || in->orphan_check_ns || in->ps.awaiting ||
+	    in->brake_on || in->incident || in->learn_dirty || in->generation_just_ended || in->poll_busy ||
+	    in->resubmit_busy)
+		return true;
+	/* v1 tells when usage crosses the line, not when it climbs further above it (page cache can hold it there) */
+	if (in->usage_efd >= 0 && in->raw_usage_bytes >= in->usage_line)
+		return true;
+	return near || now_ns < in->awake_until_ns;
+}
+
+void instance_on_usage_line(struct instance *in, uint64_t now_ns)
+{
+	if (in->usage_efd < 0 || !memwatch_drain(in->usage_efd))
+		return;
+	/* the cgroup crossed the warn line without an RSS step of the server's tree saying so: look now */
+	instance_keep_awake(in, now_ns);
+	instance_sample(in, now_ns);
+}
+
 void instance_after_scan(struct instance *in, uint64_t now_ns)
 {
+	instance_keep_awake(in, now_ns);
 	instance_locate_server(in, now_ns);
 	instance_measure(in);
 	check_orphans(in, now_ns);

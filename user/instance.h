@@ -32,6 +32,12 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns);
 void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns);
 void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns);
 void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count, uint64_t now_ns);
+/* Whether the instance needs the timers now (samples, /queue polls): anything under way (a generation, prompts
+ * queued, a restart, a verification, an orphan check, usage past the warn line, activity in the last seconds), or
+ * no /ws to wake the daemon. False: the instance is idle and its BPF events and /ws messages wake the daemon. */
+bool instance_needs_timers(const struct instance *in, uint64_t now_ns);
+/* The kernel's notification that the instance's cgroup crossed the warn line (v1, memwatch.c) is readable. */
+void instance_on_usage_line(struct instance *in, uint64_t now_ns);
 /* `oomsentry scan`: report orphans once, and with reap terminate them and wait until each is gone.
  * Returns the number of orphans or negative errno. */
 int instance_scan(struct instance *in, uint64_t now_ns, bool reap);

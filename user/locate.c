@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include "cgroup.h"
 #include "cgroup-read.h"
 #include "common.h"
@@ -12,6 +14,7 @@
 #include "journal.h"
 #include "locate.h"
 #include "log.h"
+#include "memwatch.h"
 #include "pidfile.h"
 #include "procfs.h"
 #include "procfs-read.h"
@@ -153,11 +156,45 @@ static void match_pattern(struct proc *p, void *ctx)
 		c->best = p;
 }
 
+/* v1: the kernel wakes the daemon when usage crosses the warn line of the limit (memwatch.c), so that an idle
+ * daemon needs no timer to see the cgroup fill; armed again when the line moves (the limit changed). */
+static void watch_usage_line(struct instance *in)
+{
+	uint64_t line;
+	struct epoll_event ev = { .events = EPOLLIN };
+	int efd;
+
+	if (!in->use_cgroup || in->cgv != CG_V1 || !in->d->usage_tag || !in->limit_bytes)
+		return;
+	line = (uint64_t)(in->pp.warn_usage_fraction * (double)in->limit_bytes);
+	if (in->usage_efd >= 0 && line == in->usage_line)
+		return;
+	efd = memwatch_v1_arm(in->cgroup_dir, line);
+	if (efd < 0) {
+		log_debug_errno(efd, "instance %s: no usage notification for %s; samples only", in->ic->name,
+				in->cgroup_dir);
+		return;
+	}
+	ev.data.u64 = in->d->usage_tag | ((uint64_t)(in->index + 1) << 32); /* unique per instance */
+	if (epoll_ctl(in->d->epfd, EPOLL_CTL_ADD, efd, &ev) < 0) {
+		close(efd);
+		return;
+	}
+	if (in->usage_efd >= 0)
+		close(in->usage_efd); /* the old line's notification ends with its eventfd */
+	in->usage_efd = efd;
+	in->usage_line = line;
+}
+
 static void instance_set_cgroup(struct instance *in, const struct proc *p)
 {
 	const char *dir = in->ic->cgroup[0] ? in->ic->cgroup : p ? p->cgroup_dir : "";
 	struct cg_memory m;
 
+	if (in->usage_efd >= 0 && strcmp(dir, in->cgroup_dir)) {
+		close(in->usage_efd);
+		in->usage_efd = -1;
+	}
 	snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s", dir);
 	in->use_cgroup = false;
 	in->cgroup_id = 0;
@@ -329,7 +366,9 @@ int instance_measure(struct instance *in)
 		cgroup_read_changed(in, r < 0 ? r : 0);
 		if (r == 0) {
 			in->usage_bytes = cg_memory_working_set(&m);
+			in->raw_usage_bytes = m.usage_bytes;
 			in->limit_bytes = m.effective_limit_bytes;
+			watch_usage_line(in);
 			in->oom_kill_count = m.oom_kill;
 			in->psi_some_avg10 = m.has_psi ? m.psi.some.avg10 : -1;
 			in->cgroup_shared = cgroup_shared(in);

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -38,7 +41,8 @@
 #include "localconn.h"
 
 /* epoll tags */
-enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL, TAG_BUS, TAG_CONN };
+enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL, TAG_BUS, TAG_CONN,
+       TAG_USAGE };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -555,6 +559,13 @@ static int timer_arm(int fd, uint64_t interval_ms)
 	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
 }
 
+static void timer_disarm(int fd)
+{
+	struct itimerspec its = { 0 };
+
+	timerfd_settime(fd, 0, &its, NULL);
+}
+
 static int epoll_add(int epfd, int fd, uint64_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
@@ -722,6 +733,7 @@ static int daemon_setup(struct daemon *d)
 	}
 
 	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->usage_tag = TAG_USAGE;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -739,6 +751,7 @@ static int daemon_setup(struct daemon *d)
 	epoll_add(d->epfd, d->poll_tfd, TAG_POLL);
 	timer_arm(d->sample_tfd, d->cfg->sample_interval_ms);
 	timer_arm(d->poll_tfd, d->cfg->poll_interval_ms);
+	d->timers_on = true;
 
 	/* an address, or a boolean: yes = the default address, no/off = none */
 	const char *listen = d->cfg->metrics_listen;
@@ -878,20 +891,56 @@ static void handle_signal(struct daemon *d)
 	}
 }
 
+/* No fixed-rate work while nothing happens: the sample and poll timers run only while some instance needs them
+ * (a generation, queued prompts, a restart, a verification, usage near the limit, activity in the last seconds, no
+ * /ws, polling without BPF). Idle, the daemon sleeps in epoll_wait until a BPF event (an RSS step, exec, exit,
+ * reclaim in a watched cgroup), a /ws message, a request or a signal; the first of them that makes an instance
+ * busy arms the timers again, with a sample at once. */
+static void arm_timers(struct daemon *d, uint64_t now)
+{
+	bool want = d->polling;
+
+	for (int i = 0; !want && i < d->n_instances; i++)
+		want = instance_needs_timers(d->instances[i], now);
+	if (want == d->timers_on)
+		return;
+	d->timers_on = want;
+	if (want) {
+		timer_arm(d->sample_tfd, d->cfg->sample_interval_ms);
+		timer_arm(d->poll_tfd, d->cfg->poll_interval_ms);
+	} else {
+		timer_disarm(d->sample_tfd);
+		timer_disarm(d->poll_tfd);
+	}
+	log_debug("%s", want ? "activity: sampling and polling again" : "idle: timers stopped, waiting for events");
+}
+
+/* Idle, nothing samples: what a scrape or `oomsentry status` shows is measured when it is asked for. */
+static void sample_if_idle(struct daemon *d, uint64_t now)
+{
+	if (d->timers_on)
+		return;
+	for (int j = 0; j < d->n_instances; j++)
+		instance_sample(d->instances[j], now);
+	update_metrics(d);
+}
+
 static int daemon_loop(struct daemon *d)
 {
-	uint64_t last_watchdog = 0, last_gc = 0;
+	uint64_t last_watchdog = 0, last_gc = 0, wd_usec = 0;
+	/* under systemd's watchdog the loop wakes at least twice per WatchdogSec; otherwise only for events */
+	int wd_ms = sd_watchdog_enabled(0, &wd_usec) > 0 ? (int)MAX(wd_usec / 2000, 1) : -1;
 
 	sd_notify(0, "READY=1\nSTATUS=watching");
 	while (!d->exiting) {
 		struct epoll_event evs[16];
-		int timeout = 1000, n;
+		int timeout = wd_ms, n;
 		uint64_t now, due;
 
 		/* libmicrohttpd may hold buffered work that no fd event will announce */
 		if (d->metrics_on) {
 			int t = metrics_server_timeout_ms();
-			if (t >= 0 && t < timeout)
+			if (t >= 0 && (timeout < 0 || t < timeout))
 				timeout = t;
 		}
 		/* a drop check owed (events came, or a resync was held back) must not wait for the next event */
@@ -903,15 +952,16 @@ static int daemon_loop(struct daemon *d)
 			if (due != UINT64_MAX) {
 				uint64_t ms = due > now ? (due - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
 
-				if ((uint64_t)timeout > ms)
-					timeout = (int)ms;
+				if (timeout < 0 || (uint64_t)timeout > ms)
+					timeout = (int)MIN(ms, (uint64_t)INT_MAX);
 			}
 		}
 		{
 			int t = unitjob_timeout_ms(), tc = localconn_timeout_ms();
-			if (t >= 0 && t < timeout)
+			/* timeout -1: nothing else is due, the loop sleeps until an event */
+			if (t >= 0 && (timeout < 0 || t < timeout))
 				timeout = t;
-			if (tc >= 0 && tc < timeout)
+			if (tc >= 0 && (timeout < 0 || tc < timeout))
 				timeout = tc;
 		}
 		n = epoll_wait(d->epfd, evs, ARRAY_SIZE(evs), timeout);
@@ -931,6 +981,12 @@ static int daemon_loop(struct daemon *d)
 			/* so do the local clients, their slot */
 			if ((evs[i].data.u64 & 0xffffffffu) == TAG_CONN) {
 				localconn_dispatch(&evs[i]);
+				continue;
+			}
+			/* an instance's usage notification: each instance reads its own eventfd (non-blocking) */
+			if ((evs[i].data.u64 & 0xffffffffu) == TAG_USAGE) {
+				for (int j = 0; j < d->n_instances; j++)
+					instance_on_usage_line(d->instances[j], now);
 				continue;
 			}
 			switch (evs[i].data.u64) {
@@ -956,9 +1012,11 @@ static int daemon_loop(struct daemon *d)
 					instance_poll(d->instances[j], now);
 				break;
 			case TAG_METRICS:
+				sample_if_idle(d, now);
 				metrics_server_process();
 				break;
 			case TAG_STATUS:
+				sample_if_idle(d, now);
 				status_server_accept(d->status_fd, render_status, d);
 				break;
 			case TAG_BUS:
@@ -987,7 +1045,7 @@ static int daemon_loop(struct daemon *d)
 		if (d->probes && ((d->drops_check_owed && now - d->drops_checked_ns >= DROP_CHECK_NS) ||
 				  now >= dropsync_due_ns(&d->drops)))
 			check_drops(d, now);
-		if (now - last_watchdog > 2 * NSEC_PER_SEC) {
+		if (wd_ms > 0 && now - last_watchdog > MIN(2 * NSEC_PER_SEC, wd_usec * 1000 / 2)) {
 			sd_notify(0, "WATCHDOG=1");
 			last_watchdog = now;
 		}
@@ -995,6 +1053,7 @@ static int daemon_loop(struct daemon *d)
 			proctree_gc(d->pt, now, 600 * NSEC_PER_SEC);
 			last_gc = now;
 		}
+		arm_timers(d, now);
 	}
 	sd_notify(0, "STOPPING=1");
 	return 0;
@@ -1041,6 +1100,32 @@ static void trim_startup(void)
 		  (unsigned long long)st.own_text_kib);
 	if (st.failures)
 		log_debug_errno(st.err, "%d mappings could not be trimmed or locked", st.failures);
+}
+
+/* The reaction to a step over the line starts when the daemon gets a CPU: on a busy host, behind every task at
+ * the default priority (bench/reaction.py). `priority` raises it as earlyoom -p does (nice -20) or makes it
+ * real-time; whatever it runs (restart_command) starts at the host's defaults again (SCHED_RESET_ON_FORK). */
+static void apply_priority(const struct config *cfg)
+{
+	struct sched_param sp = { 0 };
+	int nice_value, fifo, policy;
+
+	if (config_parse_priority(cfg->priority, &nice_value, &fifo) < 0)
+		return; /* config_finalize refused it already */
+	if (fifo) {
+		sp.sched_priority = fifo;
+		if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) < 0)
+			log_warn_errno(-errno, "priority %s: SCHED_FIFO refused; reactions wait for a CPU like any task",
+				       cfg->priority);
+		return;
+	}
+	if (nice_value <= 0 && setpriority(PRIO_PROCESS, 0, nice_value) < 0)
+		log_warn_errno(-errno, "priority %s: cannot set nice %d; reactions wait for a CPU like any task",
+			       cfg->priority, nice_value);
+	/* keep what the daemon was started with (a unit's CPUSchedulingPolicy=), only not for its children */
+	policy = sched_getscheduler(0);
+	if (policy >= 0 && sched_getparam(0, &sp) == 0)
+		sched_setscheduler(0, (policy & ~SCHED_RESET_ON_FORK) | SCHED_RESET_ON_FORK, &sp);
 }
 
 static int check_privileges(void)
@@ -1099,6 +1184,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		return r;
 	}
 
+	apply_priority(cfg);
 	r = resident_lock();
 	if (r < 0)
 		log_debug_errno(r, "mlockall failed; continuing unlocked");

@@ -957,7 +957,7 @@ static void test_help_keys(void **state)
 		"comm_prefixes", "cgroups", "rss_step", "mmap_threshold", "sample_interval", "reclaim_report_interval",
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
 		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
-		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "metrics_listen", "incident_dir",
+		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "priority", "metrics_listen", "incident_dir",
 		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "ring_buffer_size", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "websocket", "free_after_each_generation", "restart_every_generations", "restart_timeout",
@@ -989,6 +989,37 @@ static void test_help_keys(void **state)
 	free(buf);
 }
 
+static void test_priority(void **state)
+{
+	static const struct {
+		const char *text;
+		int r, nice, fifo;
+	} t[] = {
+		{ "keep", 0, 1, 0 },       { "high", 0, -20, 0 },     { "realtime", 0, 1, 1 },
+		{ "realtime:1", 0, 1, 1 }, { "realtime:99", 0, 1, 99 }, { "realtime:0", -EINVAL, 1, 0 },
+		{ "realtime:100", -EINVAL, 1, 0 }, { "realtime:", -EINVAL, 1, 0 }, { "realtime:5x", -EINVAL, 1, 0 },
+		{ "realtime:-1", -EINVAL, 1, 0 }, { "fifo", -EINVAL, 1, 0 },   { "", -EINVAL, 1, 0 },
+		{ "High", -EINVAL, 1, 0 },
+	};
+	struct config *c = cfg_new();
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		int nice_value = 7, fifo = 7;
+
+		assert_int_equal(config_parse_priority(t[i].text, &nice_value, &fifo), t[i].r);
+		if (t[i].r == 0) {
+			assert_int_equal(nice_value, t[i].nice);
+			assert_int_equal(fifo, t[i].fifo);
+		}
+	}
+	/* the default reacts ahead of the host's other tasks; a bad value stops the start with one line */
+	assert_string_equal(c->priority, "high");
+	assert_int_equal(config_set(c, NULL, "priority", "realtime:200", err, sizeof(err)), 0);
+	assert_int_equal(config_finalize(c, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "priority must be keep, high, realtime or realtime:N with N from 1 to 99, not 'realtime:200'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,6 +1047,7 @@ int main(void)
 		cmocka_unit_test(test_finalize),
 		cmocka_unit_test(test_precedence),
 		cmocka_unit_test(test_help_keys),
+		cmocka_unit_test(test_priority),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
