@@ -237,6 +237,8 @@ def main():
     ap.add_argument("--limit-mib", type=int, default=1024)
     ap.add_argument("--act", type=float, default=0.90, help="oomsentry's act_usage_fraction (also earlyoom's line)")
     ap.add_argument("--only", default="oomsentry,earlyoom")
+    ap.add_argument("--daemon-arg", action="append", default=[],
+                    help="one more argument for oomsentry run (repeat), e.g. --daemon-arg=--priority=realtime")
     ap.add_argument("--stub", metavar="PORT_FILE", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stub:
@@ -272,7 +274,8 @@ def main():
             d = subprocess.Popen(
                 [binary, "run", "--url", "http://127.0.0.1:%d" % port, "--json", "--journal=no",
                  "--comm-prefixes", "nomatch", "--act-usage-fraction", str(args.act), "--restart", "none",
-                 "--socket", os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "incidents")],
+                 "--socket", os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "incidents")]
+                + args.daemon_arg,
                 stdout=subprocess.PIPE, stderr=open(os.path.join(work, "daemon.stderr"), "w"))
             procs.append(d)
             lines = LineReader(d)
@@ -299,6 +302,7 @@ def main():
         missed = {"oomsentry": 0, "earlyoom": 0}
         early = {"oomsentry": 0, "earlyoom": 0}
         actions_seen = {}
+        daemon_rss = []  # oomsentry's VmRSS once it has acted: what it holds when it works, not only idle
         for i in range(2 * args.runs):
             # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
             # that no run inherits the previous one's cooldowns, verifications or learning, and none runs (and
@@ -324,6 +328,10 @@ def main():
                     if st["actions"]:
                         break
                     time.sleep(0.02)
+                try:
+                    daemon_rss.append(vm_rss(daemon.pid))
+                except (OSError, RuntimeError):
+                    pass
                 stop(daemon)
                 dlines.t.join(5)  # every line it wrote, up to its exit
                 if not st or not st["actions"]:
@@ -410,6 +418,11 @@ def main():
                       + ("  (%d runs acted before any RSS event reached the line)" % early[who] if early[who] else ""))
         if actions_seen:
             print("oomsentry's first action per run: %s" % ", ".join("%s %d" % kv for kv in sorted(actions_seen.items())))
+        if daemon_rss:
+            print("oomsentry's VmRSS at the end of a run (after acting): median %.1f MiB, max %.1f MiB" % (
+                statistics.median(daemon_rss) / MIB, max(daemon_rss) / MIB))
+        if args.daemon_arg:
+            print("oomsentry run with: %s" % " ".join(args.daemon_arg))
         if react["oomsentry"] and react["earlyoom"]:
             print("p50 ratio oomsentry/earlyoom: %.3f; p99 ratio: %.3f (same run, same growth)" % (
                 pct(react["oomsentry"], 50) / pct(react["earlyoom"], 50),
