@@ -27,6 +27,7 @@ Needs root (BPF, memory cgroups). Nothing is compared with a stored figure.
 usage: sudo bench/reaction.py [--runs 50] [--rate-mib 1024] [--limit-mib 1024]
 """
 import argparse
+import collections
 import json
 import mmap
 import os
@@ -303,6 +304,9 @@ def main():
         early = {"oomsentry": 0, "earlyoom": 0}
         actions_seen = {}
         daemon_rss = []  # oomsentry's VmRSS once it has acted: what it holds when it works, not only idle
+        # where the time goes: the crossing event's record arriving here (the daemon got a CPU and handled it), and
+        # how many further RSS steps came before the action (the policy waited for them)
+        delivery, steps_before_action = [], []
         for i in range(2 * args.runs):
             # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
             # that no run inherits the previous one's cooldowns, verifications or learning, and none runs (and
@@ -344,20 +348,26 @@ def main():
                 actions_seen[what] = actions_seen.get(what, 0) + 1
                 # the RSS event that crosses the line: the first whose step puts the cgroup at or above it
                 t_ev = None
+                later_steps = 0  # RSS steps of the stub after the crossing one and before the action
                 for t_line, l in dlines.since(start_idx)[0]:
                     try:
                         rec = json.loads(l)
                     except ValueError:
                         continue
-                    if rec.get("event") == "rss" and rec.get("pid") == stub.pid and \
-                            usage0 + rec["rss_bytes"] - rss0 >= line:
+                    if rec.get("event") != "rss" or rec.get("pid") != stub.pid:
+                        continue
+                    if t_ev is None and usage0 + rec["rss_bytes"] - rss0 >= line:
                         t_ev = rec["event_monotonic_ns"]
-                        break
+                        # when its record reached us: the daemon had the CPU, read the ring and wrote it
+                        delivery.append(t_line - t_ev)
+                    elif t_ev is not None and rec["event_monotonic_ns"] < t_act:
+                        later_steps += 1
                 if t_ev is None:
                     # acted, but no RSS event reached the line first: the timer sample or a forecast acted
                     early["oomsentry"] += 1
                     continue
                 react[who].append(t_act - t_ev)
+                steps_before_action.append(later_steps)
             else:
                 avail = mem_available_kib()
                 growth_to_line = line - usage0
@@ -418,6 +428,11 @@ def main():
                       + ("  (%d runs acted before any RSS event reached the line)" % early[who] if early[who] else ""))
         if actions_seen:
             print("oomsentry's first action per run: %s" % ", ".join("%s %d" % kv for kv in sorted(actions_seen.items())))
+        if delivery:
+            print("oomsentry: crossing event -> its record read here: p50 %.2f ms, p90 %.2f ms, max %.2f ms; "
+                  "further RSS steps before the action: %s" % (
+                      pct(delivery, 50) / 1e6, pct(delivery, 90) / 1e6, max(delivery) / 1e6,
+                      ", ".join("%d in %d runs" % kv for kv in sorted(collections.Counter(steps_before_action).items()))))
         if daemon_rss:
             print("oomsentry's VmRSS at the end of a run (after acting): median %.1f MiB, max %.1f MiB" % (
                 statistics.median(daemon_rss) / MIB, max(daemon_rss) / MIB))
