@@ -584,11 +584,11 @@ struct stopped {
 	uint64_t start_bytes; /* its server's own memory where it started */
 };
 
-static struct stopped stopped_prompt(const struct instance *in, const struct generation *running, bool fresh_start)
+static struct stopped stopped_prompt(const struct instance *in, const struct generation *running)
 {
 	if (running)
 		/* where ComfyUI's stamps put the start, unless a shared cgroup's level is not the server's own */
-		return (struct stopped){ running->prompt_id, fresh_start,
+		return (struct stopped){ running->prompt_id, in->fresh_id[0] && !strcmp(running->prompt_id, in->fresh_id),
 					 in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes };
 	if (in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
 	    in->server_start_ns == in->resubmit_start_ns)
@@ -633,8 +633,9 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		.brake_available = in->ic->brake && in->use_cgroup && brake_available(in->cgroup_dir, in->cgv),
 		.outcome_pending = in->settle.active,
 		.next_needs_unload = igen_next_needs_unload(in),
-		.fresh_start = running && in->fresh_id[0] && !strcmp(running->prompt_id, in->fresh_id),
 	};
+	/* the prompt that runs, also while a resubmission round has the poll off */
+	struct stopped sp = stopped_prompt(in, running);
 	/* a prompt that loads a checkpoint mid-way climbs by the checkpoint's size: what its workflow says it loads
 	 * bounds the climb better than the history of generations that did not load it */
 	pi.bound_bytes = MAX(pi.bound_bytes, igen_running_peak_bytes(in));
@@ -656,6 +657,7 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		return;
 	if (in->server_gone || !in->server_pid)
 		return; /* nothing to protect until a server is back */
+	pi.fresh_start = sp.fresh;
 	learn_time_to_effect(&in->learn, &ln, pi.tte_ns);
 	pi.next_look_ns = next_look_ns(in, pi.growth_bytes_per_s);
 	pi.running_ends_in_ns = learn_running_ends_in_ns(&in->learn, &ln);
@@ -682,7 +684,6 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		prevent_incident_begin(in, in->fc_valid && !in->fc.next_fits ? INCIDENT_TRIGGER_FORECAST :
 				   in->reclaim_rate > 0 ? INCIDENT_TRIGGER_RECLAIM : INCIDENT_TRIGGER_USAGE, now_ns);
 	/* a prompt stopped again and again for not fitting is given up once a fresh server showed that it cannot fit */
-	struct stopped sp = stopped_prompt(in, running, pi.fresh_start);
 	if (!dec.dry_run && !dec.proactive && sp.id && in->ic->give_up_after &&
 	    (dec.rung == POLICY_RUNG_INTERRUPT_REQUEUE || dec.rung == POLICY_RUNG_RESTART)) {
 		struct policy_stop st = {

@@ -290,7 +290,7 @@ static uint64_t last_resort_required_ns(const struct policy_params *p, const str
 
 	if (sig->last_resort == POLICY_RUNG_NONE)
 		return 0;
-	if (!(in->fresh_start && in->busy))
+	if (!in->fresh_start)
 		return sat_add(rung_required_ns(p, in, sig->last_resort), in->next_look_ns);
 	tte = tte_of(p, in, sig->last_resort);
 	if (tte == POLICY_TTE_UNKNOWN)

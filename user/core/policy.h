@@ -140,10 +140,11 @@ struct policy_input {
 	/* How soon the daemon looks again at the present growth: the next RSS event (one rss_step of growth) or the
 	 * next timer sample, whichever comes first; 0 = at once. The last resort's deadline comes this much earlier. */
 	uint64_t next_look_ns;
-	/* The running prompt is the first this server runs, from a clean start: nothing of earlier prompts (models,
-	 * leaks) is in memory, so no rung makes room for it but its own end. Interrupt + requeue would run it again
-	 * the same way, and a stop before the last resort's deadline would end a prompt that may still stop below the
-	 * limit: the last resort waits for its deadline (decision.held), with tte_margin_fresh_ms as its margin. */
+	/* A prompt runs that is the first this server runs, from a clean start: nothing of earlier prompts (models,
+	 * leaks) is in memory, so no rung makes room for it but its own end. Its last resort's deadline has
+	 * tte_margin_fresh_ms as its margin. While busy (the caller follows it as the running generation),
+	 * interrupt + requeue, which would run it again the same way, is no rung, and a stop before that deadline,
+	 * which would end a prompt that may still stop below the limit, waits for it (decision.held). */
 	bool fresh_start;
 	bool brake_available; /* cgroup v2 with a writable memory.high */
 	bool outcome_pending; /* the caller still measures the awaited action's effect (memory falling after a
