@@ -19,6 +19,12 @@ Fidelity notes (ComfyUI server.py / execution.py / main.py):
     executing/progress go to the client, or to everybody when there is no client_id; execution_interrupted
     likewise (ComfyUI's broadcast=True); the final {"node": null} executing only with a client_id.
   * `status` is broadcast on every queue change.
+  * A prompt's order of events: its nodes (the sampler's transient working set is freed when the sampler node
+    returns), SaveImage's output, execution_success, then task_done writes /history and broadcasts `status`,
+    then the final executing.
+  * SIGTERM: ComfyUI installs no handler, so the kernel ends it the instant the signal is sent; the sim shuts down
+    gracefully but nothing observable happens after the signal (no output, history entry, websocket frame or
+    HTTP reply): a prompt stopped between its SaveImage and task_done has its output saved and no record of it.
   * Checkpoints are keyed by CheckpointLoaderSimple's ckpt_name and stay loaded side by side until /free
     (current_loaded_models); a prompt may load its checkpoint in the middle of sampling (model_load_step).
   * Workload shapes of the prevention matrix (tests/sim/shapes.py): a leak held by a custom node's worker
@@ -332,9 +338,10 @@ class WSClient:
     """One websocket connection. A writer thread owns all sends so the prompt worker never blocks on a slow
     client; a client that falls WS_MAX_QUEUED_FRAMES behind is dropped."""
 
-    def __init__(self, sock, sid):
+    def __init__(self, sock, sid, gone=None):
         self.sock = sock
         self.sid = sid
+        self.gone = gone
         self.out = queue_mod.Queue(maxsize=WS_MAX_QUEUED_FRAMES)
         self.closed = False
         self.lock = threading.Lock()
@@ -346,6 +353,8 @@ class WSClient:
             frame = self.out.get()
             if frame is None:
                 break
+            if self.gone is not None and self.gone():
+                continue    # queued, not yet sent when ComfyUI was killed: never sent
             try:
                 self.sock.sendall(frame)
             except OSError:
@@ -531,15 +540,39 @@ class Sim:
         self.started_at = time.time()
         self.leak_worker_obj = None
         self.leak_worker_lock = threading.Lock()
-        # Set by SIGTERM/SIGINT. ComfyUI installs no SIGTERM handler, so the kernel ends it at once: from the
-        # signal on, nothing more is allocated and the running prompt never completes, while the shutdown
-        # below still takes the workers and the pid file with it.
+        # Set by SIGTERM/SIGINT. ComfyUI installs no SIGTERM handler, so the kernel ends it the instant the signal
+        # is sent: from then on nothing more is allocated, no output is saved, no history entry written, no
+        # websocket frame or HTTP reply sent, while the shutdown below still takes the workers and the pid file
+        # with it. Every such effect asks gone() first, under `gate`, which is also held while the main thread
+        # takes the signal and sets `stopping`: a stop signal already sent (pending) counts as taken, so nothing
+        # slips in between the signal and the main thread getting round to it (it may wait for the GIL for
+        # milliseconds on a busy machine, which the kernel's kill of ComfyUI never does).
         self.stopping = threading.Event()
+        self.gate = threading.Lock()
+
+    def gone_locked(self):
+        return self.stopping.is_set() or bool(signal.sigpending() & STOP_SIGNALS)
+
+    def gone(self):
+        with self.gate:
+            return self.gone_locked()
+
+    def commit(self, effect):
+        """Runs effect() unless a stop signal was sent; True when it ran. Nothing observable happens after it."""
+        with self.gate:
+            if self.gone_locked():
+                return False
+            effect()
+            return True
+
+    @staticmethod
+    def halt():
+        while True:
+            time.sleep(3600)
 
     def halt_if_stopping(self):
-        if self.stopping.is_set():
-            while True:
-                time.sleep(3600)
+        if self.gone():
+            self.halt()
 
     def leak_worker(self):
         """Started by the first prompt that needs it, again after it died, as custom nodes start theirs."""
@@ -553,6 +586,8 @@ class Sim:
     # --- websocket fan-out (PromptServer.send_sync) ---------------------------------------------------
 
     def send(self, event, data, sid=None):
+        if self.gone():
+            return
         text = json.dumps({"type": event, "data": data})
         with self.sockets_lock:
             if sid is None:
@@ -610,14 +645,22 @@ class Sim:
             return item, task_id
 
     def task_done(self, task_id, history_result, status):
+        # ComfyUI killed after the prompt's last node and before this has no record of it: neither has the sim.
+        # (The gate is taken inside the mutex, as send() takes it under the mutex too.)
         with self.mutex:
-            item = self.currently_running.pop(task_id)
-            if len(self.history) > MAXIMUM_HISTORY_SIZE:
-                self.history.pop(next(iter(self.history)))
-            entry = {"prompt": item, "outputs": {}, "status": status}
-            entry.update(history_result)
-            self.history[item[1]] = entry
-            self.queue_updated()
+            with self.gate:
+                gone = self.gone_locked()
+                if not gone:
+                    item = self.currently_running.pop(task_id)
+                    if len(self.history) > MAXIMUM_HISTORY_SIZE:
+                        self.history.pop(next(iter(self.history)))
+                    entry = {"prompt": item, "outputs": {}, "status": status}
+                    entry.update(history_result)
+                    self.history[item[1]] = entry
+            if not gone:
+                self.queue_updated()
+        if gone:
+            self.halt()
 
     def get_current_queue(self):
         with self.mutex:
@@ -841,6 +884,11 @@ class Sim:
                     rss_peak = max(rss_peak, rss_bytes())
                 if node_id == p["sampler"]:
                     rss_peak = self.sample(p, gen, prompt_id, node_id, alloc, rss_peak)
+                    # ComfyUI frees a node's intermediates when the node returns (it keeps only its output, a
+                    # small latent): the transient working set is gone before the nodes after the sampler run
+                    # (VAE decode, SaveImage), not after the outputs are saved
+                    for region in self.take_peak_regions():
+                        region.release()
                 executed.append(node_id)
             self.save_outputs(prompt, outputs, prompt_id)
             success = True
@@ -863,7 +911,7 @@ class Sim:
                               "executed": list(executed), "exception_message": emsg, "exception_type": etype,
                               "traceback": tb, "current_inputs": {}, "current_outputs": []}, broadcast=False)
         finally:
-            # The transient working set dies with the prompt, whatever the outcome.
+            # An interrupted or failed sampler's transient working set dies with the prompt.
             for region in self.take_peak_regions():
                 region.release()
         self.last_node_id = None
@@ -899,14 +947,19 @@ class Sim:
                                          "pid": os.getpid(), "time": time.time()}) + "\n")
         if not lines:
             return
-        try:
+
+        def write():
             fd = os.open(os.path.join(directory, "outputs.log"), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, "".join(lines).encode())
             finally:
                 os.close(fd)
+        try:
+            saved = self.commit(write)
         except OSError as e:
             raise NodeFailure("OSError", "cannot save output: %s" % e)
+        if not saved:
+            self.halt()     # killed before the save: the output never exists
 
     def idle_growth(self, mib_per_s):
         """--idle-leak-mb-per-s: memory that grows while nothing runs (a custom node's background thread, a
@@ -916,7 +969,7 @@ class Sim:
             time.sleep(tick)
             with self.mutex:
                 idle = not self.queue and not self.currently_running
-            if not idle or self.stopping.is_set():
+            if not idle or self.gone():
                 continue
             r = new_region(int(mib_per_s * tick * MIB), "idle leak")
             try:
@@ -1119,6 +1172,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- plumbing --
 
     def _reply(self, code, body=b"", ctype="application/json; charset=utf-8", extra_headers=()):
+        if self.sim.gone():
+            self.close_connection = True
+            return
         try:
             self.send_response(code)
             self.send_header("Content-Type", ctype)
@@ -1210,6 +1266,9 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method):
         body = self._read_body()
         if body is None:
+            return
+        if self.sim.gone():
+            self.close_connection = True    # a killed ComfyUI neither acts on a request nor answers it
             return
         url = urlsplit(self.path)
         path = url.path
@@ -1382,7 +1441,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             return
         sid = (query.get("clientId") or [""])[-1] or uuid.uuid4().hex
-        client = WSClient(self.connection, sid)
+        client = WSClient(self.connection, sid, self.sim.gone)
         sim = self.sim
         # The first frame a client sees is its own status with the sid, as ComfyUI does.
         client.send_json("status", {"status": sim.queue_info(), "sid": sid})
@@ -1730,10 +1789,17 @@ def main(argv=None):
            ",".join(str(p) for p in sim.worker_pids) or "none"))
     log("To see the GUI go to: http://%s:%d" % (host, port))
 
+    # The signal is taken under the gate, so that gone() sees it either pending or taken; a short poll rather
+    # than one long wait, which would take it outside the gate.
     info = None
     # a SIGSTOP/SIGCONT of the whole process ends the wait with no signal (si_signo 0): that is no stop
     while (info is None or not info.si_signo) and not stop.is_set():
-        info = signal.sigtimedwait(STOP_SIGNALS, 0.5)
+        with sim.gate:
+            info = signal.sigtimedwait(STOP_SIGNALS, 0)
+            if info is not None and info.si_signo:
+                sim.stopping.set()
+        if info is None or not info.si_signo:
+            stop.wait(0.02)
     sim.stopping.set()
     if info is not None and info.si_signo:
         log("got %s, shutting down; sent by pid %d (%s)" % (signal.Signals(info.si_signo).name, info.si_pid,
