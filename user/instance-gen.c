@@ -129,6 +129,14 @@ void igen_connect(struct instance *in, struct comfy_ws *ws)
 			       in->ic->url);
 }
 
+void igen_server_answers(struct instance *in)
+{
+	/* a finished prompt's `status` is how the snapshot learns in time that a stop must not resubmit it: a
+	 * restarted server (a generation of 0.2 s, a last resort a second later) cannot wait out a backoff set by
+	 * the loss of the one before */
+	comfy_ws_retry_now(in->ws);
+}
+
 bool igen_take_wake(struct instance *in)
 {
 	bool w = in->ws_wake;

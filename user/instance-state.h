@@ -290,6 +290,8 @@ void igen_ended(struct instance *in, const struct generation *g);
 void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns);
 /* Models were dropped (a /free took effect, the server restarted). */
 void igen_models_unloaded(struct instance *in);
+/* The server answers /queue again after a restart or an outage: follow its websocket at once. */
+void igen_server_answers(struct instance *in);
 /* The next prompt will not fit beside the loaded models but will alone: unload when the running prompt ends. */
 bool igen_next_needs_unload(const struct instance *in);
 /* Where the running prompt is expected to peak from what its workflow loads (its start level, the models it

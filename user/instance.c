@@ -527,6 +527,7 @@ static void poll_done(struct comfy_client *c, int r, void *ctx)
 	}
 	if (!in->reachable || in->unreachable_reported) {
 		struct rec rr;
+		igen_server_answers(in);
 		instance_rec(&rr, in, REC_COMFY, LOG_NOTICE);
 		rec_message(&rr, "instance %s: ComfyUI API at %s answers", in->ic->name, in->ic->url);
 		if (in->unreachable_reported)

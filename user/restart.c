@@ -746,6 +746,7 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 		rec_message(&rec, "instance %s: ComfyUI answers again (pid %d); resubmitting %zu of %zu saved prompts",
 			    in->ic->name, in->server_pid, snapshot_pending(&in->snap), in->snap.n);
 		rec_emit(&rec);
+		igen_server_answers(in);
 		/* the clean level before any resubmitted prompt starts: the next generation starts from here */
 		instance_measure(in);
 		usage_levels_polled(&in->lv, in->usage_bytes);
