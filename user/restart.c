@@ -330,20 +330,47 @@ static void drain_ignore(struct comfy_client *c, int r, void *ctx)
 	(void)ctx;
 }
 
-/* The prompt that ran at the save: finished (it stays finished: not resubmitted) or not (resubmitted). */
-static void drain_history_done(struct comfy_client *c, int r, void *ctx)
+static void drain_check_next(struct instance *in);
+
+/* A saved prompt that left the old server's queue during the drain: finished there (it stays finished: not
+ * resubmitted), stopped or failed there (resubmitted), or taken out of the queue by us before it ran (resubmitted;
+ * and none after it ran: the look ends). */
+static void drain_check_done(struct comfy_client *c, int r, void *ctx)
 {
 	struct instance *in = ctx;
+	ssize_t i = snapshot_next_marked(&in->snap);
 	struct comfy_history_item h;
 
 	in->rs_drain_busy = false;
-	if (in->rs != RS_DRAINING)
+	if (in->rs != RS_DRAINING || i < 0) {
+		snapshot_unmark(&in->snap);
 		return;
-	r = comfy_take_history_item(c, r, in->rs_running_id, &h);
-	if (r == 0 && h.found && !h.msg_interrupted && (h.status == COMFY_STATUS_SUCCESS || h.msg_success)) {
-		snapshot_remove(&in->snap, in->rs_running_id);
-		snap_persist(in);
 	}
+	r = comfy_take_history_item(c, r, in->snap.items[i].prompt_id, &h);
+	if (r < 0 || !h.found || now_mono_ns() >= in->rs_deadline_ns) {
+		/* not known to have run (or no time left to ask): it and the rest are resubmitted */
+		snapshot_unmark(&in->snap);
+		stop_now(in, now_mono_ns());
+		return;
+	}
+	if (!h.msg_interrupted && (h.status == COMFY_STATUS_SUCCESS || h.msg_success)) {
+		snapshot_remove(&in->snap, in->snap.items[i].prompt_id);
+		snap_persist(in);
+	} else {
+		in->snap.items[i].check = false;
+	}
+	drain_check_next(in);
+}
+
+static void drain_check_next(struct instance *in)
+{
+	ssize_t i = snapshot_next_marked(&in->snap);
+
+	if (i >= 0 && comfy_start_history_item(in->comfy, in->snap.items[i].prompt_id, drain_check_done, in) == 0) {
+		in->rs_drain_busy = true;
+		return;
+	}
+	snapshot_unmark(&in->snap);
 	stop_now(in, now_mono_ns());
 }
 
@@ -360,8 +387,6 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 		comfy_queue_free(&q);
 		return;
 	}
-	for (size_t i = 0; r == 0 && i < q.n_running; i++)
-		still |= !strcmp(q.running[i].prompt_id, in->rs_running_id);
 	/* prompts that arrived since the save are owed too: merged, and out of the old server's queue */
 	if (r == 0 && snapshot_merge_queue(&in->snap, &q) > 0) {
 		snap_persist(in);
@@ -370,14 +395,30 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 			comfy_start_delete_from_queue(c, &id, 1, drain_ignore, NULL);
 		}
 	}
-	comfy_queue_free(&q);
-	if (r < 0 || !still || now_ns >= in->rs_deadline_ns) {
-		/* stopped (or no longer answering, or late): learn how it ended, then stop the server */
-		if (comfy_start_history_item(c, in->rs_running_id, drain_history_done, in) == 0)
-			in->rs_drain_busy = true;
-		else
-			stop_now(in, now_ns);
+	/* whatever runs is a saved prompt now: the one that ran at the save, or the next one the worker took before
+	 * the deletions landed (a 0.2 s generation finishes in less than a round trip), which is stopped too */
+	for (size_t i = 0; r == 0 && i < q.n_running; i++) {
+		still = true;
+		if (strcmp(q.running[i].prompt_id, in->rs_running_id)) {
+			snprintf(in->rs_running_id, sizeof(in->rs_running_id), "%s", q.running[i].prompt_id);
+			comfy_start_interrupt(c, in->rs_running_id, drain_ignore, NULL);
+		}
 	}
+	if (r < 0 || !still || now_ns >= in->rs_deadline_ns) {
+		/* stopped (or no longer answering, or late): learn from /history which of the saved prompts that left
+		 * the queue ran there, then stop the server */
+		if (r == 0) {
+			snapshot_mark_left(&in->snap, &q);
+		} else {
+			ssize_t k = snapshot_find(&in->snap, in->rs_running_id);
+			if (k >= 0)
+				in->snap.items[k].check = true;
+		}
+		comfy_queue_free(&q);
+		drain_check_next(in);
+		return;
+	}
+	comfy_queue_free(&q);
 }
 
 static void drain_step(struct instance *in)

@@ -337,6 +337,110 @@ static void test_two_stops_timeline(void **state)
 	snapshot_free(&s);
 }
 
+/* What /history says of a prompt in the drain's look: not there, finished, or ran and did not finish. */
+enum seen { NOT_RUN, FINISHED, STOPPED };
+
+/* The look restart.c's drain makes once nothing of the snapshot runs on the old server: in the worker's order,
+ * a finished prompt leaves the snapshot, a stopped one stays, and the first one that never ran ends it. */
+static void drain_look(struct queue_snapshot *s, const struct comfy_queue *later, const char *const *ids,
+		       const enum seen *seen, size_t n_ids)
+{
+	ssize_t i;
+
+	snapshot_mark_left(s, later);
+	while ((i = snapshot_next_marked(s)) >= 0) {
+		enum seen v = NOT_RUN;
+
+		for (size_t k = 0; k < n_ids; k++)
+			if (!strcmp(ids[k], s->items[i].prompt_id))
+				v = seen[k];
+		if (v == NOT_RUN)
+			break;
+		if (v == FINISHED)
+			assert_true(snapshot_remove(s, s->items[i].prompt_id));
+		else
+			s->items[i].check = false;
+	}
+	snapshot_unmark(s);
+}
+
+static void test_drain_marks_what_left(void **state)
+{
+	const char *ids[] = { "run-a", "p-1", "p-2", "p-3" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q, later;
+
+	(void)state;
+	make_queue(&q, ids, 4, 1);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	/* run-a ended, the worker took p-1 before the deletion landed, p-2 and p-3 were taken out */
+	make_queue(&later, ids + 1, 1, 1);
+	assert_int_equal(snapshot_mark_left(&s, &later), 3);
+	assert_false(s.items[1].check);
+	/* the one running at the save first, then by number (the worker takes the lowest) */
+	assert_string_equal(s.items[snapshot_next_marked(&s)].prompt_id, "run-a");
+	s.items[0].check = false;
+	s.items[3].number = 5; /* queued at the front */
+	assert_string_equal(s.items[snapshot_next_marked(&s)].prompt_id, "p-3");
+	s.items[3].check = false;
+	assert_string_equal(s.items[snapshot_next_marked(&s)].prompt_id, "p-2");
+	snapshot_unmark(&s);
+	assert_int_equal(snapshot_next_marked(&s), -1);
+	/* marks are the drain's alone: an update of the mirror starts without them */
+	assert_int_equal(snapshot_mark_left(&s, &later), 3);
+	assert_int_equal(snapshot_set_queue(&s, &q), 0);
+	assert_int_equal(snapshot_next_marked(&s), -1);
+	comfy_queue_free(&later);
+	comfy_queue_free(&q);
+	snapshot_free(&s);
+}
+
+static void test_drain_look_table(void **state)
+{
+	static const char *const saved[] = { "run-a", "p-1", "p-2", "p-3" };
+	static const struct {
+		const char *name;
+		size_t n_later;            /* the old server's last /queue: saved[4 - n_later..], none running */
+		enum seen seen[4];         /* /history of run-a, p-1, p-2, p-3 on the old server */
+		const char *left[5];       /* what is resubmitted, in snapshot order */
+	} t[] = {
+		{ "interrupted at once", 0, { STOPPED, NOT_RUN, NOT_RUN, NOT_RUN }, { "run-a", "p-1", "p-2", "p-3" } },
+		{ "finished before the interrupt", 0, { FINISHED, NOT_RUN, NOT_RUN, NOT_RUN }, { "p-1", "p-2", "p-3" } },
+		/* 0.2 s generations: the worker took p-1 and finished it before the deletion landed */
+		{ "next one finished too", 0, { FINISHED, FINISHED, NOT_RUN, NOT_RUN }, { "p-2", "p-3" } },
+		{ "next one stopped", 0, { FINISHED, STOPPED, NOT_RUN, NOT_RUN }, { "p-1", "p-2", "p-3" } },
+		/* a deletion that did not land: p-3 still queued, p-2 never ran */
+		{ "still queued", 1, { FINISHED, NOT_RUN, NOT_RUN, NOT_RUN }, { "p-1", "p-2", "p-3" } },
+		/* nothing after the first prompt that never ran is asked about, let alone dropped */
+		{ "the look ends at the first not run", 0, { NOT_RUN, FINISHED, FINISHED, FINISHED },
+		  { "run-a", "p-1", "p-2", "p-3" } },
+	};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(t) / sizeof(t[0]); k++) {
+		struct queue_snapshot s = { 0 };
+		struct comfy_queue q, later;
+		size_t n = 0;
+
+		make_queue(&q, saved, 4, 1);
+		make_queue(&later, saved + 4 - t[k].n_later, t[k].n_later, 0);
+		assert_int_equal(snapshot_set_queue(&s, &q), 0);
+		drain_look(&s, &later, saved, t[k].seen, 4);
+		while (n < 5 && t[k].left[n])
+			n++;
+		if (s.n != n)
+			fail_msg("%s: %zu prompts left, expected %zu", t[k].name, s.n, n);
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(s.items[i].prompt_id, t[k].left[i]))
+				fail_msg("%s: item %zu is %s, expected %s", t[k].name, i, s.items[i].prompt_id, t[k].left[i]);
+		assert_int_equal(snapshot_pending(&s), n);
+		assert_int_equal(snapshot_next_marked(&s), -1);
+		comfy_queue_free(&later);
+		comfy_queue_free(&q);
+		snapshot_free(&s);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +452,8 @@ int main(void)
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_reconcile_table),
 		cmocka_unit_test(test_two_stops_timeline),
+		cmocka_unit_test(test_drain_marks_what_left),
+		cmocka_unit_test(test_drain_look_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -165,6 +165,52 @@ int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *q
 	return 1;
 }
 
+/* ---- the drain of a controlled restart ---- */
+
+static bool queue_holds(const struct comfy_queue *q, const char *prompt_id)
+{
+	for (size_t k = 0; k < q->n_running; k++)
+		if (!strcmp(q->running[k].prompt_id, prompt_id))
+			return true;
+	for (size_t k = 0; k < q->n_pending; k++)
+		if (!strcmp(q->pending[k].prompt_id, prompt_id))
+			return true;
+	return false;
+}
+
+size_t snapshot_mark_left(struct queue_snapshot *s, const struct comfy_queue *q)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		s->items[i].check = !queue_holds(q, s->items[i].prompt_id);
+		n += s->items[i].check;
+	}
+	return n;
+}
+
+ssize_t snapshot_next_marked(const struct queue_snapshot *s)
+{
+	ssize_t best = -1;
+
+	for (size_t i = 0; i < s->n; i++) {
+		const struct snap_item *it = &s->items[i];
+
+		if (!it->check)
+			continue;
+		if (best < 0 || (it->running && !s->items[best].running) ||
+		    (it->running == s->items[best].running && it->number < s->items[best].number))
+			best = (ssize_t)i;
+	}
+	return best;
+}
+
+void snapshot_unmark(struct queue_snapshot *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		s->items[i].check = false;
+}
+
 /* ---- text ---- */
 
 static const char *const stop_names[] = { "none", "restart", "last_resort" };

@@ -27,6 +27,7 @@ struct snap_item {
 	int32_t holder_pid;  /* which server holds it: a prompt held by a server that is gone without it being seen
 			      * finished there is owed again to the next one */
 	uint64_t holder_start_ns;
+	bool check;          /* not persisted: a controlled restart's drain asks /history whether it ran */
 	char *prompt_json;   /* JSON object */
 	char *extra_json;    /* JSON object */
 };
@@ -64,6 +65,16 @@ bool snapshot_same(const struct queue_snapshot *s, const struct comfy_queue *q);
 /* Removes the item with this id (a prompt that finished before the stop). true when one was removed. */
 bool snapshot_remove(struct queue_snapshot *s, const char *prompt_id);
 ssize_t snapshot_find(const struct queue_snapshot *s, const char *prompt_id);
+
+/* A controlled restart's drain, once nothing of s runs on the old server any more: marks (check) every item q
+ * does not hold, neither running nor pending. Each was taken out of its queue by oomsentry or ran there since the
+ * save (the worker may take the next prompt before a deletion lands); /history tells which. Returns how many. */
+size_t snapshot_mark_left(struct queue_snapshot *s, const struct comfy_queue *q);
+/* The marked item ComfyUI's worker took first: one running at the save, else the lowest number (the worker takes
+ * the lowest first). Those that ran lead in this order, so the first one /history does not know ends the look:
+ * none after it ran. -1 when none is marked. */
+ssize_t snapshot_next_marked(const struct queue_snapshot *s);
+void snapshot_unmark(struct queue_snapshot *s);
 
 /* JSON text (malloc'd, NUL-terminated) of s: {"version", "stop", "old_pid", "old_start_ns", "taken_ms",
  * "items": [{"prompt_id", "number", "running", "submitted", "prompt": {...}, "extra_data": {...}}]}.
