@@ -500,8 +500,8 @@ int BPF_PROG(handle_mark_victim_pid, int pid)
 
 /* Hot path: fires on nearly every page fault of every process (docs/performance.md has its cost). Untracked: the
  * tgid (bpf_get_current_pid_tgid in the initial pid namespace) and one load from track_filter. Tracked: one hash
- * lookup, one compare of the cached mm, three plain loads of the mm's counters; no helper call until a step is
- * crossed. */
+ * lookup, one compare of the cached mm, three plain loads of the mm's counters (before 6.2: one
+ * bpf_probe_read_kernel of them); no other helper call until a step is crossed. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
