@@ -12,6 +12,7 @@
 #include <syslog.h>
 #include <systemd/sd-journal.h>
 #include "journal.h"
+#include "journal-send.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -79,7 +80,7 @@ void journal_setup(FILE *out, bool json, bool to_journal)
 	if (!to_journal)
 		return;
 	/* sd_journal_send() silently drops records without journald; say it once instead */
-	if (stat("/run/systemd/journal/socket", &st) == 0 && S_ISSOCK(st.st_mode)) {
+	if (stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		rec_journal = true;
 		/* under systemd stdout is the journal too: a second copy of every record would only be noise */
 		if (out && journal_is_stream(fileno(out)))
@@ -266,7 +267,7 @@ int rec_emit(const struct rec *r)
 			snprintf(buf[n], sizeof(buf[n]), "OOMSENTRY_%s=%s", r->fields[i].key, r->fields[i].value);
 		for (int i = 0; i < n; i++)
 			iov[i] = (struct iovec){ .iov_base = buf[i], .iov_len = strlen(buf[i]) };
-		ret = sd_journal_sendv(iov, n);
+		ret = journal_send(iov, n);
 	}
 	if (rec_out) {
 		if (rec_json) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdarg.h>
 #include <string.h>
-#include <systemd/sd-journal.h>
+#include "journal-send.h"
 #include "log.h"
 
 static int max_prio = LOG_INFO;
@@ -30,7 +30,16 @@ static void log_emit(int priority, const char *text)
 	if (log_targets & LOG_TARGET_STDERR)
 		fprintf(stderr, "oomsentry: %s: %s\n", prefix[priority & 7], text);
 	if (log_targets & LOG_TARGET_JOURNAL)
-		sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d", priority, "SYSLOG_IDENTIFIER=oomsentry", NULL);
+	{
+		char m[1100], p[16];
+		struct iovec iov[3] = { { m, 0 }, { p, 0 }, { (char *)"SYSLOG_IDENTIFIER=oomsentry", 27 } };
+
+		iov[0].iov_len = (size_t)snprintf(m, sizeof(m), "MESSAGE=%s", text);
+		if (iov[0].iov_len >= sizeof(m))
+			iov[0].iov_len = sizeof(m) - 1;
+		iov[1].iov_len = (size_t)snprintf(p, sizeof(p), "PRIORITY=%d", priority);
+		journal_send(iov, 3);
+	}
 }
 
 void log_msg(int priority, const char *fmt, ...)

@@ -571,3 +571,41 @@ def test_a_host_name_is_followed_through_its_address(daemon_factory, cgroup_fact
         wait(d, lambda r: r["event"] == "generation" and r.get("prompt_id") in ids, 20, "generations followed")
     finally:
         dns.close()
+
+
+def test_journald_that_does_not_read_does_not_hold_the_loop(daemon_factory, cgroup_factory, sim_factory, tmp_path,
+                                                             monkeypatch):
+    """journald's socket accepts datagrams and nobody reads them (the daemon runs in a mount namespace where
+    /run/systemd/journal/socket is such a socket of this test): once its queue is full (net.unix.max_dgram_qlen)
+    a blocking send would hold the loop for good; every record still reaches standard output at once, and the
+    ones the journal could not take are counted."""
+    import conftest
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = sim_factory(SCENARIO + ["--leak-mb", "0", "--pid-file", pid_file] + outputs_args(tmp_path), cgroup=cg)
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    deaf_path = os.path.join(str(tmp_path), "journal.sock")
+    deaf.bind(deaf_path)
+    wrapper = os.path.join(str(tmp_path), "oomsentry-deaf-journal")
+    with open(wrapper, "w") as f:
+        f.write("#!/bin/sh\nexec unshare -m sh -c 'mkdir -p /run/systemd/journal && touch /run/systemd/journal/socket "
+                "&& mount --bind %s /run/systemd/journal/socket && exec %s \"$@\"' oomsentry \"$@\"\n"
+                % (deaf_path, conftest.BINARY))
+    os.chmod(wrapper, 0o755)
+    monkeypatch.setattr(conftest, "BINARY", wrapper)
+    try:
+        d = daemon_factory("run", ["--url", sim.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--rss-step", "16M", "--journal=yes"] + FAST[:4])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+        since = len(d.records)
+        ids = submit(sim, 2, "journal")
+        done = wait_exactly_once(sim, ids, timeout=60)
+        assert all(done.get(i) == 1 for i in ids), done
+        assert_once_by_content(tmp_path, ids, d)
+        # far more records than journald's queue holds went out meanwhile
+        assert len(d.records) - since > 60, len(d.records) - since
+        assert_events_on_time(d, since, sim.proc.pid)
+        assert "journald did not read" in d.stderr()
+        assert d.proc.poll() is None
+    finally:
+        deaf.close()
