@@ -134,7 +134,13 @@ def test_every_per_instance_series_during_a_prevention(scenario):
 
     # generations: the counter, the last peak and residual agree with the records
     gens = d.find(lambda r: r["event"] == "generation")
-    assert series(final, "oomsentry_generations_total", comfyui="default") == {"success": len(gens)} and len(gens) == 6
+    # a prompt interrupted and requeued is two generations, the first one "interrupted" (the policy may choose that
+    # rung when the machine is loaded)
+    by_status = {}
+    for g in gens:
+        by_status[g["status"]] = by_status.get(g["status"], 0) + 1
+    assert series(final, "oomsentry_generations_total", comfyui="default") == by_status and by_status["success"] == 6
+    assert set(by_status) <= {"success", "interrupted"}, by_status
     assert series(final, "oomsentry_generation_peak_bytes", comfyui="default") == {"": gens[-1]["peak_bytes"]}
     assert series(final, "oomsentry_generation_residual_bytes", comfyui="default") == {"": gens[-1]["residual_bytes"]}
 
