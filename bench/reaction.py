@@ -8,7 +8,7 @@ memory cgroup and grows its memory at a steady rate on request. For every run:
   oomsentry  `oomsentry run` with its defaults (a fresh daemon per run, so that no run inherits another's
              cooldowns or verifications). The reaction is the time from the RSS event that crosses the line (the
              first rss record of the stub whose step puts the cgroup at or above act_usage_fraction of its limit:
-             usage at the start + RSS growth since; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
+             working set at the start (usage less inactive file cache, as oomsentry measures) + RSS growth since; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
              stub received the action (POST /free or /interrupt, or a signal), both CLOCK_MONOTONIC. A negative
              figure would be an action taken before the line, on a forecast. The stub then lets go of what it
              grew, like ComfyUI's /free when idle.
@@ -184,6 +184,18 @@ def vm_rss(pid):
     raise RuntimeError("no VmRSS")
 
 
+def working_set(cg):
+    """What oomsentry calls the cgroup's usage: usage less the inactive file cache, which the kernel reclaims before
+    it kills. Its act_usage_fraction is of this, so the line the bench looks for is too."""
+    usage = cg.usage()
+    key = "inactive_file" if cg.v2 else "total_inactive_file"
+    for row in cg.read("memory.stat").splitlines():
+        k, _, v = row.partition(" ")
+        if k == key:
+            return max(0, usage - int(v))
+    return usage
+
+
 def mem_available_kib():
     for line in open("/proc/meminfo"):
         if line.startswith("MemAvailable:"):
@@ -318,7 +330,7 @@ def main():
                 daemon, dlines = start_daemon()
             http(port, "POST", "/bench/release")
             time.sleep(0.6)  # RSS back down, the daemon's verification and cooldown behind it
-            usage0 = cg.usage()
+            usage0 = working_set(cg)
             line = int(args.act * limit)
             grow_to = limit - 24 * MIB - usage0
             if who == "oomsentry":
@@ -368,6 +380,11 @@ def main():
                     continue
                 react[who].append(t_act - t_ev)
                 steps_before_action.append(later_steps)
+                if later_steps and os.environ.get("REACTION_DEBUG"):
+                    print("oomsentry acted %.1f ms after the crossing step, %d steps later; usage at the start %d MiB, "
+                          "records: %s" % ((t_act - t_ev) / 1e6, later_steps, usage0 >> 20, [
+                              l[:400] for _, l in dlines.since(start_idx)[0]
+                              if '"rss"' in l or '"decision"' in l or '"action"' in l][-8:]))
             else:
                 avail = mem_available_kib()
                 growth_to_line = line - usage0

@@ -370,11 +370,26 @@ def test_pid_file_that_cannot_be_trusted_falls_through(daemon_factory, sim_facto
 
 def test_restart_command_gets_no_fds_no_secrets_and_its_status_is_journaled(daemon_factory, sim_factory, tmp_path):
     sim = sim_factory(["--model-mb", "0", "--steps", "2", "--step-ms", "20"])
-    fds, env = tmp_path / "fds.txt", tmp_path / "env.txt"
-    cmd = "ls /proc/self/fd > %s; env > %s; exit 3" % (fds, env)
-    d = daemon_factory("run", ["--url", sim.url, "--restart", "command", "--restart-command", cmd,
-                               "--restart-every-generations", "1", "--restart-timeout", "3s"],
-                       env={"OOMSENTRY_AUTH_HEADER": "X-Comfy-Token: hunter2-secret"})
+    fds, env, prot = tmp_path / "f", tmp_path / "e", tmp_path / "p"
+    # p: its oom_score_adj, then its nice value (the 19th field of stat)
+    cmd = "cd %s; ls /proc/self/fd > f; env > e; { cat /proc/self/oom_score_adj; cut -d' ' -f19 /proc/self/stat; } " \
+          "> p; exit 3" % tmp_path
+    # the daemon starts with an oom_score_adj of its own (the unit makes it -1000; lowering it needs
+    # CAP_SYS_RESOURCE, which a test machine may not give, so here it is raised: what the command must get is 0
+    # either way); it raises its own priority itself (priority = high)
+    adj_path = "/proc/self/oom_score_adj"
+    adj = open(adj_path).read().strip()
+    with open(adj_path, "w") as f:
+        f.write("300")
+    try:
+        d = daemon_factory("run", ["--url", sim.url, "--restart", "command", "--restart-command", cmd,
+                                   "--restart-every-generations", "1", "--restart-timeout", "3s"],
+                           env={"OOMSENTRY_AUTH_HEADER": "X-Comfy-Token: hunter2-secret"})
+    finally:
+        with open(adj_path, "w") as f:
+            f.write(adj)
+    stat = open("/proc/%d/stat" % d.proc.pid).read()
+    assert stat[stat.rindex(")") + 2:].split()[16] == "-20", "the daemon's nice value"
     sim.wait_all_done(sim.submit(1), timeout=30)
     done = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_command", timeout=30,
                       what="restart command status")
@@ -385,6 +400,8 @@ def test_restart_command_gets_no_fds_no_secrets_and_its_status_is_journaled(daem
     text = env.read_text()
     assert "hunter2-secret" not in text and "OOMSENTRY_" not in text, text
     assert "PATH=" in text
+    # none of the daemon's protections: the kernel may choose what it starts, which runs at the default priority
+    assert prot.read_text().split() == ["0", "0"], prot.read_text()
 
 
 # ---- 5. metrics under slow clients ----
