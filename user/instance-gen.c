@@ -21,6 +21,7 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
+#include "restart.h"
 
 /* ComfyUI stamps with its own time.time(); on this host that is our realtime clock, read a moment apart */
 #define STAMP_SKEW_MS 2000
@@ -545,6 +546,8 @@ void instance_ws_wake(struct instance *in, uint64_t now_ns)
 	if (!igen_take_wake(in))
 		return;
 	instance_keep_awake(in, now_ns);
+	if (in->snap.stop != SNAP_STOP_NONE)
+		restart_queue_changed(in); /* a resubmission round owns the API: it looks instead of the poll */
 	/* a boundary just passed: measure before the HTTP round trip, while the next prompt has not climbed yet,
 	 * so that the trace holds the residual between the two */
 	instance_measure(in);

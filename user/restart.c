@@ -751,6 +751,14 @@ static void note_round_running(struct instance *in, const struct comfy_queue *q)
 	snprintf(in->resubmit_running_id, sizeof(in->resubmit_running_id), "%s", id);
 }
 
+void restart_queue_changed(struct instance *in)
+{
+	/* the poll is off while a round runs, and its looks come every RESUBMIT_LOOK_NS at best (one per /history +
+	 * POST): a prompt that finished on this server meanwhile stayed in the snapshot, and a last resort in that
+	 * gap (x10 pace: 150 ms after the status broadcast) ran it again on the next server */
+	in->resubmit_look_ns = 0;
+}
+
 static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 {
 	struct instance *in = ctx;

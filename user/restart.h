@@ -22,6 +22,9 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 void restart_step(struct instance *in, uint64_t now_ns);
 /* After each /queue reply (no stop under way): the snapshot follows it, persisted when it changed. */
 void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
+/* ComfyUI said its queue changed (a /ws status): a resubmission round under way reads /queue before its next
+ * request. */
+void restart_queue_changed(struct instance *in);
 /* A /queue reply to a poll sent at sent_ns that comes after the last resort began: when the poll was sent before
  * it, the reply is the old server's queue as of then, and the prompts in it that the snapshot lacks (queued after
  * the snapshot's reply, and dying with the server) are owed too. Returns how many were added. */
