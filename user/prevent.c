@@ -584,14 +584,20 @@ struct stopped {
 	uint64_t start_bytes; /* its server's own memory where it started */
 };
 
+/* While a resubmission round has the poll off, the prompt its last look saw running on the server answering now. */
+static bool round_running(const struct instance *in)
+{
+	return in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
+	       in->server_start_ns == in->resubmit_start_ns;
+}
+
 static struct stopped stopped_prompt(const struct instance *in, const struct generation *running)
 {
 	if (running)
 		/* where ComfyUI's stamps put the start, unless a shared cgroup's level is not the server's own */
 		return (struct stopped){ running->prompt_id, in->fresh_id[0] && !strcmp(running->prompt_id, in->fresh_id),
 					 in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes };
-	if (in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
-	    in->server_start_ns == in->resubmit_start_ns)
+	if (round_running(in))
 		return (struct stopped){ in->resubmit_running_id, in->resubmit_running_first && in->resubmit_base_bytes,
 					 in->cgroup_shared ? in->own_low_bytes : in->resubmit_base_bytes };
 	return (struct stopped){ 0 };
@@ -639,8 +645,12 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	/* a prompt that loads a checkpoint mid-way climbs by the checkpoint's size: what its workflow says it loads
 	 * bounds the climb better than the history of generations that did not load it */
 	pi.bound_bytes = MAX(pi.bound_bytes, igen_running_peak_bytes(in));
+	/* a resubmitted prompt running within the round is running for the policy too: the first the fresh server
+	 * runs is a fresh start (sp.fresh), whose last resort keeps to its own deadline, not an idle server's */
+	if (!running && sp.id)
+		pi.busy = true;
 	struct learn_now ln = {
-		.busy = running != NULL,
+		.busy = pi.busy,
 		.running_elapsed_ms = running && now_ns > in->running_started_ns ?
 					      (now_ns - in->running_started_ns) / NSEC_PER_MSEC : 0,
 		.orphan_grace_ms = in->d->cfg->orphan_grace_ms,
