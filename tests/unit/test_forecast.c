@@ -844,6 +844,14 @@ static void test_rate(void **state)
 	forecast_rate_add(&r, 1600000000ULL, 200ULL << 20, 1.0);
 	assert_true(fabs(forecast_rate_get(&r) - 100 * mib) < 1);
 	assert_true(r.avg < 100 * mib && r.avg > 50 * mib);
+	/* a burst: +22 MiB 30 ms after a point is not a 700 MiB/s climb; over the 130 ms to the next point it is
+	 * 170 MiB/s */
+	forecast_rate_init(&r);
+	forecast_rate_add(&r, 1000000000ULL, 500ULL << 20, 1.0);
+	forecast_rate_add(&r, 1030000000ULL, 522ULL << 20, 1.0);
+	assert_true(forecast_rate_get(&r) == 0);
+	forecast_rate_add(&r, 1130000000ULL, 522ULL << 20, 1.0);
+	assert_true(fabs(forecast_rate_get(&r) - 22 * mib / 0.13) < 1);
 	/* falling: no growth */
 	for (int i = 0; i < 10; i++)
 		forecast_rate_add(&r, 2000000000ULL + i * 500000000ULL, (190ULL - i * 10) << 20, 1.0);

@@ -438,7 +438,10 @@ void forecast_rate_add(struct forecast_rate *r, uint64_t now_ns, uint64_t usage_
 		return;
 	}
 	dt = (double)(now_ns - r->last_ns) / 1e9;
-	if (dt < 0.02)
+	/* Memory comes in bursts (a tensor, a step's activations: tens of MiB in a few ms), and near the limit RSS
+	 * events come every few MiB: the rate over a shorter interval is the burst's, not the climb's, and the
+	 * last resort would fire on a generation peaking well below the limit. */
+	if (dt < FORECAST_RATE_MIN_INTERVAL_S)
 		return;
 	inst = ((double)usage_bytes - (double)r->last_bytes) / dt;
 	w = tau_s > 0 && isfinite(tau_s) ? 1.0 - exp(-dt / tau_s) : 1.0;

@@ -119,9 +119,12 @@ struct forecast_rate {
 	double last; /* bytes/s of the newest interval, signed */
 };
 
+/* The shortest interval a rate is measured over. */
+#define FORECAST_RATE_MIN_INTERVAL_S 0.1
+
 void forecast_rate_init(struct forecast_rate *r);
-/* Adds a measurement. Points less than 20 ms after the previous one only move the usage (their rate is noise);
- * a clock that goes backwards restarts the estimate. */
+/* Adds a measurement. Points less than FORECAST_RATE_MIN_INTERVAL_S after the previous one only move the usage
+ * (their rate is an allocation burst's, not the climb's); a clock that goes backwards restarts the estimate. */
 void forecast_rate_add(struct forecast_rate *r, uint64_t now_ns, uint64_t usage_bytes, double tau_s);
 /* The growth to extrapolate (bytes/s, >= 0): max(average, newest), 0 when falling or unknown. */
 double forecast_rate_get(const struct forecast_rate *r);
