@@ -755,6 +755,14 @@ void instance_on_rss(struct instance *in, struct proc *p, uint64_t now_ns)
 	 * crosses the line arrives within 100 ms of the one before at any fast growth, and skipping it left the
 	 * action to the next timer sample (bench/reaction.py: p90 300-400 ms instead of ms) */
 	bool near = in->limit_bytes && (double)in->usage_bytes >= in->pp.warn_usage_fraction * (double)in->limit_bytes;
+	/* a restart whose new server answers is over: end it now rather than at the next timer sample, so that the
+	 * policy (which waits while a restart is under way) sees a resubmitted prompt climb back at once */
+	if (in->rs == RS_STARTING && in->rs_answered) {
+		enum restart_state rs_before = in->rs;
+
+		restart_step(in, now_ns);
+		restart_measured(in, rs_before, now_ns);
+	}
 	if (in->d->mode == MODE_RUN && (near || now_ns - in->last_rss_policy_ns > 100 * NSEC_PER_MSEC)) {
 		in->last_rss_policy_ns = now_ns;
 		update_forecast(in, now_ns);

@@ -730,7 +730,7 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 	if (s->await_proactive) {
 		/* Proactive actions only need to finish; a restart finishes when the server comes back. */
 		if (sig->server_restarted || now >= s->deadline_ns || (s->reported && !s->reported_ok) ||
-		    (sig->ttl_pressure && s->effect_at_ns <= now)) {
+		    sig->ttl_pressure) {
 			s->awaiting = false;
 			ret->outcome.rung = r;
 			ret->outcome.ok = !(s->reported && !s->reported_ok) &&
@@ -780,9 +780,10 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 		}
 	}
 
-	/* Nor does awaiting a restart's (or kill's) verdict: prevent.c asks the policy only once a stop is over, and a
-	 * fresh server climbing back fast may not let usage show the drop that judges it before the next deadline. */
-	if (!judge && !superseded && !is_gentle(r) && sig->ttl_pressure && s->effect_at_ns <= now) {
+	/* Nor does awaiting a restart's (or kill's) verdict: prevent.c asks the policy only once a stop is over (the
+	 * new server answers), and a fresh server climbing back fast may not let usage show the drop that judges it
+	 * before the next deadline; its time to effect may still be the 5 s default, far longer than the stop took. */
+	if (!judge && !superseded && !is_gentle(r) && sig->ttl_pressure) {
 		judge = true;
 		ok = freed >= min_freed;
 	}
