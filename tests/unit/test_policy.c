@@ -1199,9 +1199,9 @@ static void test_time_to_effect_rule(void **state)
 		{ "... not earlier", 0, false,
 		  { .pct = 85, .in = I_RESTART, .grow = 150, .trs_ms = 50, .look_ms = 100, .want = NO,
 		    .expect = E_WARN } },
-		/* the first prompt of a fresh server: 75 ms + 150 ms + the look, 100 ms; 230 MiB at 800 MiB/s = 0.29 s */
+		/* the first prompt of a fresh server: 75 ms + 100 ms + the look, 100 ms; 230 MiB at 850 MiB/s = 0.27 s */
 		{ "a fresh start: the deadline with the daemon's own margin", 0, false,
-		  { .pct = 85, .in = I_BUSY | I_RESTART | I_FRESH, .grow = 800, .trs_ms = 50, .look_ms = 100, .want = RS,
+		  { .pct = 85, .in = I_BUSY | I_RESTART | I_FRESH, .grow = 850, .trs_ms = 50, .look_ms = 100, .want = RS,
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE } },
 		{ "a prompt expected to end after the limit", 0, false,
 		  { .pct = 85, .in = I_BUSY | I_RESTART, .grow = 200, .ends_ms = 1200, .want = RS,
@@ -1448,7 +1448,7 @@ static void test_awaiting_gives_way(void **state)
 }
 
 /* The first prompt of a fresh server: nothing but its own end makes room, so it is not stopped before the last
- * resort's deadline, which has the tighter fresh margin (tte * 1.5 + 150 ms), and interrupt + requeue (which would
+ * resort's deadline, which has the tighter fresh margin (tte * 1.5 + 100 ms), and interrupt + requeue (which would
  * run it again the same way) is not a rung for it. Restart learnt at 100 ms: 300 ms fresh, 1150 ms otherwise. */
 static void test_fresh_start(void **state)
 {
@@ -1464,34 +1464,34 @@ static void test_fresh_start(void **state)
 		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, 1150 },
 		{ "fresh: the same climb is held until the fresh deadline", 0,
 		  { .pct = 91, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = NO,
-		    .expect = E_PRESSURE | E_WARN | E_HELD }, 300 },
+		    .expect = E_PRESSURE | E_WARN | E_HELD }, 250 },
 		/* 98 %: 31 MiB at 200 MiB/s = 0.15 s */
 		{ "fresh: at its deadline the last resort fires", 0,
 		  { .pct = 98, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = RS,
-		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, 300 },
+		    .expect = E_PRESSURE | E_WARN | E_URGENT | E_REQUEUE }, 250 },
 		/* 81 %: 292 MiB at 100 MiB/s = 2.9 s; the node boundary in 1 s */
 		{ "not fresh: an interrupt in time", 0,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART, .grow = 100, .tir_ms = 1000, .trs_ms = 100,
 		    .want = IR, .expect = E_PRESSURE | E_WARN | E_REQUEUE }, 1150 },
 		{ "fresh: no interrupt, it would run the prompt again the same way", 0,
 		  { .pct = 81, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 100, .tir_ms = 1000,
-		    .trs_ms = 100, .want = NO, .expect = E_PRESSURE | E_WARN | E_HELD }, 300 },
+		    .trs_ms = 100, .want = NO, .expect = E_PRESSURE | E_WARN | E_HELD }, 250 },
 		{ "fresh, no last resort: the interrupt is all there is, and still no rung for it", 0,
 		  { .pct = 95, .in = I_BUSY | I_RUN_NOFIT | I_FRESH, .grow = 100, .tir_ms = 1000, .want = NO,
 		    .expect = E_PRESSURE | E_WARN | E_EXHAUSTED }, 0 },
 		/* a resubmission round: the prompt runs, the caller does not follow it as the running generation */
 		{ "fresh, not followed as running: its deadline is the fresh one, not yet here", 0,
 		  { .pct = 91, .in = I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = FM,
-		    .expect = E_PRESSURE | E_WARN }, 300 },
+		    .expect = E_PRESSURE | E_WARN }, 250 },
 		{ "fresh, not followed as running: at the fresh deadline the last resort, nothing held", 0,
 		  { .pct = 98, .in = I_RESTART | I_FRESH, .grow = 200, .trs_ms = 100, .want = RS,
-		    .expect = E_PRESSURE | E_WARN | E_URGENT }, 300 },
+		    .expect = E_PRESSURE | E_WARN | E_URGENT }, 250 },
 		{ "fresh, running not at risk: a restart waits for the boundary as ever", P_NO_FM | P_NO_FA,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_FRESH, .trs_ms = 100, .want = NO,
-		    .expect = E_PRESSURE | E_BOUNDARY }, 300 },
+		    .expect = E_PRESSURE | E_BOUNDARY }, 250 },
 		{ "fresh: a /free for the next prompt still goes (deferred)", 0,
 		  { .pct = 60, .in = I_BUSY | I_NEXT_NOFIT | I_RESTART | I_FRESH, .want = FM,
-		    .expect = E_PRESSURE | E_DEFERRED }, 7650 }, /* restart time not learnt: 5 s * 1.5 + 150 ms */
+		    .expect = E_PRESSURE | E_DEFERRED }, 7600 }, /* restart time not learnt: 5 s * 1.5 + 100 ms */
 		/* restart time unknown: the fresh deadline cannot be computed, it is there at once */
 		{ "fresh with an unknown restart time: the last resort at the warn line", 0,
 		  { .pct = 91, .in = I_BUSY | I_RUN_NOFIT | I_RESTART | I_FRESH, .grow = 200, .trs_ms = TTE_UNKNOWN_MS,

@@ -97,7 +97,7 @@ struct policy_params policy_params_default(void)
 	p.tte_default_ms[POLICY_RUNG_KILL] = 1000;
 	p.tte_margin_fraction = 0.5;
 	p.tte_margin_ms = 1000;
-	p.tte_margin_fresh_ms = 150;
+	p.tte_margin_fresh_ms = 100;
 	p.brake = true;
 	p.restart_at_boundary = true;
 	return p;
