@@ -69,6 +69,14 @@ deps:
 $(OUTPUT) $(OUTPUT)/user $(OUTPUT)/core $(OUTPUT)/san/user $(OUTPUT)/san/core $(OUTPUT)/unit $(OUTPUT)/fuzz:
 	$(Q)mkdir -p $@
 
+# The version is compiled into these objects: they are rebuilt when it changes (a new commit, a dirty tree), not
+# only when their sources do, or the binary names a commit it was not built from. The stamp is rewritten while the
+# Makefile is read (only when the version differs), since .SECONDARY would not remake it as a target.
+VERSION_STAMP := $(OUTPUT)/version.stamp
+$(shell mkdir -p $(OUTPUT) && (echo '$(VERSION)' | cmp -s - $(VERSION_STAMP) || echo '$(VERSION)' > $(VERSION_STAMP)))
+$(OUTPUT)/user/main.o $(OUTPUT)/user/loop.o $(OUTPUT)/user/comfy-client.o \
+$(OUTPUT)/san/user/loop.o $(OUTPUT)/san/user/comfy-client.o: $(VERSION_STAMP)
+
 # Prefer the running kernel's BTF; fall back to the checked-in copy for build hosts without it.
 $(OUTPUT)/vmlinux.h: | $(OUTPUT)
 	$(call msg,GEN,$@)
