@@ -160,6 +160,7 @@ struct instance {
 	enum restart_state rs;
 	bool rs_last_resort;       /* the stop works from the snapshot, without asking the server */
 	uint64_t rs_began_ns;      /* when the last stop began */
+	bool rs_snap_mirror;       /* the last resort's snapshot mirrored the stopped server's queue (no earlier stop's) */
 	uint64_t rs_deadline_ns;   /* STOPPING: escalate to SIGKILL then; STARTING: the server is late */
 	uint64_t rs_giveup_ns;     /* STOPPING: the old server outlived SIGKILL: give up, protect as before */
 	bool rs_killed;            /* SIGKILL + process_mrelease were sent to the old server */

@@ -93,18 +93,26 @@ void restart_snapshot_update(struct instance *in, const struct comfy_queue *q)
 
 int restart_late_queue(struct instance *in, const struct comfy_queue *q, uint64_t sent_ns)
 {
+	size_t left;
 	int n;
 
 	/* a poll sent after the stop began may have reached the next server: only the old one's own answers count */
 	if (in->snap.stop != SNAP_STOP_LAST_RESORT || !in->rs_began_ns || sent_ns >= in->rs_began_ns)
 		return 0;
+	/* and the prompts it no longer had had left its queue before it died: a prompt that finished just before the
+	 * stop is not run again */
+	left = snapshot_drop_left(&in->snap, q, in->rs_snap_mirror, sent_ns);
 	n = snapshot_merge_queue(&in->snap, q);
-	if (n <= 0)
+	if (n <= 0 && !left)
 		return 0;
 	snap_persist(in);
-	log_notice("instance %s: %d prompts queued just before the last resort, seen in a /queue reply that came after "
-		   "it, are owed to the next server too", in->ic->name, n);
-	return n;
+	if (left)
+		log_notice("instance %s: %zu prompts had left the queue (finished) before the last resort, as a /queue reply "
+			   "that came after it says: not owed again", in->ic->name, left);
+	if (n > 0)
+		log_notice("instance %s: %d prompts queued just before the last resort, seen in a /queue reply that came "
+			   "after it, are owed to the next server too", in->ic->name, n);
+	return MAX(n, 0);
 }
 
 void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,
@@ -121,7 +129,7 @@ void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char
 	/* the interrupted run it replaces ended there: owing both would run the prompt twice */
 	if (replaces && strcmp(replaces, prompt_id))
 		snapshot_remove(&in->snap, replaces);
-	if (snapshot_add_next(&in->snap, &it) < 0)
+	if (snapshot_add_next(&in->snap, &it, now_mono_ns()) < 0)
 		return;
 	/* while a stop's prompts are owed, this server holds the new one: should it be stopped before the prompt is
 	 * seen finished, it is owed again */
@@ -523,6 +531,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 	/* the last resort asks the server nothing: the snapshot of the last /queue reply is the queue (while prompts
 	 * are still owed from an earlier stop, the snapshot is that stop's, kept up to date by every /queue of the
 	 * server resubmitted to: what it holds is owed again once it is stopped) */
+	in->rs_snap_mirror = in->snap.stop == SNAP_STOP_NONE;
 	if (in->snap.stop == SNAP_STOP_NONE)
 		in->snap.stop = SNAP_STOP_LAST_RESORT;
 	/* a daemon restarted meanwhile must finish the stop of this server, not of the one before */

@@ -27,7 +27,8 @@ void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
 void restart_queue_changed(struct instance *in);
 /* A /queue reply to a poll sent at sent_ns that comes after the last resort began: when the poll was sent before
  * it, the reply is the old server's queue as of then, and the prompts in it that the snapshot lacks (queued after
- * the snapshot's reply, and dying with the server) are owed too. Returns how many were added. */
+ * the snapshot's reply, and dying with the server) are owed too, while those of the snapshot it no longer has
+ * (finished just before the stop) are not (snapshot_drop_left). Returns how many were added. */
 int restart_late_queue(struct instance *in, const struct comfy_queue *q, uint64_t sent_ns);
 /* A prompt the daemon itself queued at the front (a requeue, under a new id replacing the interrupted one's) is in
  * the snapshot from ComfyUI's acceptance on, not from the next /queue: a last resort in between would lose it. */

@@ -119,14 +119,14 @@ static void test_add_next(void **state)
 
 	(void)state;
 	snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", "requeued");
-	assert_int_equal(snapshot_add_next(&s, &it), 1);
+	assert_int_equal(snapshot_add_next(&s, &it, 5), 1);
 	assert_int_equal(s.n, 1);
 	assert_false(s.items[0].running);
 	snapshot_free(&s);
 
 	make_queue(&q, ids, 3, 1);
 	assert_int_equal(snapshot_set_queue(&s, &q), 0);
-	assert_int_equal(snapshot_add_next(&s, &it), 1);
+	assert_int_equal(snapshot_add_next(&s, &it, 5), 1);
 	assert_int_equal(s.n, 4);
 	assert_string_equal(s.items[0].prompt_id, "run-a");
 	assert_string_equal(s.items[1].prompt_id, "requeued");
@@ -136,10 +136,45 @@ static void test_add_next(void **state)
 	assert_string_equal(s.items[2].prompt_id, "p-1");
 	assert_string_equal(s.items[3].prompt_id, "p-2");
 	/* held already: nothing moves */
-	assert_int_equal(snapshot_add_next(&s, &it), 0);
+	assert_int_equal(snapshot_add_next(&s, &it, 5), 0);
 	assert_int_equal(s.n, 4);
 	comfy_queue_free(&q);
 	snapshot_free(&s);
+}
+
+/* The stopped server's last /queue reply, read after the last resort: what it no longer had had finished. */
+static void test_drop_left(void **state)
+{
+	const char *before[] = { "run-a", "p-1", "p-2" }, *late[] = { "p-1", "p-2", "p-new" };
+	struct comfy_queue_item it = { .number = -1, .prompt_json = "{}", .extra_data_json = "{}" };
+	struct queue_snapshot s = { 0 };
+	struct comfy_queue q1, q2;
+
+	(void)state;
+	make_queue(&q1, before, 3, 1);
+	make_queue(&q2, late, 3, 1); /* run-a finished, p-1 runs, p-new was POSTed */
+	/* a mirror: run-a left the queue before the stop; a requeue the daemon made after the request was sent stays */
+	assert_int_equal(snapshot_set_queue(&s, &q1), 0);
+	snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", "requeued-late");
+	assert_int_equal(snapshot_add_next(&s, &it, 200), 1);
+	snprintf(it.prompt_id, sizeof(it.prompt_id), "%s", "requeued-early");
+	assert_int_equal(snapshot_add_next(&s, &it, 50), 1);
+	assert_int_equal(snapshot_drop_left(&s, &q2, true, 100), 2);
+	assert_int_equal(snapshot_find(&s, "run-a"), -1);
+	assert_int_equal(snapshot_find(&s, "requeued-early"), -1);
+	assert_true(snapshot_find(&s, "requeued-late") >= 0);
+	assert_true(snapshot_find(&s, "p-1") >= 0);
+	assert_true(snapshot_find(&s, "p-2") >= 0);
+	assert_int_equal(snapshot_drop_left(&s, &q2, true, 100), 0);
+	snapshot_free(&s);
+	/* owed from an earlier stop: a resubmission may have been taken after the reply was made, nothing is judged */
+	assert_int_equal(snapshot_set_queue(&s, &q1), 0);
+	snapshot_held(&s, 0, 42, 4242);
+	assert_int_equal(snapshot_drop_left(&s, &q2, false, 100), 0);
+	assert_int_equal(s.n, 3);
+	snapshot_free(&s);
+	comfy_queue_free(&q1);
+	comfy_queue_free(&q2);
 }
 
 static void test_text_round_trip(void **state)
@@ -448,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_no_cap),
 		cmocka_unit_test(test_merge),
 		cmocka_unit_test(test_add_next),
+		cmocka_unit_test(test_drop_left),
 		cmocka_unit_test(test_text_round_trip),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_reconcile_table),

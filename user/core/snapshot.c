@@ -142,7 +142,7 @@ bool snapshot_remove(struct queue_snapshot *s, const char *prompt_id)
 	return true;
 }
 
-int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi)
+int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi, uint64_t now_ns)
 {
 	size_t at = 0;
 	int r;
@@ -161,11 +161,10 @@ int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *q
 		memset(&s->items[s->n], 0, sizeof(s->items[0]));
 		return r;
 	}
+	s->items[at].added_ns = now_ns;
 	s->n++;
 	return 1;
 }
-
-/* ---- the drain of a controlled restart ---- */
 
 static bool queue_holds(const struct comfy_queue *q, const char *prompt_id)
 {
@@ -177,6 +176,27 @@ static bool queue_holds(const struct comfy_queue *q, const char *prompt_id)
 			return true;
 	return false;
 }
+
+size_t snapshot_drop_left(struct queue_snapshot *s, const struct comfy_queue *q, bool mirror, uint64_t sent_ns)
+{
+	size_t i = 0, dropped = 0;
+
+	while (i < s->n) {
+		const struct snap_item *it = &s->items[i];
+		/* a prompt resubmitted to it is not judged: its POST may have been taken after this reply was made */
+		bool was_there = mirror && !it->submitted;
+
+		if (was_there && !(it->added_ns && it->added_ns >= sent_ns) && !queue_holds(q, it->prompt_id)) {
+			snapshot_remove(s, it->prompt_id);
+			dropped++;
+		} else {
+			i++;
+		}
+	}
+	return dropped;
+}
+
+/* ---- the drain of a controlled restart ---- */
 
 size_t snapshot_mark_left(struct queue_snapshot *s, const struct comfy_queue *q)
 {

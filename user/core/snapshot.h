@@ -30,6 +30,8 @@ struct snap_item {
 	bool check;          /* not persisted: a controlled restart's drain asks /history whether it ran */
 	char *prompt_json;   /* JSON object */
 	char *extra_json;    /* JSON object */
+	uint64_t added_ns;   /* CLOCK_MONOTONIC when the daemon queued it itself (snapshot_add_next); 0 when it came
+			      * from a /queue reply (not persisted) */
 };
 
 /* Why the snapshot must outlive the server it was taken from. */
@@ -59,7 +61,14 @@ int snapshot_merge_queue(struct queue_snapshot *s, const struct comfy_queue *q);
 /* Puts qi first among the pending items (after any running one) unless s holds its id: a prompt the daemon itself
  * queued at the front (a requeue) is owed from the moment ComfyUI accepted it, not from the next /queue.
  * 1 added, 0 already held, -ENOMEM (s unchanged). */
-int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi);
+int snapshot_add_next(struct queue_snapshot *s, const struct comfy_queue_item *qi, uint64_t now_ns);
+/* A /queue reply the stopped server sent before it died (asked before the stop, read after it) is its last word:
+ * when the snapshot mirrored its queue as the stop began (mirror), a prompt the snapshot had from its earlier
+ * replies and absent from this one left the queue before the stop (finished, or deleted by a client) and is not
+ * owed again. Prompts the daemon queued itself after the request was sent (added_ns >= sent_ns) and prompts owed
+ * from an earlier stop (their resubmission may have been taken after the reply was made) stay. Returns how many
+ * left. */
+size_t snapshot_drop_left(struct queue_snapshot *s, const struct comfy_queue *q, bool mirror, uint64_t sent_ns);
 /* q holds exactly s's prompt ids, in the same order (nothing worth writing again). */
 bool snapshot_same(const struct queue_snapshot *s, const struct comfy_queue *q);
 /* Removes the item with this id (a prompt that finished before the stop). true when one was removed. */
