@@ -74,7 +74,7 @@ void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force)
 	in->learn_dirty = false;
 	in->learn_saved_ns = now_ns;
 	in->learn.models = in->la_costs;
-	r = learn_store_save(in->learn_path, &in->learn);
+	r = learn_store_save_async(in->learn_path, &in->learn);
 	if (r < 0) {
 		/* said once: learning goes on in memory */
 		log_warn("instance %s: cannot keep what it learnt in %s (%s); it is kept in memory only", in->ic->name,

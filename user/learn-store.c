@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "common.h"
 #include "learn-store.h"
+#include "statefile.h"
 #include "procfs-read.h"
 
 /* learn_format() of a full table: 9 averages and 64 model lines of at most ~200 bytes. */
@@ -78,6 +79,29 @@ static int mkdir_parents(const char *dir)
 	if (mkdir(tmp, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	return 0;
+}
+
+int learn_store_save_async(const char *path, const struct learn_stats *l)
+{
+	_cleanup_free_ char *text = NULL;
+	char dir[PATH_MAX];
+	const char *slash;
+	int n;
+
+	if (!path || !l)
+		return -EINVAL;
+	slash = strrchr(path, '/');
+	if (!slash || slash == path || !slash[1] || (size_t)(slash - path) >= sizeof(dir))
+		return -EINVAL;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	text = malloc(LEARN_FILE_MAX);
+	if (!text)
+		return -ENOMEM;
+	n = learn_format(l, text, LEARN_FILE_MAX);
+	if (n < 0)
+		return n;
+	return statefile_write_async(dir, slash + 1, text);
 }
 
 int learn_store_save(const char *path, const struct learn_stats *l)

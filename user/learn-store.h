@@ -16,5 +16,7 @@ int learn_store_path(const char *state_dir, const char *instance, const char *ur
 int learn_store_load(const char *path, struct learn_stats *ret);
 /* Creates the directory (0700) when missing. 0 or negative errno. */
 int learn_store_save(const char *path, const struct learn_stats *l);
+/* The same content, written by statefile's writer thread (the event loop never waits for the disk). */
+int learn_store_save_async(const char *path, const struct learn_stats *l);
 
 #endif

@@ -39,6 +39,7 @@
 #include "comfy-ws.h"
 #include "unitjob.h"
 #include "localconn.h"
+#include "statefile.h"
 
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL, TAG_BUS, TAG_CONN,
@@ -1202,6 +1203,8 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	emit_daemon_record(d.reload ? "reloading" : "stopped", d.reload ? "oomsentry restarts with the new configuration" :
 									 "oomsentry stopped");
 	daemon_free(&d);
+	/* the state files queued to the writer thread are on disk before this image exits or re-executes */
+	statefile_flush();
 	instlock_release(locks);
 	if (r == 0 && d.reload) {
 		/* the signals stay blocked across execv: a SIGTERM that arrives before the new image has its signalfd

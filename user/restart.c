@@ -61,8 +61,11 @@ static int snap_persist(struct instance *in)
 		return -ENOENT;
 	snap_name(in, name, sizeof(name));
 	r = snapshot_format(&in->snap, &text);
+	/* queued to the writer thread: a stop must not wait seconds for a busy disk (statefile.h) */
 	if (r >= 0)
-		r = statefile_write(in->d->cfg->state_dir, name, text);
+		r = statefile_write_async(in->d->cfg->state_dir, name, text);
+	if (r >= 0)
+		r = statefile_async_error(); /* an earlier queued write that failed */
 	in->snap_dirty = r < 0;
 	if (r < 0)
 		log_warn_errno(r, "instance %s: cannot write the queue snapshot under %s", in->ic->name, in->d->cfg->state_dir);

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,4 +136,140 @@ int statefile_remove(const char *dir, const char *name)
 		return -errno;
 	sync_dir(dir);
 	return 0;
+}
+
+/* ---- writes off the event loop ----
+ *
+ * An fsync on ext4 (data=ordered) commits the journal, which first writes out every other file's dirty data: with
+ * a busy disk (images being saved, a VM image) it takes seconds, and a loop that waits for it handles no RSS event
+ * and finds no restarted server meanwhile. One worker thread does the writes; the loop only queues them. A write
+ * queued for a file whose previous write has not started replaces it: what the file must hold is the latest. */
+
+struct job {
+	char *dir, *name, *text;
+	struct job *next;
+};
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static struct job *head, *tail;
+static bool started, busy;
+static int last_err;
+
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	free(j->dir);
+	free(j->name);
+	free(j->text);
+	free(j);
+}
+
+static void *worker(void *arg)
+{
+	sigset_t all;
+
+	(void)arg;
+	/* signals are the loop's (signalfd): none may land on this thread */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		struct job *j;
+		int r;
+
+		pthread_mutex_lock(&mu);
+		while (!head)
+			pthread_cond_wait(&cv, &mu);
+		j = head;
+		head = j->next;
+		if (!head)
+			tail = NULL;
+		busy = true;
+		pthread_mutex_unlock(&mu);
+		r = statefile_write(j->dir, j->name, j->text);
+		job_free(j);
+		pthread_mutex_lock(&mu);
+		busy = false;
+		if (r < 0)
+			last_err = r;
+		pthread_cond_broadcast(&cv);
+		pthread_mutex_unlock(&mu);
+	}
+	return NULL;
+}
+
+int statefile_write_async(const char *dir, const char *name, const char *text)
+{
+	struct job *j;
+	char *copy = strdup(text);
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&mu);
+	for (j = head; j; j = j->next)
+		if (!strcmp(j->dir, dir) && !strcmp(j->name, name)) {
+			free(j->text);
+			j->text = copy;
+			pthread_mutex_unlock(&mu);
+			return 0;
+		}
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->dir = strdup(dir);
+		j->name = strdup(name);
+		j->text = copy;
+		copy = NULL;
+	}
+	if (!j || !j->dir || !j->name) {
+		job_free(j);
+		r = -ENOMEM;
+		goto out;
+	}
+	if (!started) {
+		pthread_t t;
+		pthread_attr_t a;
+
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		r = -pthread_create(&t, &a, worker, NULL);
+		pthread_attr_destroy(&a);
+		if (r < 0) {
+			job_free(j);
+			goto out;
+		}
+		started = true;
+	}
+	if (tail)
+		tail->next = j;
+	else
+		head = j;
+	tail = j;
+	pthread_cond_broadcast(&cv);
+out:
+	pthread_mutex_unlock(&mu);
+	free(copy);
+	if (r < 0) /* no worker: the write is done here, late rather than never */
+		return statefile_write(dir, name, text);
+	return 0;
+}
+
+int statefile_async_error(void)
+{
+	int r;
+
+	pthread_mutex_lock(&mu);
+	r = last_err;
+	last_err = 0;
+	pthread_mutex_unlock(&mu);
+	return r;
+}
+
+void statefile_flush(void)
+{
+	pthread_mutex_lock(&mu);
+	while (head || busy)
+		pthread_cond_wait(&cv, &mu);
+	pthread_mutex_unlock(&mu);
 }

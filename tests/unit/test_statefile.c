@@ -46,10 +46,49 @@ static void test_statefile(void **state)
 	}
 }
 
+/* Writes queued to the writer thread: in order, the newest text of a file wins, all on disk after the flush;
+ * a write that cannot be done is reported once. */
+static void test_async(void **state)
+{
+	char dir[] = "/tmp/oomsentry-unit-XXXXXX", *text, name[32], cmd[300];
+	size_t len;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(statefile_async_error(), 0);
+	for (int i = 0; i < 200; i++) {
+		char body[32];
+
+		snprintf(name, sizeof(name), "f%d.json", i % 7);
+		snprintf(body, sizeof(body), "text %d", i);
+		assert_int_equal(statefile_write_async(dir, name, body), 0);
+	}
+	statefile_flush();
+	for (int k = 0; k < 7; k++) {
+		char want[32];
+		int last = 199 - ((199 - k) % 7);
+
+		snprintf(name, sizeof(name), "f%d.json", k);
+		snprintf(want, sizeof(want), "text %d", last);
+		assert_int_equal(statefile_read(dir, name, 100, &text, &len), 0);
+		assert_string_equal(text, want);
+		free(text);
+	}
+	assert_int_equal(statefile_async_error(), 0);
+	/* a directory that cannot be made: the error comes back once */
+	assert_int_equal(statefile_write_async("/proc/oomsentry-unit-no", "x.json", "x"), 0);
+	statefile_flush();
+	assert_true(statefile_async_error() < 0);
+	assert_int_equal(statefile_async_error(), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_statefile),
+		cmocka_unit_test(test_async),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
