@@ -203,14 +203,20 @@ void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_h
 	/* the measurement of this very poll counts: it may be the first after the working set was dropped */
 	r = memtrace_window(in->trace, start_ns, end_ns, MAX(now_ns, now_mono_ns()), &w);
 	if (r == -ENODATA) {
-		/* the trace begins after its start (the daemon started during it): the stamps still give its
-		 * time, the live measurements its memory */
+		/* the trace begins after its start (the daemon started during it, or slept without timers when it
+		 * was queued): the stamps still give its time, the live measurements its start level, and the trace
+		 * what came after. The live end level is not used: it was read at the poll after the /history round
+		 * trip, when the next prompt may have loaded its models already */
 		const struct generation *g = gen_find(&in->gens, prompt_id);
-		if (g)
+		if (g && w.start_unmeasured) {
+			uint64_t start = MIN(g->usage_start_bytes, w.usage_start_bytes);
+			r = gen_set_window(&in->gens, prompt_id, start_ns, end_ns, start, MAX(w.peak_bytes, start),
+					   w.usage_end_bytes, w.residual_bytes);
+		} else if (g) {
 			gen_set_window(&in->gens, prompt_id, start_ns, end_ns, g->usage_start_bytes, g->peak_bytes,
 				       g->usage_end_bytes, g->residual_bytes);
-	}
-	if (r == 0)
+		}
+	} else if (r == 0)
 		r = gen_set_window(&in->gens, prompt_id, start_ns, end_ns, w.usage_start_bytes, w.peak_bytes,
 				   w.usage_end_bytes, w.residual_bytes);
 	if (r < 0) {
@@ -400,10 +406,14 @@ void igen_ended(struct instance *in, const struct generation *g)
 	if (!in->la_running_valid || !g)
 		return;
 	if (g->status == GEN_SUCCESS && g->has_residual) {
+		/* a /free that waited for it unloads its models when it ends, while its residual is measured: what it
+		 * left then says nothing of what they cost */
+		bool unloaded = in->free_pending_prompt[0] && !strcmp(in->free_pending_prompt, g->prompt_id);
+
 		leak = in->fc_valid && in->fc.leak_suspected ? in->fc.leak_bytes_per_gen : 0;
 		/* kept with the rest of what the instance learnt, across restarts of the server and the daemon */
-		if (la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before, g->growth_bytes, leak,
-					in->gens.total) > 0)
+		if (!unloaded && la_learn_generation(&in->la_costs, &in->la_running, &in->la_loaded_before,
+						     g->growth_bytes, leak, in->gens.total) > 0)
 			instance_learnt(in);
 		/* its own working set: what it climbed above its start, less the models it loaded */
 		load = la_load_bytes(&in->la_costs, &in->la_running, &in->la_loaded_before, NULL);
@@ -475,13 +485,13 @@ static void report_lookahead(struct instance *in, const struct la_prompt *next)
 	rec_emit(&r);
 }
 
-void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns)
+void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns, uint64_t usage_bytes)
 {
 	const struct comfy_queue_item *it = next_pending(q);
-	const struct generation *running = gen_running(&in->gens);
+	const struct generation *running = gen_running(&in->gens), *last = gen_last(&in->gens);
 	const struct la_prompt *next;
 	struct la_loaded loaded = in->la_loaded;
-	uint64_t base = in->usage_bytes;
+	uint64_t base = usage_bytes;
 
 	(void)now_ns;
 	in->n_seen_pending = 0;
@@ -516,6 +526,12 @@ void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t 
 		la_loaded_add_prompt(&loaded, &in->la_running);
 	} else if (running) {
 		return; /* what the running prompt holds is not known */
+	} else if (last && last->status != GEN_RUNNING && last->has_residual && last->epoch == in->gens.epoch &&
+		   last->residual_bytes < base) {
+		/* nothing ran when /queue answered, but ComfyUI takes the next prompt at once: a measurement after
+		 * the reply may hold its first load already, and that load is what is being forecast. Between two
+		 * prompts the level is what the last one left */
+		base = last->residual_bytes;
 	}
 	if (la_forecast_next(&in->la_costs, &loaded, next, base, in->limit_bytes, in->la_excess_bytes,
 			     in->la_excess_pixels, in->fcp.margin, &in->la_fc) < 0)

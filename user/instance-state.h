@@ -196,6 +196,7 @@ struct instance {
 	uint64_t pending_now_ns;
 	int pending_change;           /* enum queue_change of pending_q, while the unseen prompts are looked up */
 	uint64_t pending_usage_bytes; /* the measurement taken with pending_q */
+	uint64_t pending_residual_bytes; /* what the prompt that left the running slot left, as of pending_q */
 	struct unseen_lookup *unseen; /* /history lookups of prompts that ran between two polls, under way */
 	struct incident *incident;
 	/* orphans */
@@ -288,7 +289,7 @@ void igen_started(struct instance *in, const struct comfy_queue_item *it);
 /* A generation was recorded: learn the load cost of the models it brought in. */
 void igen_ended(struct instance *in, const struct generation *g);
 /* Every poll: remember the pending prompts, forecast the next one against the loaded models. */
-void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns);
+void igen_queue_seen(struct instance *in, const struct comfy_queue *q, uint64_t now_ns, uint64_t usage_bytes);
 /* Models were dropped (a /free took effect, the server restarted). */
 void igen_models_unloaded(struct instance *in);
 /* The server answers /queue again after a restart or an outage: follow its websocket at once. */

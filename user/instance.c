@@ -291,14 +291,16 @@ static void emit_forecast(struct instance *in, uint64_t now_ns)
 	rec_emit(&r);
 }
 
-/* h: the prompt's /history entry (found false when it could not be read) */
+/* h: the prompt's /history entry (found false when it could not be read); residual_bytes: what it left as of the
+ * /queue reply that showed it gone (measurements since, during the /history round trip, may hold the next
+ * prompt's first load) */
 static void generation_ended(struct instance *in, const char *prompt_id, const struct comfy_history_item *hp,
-			     uint64_t now_ns)
+			     uint64_t now_ns, uint64_t residual_bytes)
 {
 	struct comfy_history_item h = *hp;
 	enum gen_status st = instance_history_status(&h);
 
-	if (gen_end(&in->gens, prompt_id, st, now_ns, usage_levels_residual_bytes(&in->lv, in->usage_bytes)) < 0)
+	if (gen_end(&in->gens, prompt_id, st, now_ns, residual_bytes) < 0)
 		return;
 	/* the poll saw it end late (and maybe start late): ComfyUI's stamps say when it really ran */
 	igen_exact(in, prompt_id, &h, now_ns);
@@ -435,8 +437,9 @@ static void unseen_done(struct instance *in)
 }
 
 /* The rest of a poll, once the /history entry of a prompt that left the running slot is known (h; found false when
- * none left or it could not be read). Owns q. */
-static void poll_apply(struct instance *in, struct comfy_queue *q, const struct comfy_history_item *h, uint64_t now_ns)
+ * none left or it could not be read). Owns q. usage_bytes and residual_bytes: the levels as of q's reply. */
+static void poll_apply(struct instance *in, struct comfy_queue *q, const struct comfy_history_item *h, uint64_t now_ns,
+		       uint64_t usage_bytes, uint64_t residual_bytes)
 {
 	const char *running_id = q->n_running ? q->running[0].prompt_id : "";
 	enum queue_change change = queue_running_change(in->running.prompt_id, running_id);
@@ -444,7 +447,7 @@ static void poll_apply(struct instance *in, struct comfy_queue *q, const struct 
 
 	snprintf(ended, sizeof(ended), "%s", queue_change_ended(change) ? in->running.prompt_id : "");
 	if (queue_change_ended(change)) {
-		generation_ended(in, in->running.prompt_id, h, now_ns);
+		generation_ended(in, in->running.prompt_id, h, now_ns, residual_bytes);
 		saved_prompt_clear(&in->running);
 	}
 	/* short prompts may have come and gone since the last poll, unless the same one ran all along: their /history
@@ -454,11 +457,11 @@ static void poll_apply(struct instance *in, struct comfy_queue *q, const struct 
 		in->pending_now_ns = now_ns;
 		in->pending_change = (int)change;
 		/* the level as of this reply: the prompt running now climbs while the lookups run */
-		in->pending_usage_bytes = in->usage_bytes;
+		in->pending_usage_bytes = usage_bytes;
 		in->poll_busy = true;
 		return;
 	}
-	poll_finish(in, q, change, now_ns, in->usage_bytes);
+	poll_finish(in, q, change, now_ns, usage_bytes);
 }
 
 /* usage_bytes: the measurement that goes with q (taken when it came) */
@@ -477,7 +480,7 @@ static void poll_finish(struct instance *in, struct comfy_queue *q, enum queue_c
 		usage_levels_prompt_started(&in->lv, usage_bytes);
 		in->running_started_ns = now_ns;
 	}
-	igen_queue_seen(in, q, now_ns);
+	igen_queue_seen(in, q, now_ns, usage_bytes);
 	usage_levels_polled(&in->lv, usage_bytes);
 	/* an interrupted prompt goes back once the worker has let go of it, unless it is queued already */
 	if (in->requeue_pending && queue_has(q, in->requeue.prompt_id) && strcmp(running_id, in->requeue.prompt_id)) {
@@ -501,7 +504,7 @@ static void poll_history_done(struct comfy_client *c, int r, void *ctx)
 	in->poll_busy = false;
 	if (comfy_take_history_item(c, r, in->running.prompt_id, &h) < 0)
 		h.found = false;
-	poll_apply(in, &q, &h, in->pending_now_ns);
+	poll_apply(in, &q, &h, in->pending_now_ns, in->pending_usage_bytes, in->pending_residual_bytes);
 }
 
 static void poll_done(struct comfy_client *c, int r, void *ctx)
@@ -543,12 +546,14 @@ static void poll_done(struct comfy_client *c, int r, void *ctx)
 	    comfy_start_history_item(c, in->running.prompt_id, poll_history_done, in) == 0) {
 		in->pending_q = q;
 		in->pending_now_ns = now_ns;
+		in->pending_usage_bytes = in->usage_bytes;
+		in->pending_residual_bytes = usage_levels_residual_bytes(&in->lv, in->usage_bytes);
 		in->poll_busy = true;
 		return;
 	}
 	{
 		struct comfy_history_item none = { .found = false };
-		poll_apply(in, &q, &none, now_ns);
+		poll_apply(in, &q, &none, now_ns, in->usage_bytes, usage_levels_residual_bytes(&in->lv, in->usage_bytes));
 	}
 }
 

@@ -81,8 +81,16 @@ static void test_window_edges(void **state)
 		{ 200, 350, 650, 0, 800, 900, 900, 550, true, 1 },
 		/* nothing after the end yet: the end level, not settled */
 		{ 550, 650, 700, 0, 550, 700, 700, 700, false, 1 },
-		/* the trace does not reach back */
-		{ 50, 150, 200, -ENODATA, 0, 0, 0, 0, false, 0 },
+		/* released before the end stamp: the end level below the peak is a residual already, and a later
+		 * climb does not replace it; a lower level after the end still does */
+		{ 150, 450, 450, 0, 500, 900, 600, 600, true, 3 },
+		{ 150, 450, 600, 0, 500, 900, 600, 550, true, 3 },
+		{ 150, 450, 650, 0, 500, 900, 600, 550, true, 3 },
+		/* the trace begins inside the window: its first point stands for the start, the rest is measured */
+		{ 50, 150, 200, -ENODATA, 500, 500, 500, 800, true, 0 },
+		{ 50, 450, 650, -ENODATA, 500, 900, 600, 550, true, 3 },
+		/* the trace does not reach back to the end either */
+		{ 20, 50, 200, -ENODATA, 0, 0, 0, 0, false, 0 },
 		{ 300, 200, 400, -EINVAL, 0, 0, 0, 0, false, 0 },
 	};
 	struct memtrace *mt = trace_of(p, ARRAY_SIZE(p));
@@ -104,6 +112,44 @@ static void test_window_edges(void **state)
 	assert_int_equal(memtrace_window(NULL, 0, 1, 1, &(struct gen_window){ 0 }), -EINVAL);
 	assert_int_equal(memtrace_window(mt, 0, 1, 1, NULL), -EINVAL);
 	free(mt);
+}
+
+/* ComfyUI frees the sampler's working set when the sampler node returns, before SaveImage and the end stamp, and
+ * takes the next prompt at once: its checkpoint load may be the first measurement after the end (a loaded
+ * machine, the /ws wake late). The residual is the level after the release, not the next prompt's climb; and
+ * with the trace beginning after the start (the daemon idle without timers when the prompt came), the same. */
+static void test_released_before_the_end_stamp(void **state)
+{
+	static const struct pt p[] = {
+		{ 1000, 18 },                            /* idle */
+		{ 1100, 82 }, { 1300, 318 },             /* checkpoint a loaded */
+		{ 1800, 418 }, { 2300, 518 },            /* the sampler's working set */
+		{ 2390, 454 }, { 2395, 390 }, { 2396, 318 }, /* released in steps, then measured, before the end */
+		{ 2420, 382 }, { 2500, 446 }, { 2700, 618 }, /* after the end: checkpoint b loading */
+	};
+	struct memtrace *mt = trace_of(p, ARRAY_SIZE(p));
+	struct memtrace *late = trace_of(p + 1, ARRAY_SIZE(p) - 1);
+	struct gen_window w;
+
+	(void)state;
+	assert_int_equal(memtrace_window(mt, MS(1050), MS(2400), MS(2700), &w), 0);
+	assert_int_equal(w.usage_start_bytes, MIB(18));
+	assert_int_equal(w.peak_bytes, MIB(518));
+	assert_int_equal(w.usage_end_bytes, MIB(318));
+	assert_int_equal(w.residual_bytes, MIB(318));
+	assert_true(w.residual_settled);
+	assert_false(w.start_unmeasured);
+	/* a release after the end stamp (the end level is the peak) settles after it, as before */
+	assert_int_equal(memtrace_window(mt, MS(1050), MS(2300), MS(2420), &w), 0);
+	assert_int_equal(w.usage_end_bytes, MIB(518));
+	assert_int_equal(w.residual_bytes, MIB(318));
+	assert_int_equal(memtrace_window(late, MS(1050), MS(2400), MS(2700), &w), -ENODATA);
+	assert_true(w.start_unmeasured);
+	assert_int_equal(w.usage_start_bytes, MIB(82));
+	assert_int_equal(w.peak_bytes, MIB(518));
+	assert_int_equal(w.residual_bytes, MIB(318));
+	free(mt);
+	free(late);
 }
 
 static void test_ring(void **state)
@@ -181,6 +227,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ten_short_generations),
 		cmocka_unit_test(test_window_edges),
+		cmocka_unit_test(test_released_before_the_end_stamp),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_wall_to_mono),
 	};

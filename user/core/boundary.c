@@ -77,6 +77,7 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 {
 	struct gen_window w = { 0 };
 	long i0, i1, n;
+	int r = 0;
 
 	if (!ret)
 		return -EINVAL;
@@ -85,14 +86,21 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 		return -EINVAL;
 	n = (long)memtrace_count(mt);
 	i0 = last_at_or_before(mt, start_ns);
-	if (i0 < 0)
-		return -ENODATA;
+	if (i0 < 0) {
+		/* the trace begins inside the window (the daemon was idle, without timers, when the prompt began):
+		 * what it holds from its first point still measures the peak, the end and what was left */
+		if (!n || at(mt, 0)->ts_ns > end_ns)
+			return -ENODATA;
+		i0 = 0;
+		w.start_unmeasured = true;
+		r = -ENODATA;
+	}
 	i1 = last_at_or_before(mt, end_ns);
 	w.usage_start_bytes = at(mt, (size_t)i0)->bytes;
 	/* RSS step events report a drop in steps: the last one before the start may be half-way down from the
 	 * previous generation's release, and the first measurement inside the window shows where it ended; a climb
 	 * of this generation only makes that one higher */
-	if (i0 + 1 <= i1)
+	if (i0 + 1 <= i1 && !w.start_unmeasured)
 		w.usage_start_bytes = MIN(w.usage_start_bytes, at(mt, (size_t)i0 + 1)->bytes);
 	w.peak_bytes = w.usage_start_bytes;
 	for (long i = i0 + 1; i <= i1; i++) {
@@ -101,6 +109,11 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 	}
 	w.usage_end_bytes = at(mt, (size_t)i1)->bytes;
 	w.residual_bytes = w.usage_end_bytes;
+	/* ComfyUI frees a node's intermediates when the node returns: the sampler's working set is gone before the
+	 * end stamp, and the next prompt may climb before any measurement after it. An end level measured inside
+	 * the window and below its peak is already past that release; one at the peak (or the start level) is not */
+	if (i1 > i0 && w.usage_end_bytes < w.peak_bytes)
+		w.residual_settled = true;
 	for (long i = i1 + 1; i < n && at(mt, (size_t)i)->ts_ns <= settle_ns; i++) {
 		uint64_t b = at(mt, (size_t)i)->bytes;
 		if (!w.residual_settled || b < w.residual_bytes)
@@ -108,7 +121,7 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 		w.residual_settled = true;
 	}
 	*ret = w;
-	return 0;
+	return r;
 }
 
 int boundary_wall_ms_to_mono(int64_t wall_ms, uint64_t real_now_ns, uint64_t mono_now_ns, uint64_t skew_ms,

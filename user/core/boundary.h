@@ -44,15 +44,20 @@ struct gen_window {
 				     * end of a release reported in steps) */
 	uint64_t peak_bytes;        /* max of the start level and every measurement in (start, end] */
 	uint64_t usage_end_bytes;   /* the last measurement at or before end */
-	uint64_t residual_bytes;    /* the lowest measurement in (end, settle] (ComfyUI drops the working set
-				     * after the end stamp), else usage_end_bytes */
-	bool residual_settled;      /* at least one measurement after end went into the residual */
+	uint64_t residual_bytes;    /* what the generation left: the lowest of the measurements in (end, settle]
+				     * and of the end level when that is below the peak (ComfyUI frees a node's
+				     * working set when the node returns, before the end stamp); else
+				     * usage_end_bytes */
+	bool residual_settled;      /* the residual was measured after the working set was released */
+	bool start_unmeasured;      /* the trace begins inside the window: its first point stands for the start */
 	unsigned points_inside;     /* measurements in (start, end] */
 };
 
 /* Fills *ret for a generation stamped [start_ns, end_ns], whose residual may settle until settle_ns (the next
  * generation's start, or now). Returns 0; -EINVAL for NULL or end < start; -ENODATA when no measurement is at
- * or before start_ns (the trace does not reach back that far: measure from poll timing instead). */
+ * or before start_ns (the trace does not reach back that far: measure the start from poll timing instead):
+ * *ret is then still filled from the trace's first point on when that lies at or before end_ns (with
+ * start_unmeasured set), else zeroed. */
 int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_ns, uint64_t settle_ns,
 		    struct gen_window *ret);
 
