@@ -140,7 +140,10 @@ static bool still_owns_port(struct instance *in)
 	n = listening_inodes(in, NULL, inodes, ARRAY_SIZE(inodes));
 	if (n <= 0)
 		return n == 0 ? false : true; /* an unreadable /proc/net/tcp is no reason to drop the server */
-	return procfs_pid_has_socket_inode(proctree_root(in->d->pt), in->server_pid, inodes, (size_t)n) != 0;
+	n = procfs_pid_has_socket_inode(proctree_root(in->d->pt), in->server_pid, inodes, (size_t)n);
+	/* a server that is gone owns nothing: were it taken for the owner, its successor on the port (a supervisor's
+	 * restart after a last resort) would never be looked for; other errors (-EACCES) are no reason to drop it */
+	return n > 0 || (n < 0 && n != -ENOENT && n != -ESRCH);
 }
 
 struct pattern_ctx {
@@ -260,8 +263,15 @@ void instance_locate_server(struct instance *in, uint64_t now_ns)
 	if (!pid && in->port)
 		pid = pick_port_owner(in);
 	if (pid) {
+		struct proc_stat st;
+
 		p = proctree_get(in->d->pt, pid);
-		if (!p || p->death != PROC_ALIVE)
+		/* a server killed a moment ago still holds its socket until its exit closes it: it is not tracked
+		 * again as if it lived (it would stand for the server, alive, long after its exit was seen) */
+		if (p && p->death != PROC_ALIVE && procfs_read_stat(proctree_root(in->d->pt), pid, &st) == 0 &&
+		    st.start_ns == p->start_ns)
+			p = NULL;
+		else if (!p || p->death != PROC_ALIVE)
 			p = daemon_track(in->d, pid, OS_TRACKED_SEEDED);
 	} else if (in->ic->cmdline_pattern[0]) {
 		struct pattern_ctx c = { in->ic->cmdline_pattern, NULL };
