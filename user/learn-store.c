@@ -81,6 +81,19 @@ static int mkdir_parents(const char *dir)
 	return 0;
 }
 
+/* path's directory into dir; returns the '/' before the file name, or NULL when path has no directory part
+ * (or one too long for dir). */
+static const char *split_dir(const char *path, char *dir, size_t size)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash || slash == path || (size_t)(slash - path) >= size)
+		return NULL;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	return slash;
+}
+
 int learn_store_save_async(const char *path, const struct learn_stats *l)
 {
 	_cleanup_free_ char *text = NULL;
@@ -90,11 +103,9 @@ int learn_store_save_async(const char *path, const struct learn_stats *l)
 
 	if (!path || !l)
 		return -EINVAL;
-	slash = strrchr(path, '/');
-	if (!slash || slash == path || !slash[1] || (size_t)(slash - path) >= sizeof(dir))
+	slash = split_dir(path, dir, sizeof(dir));
+	if (!slash || !slash[1])
 		return -EINVAL;
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash - path] = '\0';
 	text = malloc(LEARN_FILE_MAX);
 	if (!text)
 		return -ENOMEM;
@@ -114,11 +125,9 @@ int learn_store_save(const char *path, const struct learn_stats *l)
 
 	if (!path || !l)
 		return -EINVAL;
-	slash = strrchr(path, '/');
-	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+	slash = split_dir(path, dir, sizeof(dir));
+	if (!slash)
 		return -EINVAL;
-	memcpy(dir, path, (size_t)(slash - path));
-	dir[slash - path] = '\0';
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -ENAMETOOLONG;
 	text = malloc(LEARN_FILE_MAX);
