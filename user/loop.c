@@ -430,7 +430,8 @@ static int found_cmp(const void *a, const void *b)
 	return (x->pid > y->pid) - (x->pid < y->pid);
 }
 
-static void emit_found(struct proc *p)
+/* One "process" record for a pid taken from /proc, at start (source NULL) or by a resync after dropped events. */
+static void emit_tracking(const struct proc *p, const char *source)
 {
 	char rss[BYTES_STR_MAX];
 	struct rec r;
@@ -442,9 +443,10 @@ static void emit_found(struct proc *p)
 	rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
 	rec_add(&r, "CGROUP", "%s", p->cgroup_dir);
 	rec_add(&r, "CMDLINE", "%s", p->cmdline);
-	rec_add(&r, "SOURCE", "resync");
-	rec_message(&r, "tracking pid %d %s (%s), found in /proc after dropped events: %.120s", p->pid, p->comm,
-		    FMT_BYTES(rss, p->rss_bytes), p->cmdline);
+	if (source)
+		rec_add(&r, "SOURCE", "%s", source);
+	rec_message(&r, "tracking pid %d %s (%s)%s: %.120s", p->pid, p->comm, FMT_BYTES(rss, p->rss_bytes),
+		    source ? ", found in /proc after dropped events" : "", p->cmdline);
 	rec_emit(&r);
 }
 
@@ -487,7 +489,7 @@ static void resync_process_table(struct daemon *d, uint64_t now, unsigned *ret_f
 		if (!p)
 			continue;
 		n_new++;
-		emit_found(p);
+		emit_tracking(p, "resync");
 		for (int j = 0; j < d->n_instances; j++)
 			instance_on_new_proc(d->instances[j], p, now);
 	}
@@ -577,21 +579,11 @@ static int epoll_add(int epfd, int fd, uint64_t tag)
 static void seed_one(struct proc *p, void *ctx)
 {
 	struct daemon *d = ctx;
-	char rss[BYTES_STR_MAX];
-	struct rec r;
 
 	if (d->probes)
 		probes_track(d->probes, (uint32_t)p->pid, OS_TRACKED_SEEDED);
 	daemon_watch_cgroup(d, p->cgroup_id);
-	rec_init(&r, REC_PROCESS, LOG_INFO);
-	rec_add_pid(&r, "PID", p->pid);
-	rec_add_pid(&r, "PPID", p->ppid);
-	rec_add(&r, "COMM", "%s", p->comm);
-	rec_add_bytes(&r, "RSS_BYTES", p->rss_bytes);
-	rec_add(&r, "CGROUP", "%s", p->cgroup_dir);
-	rec_add(&r, "CMDLINE", "%s", p->cmdline);
-	rec_message(&r, "tracking pid %d %s (%s): %.120s", p->pid, p->comm, FMT_BYTES(rss, p->rss_bytes), p->cmdline);
-	rec_emit(&r);
+	emit_tracking(p, NULL);
 }
 
 static void daemon_free(struct daemon *d)
