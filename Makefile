@@ -7,6 +7,9 @@ LLVM_STRIP ?= llvm-strip
 BPFTOOL ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 CC ?= gcc
 PYTHON ?= /usr/bin/python3
+# A hung integration test fails on its own, with every thread's stack, instead of running out CI's clock
+# (pytest-timeout, from scripts/deps.sh; without it the tests run unbounded as before).
+PYTEST_TIMEOUT ?= $(shell $(PYTHON) -c 'import pytest_timeout' 2>/dev/null && echo --timeout=900)
 PREFIX ?= /usr/local
 DESTDIR ?=
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -146,7 +149,7 @@ unit: $(UNIT_BINS)
 	exit $$fail
 
 integration: oomsentry
-	$(Q)$(PYTHON) -m pytest -v -ra tests/deploy tests/sim tests/integration
+	$(Q)$(PYTHON) -m pytest -v -ra $(PYTEST_TIMEOUT) tests/deploy tests/sim tests/integration
 
 # libFuzzer needs clang; each target runs for FUZZ_SECONDS on its seed corpus. The targets exercise every parser of
 # input oomsentry does not control: ComfyUI replies and websocket messages, /proc and cgroup files, incident.json,

@@ -10,7 +10,7 @@
 set -eu
 PKGS="make gcc libc6-dev clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config
  libsystemd-dev libcurl4-openssl-dev libjson-c-dev libinih-dev libmicrohttpd-dev libwebsockets-dev systemtap-sdt-dev
- libcmocka-dev libclang-rt-14-dev python3 python3-pytest systemd earlyoom util-linux procps iproute2 ca-certificates git
+ libcmocka-dev libclang-rt-14-dev python3 python3-pytest python3-pytest-timeout systemd earlyoom util-linux procps iproute2 ca-certificates git
  prometheus linux-perf nodejs qemu-system-x86 debootstrap e2fsprogs dbus-daemon"
 if [ "${1:-}" = bench ]; then
 	PKGS="$PKGS python3-torch"

@@ -22,7 +22,7 @@ import vm  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 # what the tests run with, besides the binary's own libraries (runtime_packages)
-TEST_PACKAGES = ["python3", "python3-pytest", "procps", "iproute2", "util-linux"]
+TEST_PACKAGES = ["python3", "python3-pytest", "python3-pytest-timeout", "procps", "iproute2", "util-linux"]
 # The documented core subset (issue 13): what differs between kernels and cgroup versions. Each column of the table
 # is one or more of these tests; a column passes when all of its tests pass.
 COLUMNS = [
@@ -136,7 +136,7 @@ def host_row(args, workdir):
                    stderr=subprocess.STDOUT)
     cg = "v2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "v1"
     row = {"suite": "host", "kernel": os.uname().release + " (host)", "cgroup": cg, "timed_out": False,
-           "seconds": round(time.time() - t0), "console": "-", "cache": args.cache}
+           "seconds": round(time.time() - t0), "console": "-", "cache": args.cache, "planned": plan(args)}
     return collect(row, out, "host")
 
 
@@ -159,7 +159,7 @@ def one_kernel(suite, args, root_img, workdir):
     text, timed_out = vm.boot(kernel, root_img, drives=[img], cmdline=cmdline, init="/sbin/vminit",
                               memory=args.memory, timeout=args.timeout, console_log=console_log, accel=args.accel)
     row = {"suite": suite, "kernel": version, "seconds": round(time.time() - t0), "timed_out": timed_out,
-           "console": console_log, "cgroup": args.cgroup, "cache": args.cache}
+           "console": console_log, "cgroup": args.cgroup, "cache": args.cache, "planned": tests}
     out = os.path.join(workdir, suite + "-results")
     os.makedirs(out)
     for name in ("results.jsonl", "startup.json", "startup-all.json", "pytest.log"):
@@ -175,6 +175,28 @@ def probes_cell(row):
         n, total = int(parts[0]), int(parts[2])
         return "%d/%d" % (n, total), n == total
     return "-", False
+
+
+def tail(path, n):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read().splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def failure_details(r):
+    """What a failed row needs to be understood from CI's output alone, which keeps only its end: the tests that
+    never reported (the one that hung is the first), and the end of the guest's pytest log and console."""
+    missing = [t for t in r.get("planned", []) if not any(k == t or k.startswith(t + "::") for k in r["tests"])]
+    if missing:
+        print("%s: no result from %s" % (r["kernel"], ", ".join(missing)))
+    for what, path, n in (("pytest", r.get("pytest_log"), 25), ("console", r.get("console"), 15)):
+        lines = tail(path, n) if path and path != "-" else []
+        if lines:
+            print("%s: last %d lines of %s (%s):" % (r["kernel"], len(lines), what, path))
+            for line in lines:
+                print("    " + line[:200])
 
 
 def print_table(rows):
@@ -213,6 +235,8 @@ def print_table(rows):
             print("%s: %s (console: %s, pytest: %s)" % (r["kernel"], ", ".join("%s %s" % (k, r["tests"][k])
                                                                              for k in bad) or "no results",
                                                      r["console"], r["pytest_log"]))
+        if r["timed_out"] or bad or not r["tests"]:
+            failure_details(r)
         if r["startup"].get("probes"):
             print("%s: %s" % (r["kernel"], r["startup"]["probes"]))
         if r.get("startup_all", {}).get("probes"):
@@ -226,7 +250,7 @@ def main():
     ap.add_argument("--cgroup", default=os.environ.get("VMTEST_CGROUP", "v2"), choices=["v1", "v2"])
     ap.add_argument("--accel", default=os.environ.get("VMTEST_ACCEL") or None, choices=["kvm", "tcg"])
     ap.add_argument("--memory", default="3G")
-    ap.add_argument("--timeout", type=int, default=int(os.environ.get("VMTEST_TIMEOUT", "1500")))
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("VMTEST_TIMEOUT", "1200")))
     ap.add_argument("--quick", action="store_true", default=os.environ.get("VMTEST_QUICK") == "1",
                     help="only the tests behind the table's columns")
     ap.add_argument("--cache", default=vm.DEFAULT_CACHE)
@@ -245,6 +269,7 @@ def main():
     t0 = time.time()
     root_img = test_root(args.cache) if args.kernels else None
     rows = []
+    os.makedirs(args.cache, exist_ok=True)
     workdir = tempfile.mkdtemp(prefix="run-", dir=args.cache)
     try:
         for suite in filter(None, args.kernels.split(",")):
