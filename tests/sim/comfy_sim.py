@@ -74,6 +74,17 @@ SIM_VERSION = "0.3.x-sim"
 # Linux >= 5.14; Python 3.11 has no constant for it.
 MADV_POPULATE_WRITE = 23
 _populate_ok = os.environ.get("COMFY_SIM_NO_POPULATE", "") == ""
+# ComfyUI dies the instant SIGTERM is sent, in the middle of a model load too; one madvise over a 300 MiB region
+# would go on charging memory for ~170 ms after the signal (a watchdog's SIGTERM then looked too slow to stop a
+# climb that the real server would have stopped at once). Regions are made resident in slices, and between slices
+# the server's stop check (set by Server) halts the thread, as the kernel would have ended it.
+TOUCH_SLICE = 8 * 1024 * 1024
+_stop_check = None
+
+
+def _halt_if_stopped():
+    if _stop_check is not None:
+        _stop_check()
 
 # Fill pattern for the fallback path: non-zero, so no zero-page trick can make the pages cheap.
 _FILL = memoryview(b"\xa5" * MIB)
@@ -164,14 +175,19 @@ class Region:
             # One syscall write-faults every page (same RSS/memcg charge and OOM behaviour as writing them,
             # several times faster). ENOMEM propagates; "unsupported" falls back to writing.
             try:
-                self.map.madvise(MADV_POPULATE_WRITE, pos, end - pos)
-                pos = end
+                while pos < end:
+                    _halt_if_stopped()
+                    n = min(TOUCH_SLICE, end - pos)
+                    self.map.madvise(MADV_POPULATE_WRITE, pos, n)
+                    pos += n
             except OSError as e:
                 if e.errno == errno.ENOMEM:
                     raise
                 if e.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS):
                     _populate_ok = False
         while pos < end:
+            if pos % TOUCH_SLICE == 0:
+                _halt_if_stopped()
             n = min(MIB, end - pos)
             self.map[pos:pos + n] = _FILL[:n]
             pos += n
@@ -211,9 +227,11 @@ class TorchRegion:
         if self.tensor is None:
             return
         end = min(self.size, max(0, int(nbytes)))
-        if end > self.touched:
-            self.tensor[self.touched:end].fill_(0xA5)
-            self.touched = end
+        while end > self.touched:
+            _halt_if_stopped()
+            n = min(TOUCH_SLICE, end - self.touched)
+            self.tensor[self.touched:self.touched + n].fill_(0xA5)
+            self.touched += n
 
     def touch_all(self):
         self.touch_to(self.size)
@@ -549,6 +567,8 @@ class Sim:
         # milliseconds on a busy machine, which the kernel's kill of ComfyUI never does).
         self.stopping = threading.Event()
         self.gate = threading.Lock()
+        global _stop_check
+        _stop_check = self.halt_if_stopping
 
     def gone_locked(self):
         return self.stopping.is_set() or bool(signal.sigpending() & STOP_SIGNALS)

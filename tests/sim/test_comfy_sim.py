@@ -811,6 +811,35 @@ def test_sigterm_stops_allocating_at_once_and_completes_nothing(sims, tmp_path):
     assert not (out / "outputs.log").exists()
 
 
+def test_a_model_load_halts_between_slices_when_stopped():
+    """A 300 MiB checkpoint made resident by one madvise went on charging memory for ~170 ms after SIGTERM, which
+    the real server (killed by the kernel at once) never does: the load asks the stop check every slice."""
+    sys.path.insert(0, HERE)
+    import comfy_sim
+
+    class Stopped(Exception):
+        pass
+    calls = []
+
+    def check():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Stopped()
+    size = 16 * comfy_sim.TOUCH_SLICE
+    r = comfy_sim.Region(size, "model")
+    comfy_sim._stop_check = check
+    try:
+        before = vmrss(os.getpid())
+        with pytest.raises(Stopped):
+            r.touch_all()
+        grown = vmrss(os.getpid()) - before
+    finally:
+        comfy_sim._stop_check = None
+        r.release()
+    assert len(calls) == 3
+    assert grown <= 2 * comfy_sim.TOUCH_SLICE + MIB, grown
+
+
 def test_sigint_is_graceful(sims):
     s = sims()
     s.proc.send_signal(signal.SIGINT)
