@@ -843,10 +843,26 @@ static void reap_command(struct instance *in, uint64_t now_ns)
 	}
 }
 
-void restart_step(struct instance *in, uint64_t now_ns)
+uint64_t restart_grace_left_ns(const struct instance *in, uint64_t now_ns)
+{
+	if (in->rs != RS_STOPPING || in->rs_killed || !in->rs_old_pid)
+		return 0;
+	return in->rs_deadline_ns > now_ns ? in->rs_deadline_ns - now_ns : 0;
+}
+
+void restart_escalate(struct instance *in, uint64_t now_ns, const char *why)
 {
 	int workers = 0;
 
+	signal_old_tree(in, SIGKILL, &workers);
+	in->rs_killed = true;
+	in->rs_giveup_ns = now_ns + 5 * NSEC_PER_SEC;
+	journal_restart(in, LOG_WARNING, "escalated", "pid %d %s: SIGKILL + process_mrelease to it and %d workers",
+			in->rs_old_pid, why, workers);
+}
+
+void restart_step(struct instance *in, uint64_t now_ns)
+{
 	reap_command(in, now_ns);
 	if (in->rs == RS_STARTING && in->rs_answered)
 		in->rs = RS_IDLE;
@@ -885,13 +901,12 @@ void restart_step(struct instance *in, uint64_t now_ns)
 				restart_unit(in);
 			}
 		} else if (!in->rs_killed && now_ns >= in->rs_deadline_ns) {
-			signal_old_tree(in, SIGKILL, &workers);
-			in->rs_killed = true;
-			in->rs_giveup_ns = now_ns + 5 * NSEC_PER_SEC;
-			journal_restart(in, LOG_WARNING, "escalated", "pid %d outlived the stop by %llu ms: SIGKILL + "
-					"process_mrelease to it and %d workers", in->rs_old_pid,
-					(unsigned long long)(in->rs_last_resort ? in->ic->last_resort_grace_ms :
-										   in->ic->stop_grace_ms), workers);
+			char why[64];
+
+			snprintf(why, sizeof(why), "outlived the stop by %llu ms",
+				 (unsigned long long)(in->rs_last_resort ? in->ic->last_resort_grace_ms :
+									   in->ic->stop_grace_ms));
+			restart_escalate(in, now_ns, why);
 			return;
 		} else if (in->rs_killed && now_ns >= in->rs_giveup_ns) {
 			journal_restart(in, LOG_CRIT, "failed", "pid %d survives SIGKILL (stuck in the kernel?); restart given "

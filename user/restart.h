@@ -20,6 +20,11 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 /* Called every sample: escalates a stop the server ignores, gives up on one it survives, and resubmits every
  * saved prompt the answering server does not know, with its original id. */
 void restart_step(struct instance *in, uint64_t now_ns);
+/* A stop under way that sent SIGTERM and no SIGKILL yet: the ns left of its grace; 0 when there is none. */
+uint64_t restart_grace_left_ns(const struct instance *in, uint64_t now_ns);
+/* SIGKILL + process_mrelease to the server being stopped and its workers now; why goes to the journal record
+ * ("pid N <why>: ..."). */
+void restart_escalate(struct instance *in, uint64_t now_ns, const char *why);
 /* After each /queue reply (no stop under way): the snapshot follows it, persisted when it changed. */
 void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
 /* ComfyUI said its queue changed (a /ws status): a resubmission round under way reads /queue before its next

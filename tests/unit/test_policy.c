@@ -1577,6 +1577,46 @@ static void test_growth_answered(void **state)
 	assert_true(policy_growth_answered(true, 400.0, 200.0, 200.0) == 400.0);
 }
 
+/* A stop's SIGTERM that has not ended a server still climbing: SIGKILL now only when the limit would come first. */
+static void test_escalate_stop(void **state)
+{
+	struct policy_params p = policy_params_default();
+	const uint64_t ms = 1000000ULL, limit = MIB(1200);
+	const struct {
+		const char *name;
+		uint64_t usage;
+		double growth;
+		uint64_t grace_left_ns, next_look_ns;
+		bool want;
+	} table[] = {
+		/* 300 MiB at 150 MiB/s: 2 s away, the SIGKILL due in 1.5 s comes first (margin 100 ms, look 50 ms) */
+		{ "limit after the grace", MIB(900), 150.0 * MIB(1), 1500 * ms, 50 * ms, false },
+		/* the idle-growth failure: a prompt POSTed after the SIGTERM loads at 1.7 GiB/s, 2 s of grace left */
+		{ "load after SIGTERM", MIB(900), 1700.0 * MIB(1), 2000 * ms, 50 * ms, true },
+		/* just outside: limit in 2 s, SIGKILL due in 1.8 s + look 50 ms + margin 100 ms = 1.95 s */
+		{ "limit just after", MIB(900), 150.0 * MIB(1), 1800 * ms, 50 * ms, false },
+		{ "limit just before", MIB(900), 150.0 * MIB(1), 1900 * ms, 50 * ms, true },
+		/* it stopped growing (SIGTERM took effect, or it frees): the grace is kept */
+		{ "not growing", MIB(1190), 0.0, 2000 * ms, 50 * ms, false },
+		{ "freeing", MIB(1190), -500.0 * MIB(1), 2000 * ms, 50 * ms, false },
+		{ "rate unknown", MIB(1190), NAN, 2000 * ms, 50 * ms, false },
+		/* at the limit already: nothing to wait for */
+		{ "at the limit", MIB(1200), 0.0, 2000 * ms, 50 * ms, true },
+		/* the grace is over: restart_step's own SIGKILL goes; no limit known: nothing to compare */
+		{ "no grace left", MIB(1190), 1700.0 * MIB(1), 0, 50 * ms, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(table); i++) {
+		bool got = policy_escalate_stop(&p, table[i].usage, limit, table[i].growth, table[i].grace_left_ns,
+						table[i].next_look_ns);
+		if (got != table[i].want)
+			print_error("%s: want %d\n", table[i].name, table[i].want);
+		assert_int_equal(got, table[i].want);
+	}
+	assert_false(policy_escalate_stop(&p, MIB(1190), 0, 1700.0 * MIB(1), 2000 * ms, 0));
+}
+
 static void test_giveup(void **state)
 {
 	const struct policy_stop late = { false, MIB(500), MIB(1400), 500.0 * MIB(1), 300 * NSEC_PER_MSEC, LIMIT };
@@ -1689,6 +1729,7 @@ int main(void)
 		cmocka_unit_test(test_fresh_start),
 		cmocka_unit_test(test_stop_conclusive),
 		cmocka_unit_test(test_growth_answered),
+		cmocka_unit_test(test_escalate_stop),
 		cmocka_unit_test(test_giveup),
 		cmocka_unit_test(test_brake_high),
 	};

@@ -1043,6 +1043,21 @@ double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own
 									  : own;
 }
 
+bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, uint64_t limit_bytes,
+			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns)
+{
+	double growth = rate_or_zero(growth_bytes_per_s);
+
+	if (!limit_bytes || grace_left_ns == 0)
+		return false; /* no limit to meet, or the grace is over and the SIGKILL goes anyway */
+	if (usage_bytes >= limit_bytes)
+		return true;
+	if (growth <= 0.0)
+		return false;
+	return (double)(limit_bytes - usage_bytes) / growth * 1e9 <
+	       (double)grace_left_ns + (double)next_look_ns + (double)p->tte_margin_fresh_ms * 1e6;
+}
+
 static bool giveup_id_equal(const char *stored, const char *id)
 {
 	return strncmp(stored, id, sizeof(((struct policy_giveup *)0)->e[0].prompt_id) - 1) == 0;

@@ -302,6 +302,13 @@ uint64_t policy_brake_high_bytes(uint64_t current_bytes, uint64_t limit_bytes);
 double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own_bytes_per_s,
 			      double others_max_bytes_per_s);
 
+/* A stop under way whose SIGTERM has not ended the server yet (grace_left_ns until its SIGKILL) while memory still
+ * climbs: true when the limit comes before that SIGKILL would, counting the next look at the memory and the last
+ * resort's fresh-start margin (p->tte_margin_fresh_ms) — the kernel would otherwise kill first. A server that
+ * handles SIGTERM slowly, or ignores it, is then killed now; one that stopped growing keeps its grace. */
+bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, uint64_t limit_bytes,
+			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns);
+
 /* Per-prompt give-up: a prompt that cannot fit even on a fresh server would be interrupted or restarted forever.
  * The caller notes every interrupt or restart a running prompt caused (not proactive ones), with what the stop
  * shows about the prompt's own need. A stop is conclusive only when the prompt ran from a clean start on a fresh
