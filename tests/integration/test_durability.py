@@ -328,6 +328,27 @@ def test_server_ignoring_sigterm_is_killed_after_the_grace(daemon_factory, cgrou
         proxy.close()
 
 
+def test_server_ignoring_sigterm_while_climbing_is_killed_before_the_limit(daemon_factory, cgroup_factory, procs,
+                                                                           tmp_path):
+    """A restart's SIGTERM that the server ignores while its memory climbs on (a custom node's background growth):
+    the limit comes long before the grace ends, so the SIGKILL comes now, not after the kernel's OOM kill."""
+    cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path,
+                                         ["--ignore-sigterm", "--idle-leak-mb-per-s", "60"],
+                                         ["--restart-every-generations", "1", "--stop-grace", "60s"])
+    try:
+        submit(sim, 1, "climb")
+        stop = wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                    r.get("result") == "stopping", 60, "the restart's SIGTERM")
+        esc = wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                   r.get("result") == "escalated", 60, "SIGKILL before the limit")
+        assert "still climbs" in esc["message"], (esc, story(d))
+        # long before the 60 s grace: the limit was ~20 s away at 60 MiB/s
+        assert esc["_recv_ns"] - stop["_recv_ns"] < 30e9, story(d)
+        assert cg.oom_kills() == 0, story(d)
+    finally:
+        proxy.close()
+
+
 def test_daemon_killed_mid_restart_finishes_it(daemon_factory, cgroup_factory, procs, tmp_path):
     cg, sim, proxy, d = restart_scenario(daemon_factory, cgroup_factory, procs, tmp_path, ["--ignore-sigterm"],
                                          ["--restart-every-generations", "2", "--stop-grace", "3s"])
