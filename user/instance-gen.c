@@ -154,7 +154,7 @@ void igen_measured(struct instance *in, uint64_t now_ns)
 
 void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uint64_t ts_ns)
 {
-	uint64_t now = now_mono_ns(), counted;
+	uint64_t now = now_mono_ns(), counted, level;
 	struct proc_stat st;
 
 	/* read at once, the measurement just taken stands for the event */
@@ -169,10 +169,11 @@ void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uin
 	} else {
 		counted = p->rss_bytes;
 	}
-	/* the usage now, less what this process did since the kernel reported it */
-	if (counted > rss_bytes && in->usage_bytes < counted - rss_bytes)
+	/* the usage now, less what this process did since the kernel reported it; a fall no further up than the
+	 * trace already was (a usage read during a release still holds the pages being freed) */
+	if (memtrace_event_level(in->trace, ts_ns, in->usage_bytes, counted, rss_bytes, &level) < 0)
 		return;
-	memtrace_add(in->trace, ts_ns, in->usage_bytes - counted + rss_bytes);
+	memtrace_add(in->trace, ts_ns, level);
 }
 
 /* ---- exact boundaries ---- */

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Generations measured between ComfyUI's own stamps over a trace of measurements: a 0.2 s generation between
  * two 500 ms polls keeps its own start, peak and residual. */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -222,6 +224,78 @@ static void test_wall_to_mono(void **state)
 	assert_int_equal(boundary_wall_ms_to_mono(1, real, mono, 0, NULL), -EINVAL);
 }
 
+/* A late RSS step event placed at its own time. The trace before it: 666 MiB at 1000 ms (the sampler's peak), 900 MiB
+ * at 1010 ms (after the event's time: not a bound). Figures of the fall rows are the 6.1 guest's (MiB). */
+static void test_event_level(void **state)
+{
+	static const struct pt before[] = { { 1000, 666 }, { 1010, 900 } };
+	static const struct {
+		const char *what;
+		bool trace;
+		unsigned ts_ms, usage, rss_now, rss_event;
+		int r;
+		unsigned level;
+	} t[] = {
+		{ "grew since: less the growth", true, 1005, 700, 673, 641, 0, 668 },
+		{ "unchanged", true, 1005, 650, 641, 641, 0, 650 },
+		{ "grew more than the usage holds", true, 1005, 10, 100, 20, -ERANGE, 0 },
+		{ "fell, pages already freed: added back", true, 1005, 469, 477, 641, 0, 633 },
+		/* the usage was read mid-munmap (639 still charged), RSS after it (477): 803 counts 162 MiB twice */
+		{ "fell, read during the release", true, 1005, 639, 477, 641, 0, 666 },
+		{ "fell, nothing before it: the usage now", false, 1005, 639, 477, 641, 0, 639 },
+		{ "fell, usage now above the point before", true, 1005, 700, 600, 641, 0, 700 },
+		{ "fell, before the first point", true, 999, 639, 477, 641, 0, 639 },
+		{ "fell, a later point is no bound", true, 1010, 639, 477, 641, 0, 803 },
+	};
+	struct memtrace *mt = trace_of(before, ARRAY_SIZE(before));
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		uint64_t level = 1;
+		int r = memtrace_event_level(t[i].trace ? mt : NULL, MS(t[i].ts_ms), MIB(t[i].usage), MIB(t[i].rss_now),
+					     MIB(t[i].rss_event), &level);
+
+		if (r != t[i].r || level != MIB(t[i].level))
+			fail_msg("row %zu (%s): %d, %" PRIu64 " bytes; expected %d, %u MiB", i, t[i].what, r, level,
+				 t[i].r, t[i].level);
+	}
+	assert_int_equal(memtrace_event_level(mt, 0, 0, 0, 0, NULL), -EINVAL);
+	free(mt);
+}
+
+/* The 6.1 guest's first generation (MiB, ms): a peak of 666 measured (RSS 673), then the sampler's 200 MiB unmapped
+ * at 1767, just before the end stamp at 1770; its six step events (RSS 641 down to 481, all stamped 1767) read from
+ * 1772 on, the first while the cgroup still held the pages (639) and RSS already said 477. The window's peak stays
+ * the measured one (not 803) and its end shows the release. */
+static void test_release_read_late(void **state)
+{
+	static const struct { unsigned ms, usage, rss_event; } ev[] = {
+		{ 1772, 639, 641 }, { 1774, 469, 609 }, { 1775, 469, 577 },
+		{ 1777, 469, 545 }, { 1778, 469, 513 }, { 1779, 469, 481 },
+	};
+	static const struct pt climb[] = { { 0, 17 }, { 1500, 500 }, { 1734, 666 } };
+	struct memtrace *mt = trace_of(climb, ARRAY_SIZE(climb));
+	struct gen_window w;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(ev); i++) {
+		uint64_t level;
+
+		/* the measurement taken for the event, then the event at its own time */
+		memtrace_add(mt, MS(ev[i].ms), MIB(ev[i].usage));
+		assert_int_equal(memtrace_event_level(mt, MS(1767), MIB(ev[i].usage), MIB(477), MIB(ev[i].rss_event),
+						      &level), 0);
+		assert_true(level <= MIB(666));
+		memtrace_add(mt, MS(1767), level);
+	}
+	assert_int_equal(memtrace_window(mt, MS(10), MS(1770), MS(1800), &w), 0);
+	assert_int_equal(w.peak_bytes, MIB(666));
+	assert_int_equal(w.usage_end_bytes, MIB(469 - 477 + 481));
+	assert_true(w.residual_settled);
+	assert_int_equal(w.residual_bytes, MIB(469));
+	free(mt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +304,8 @@ int main(void)
 		cmocka_unit_test(test_released_before_the_end_stamp),
 		cmocka_unit_test(test_ring),
 		cmocka_unit_test(test_wall_to_mono),
+		cmocka_unit_test(test_event_level),
+		cmocka_unit_test(test_release_read_late),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,29 @@ static long last_at_or_before(const struct memtrace *mt, uint64_t t)
 	return lo - 1;
 }
 
+int memtrace_event_level(const struct memtrace *mt, uint64_t ts_ns, uint64_t usage_now_bytes, uint64_t rss_now_bytes,
+			 uint64_t rss_event_bytes, uint64_t *ret)
+{
+	uint64_t level, bound = usage_now_bytes;
+	long i;
+
+	if (!ret)
+		return -EINVAL;
+	*ret = 0;
+	if (rss_now_bytes >= rss_event_bytes) {
+		if (usage_now_bytes < rss_now_bytes - rss_event_bytes)
+			return -ERANGE;
+		*ret = usage_now_bytes - (rss_now_bytes - rss_event_bytes);
+		return 0;
+	}
+	level = usage_now_bytes + (rss_event_bytes - rss_now_bytes);
+	i = mt ? last_at_or_before(mt, ts_ns) : -1;
+	if (i >= 0)
+		bound = MAX(bound, at(mt, (size_t)i)->bytes);
+	*ret = MIN(level, bound);
+	return 0;
+}
+
 int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_ns, uint64_t settle_ns,
 		    struct gen_window *ret)
 {

@@ -38,6 +38,18 @@ void memtrace_add(struct memtrace *mt, uint64_t ts_ns, uint64_t bytes);
 size_t memtrace_count(const struct memtrace *mt);
 uint64_t memtrace_oldest_ns(const struct memtrace *mt);
 
+/* The level at an RSS step event's own time (ts_ns), for an event read from the ring buffer late: the usage
+ * measured now, less what the process's RSS moved since the event (rss_now_bytes, read just after the usage, and
+ * rss_event_bytes, the event's). A fall is bounded: the kernel lowers a process's RSS counters as it clears its
+ * page tables, but uncharges the pages from the cgroup only when it frees them after the TLB flush, at the end of
+ * the munmap or exit; a usage read in between still holds pages the RSS no longer counts, and adding back the
+ * fall counted them twice (Debian 12's 6.1 under qemu: 160 MiB above any level measured). A step down is below
+ * every RSS since the event before it, so the level is at most the trace's last point at or before ts_ns (or the
+ * usage now, when that is higher or there is no such point). Returns 0 with *ret; -ERANGE when the RSS grew by
+ * more than the usage now (the two readings disagree: nothing to add). */
+int memtrace_event_level(const struct memtrace *mt, uint64_t ts_ns, uint64_t usage_now_bytes, uint64_t rss_now_bytes,
+			 uint64_t rss_event_bytes, uint64_t *ret);
+
 /* What one generation did between its boundaries. */
 struct gen_window {
 	uint64_t usage_start_bytes; /* the last measurement at or before start, or the first inside when lower (the
