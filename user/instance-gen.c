@@ -64,6 +64,9 @@ static void ws_message(void *userdata, const struct wsmsg *m, uint64_t now_ns)
 	(void)now_ns;
 	if (wsmsg_wakes(m))
 		in->ws_wake = true;
+	/* the connection's own first status carries its sid and is sent outside the broadcasts' order */
+	if (m->type == WSMSG_STATUS && m->has_queue_remaining && !m->sid[0])
+		qtrack_status(&in->qt, m->queue_remaining);
 	if (m->type == WSMSG_PROGRESS && m->prompt_id[0]) {
 		snprintf(in->ws_progress_prompt, sizeof(in->ws_progress_prompt), "%s", m->prompt_id);
 		in->ws_progress_value = m->progress_value;
@@ -79,6 +82,7 @@ static void ws_state(void *userdata, enum comfy_ws_state st, const char *why, ui
 	(void)now_ns;
 	if (st == COMFY_WS_CONNECTED) {
 		in->ws_wake = true; /* whatever changed while we were not listening */
+		qtrack_connected(&in->qt);
 		/* reconnecting after a restart of the server is routine: the first connection is worth a record */
 		if (in->ws_up_reported) {
 			log_info("instance %s: websocket at %s connected again", in->ic->name, in->ic->url);
@@ -93,6 +97,7 @@ static void ws_state(void *userdata, enum comfy_ws_state st, const char *why, ui
 			    in->ic->name, in->ic->url, in->ws_client_id);
 		rec_emit(&r);
 	} else if (st == COMFY_WS_DOWN) {
+		qtrack_lost(&in->qt);
 		/* comfy_ws reports a loss once until the next successful connection; one that worked before is
 		 * being retried (the server restarts), one that never worked is the news: said once */
 		if (in->ws_up_reported || in->ws_down_reported) {

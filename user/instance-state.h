@@ -19,6 +19,7 @@
 #include "lookahead.h"
 #include "orphans.h"
 #include "policy.h"
+#include "qtrack.h"
 #include "snapshot.h"
 #include "units.h"
 #include "usage.h"
@@ -156,6 +157,7 @@ struct instance {
 	struct saved_prompt requeue;
 	bool requeue_pending;
 	uint64_t requeue_deadline_ns;
+	uint64_t requeue_ticket;   /* qtrack_post_sent of the requeue in flight */
 	char requeued_id[COMFY_PROMPT_ID_MAX];
 	enum restart_state rs;
 	bool rs_last_resort;       /* the stop works from the snapshot, without asking the server */
@@ -178,12 +180,26 @@ struct instance {
 	/* the loop's requests in flight (comfy_start_*): one poll chain, one resubmission chain at a time */
 	bool poll_busy;
 	uint64_t poll_sent_ns;     /* when the poll being answered was sent */
+	struct qtrack_mark poll_mark; /* the websocket's status frames received when it was sent */
+	/* ComfyUI's status broadcasts since the /queue reply the snapshot mirrors (core/qtrack.h): a prompt that
+	 * finished in the round trip of the /queue its own broadcast woke is not owed again by a last resort */
+	struct qtrack qt;
+	char qt_running_id[COMFY_PROMPT_ID_MAX]; /* the prompt that reply showed running */
+	uint64_t qt_before_sent_ns;  /* the request of the last reply that did not show it running yet (0: none) */
+	uint64_t qt_last_sent_ns;    /* the request of that reply */
+	/* every /interrupt the daemon sends (a rung's or a controlled restart's): the prompt it stops has not finished
+	 * as far as resubmission goes, and one that lands late stops the next prompt instead */
+	unsigned own_interrupts_open;
+	uint64_t own_interrupt_answered_ns; /* when the last one was answered (0: never) */
 	bool resubmit_busy;
 	/* the server this round of resubmission talks to (from its /queue on): a round goes on only while that server
 	 * is the one answering and is not being stopped, so that nothing it holds is taken for held by another */
 	int32_t resubmit_pid;
 	uint64_t resubmit_start_ns;
 	uint64_t resubmit_look_ns; /* when this round last read the server's /queue */
+	struct qtrack_mark look_mark; /* that look's request: the status frames received when it was sent */
+	uint64_t look_sent_ns;
+	uint64_t resubmit_ticket;  /* qtrack_post_sent of the resubmission in flight */
 	bool resubmit_unlooked;    /* a prompt was resubmitted since that look */
 	/* while a round runs the poll is off, so the generation tracker does not see what runs: the round's own looks
 	 * say which prompt runs, for the give-up (a prompt that climbs to the limit within the round) */

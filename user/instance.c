@@ -354,6 +354,7 @@ static void requeue_done(struct comfy_client *c, int r, void *ctx)
 		rec_emit(&rec);
 		return;
 	}
+	qtrack_post_accepted(&in->qt, in->requeue_ticket);
 	rec_add(&rec, "RESULT", "ok");
 	rec_add_id(&rec, "NEW_PROMPT_ID", new_id);
 	rec_message(&rec, "instance %s: requeued interrupted prompt %s at the front (prompt id %s)", in->ic->name,
@@ -391,6 +392,7 @@ static void requeue_history_done(struct comfy_client *c, int r, void *ctx)
 		saved_prompt_clear(&in->requeue);
 		return;
 	}
+	in->requeue_ticket = qtrack_post_sent(&in->qt);
 	if (comfy_start_submit(c, in->requeue.prompt_json, in->requeue.extra_json, in->requeue.prompt_id, true, -1,
 			       requeue_done, in) < 0)
 		in->poll_busy = false;
@@ -538,8 +540,10 @@ static void poll_done(struct comfy_client *c, int r, void *ctx)
 	}
 	in->reachable = true;
 	in->unreachable_reported = false;
-	/* what a stop would have to put back, as of this reply */
+	/* what a stop would have to put back, as of this reply, and where the status broadcasts since its request
+	 * begin */
 	restart_snapshot_update(in, &q);
+	restart_queue_anchor(in, &q, in->poll_mark, in->poll_sent_ns);
 	/* one measurement per poll serves the boundary (if any) and the next poll's start level */
 	instance_measure(in);
 	if (queue_change_ended(queue_running_change(in->running.prompt_id, q.n_running ? q.running[0].prompt_id : "")) &&
@@ -570,6 +574,7 @@ void instance_poll(struct instance *in, uint64_t now_ns)
 	if (comfy_start_queue(in->comfy, poll_done, in) == 0) {
 		in->poll_busy = true;
 		in->poll_sent_ns = now_mono_ns();
+		in->poll_mark = qtrack_mark(&in->qt);
 	}
 }
 

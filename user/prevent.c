@@ -97,6 +97,8 @@ static void act_done(struct comfy_client *c, int r, void *ctx)
 	struct instance *in = a->in;
 	struct rec rec;
 
+	if (a->is_interrupt)
+		restart_interrupt_answered(in);
 	if (a->is_interrupt && in->interrupts_in_flight)
 		in->interrupts_in_flight--;
 	else if (!a->is_interrupt && in->frees_in_flight)
@@ -137,6 +139,7 @@ static int act_send(struct instance *in, enum policy_rung rung, const char *what
 		return r;
 	}
 	if (is_interrupt) {
+		restart_interrupt_sent(in);
 		in->interrupts_in_flight++;
 		snprintf(in->in_flight_interrupt, sizeof(in->in_flight_interrupt), "%s", prompt_id ? prompt_id : "");
 	} else {

@@ -118,6 +118,68 @@ int restart_late_queue(struct instance *in, const struct comfy_queue *q, uint64_
 	return MAX(n, 0);
 }
 
+void restart_queue_anchor(struct instance *in, const struct comfy_queue *q, struct qtrack_mark mark, uint64_t sent_ns)
+{
+	const char *running = q->n_running ? q->running[0].prompt_id : "";
+
+	qtrack_reply(&in->qt, mark, q->n_running, q->n_pending);
+	if (strcmp(running, in->qt_running_id)) {
+		/* the reply before this one had not seen it start */
+		snprintf(in->qt_running_id, sizeof(in->qt_running_id), "%s", running);
+		in->qt_before_sent_ns = in->qt_last_sent_ns;
+	}
+	in->qt_last_sent_ns = sent_ns;
+}
+
+void restart_interrupt_sent(struct instance *in)
+{
+	in->own_interrupts_open++;
+}
+
+void restart_interrupt_answered(struct instance *in)
+{
+	if (in->own_interrupts_open)
+		in->own_interrupts_open--;
+	in->own_interrupt_answered_ns = now_mono_ns();
+}
+
+/* The last resort, about to stop the server from a snapshot that mirrors its last /queue reply: the prompt that
+ * reply showed running is not owed again when the status broadcasts since prove it left the queue (qtrack.h) and
+ * no /interrupt of the daemon's can have been what ended it. An interrupt stops the prompt running when it lands
+ * (ComfyUI clears the flag when a prompt starts), so it is ruled out when it was answered before the request of a
+ * reply that had not yet seen this prompt start; a rung's interrupt-and-requeue or a controlled restart's drain
+ * owes its prompt a rerun, and taking that end for a finish would lose it. */
+static void drop_finished_running(struct instance *in, bool mirror)
+{
+	enum qtrack_verdict v = qtrack_running_finished(&in->qt);
+	const char *id = NULL;
+
+	if (v == QTRACK_UNKNOWN)
+		return;
+	if (in->rs == RS_DRAINING)
+		return; /* the drain interrupts the running prompt: its end is no finish */
+	{
+		ssize_t k = in->qt_running_id[0] ? snapshot_find(&in->snap, in->qt_running_id) : -1;
+
+		/* a snapshot that mirrors the last reply holds its running prompt (unless a requeue replaced it); one
+		 * owed from an earlier stop holds it as resubmitted to this server, which the look showed running */
+		if (k < 0)
+			return;
+		if (!mirror && (!in->snap.items[k].submitted || in->snap.items[k].holder_pid != in->rs_old_pid ||
+				in->snap.items[k].holder_start_ns != in->rs_old_start_ns))
+			return;
+		id = in->snap.items[k].prompt_id;
+	}
+	if (in->own_interrupts_open || !strcmp(id, in->in_flight_interrupt) || !strcmp(id, in->rs_running_id) ||
+	    (in->requeue_pending && !strcmp(id, in->requeue.prompt_id)))
+		return;
+	if (in->own_interrupt_answered_ns && in->own_interrupt_answered_ns >= in->qt_before_sent_ns)
+		return;
+	log_notice("instance %s: prompt %s finished after the last /queue reply (%s, as ComfyUI's status broadcasts "
+		   "say): not owed again by the last resort", in->ic->name, id, qtrack_verdict_name(v));
+	snapshot_remove(&in->snap, id);
+}
+
 void restart_snapshot_owe(struct instance *in, const char *prompt_id, const char *replaces, int64_t number,
 			  const char *prompt_json, const char *extra_json)
 {
@@ -341,6 +403,19 @@ static void drain_ignore(struct comfy_client *c, int r, void *ctx)
 	(void)ctx;
 }
 
+static void drain_interrupt_done(struct comfy_client *c, int r, void *ctx)
+{
+	(void)c;
+	(void)r;
+	restart_interrupt_answered(ctx);
+}
+
+static void drain_interrupt(struct instance *in, struct comfy_client *c)
+{
+	if (comfy_start_interrupt(c, in->rs_running_id, drain_interrupt_done, in) == 0)
+		restart_interrupt_sent(in);
+}
+
 static void drain_check_next(struct instance *in);
 
 /* A saved prompt that left the old server's queue during the drain: finished there (it stays finished: not
@@ -412,7 +487,7 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 		still = true;
 		if (strcmp(q.running[i].prompt_id, in->rs_running_id)) {
 			snprintf(in->rs_running_id, sizeof(in->rs_running_id), "%s", q.running[i].prompt_id);
-			comfy_start_interrupt(c, in->rs_running_id, drain_ignore, NULL);
+			drain_interrupt(in, c);
 		}
 	}
 	if (r < 0 || !still || now_ns >= in->rs_deadline_ns) {
@@ -463,7 +538,7 @@ static void drain_begin(struct instance *in, uint64_t now_ns)
 		stop_now(in, now_ns);
 		return;
 	}
-	comfy_start_interrupt(in->comfy, in->rs_running_id, drain_ignore, NULL);
+	drain_interrupt(in, in->comfy);
 	in->rs = RS_DRAINING;
 	in->rs_drain_busy = false;
 	in->rs_deadline_ns = now_ns + in->ic->stop_grace_ms * NSEC_PER_MSEC;
@@ -535,6 +610,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 	 * are still owed from an earlier stop, the snapshot is that stop's, kept up to date by every /queue of the
 	 * server resubmitted to: what it holds is owed again once it is stopped) */
 	in->rs_snap_mirror = in->snap.stop == SNAP_STOP_NONE;
+	drop_finished_running(in, in->rs_snap_mirror);
 	if (in->snap.stop == SNAP_STOP_NONE)
 		in->snap.stop = SNAP_STOP_LAST_RESORT;
 	/* a daemon restarted meanwhile must finish the stop of this server, not of the one before */
@@ -624,6 +700,18 @@ void restart_resume(struct instance *in, uint64_t now_ns)
 static void resubmit_next(struct instance *in);
 static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx);
 
+/* A round's look at /queue: like a poll's, its reply anchors the status broadcasts that follow */
+static int start_look(struct instance *in)
+{
+	int r = comfy_start_queue(in->comfy, resubmit_queue_done, in);
+
+	if (r == 0) {
+		in->look_mark = qtrack_mark(&in->qt);
+		in->look_sent_ns = now_mono_ns();
+	}
+	return r;
+}
+
 static bool server_alive(struct instance *in, int32_t pid, uint64_t start_ns)
 {
 	struct proc_stat st;
@@ -678,6 +766,7 @@ static void submit_done(struct comfy_client *c, int r, void *ctx)
 		in->resubmit_busy = false; /* the next sample starts over from /queue */
 		return;
 	}
+	qtrack_post_accepted(&in->qt, in->resubmit_ticket);
 	rec_message(&rec, "instance %s: resubmitted prompt %s -> %s", in->ic->name, in->snap.items[i].prompt_id, new_id);
 	rec_emit(&rec);
 	snapshot_held(&in->snap, (size_t)i, in->resubmit_pid, in->resubmit_start_ns);
@@ -709,6 +798,7 @@ static void history_done(struct comfy_client *c, int r, void *ctx)
 		resubmit_next(in);
 		return;
 	}
+	in->resubmit_ticket = qtrack_post_sent(&in->qt);
 	if (comfy_start_submit(c, in->snap.items[i].prompt_json, in->snap.items[i].extra_json,
 			       in->snap.items[i].prompt_id, false, in->snap.items[i].number, submit_done, in) < 0) {
 		/* a prompt this client refuses to send (not JSON any more) cannot be resubmitted: say so, go on */
@@ -732,15 +822,14 @@ static void resubmit_next(struct instance *in)
 	}
 	/* the round ends on a look at /queue after the last resubmission: "all in its queue or history" is then what
 	 * this server said, and a prompt that already ran there is out of the snapshot a later stop works from */
-	if (i < 0 && in->resubmit_unlooked && comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+	if (i < 0 && in->resubmit_unlooked && start_look(in) == 0)
 		return;
 	if (i < 0) {
 		in->resubmit_busy = false;
 		resubmit_complete(in);
 		return;
 	}
-	if (now_mono_ns() - in->resubmit_look_ns >= RESUBMIT_LOOK_NS &&
-	    comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0)
+	if (now_mono_ns() - in->resubmit_look_ns >= RESUBMIT_LOOK_NS && start_look(in) == 0)
 		return;
 	if (comfy_start_history_item(in->comfy, in->snap.items[i].prompt_id, history_done, in) < 0) {
 		/* an id ComfyUI cannot hold: nothing to send under it */
@@ -789,6 +878,7 @@ static void resubmit_queue_done(struct comfy_client *c, int r, void *ctx)
 	 * those that left this server's queue ran, and those queued on it meanwhile are put back by a stop of it */
 	pending = snapshot_observe(&in->snap, in->resubmit_pid, in->resubmit_start_ns, &q);
 	note_round_running(in, &q);
+	restart_queue_anchor(in, &q, in->look_mark, in->look_sent_ns);
 	comfy_queue_free(&q);
 	if (pending < 0) {
 		log_warn("instance %s: out of memory for the queue snapshot", in->ic->name);
@@ -928,7 +1018,7 @@ void restart_step(struct instance *in, uint64_t now_ns)
 	if (in->snap.stop == SNAP_STOP_NONE || in->resubmit_busy || !in->server_pid || in->server_gone ||
 	    (in->server_pid == in->rs_old_pid && in->server_start_ns == in->rs_old_start_ns) || !in->d->curl)
 		return;
-	if (comfy_start_queue(in->comfy, resubmit_queue_done, in) == 0) {
+	if (start_look(in) == 0) {
 		in->resubmit_busy = true;
 		if (in->resubmit_pid != in->server_pid || in->resubmit_start_ns != in->server_start_ns) {
 			in->resubmit_running_id[0] = 0;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include <stdbool.h>
+#include "qtrack.h"
 
 struct comfy_queue;
 struct instance;
@@ -27,6 +28,12 @@ uint64_t restart_grace_left_ns(const struct instance *in, uint64_t now_ns);
 void restart_escalate(struct instance *in, uint64_t now_ns, const char *why);
 /* After each /queue reply (no stop under way): the snapshot follows it, persisted when it changed. */
 void restart_snapshot_update(struct instance *in, const struct comfy_queue *q);
+/* After each poll's /queue reply (no stop under way): the status broadcasts received since its request (mark, sent
+ * at sent_ns) are the ones a last resort weighs against it (core/qtrack.h). */
+void restart_queue_anchor(struct instance *in, const struct comfy_queue *q, struct qtrack_mark mark, uint64_t sent_ns);
+/* Every /interrupt the daemon sends to the server, when it is sent and when it is answered (or failed). */
+void restart_interrupt_sent(struct instance *in);
+void restart_interrupt_answered(struct instance *in);
 /* ComfyUI said its queue changed (a /ws status): a resubmission round under way reads /queue before its next
  * request. */
 void restart_queue_changed(struct instance *in);

@@ -4,12 +4,13 @@ answered. The poll interval is a minute here: only the websocket can make the sn
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
 from conftest import free_port
 from test_durability import (FAST as DFAST, Proxy, WrappedSim, assert_once_by_content, outputs_args, snapshot_file,
-                             story, submit, wait_exactly_once)
+                             story, submit, successes, wait_exactly_once)
 from test_prekill import call as prekill_call
 from test_prevention import LIMIT
 
@@ -157,4 +158,120 @@ def test_a_prompt_posted_just_before_the_last_resort_is_owed(daemon_factory, cgr
         assert_once_by_content(tmp_path, ids, d)
     finally:
         proxy.release.set()
+        proxy.close()
+
+
+class HoldQueueProxy(LateProxy):
+    """LateProxy that also carries the websocket (the upgrade request and then both directions as they are) and, in
+    mode "hang", never answers GET /queue at all: the server died before it could."""
+
+    def __init__(self, target_port):
+        super().__init__(target_port)
+
+    def _serve(self, c):
+        try:
+            req = self._read_request(c)
+            if req is not None and req[0].startswith(b"GET /ws"):
+                return self._tunnel(c, req)
+            if req is not None and req[0].startswith(b"GET /queue") and self.mode == "hang":
+                self.held.append(c)  # never answered, never closed (closed by close())
+                return
+            self._forward(c, req)
+        except OSError:
+            pass
+        try:
+            c.close()
+        except OSError:
+            pass
+
+    def _tunnel(self, c, req):
+        up = socket.create_connection(("127.0.0.1", self.target), timeout=None)
+        up.sendall(req[0] + b"\r\n\r\n" + req[1])
+
+        def pipe(a, b):
+            try:
+                while True:
+                    chunk = a.recv(65536)
+                    if not chunk:
+                        break
+                    b.sendall(chunk)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+        pipe(c, up)
+
+
+def unread_by_daemon(port):
+    """Bytes waiting in the receive queues of the daemon's connections to the proxy (ss: client side, dport)."""
+    out = subprocess.run(["ss", "-Htn", "state", "established", "( dport = :%d )" % port], capture_output=True,
+                         text=True, check=True).stdout
+    return sum(int(l.split()[0]) for l in out.splitlines() if l.strip())
+
+
+def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daemon_factory, cgroup_factory, procs,
+                                                                              tmp_path):
+    """The last resort stops the server from the snapshot of its last /queue reply. A prompt that finished after that
+    reply is still its running prompt there; ComfyUI's status broadcasts say it left (queue_remaining 3 -> 2 as it
+    ends, 2 again as the worker takes the next prompt), and the /queue they wake is never answered (the server is
+    stopped first). The prompt must not be resubmitted: it ran once. The prompts behind it run once each."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    # prompts of 3 s: the first runs while the test looks, the next one has not ended when the stop comes
+    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
+                                                     "--steps", "30", "--step-ms", "100", "--pid-file", pid_file] +
+                     outputs_args(tmp_path), cg)
+    proxy = HoldQueueProxy(sim.port)
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--restart", "signal", "--prekill-hook", hook] + DFAST + ["--http-timeout", "5s"])
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("websocket") == "connected", what="the websocket")
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
+        ids = submit(sim, 3, "ran-once")
+        first = next(i for i, seed in ids.items() if seed.endswith("-0"))
+
+        def snapshot_running():
+            try:
+                with open(snapshot_file(tmp_path)) as f:
+                    items = json.load(f)["items"]
+            except (OSError, ValueError):
+                return None
+            return [it["prompt_id"] for it in items if it["running"]], len(items)
+        # the snapshot mirrors a reply with the first prompt running and two pending; then no /queue is answered
+        deadline = time.time() + 30
+        while time.time() < deadline and snapshot_running() != ([first], 3):
+            time.sleep(0.05)
+        assert snapshot_running() == ([first], 3), snapshot_running()
+        proxy.mode = "hang"
+        # the first prompt ends on the server and the worker takes the second one (the sim's own /queue says so)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            q = sim.request("GET", "/queue")
+            if [it[1] for it in q["queue_running"]] not in ([], [first]):
+                break
+            time.sleep(0.05)
+        assert successes(sim).get(first) == 1, "the first prompt did not finish"
+        assert snapshot_running() == ([first], 3), "a /queue reply after the finish reached the snapshot"
+        # its broadcasts are read by the daemon (nothing left in its sockets' receive queues)
+        deadline = time.time() + 10
+        while time.time() < deadline and unread_by_daemon(proxy.port):
+            time.sleep(0.02)
+        assert not unread_by_daemon(proxy.port)
+        rel = "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))
+        reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": rel})
+        assert reply == {"parameters": {}}
+        stop = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                          r.get("result") == "stopping", what="the stop")
+        assert stop["last_resort"] == 1, stop
+        assert stop["saved"] == 2, (stop, story(d))
+        proxy.mode = "pass"
+        done = wait_exactly_once(sim, list(ids), timeout=120)
+        assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert_once_by_content(tmp_path, ids, d)
+    finally:
         proxy.close()
