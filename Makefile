@@ -159,7 +159,8 @@ integration: oomsentry
 FUZZ_LINK := $(addprefix user/core/,comfy.c procfs.c cgroup.c utf8.c jsontext.c wsmsg.c lookahead.c lineage.c \
 	incident.c incident-render.c varlink.c units.c)
 FUZZ_GLUE_fuzz_config := user/config.c
-FUZZ_GLUE_fuzz_metrics_listen := user/metrics-http.c user/log.c user/journal-send.c user/core/metrics.c
+FUZZ_GLUE_fuzz_metrics_listen := user/metrics-http.c user/log.c user/journal-send.c user/recout.c user/core/lineq.c \
+	user/core/metrics.c
 FUZZ_LONG_SECONDS ?= 600
 .SECONDEXPANSION:
 $(OUTPUT)/fuzz/%: tests/fuzz/%.c $(FUZZ_LINK) $$(FUZZ_GLUE_$$*) | $(OUTPUT)/fuzz

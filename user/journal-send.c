@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "common.h"
 #include "journal-send.h"
+#include "recout.h"
 
 static int sock_fd = -1;
 static uint64_t dropped, dropped_reported;
@@ -49,12 +50,14 @@ static size_t put_field(char *buf, size_t len, size_t cap, const char *item, siz
 static void report_drops(void)
 {
 	time_t now = time(NULL);
+	char line[160];
 
 	/* on stderr: the journal is what does not take it */
 	if (dropped == dropped_reported || now - reported_at < 10)
 		return;
-	fprintf(stderr, "oomsentry: warning: journald did not read: %llu records not sent to the journal (%llu in all)\n",
-		(unsigned long long)(dropped - dropped_reported), (unsigned long long)dropped);
+	snprintf(line, sizeof(line), "oomsentry: warning: journald did not read: %llu records not sent to the journal "
+		 "(%llu in all)", (unsigned long long)(dropped - dropped_reported), (unsigned long long)dropped);
+	recout_line(&recout_stderr, stderr, line);
 	dropped_reported = dropped;
 	reported_at = now;
 }

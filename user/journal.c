@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "journal-send.h"
 #include "log.h"
+#include "recout.h"
 #include "utf8.h"
 
 static const struct {
@@ -42,7 +43,13 @@ static const struct {
 	[REC_INCIDENT] = { "incident", "c8e7d6f5a4b34c2d9e1f0a2b3c4d5e04" },
 };
 
-static FILE *rec_out;
+/* A line is a few hundred bytes (a JSON line with every field at most ~13 KiB): 1 MiB holds thousands of records,
+ * more than a burst brings in the seconds a reader may pause. Lines are allocated as they wait, so a stdout that
+ * is read costs nothing, and a stuck one at most this (the daemon's RSS goal is 8 MiB). */
+#define REC_OUT_QUEUE_BYTES (1 << 20)
+
+static struct recout rec_out;
+static bool rec_stdout;
 static bool rec_json;
 static bool rec_journal;
 
@@ -70,23 +77,53 @@ bool journal_is_stream(int fd)
 	return (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino;
 }
 
+static char *rec_line(const struct rec *r);
+
+/* The line where records were dropped: a record itself, so that a reader of JSON lines parses it like any other. */
+static size_t dropped_notice(uint64_t dropped, char *buf, size_t size, void *ctx)
+{
+	_cleanup_free_ char *line = NULL;
+	struct rec r;
+	int n;
+
+	(void)ctx;
+	rec_init(&r, REC_DAEMON, LOG_WARNING);
+	rec_add(&r, "STATE", "stdout_dropped");
+	rec_add_u64(&r, "DROPPED", dropped);
+	rec_message(&r, "%llu records were not written to standard output: it was not read while they came%s",
+		    (unsigned long long)dropped, rec_journal ? " (the journal has them)" : "");
+	line = rec_line(&r);
+	n = line ? snprintf(buf, size, "%s", line) : 0;
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
 void journal_setup(FILE *out, bool json, bool to_journal)
 {
 	struct stat st;
 
-	rec_out = out;
+	rec_stdout = out != NULL;
 	rec_json = json;
 	rec_journal = false;
-	if (!to_journal)
-		return;
-	/* sd_journal_send() silently drops records without journald; say it once instead */
-	if (stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		rec_journal = true;
-		/* under systemd stdout is the journal too: a second copy of every record would only be noise */
-		if (out && journal_is_stream(fileno(out)))
-			rec_out = NULL;
-	} else
-		log_warn("no journald socket at /run/systemd/journal/socket: records go to standard output only");
+	if (to_journal) {
+		/* sd_journal_send() silently drops records without journald; say it once instead */
+		if (stat(JOURNAL_SOCKET, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			rec_journal = true;
+			/* under systemd stdout is the journal too: a second copy of every record would only be noise */
+			if (out && journal_is_stream(fileno(out)))
+				rec_stdout = false;
+		} else
+			log_warn("no journald socket at /run/systemd/journal/socket: records go to standard output only");
+	}
+	if (rec_stdout) {
+		/* what stdio buffered before (nothing, in the daemon) goes first; from here on the FILE is not used */
+		fflush(out);
+		recout_start(&rec_out, fileno(out), REC_OUT_QUEUE_BYTES, dropped_notice, NULL);
+	}
+}
+
+size_t journal_flush(uint64_t deadline_ns)
+{
+	return rec_stdout ? recout_flush(&rec_out, deadline_ns) : 0;
 }
 
 bool journal_connected(void)
@@ -269,16 +306,28 @@ int rec_emit(const struct rec *r)
 			iov[i] = (struct iovec){ .iov_base = buf[i], .iov_len = strlen(buf[i]) };
 		ret = journal_send(iov, n);
 	}
-	if (rec_out) {
-		if (rec_json) {
-			char *s = rec_to_json(r);
-			if (s)
-				fprintf(rec_out, "%s\n", s);
-			free(s);
-		} else {
-			fprintf(rec_out, "%-14s %s\n", rec_kind_name(r->kind), r->message);
-		}
-		fflush(rec_out);
+	if (rec_stdout) {
+		_cleanup_free_ char *line = rec_line(r);
+		int err;
+
+		if (line && recout_write(&rec_out, line, strlen(line)) == LINEQ_DROPPED_FIRST)
+			log_warn("standard output is not read: records that find no room in its queue (%d KiB) are dropped "
+				 "until it is%s", REC_OUT_QUEUE_BYTES >> 10,
+				 rec_journal ? " (the journal still gets every one)" : "");
+		err = recout_error(&rec_out);
+		if (err < 0)
+			log_warn_errno(err, "cannot write records to standard output; no more are written to it%s",
+				       rec_journal ? " (the journal still gets them)" : "");
 	}
 	return ret;
+}
+
+/* The record's line on standard output, without its newline: JSON or text. NULL without memory. */
+static char *rec_line(const struct rec *r)
+{
+	char *s;
+
+	if (rec_json)
+		return rec_to_json(r);
+	return asprintf(&s, "%-14s %s", rec_kind_name(r->kind), r->message) < 0 ? NULL : s;
 }

@@ -35,8 +35,12 @@ struct rec {
 /* out: where text/JSON lines go (stdout; NULL: nowhere). to_journal: try the journal; when no journald socket
  * exists this says so once and carries on with stdout only. */
 /* Records go to the journal (when to_journal and journald listens) and to out, unless out is the journal's own
- * stream (JOURNAL_STREAM names it): then only to the journal. */
+ * stream (JOURNAL_STREAM names it): then only to the journal. Lines for out are written by a thread (recout.c);
+ * the FILE itself is not written to again. */
 void journal_setup(FILE *out, bool json, bool to_journal);
+/* Before exit or re-exec: the queued lines written, waiting until deadline_ns at most (CLOCK_MONOTONIC). Returns
+ * how many were left unwritten (a reader that does not read). */
+size_t journal_flush(uint64_t deadline_ns);
 /* JOURNAL_STREAM's "DEV:INO". 0 or -EINVAL. */
 int journal_parse_stream(const char *text, uint64_t *ret_dev, uint64_t *ret_ino);
 /* fd is the stream systemd connected to the journal. */
@@ -57,7 +61,8 @@ void rec_add_id(struct rec *r, const char *key, const char *id);
 void rec_add_u64(struct rec *r, const char *key, uint64_t v);
 void rec_add_i64(struct rec *r, const char *key, int64_t v);
 void rec_message(struct rec *r, const char *fmt, ...) _printf_(2, 3);
-/* Sends to the journal and prints; returns 0 or the negative errno of the journal send (output still printed). */
+/* Sends to the journal and queues the line for stdout (never waiting for either); returns 0 or the negative errno of
+ * the journal send (the line still queued). */
 int rec_emit(const struct rec *r);
 /* The JSON line of a record (for tests and the status socket); caller frees. */
 char *rec_to_json(const struct rec *r);

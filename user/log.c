@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <stdarg.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include "journal-send.h"
 #include "log.h"
+#include "recout.h"
 
 static int max_prio = LOG_INFO;
 static int log_targets = LOG_TARGET_STDERR;
@@ -11,6 +14,29 @@ void log_setup(int max_priority, int targets)
 {
 	max_prio = max_priority;
 	log_targets = targets;
+}
+
+/* Messages are few (a stderr that is not read holds back far fewer lines than stdout's records): 256 KiB. */
+#define LOG_QUEUE_BYTES (256 << 10)
+
+static size_t dropped_notice(uint64_t dropped, char *buf, size_t size, void *ctx)
+{
+	int n = snprintf(buf, size, "oomsentry: warning: %llu messages were not written to standard error: it was not read "
+			 "while they came", (unsigned long long)dropped);
+
+	(void)ctx;
+	return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+void log_queue_stderr(void)
+{
+	/* stderr is unbuffered: nothing waits in the FILE */
+	recout_start(&recout_stderr, STDERR_FILENO, LOG_QUEUE_BYTES, dropped_notice, NULL);
+}
+
+size_t log_flush(uint64_t deadline_ns)
+{
+	return recout_flush(&recout_stderr, deadline_ns);
 }
 
 int log_get_max_priority(void)
@@ -27,8 +53,12 @@ static void log_emit(int priority, const char *text)
 
 	if (priority > max_prio)
 		return;
-	if (log_targets & LOG_TARGET_STDERR)
-		fprintf(stderr, "oomsentry: %s: %s\n", prefix[priority & 7], text);
+	if (log_targets & LOG_TARGET_STDERR) {
+		char line[1200];
+
+		snprintf(line, sizeof(line), "oomsentry: %s: %s", prefix[priority & 7], text);
+		recout_line(&recout_stderr, stderr, line);
+	}
 	if (log_targets & LOG_TARGET_JOURNAL)
 	{
 		char m[1100], p[16];

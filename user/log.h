@@ -5,6 +5,8 @@
 #define OOMSENTRY_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>
 #include "common.h"
 
@@ -12,6 +14,12 @@ enum log_target { LOG_TARGET_STDERR = 1, LOG_TARGET_JOURNAL = 2 };
 
 void log_setup(int max_priority, int targets);
 int log_get_max_priority(void);
+/* From here on stderr is written by a thread (recout.c): a stderr pipe nobody reads holds up nothing; what finds
+ * no room is dropped and counted. For the daemon's loop; one-shot commands write at once. */
+void log_queue_stderr(void);
+/* Before exit or re-exec: the queued messages written, waiting until deadline_ns at most (CLOCK_MONOTONIC).
+ * Returns how many were left unwritten. */
+size_t log_flush(uint64_t deadline_ns);
 /* Logs and returns r (negative errno) so callers can write `return log_errno(LOG_ERR, r, "...")`.
  * "%m" is not supported; the errno text is appended. */
 int log_errno(int priority, int r, const char *fmt, ...) _printf_(3, 4);

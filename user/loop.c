@@ -1121,6 +1121,20 @@ static void apply_priority(const struct config *cfg)
 		sched_setscheduler(0, (policy & ~SCHED_RESET_ON_FORK) | SCHED_RESET_ON_FORK, &sp);
 }
 
+/* What the writer threads hold goes out before this image exits or re-executes (a test, a supervisor, reads the
+ * last records), but a reader that does not read delays the exit, or the SIGTERM's restart, by this at most. */
+#define OUTPUT_FLUSH_NS (2 * NSEC_PER_SEC)
+
+static void flush_output(void)
+{
+	uint64_t deadline = now_mono_ns() + OUTPUT_FLUSH_NS;
+	size_t left = journal_flush(deadline);
+
+	if (left)
+		log_warn("%zu records were not written to standard output: it was not read", left);
+	log_flush(deadline);
+}
+
 static int check_privileges(void)
 {
 	_cleanup_free_ char *text = NULL;
@@ -1162,6 +1176,8 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 		}
 	}
 	journal_setup(stdout, cfg->json, cfg->journal);
+	if (mode == MODE_OBSERVE || mode == MODE_RUN)
+		log_queue_stderr();
 	if (mode == MODE_OBSERVE || mode == MODE_RUN) {
 		/* what an earlier run (a crash loop, say) left beyond the budget goes before anything new is added */
 		r = prune_incidents(cfg->incident_dir, cfg->incident_max_count, cfg->incident_max_bytes);
@@ -1174,6 +1190,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	if (mode == MODE_SCAN) {
 		r = orphans_scan_cmd(&d, reap);
 		daemon_free(&d);
+		flush_output();
 		return r;
 	}
 
@@ -1197,6 +1214,7 @@ int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, cons
 	daemon_free(&d);
 	/* the state files queued to the writer thread are on disk before this image exits or re-executes */
 	statefile_flush();
+	flush_output();
 	instlock_release(locks);
 	if (r == 0 && d.reload) {
 		/* the signals stay blocked across execv: a SIGTERM that arrives before the new image has its signalfd

@@ -630,3 +630,123 @@ def test_journald_that_does_not_read_does_not_hold_the_loop(daemon_factory, cgro
         assert d.proc.poll() is None
     finally:
         deaf.close()
+
+
+# Maps 64 MiB, touches it, unmaps it, again: with a 1 MiB RSS step every pass is dozens of rss records.
+CHURN = r"""
+import mmap
+while True:
+    m = mmap.mmap(-1, 64 << 20)
+    m.write(b"\1" * (64 << 20))
+    m.close()
+"""
+
+
+class StuckStdout:
+    """A daemon whose standard output (a pipe) is read until it has started, then not at all until resume()."""
+
+    def __init__(self, tmp_path, args):
+        import conftest
+        self.go = threading.Event()
+        self.go.set()
+        self.raw = []
+        outer = self
+
+        class D(conftest.Daemon):
+            def _read(self):
+                for line in self.proc.stdout:
+                    outer.go.wait()
+                    outer.raw.append(line)
+                    super_line(self, line)
+
+        def super_line(d, line):
+            line = line.strip()
+            if not line:
+                return
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                rec = {"event": "unparsed", "message": line}
+            with d.cond:
+                d.records.append(rec)
+                d.cond.notify_all()
+
+        self.d = D(tmp_path, "observe", args)
+        self.go.clear()
+
+    def queued_bytes(self):
+        import array
+        import fcntl
+        import termios
+        n = array.array("i", [0])
+        fcntl.ioctl(self.d.proc.stdout.fileno(), termios.FIONREAD, n)
+        return n[0]
+
+    def pipe_size(self):
+        import fcntl
+        return fcntl.fcntl(self.d.proc.stdout.fileno(), 1032)  # F_GETPIPE_SZ
+
+
+def status_lists(sock, pid):
+    import conftest
+    try:
+        out = subprocess.run([conftest.BINARY, "status", "--socket", sock], capture_output=True, text=True,
+                             timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
+    return out.returncode == 0 and any(line.split()[:1] == [str(pid)] for line in out.stdout.splitlines())
+
+
+def test_stdout_that_is_not_read_does_not_hold_the_loop(privileged, procs, tmp_path):
+    """Standard output is a pipe whose reader stops (a log shipper that hangs, `| less` left open): once the pipe
+    is full, a blocking write of a record would hold the loop for good. The loop goes on (a process started
+    meanwhile is tracked, `oomsentry status` answers), the records that found no room are dropped and counted,
+    and once the pipe is read again one line says how many, and the records go on in order."""
+    sock = os.path.join(str(tmp_path), "status.sock")
+    s = StuckStdout(tmp_path, ["--rss-step", "1M", "--journal=no", "--cmdline-pattern", "oomsentry-churn"])
+    d = s.d
+    try:
+        churn = procs.start([PYTHON, "-c", CHURN, "oomsentry-churn"])
+        deadline = time.time() + 60
+        # full: while the churn goes on, the pipe holds no more (a line under PIPE_BUF goes in whole or not at
+        # all, and one that does not fit in the last page takes a new one: full is not quite its size)
+        last = -1
+        while True:
+            n = s.queued_bytes()
+            if n == last and n > s.pipe_size() // 2:
+                break
+            assert time.time() < deadline and churn.poll() is None and d.proc.poll() is None, \
+                "the pipe never filled: %d bytes in it; stderr:\n%s" % (n, d.stderr())
+            last = n
+            time.sleep(1)
+        # a process started now is seen only by a loop that still handles BPF events
+        sleeper = procs.start([PYTHON, "-c", "import time; time.sleep(300)", "oomsentry-churn"])
+        deadline = time.time() + 20
+        while not status_lists(sock, sleeper.pid):
+            assert time.time() < deadline, "the loop stopped while standard output was not read; stderr:\n%s" % \
+                d.stderr()
+            time.sleep(0.2)
+        deadline = time.time() + 60
+        while "standard output is not read" not in d.stderr():
+            assert time.time() < deadline and d.proc.poll() is None, d.stderr()
+            time.sleep(0.2)
+        assert status_lists(sock, churn.pid)
+        s.go.set()
+        notice = d.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "stdout_dropped", timeout=30,
+                            what="the dropped-records line")
+        assert notice["dropped"] > 0, notice
+        # records of the churn after the gap
+        at = d.records.index(notice)
+        d.wait_for(lambda r: r["event"] == "rss" and r.get("pid") == churn.pid, since=at + 1, what="records again")
+        churn.kill()
+        assert d.stop() == 0
+        assert not d.find(lambda r: r["event"] == "unparsed"), "torn lines: %s" % d.find(
+            lambda r: r["event"] == "unparsed")[:3]
+        assert len(d.find(lambda r: r.get("state") == "stdout_dropped")) == 1
+        # in order: one process's RSS steps, as the kernel saw them, never go back in time across the gap
+        ts = [r["event_monotonic_ns"] for r in d.records if r["event"] == "rss" and r.get("pid") == churn.pid]
+        assert len(ts) > 2 and ts == sorted(ts) and len(set(ts)) == len(ts)
+        assert d.records[-1].get("state") == "stopped"
+    finally:
+        s.go.set()
+        d.stop()
