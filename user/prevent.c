@@ -663,16 +663,17 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	char detail[384];
 	int r;
 
+	uint64_t grace_left = restart_grace_left_ns(in, now_ns);
+
 	in->generation_just_ended = false;
 	/* a stop whose SIGTERM has not ended the server while memory still climbs into the limit: its grace would end
 	 * after the kernel's kill (a server that handles SIGTERM slowly, or ignores it) */
-	if (restart_grace_left_ns(in, now_ns) &&
-	    policy_escalate_stop(&in->pp, pi.usage_bytes, pi.limit_bytes, pi.growth_bytes_per_s,
-				 restart_grace_left_ns(in, now_ns), next_look_ns(in, pi.growth_bytes_per_s))) {
+	if (grace_left && policy_escalate_stop(&in->pp, pi.usage_bytes, pi.limit_bytes, pi.growth_bytes_per_s, grace_left,
+					       next_look_ns(in, pi.growth_bytes_per_s))) {
 		snprintf(detail, sizeof(detail), "still climbs %.0f MiB/s %llu MiB below the limit, %llu ms before its "
 			 "SIGKILL was due", pi.growth_bytes_per_s / (double)MIB(1),
 			 (unsigned long long)((pi.limit_bytes - MIN(pi.usage_bytes, pi.limit_bytes)) / MIB(1)),
-			 (unsigned long long)(restart_grace_left_ns(in, now_ns) / NSEC_PER_MSEC));
+			 (unsigned long long)(grace_left / NSEC_PER_MSEC));
 		restart_escalate(in, now_ns, detail);
 		return;
 	}

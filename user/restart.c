@@ -152,24 +152,23 @@ void restart_interrupt_answered(struct instance *in)
 static void drop_finished_running(struct instance *in, bool mirror)
 {
 	enum qtrack_verdict v = qtrack_running_finished(&in->qt);
-	const char *id = NULL;
+	const struct snap_item *it;
+	const char *id;
+	ssize_t k;
 
 	if (v == QTRACK_UNKNOWN)
 		return;
 	if (in->rs == RS_DRAINING)
 		return; /* the drain interrupts the running prompt: its end is no finish */
-	{
-		ssize_t k = in->qt_running_id[0] ? snapshot_find(&in->snap, in->qt_running_id) : -1;
-
-		/* a snapshot that mirrors the last reply holds its running prompt (unless a requeue replaced it); one
-		 * owed from an earlier stop holds it as resubmitted to this server, which the look showed running */
-		if (k < 0)
-			return;
-		if (!mirror && (!in->snap.items[k].submitted || in->snap.items[k].holder_pid != in->rs_old_pid ||
-				in->snap.items[k].holder_start_ns != in->rs_old_start_ns))
-			return;
-		id = in->snap.items[k].prompt_id;
-	}
+	/* a snapshot that mirrors the last reply holds its running prompt (unless a requeue replaced it); one owed from
+	 * an earlier stop holds it as resubmitted to this server, which the look showed running */
+	k = in->qt_running_id[0] ? snapshot_find(&in->snap, in->qt_running_id) : -1;
+	if (k < 0)
+		return;
+	it = &in->snap.items[k];
+	if (!mirror && (!it->submitted || it->holder_pid != in->rs_old_pid || it->holder_start_ns != in->rs_old_start_ns))
+		return;
+	id = it->prompt_id;
 	if (in->own_interrupts_open || !strcmp(id, in->in_flight_interrupt) || !strcmp(id, in->rs_running_id) ||
 	    (in->requeue_pending && !strcmp(id, in->requeue.prompt_id)))
 		return;
