@@ -144,18 +144,22 @@ class Daemon:
 
     def _read(self):
         for line in self.proc.stdout:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                rec = {"event": "unparsed", "message": line}
-            # when the line reached us (CLOCK_MONOTONIC, as the records' EVENT_MONOTONIC_NS)
-            rec["_recv_ns"] = time.monotonic_ns()
-            with self.cond:
-                self.records.append(rec)
-                self.cond.notify_all()
+            self._take(line)
+
+    def _take(self, line):
+        """One line of the daemon's standard output, as a record."""
+        line = line.strip()
+        if not line:
+            return
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            rec = {"event": "unparsed", "message": line}
+        # when the line reached us (CLOCK_MONOTONIC, as the records' EVENT_MONOTONIC_NS)
+        rec["_recv_ns"] = time.monotonic_ns()
+        with self.cond:
+            self.records.append(rec)
+            self.cond.notify_all()
 
     def find(self, pred):
         with self.lock:

@@ -25,6 +25,36 @@ def snapshot_ids(path):
         return set()
 
 
+def prekill_scenario(daemon_factory, cgroup_factory, procs, tmp_path, proxy_class, steps, daemon_args):
+    """A simulator of prompts of `steps` x 100 ms in its own cgroup, behind proxy_class, and a daemon that restarts it
+    with signals and answers systemd-oomd's pre-kill calls at the hook returned. The daemon is started last: a
+    failed start still leaves the proxy to close."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
+                                                     "--steps", str(steps), "--step-ms", "100", "--pid-file",
+                                                     pid_file] + outputs_args(tmp_path), cg)
+    proxy = proxy_class(sim.port)
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+
+    def start():
+        return daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                      "--restart", "signal", "--prekill-hook", hook] + daemon_args + DFAST +
+                              ["--http-timeout", "5s"])
+    return cg, sim, proxy, hook, start
+
+
+def last_resort_by_prekill(d, cg, hook):
+    """systemd-oomd's pre-kill call for the cgroup: with the API not answering, the daemon's last resort."""
+    rel = "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))
+    reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": rel})
+    assert reply == {"parameters": {}}
+    stop = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                      r.get("result") == "stopping", what="the stop")
+    assert stop["last_resort"] == 1, stop
+    return stop
+
+
 def test_prompts_posted_during_a_poll_reach_the_snapshot(daemon_factory, sim_factory, tmp_path):
     # prompts that run for minutes: the queue only grows while the test looks at it
     sim = sim_factory(["--model-mb", "10", "--peak-mb", "10", "--leak-mb", "0", "--steps", "1000",
@@ -115,18 +145,11 @@ def test_a_prompt_posted_just_before_the_last_resort_is_owed(daemon_factory, cgr
     (one /queue unanswered), the next /queue is answered with the new prompt in it but held back by the proxy,
     systemd-oomd's pre-kill call makes the daemon stop the server from its snapshot (the last resort: the API does
     not answer), and then the held reply arrives."""
-    cg = cgroup_factory(LIMIT)
-    pid_file = os.path.join(str(tmp_path), "sim.pid")
     # prompts of 4 s: the queue stays queued while the test looks at it
-    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
-                                                     "--steps", "40", "--step-ms", "100", "--pid-file", pid_file] +
-                     outputs_args(tmp_path), cg)
-    proxy = LateProxy(sim.port)
-    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    cg, sim, proxy, hook, start = prekill_scenario(daemon_factory, cgroup_factory, procs, tmp_path, LateProxy, 40,
+                                                   ["--websocket=no"])
     try:
-        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
-                                   "--restart", "signal", "--prekill-hook", hook, "--websocket=no"] + DFAST +
-                           ["--http-timeout", "5s"])
+        d = start()
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
         first = submit(sim, 3, "before")
         deadline = time.time() + 30
@@ -143,12 +166,7 @@ def test_a_prompt_posted_just_before_the_last_resort_is_owed(daemon_factory, cgr
             time.sleep(0.05)
         assert any(late_id.encode() in b for b in proxy.held_bodies), "no /queue asked after the late prompt"
         assert late_id not in snapshot_ids(snapshot_file(tmp_path))
-        rel = "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))
-        reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": rel})
-        assert reply == {"parameters": {}}
-        stop = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
-                          r.get("result") == "stopping", what="the stop")
-        assert stop["last_resort"] == 1, stop
+        last_resort_by_prekill(d, cg, hook)
         proxy.mode = "pass"
         proxy.release.set()
         ids = dict(first, **late)
@@ -219,17 +237,11 @@ def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daem
     reply is still its running prompt there; ComfyUI's status broadcasts say it left (queue_remaining 3 -> 2 as it
     ends, 2 again as the worker takes the next prompt), and the /queue they wake is never answered (the server is
     stopped first). The prompt must not be resubmitted: it ran once. The prompts behind it run once each."""
-    cg = cgroup_factory(LIMIT)
-    pid_file = os.path.join(str(tmp_path), "sim.pid")
     # prompts of 3 s: the first runs while the test looks, the next one has not ended when the stop comes
-    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
-                                                     "--steps", "30", "--step-ms", "100", "--pid-file", pid_file] +
-                     outputs_args(tmp_path), cg)
-    proxy = HoldQueueProxy(sim.port)
-    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    cg, sim, proxy, hook, start = prekill_scenario(daemon_factory, cgroup_factory, procs, tmp_path, HoldQueueProxy,
+                                                   30, [])
     try:
-        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
-                                   "--restart", "signal", "--prekill-hook", hook] + DFAST + ["--http-timeout", "5s"])
+        d = start()
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("websocket") == "connected", what="the websocket")
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
         ids = submit(sim, 3, "ran-once")
@@ -262,12 +274,7 @@ def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daem
         while time.time() < deadline and unread_by_daemon(proxy.port):
             time.sleep(0.02)
         assert not unread_by_daemon(proxy.port)
-        rel = "/" + os.path.relpath(cg.path, os.path.dirname(cg.path))
-        reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": rel})
-        assert reply == {"parameters": {}}
-        stop = d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
-                          r.get("result") == "stopping", what="the stop")
-        assert stop["last_resort"] == 1, stop
+        stop = last_resort_by_prekill(d, cg, hook)
         assert stop["saved"] == 2, (stop, story(d))
         proxy.mode = "pass"
         done = wait_exactly_once(sim, list(ids), timeout=120)

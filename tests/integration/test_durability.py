@@ -657,19 +657,7 @@ class StuckStdout:
                 for line in self.proc.stdout:
                     outer.go.wait()
                     outer.raw.append(line)
-                    super_line(self, line)
-
-        def super_line(d, line):
-            line = line.strip()
-            if not line:
-                return
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                rec = {"event": "unparsed", "message": line}
-            with d.cond:
-                d.records.append(rec)
-                d.cond.notify_all()
+                    self._take(line)
 
         self.d = D(tmp_path, "observe", args)
         self.go.clear()
