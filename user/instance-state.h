@@ -223,6 +223,7 @@ struct instance {
 	uint64_t orphan_bytes;
 	uint32_t orphan_count;
 	struct crashloop cl;
+	struct idleloop il; /* the daemon's own stops of a server that ran nothing: a leak while idle */
 	/* ComfyUI's websocket, exact generation boundaries and queue look-ahead (instance-gen.c) */
 	struct comfy_ws_conn *ws;
 	char ws_client_id[48];

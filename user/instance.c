@@ -117,6 +117,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	/* per-model load costs are the look-ahead's table, kept with the rest */
 	in->la_costs = in->learn.models;
 	crashloop_init(&in->cl, d->cfg->crashloop_window_ms * NSEC_PER_MSEC, (uint32_t)d->cfg->crashloop_threshold);
+	idleloop_init(&in->il, (uint32_t)d->cfg->crashloop_threshold);
 	/* a reload in the middle of a prevention goes on where the image before it was */
 	carry_store_load(in, now_mono_ns());
 	if (d->curl) {

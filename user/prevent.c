@@ -505,6 +505,30 @@ static void drop_saved(struct instance *in, const char *prompt_id)
 }
 
 /* What follows a rung that was carried out: timings to learn, the settle of an idle /free, a give-up. */
+/* A stop of a server that ran nothing since its start and had nothing to run: in a row, they are a leak in the
+ * server itself, which restarts hold off but never cure; said once per row (and when it doubles) as a crash_loop
+ * record, since the server cannot stay up, with the cause its own. */
+static void note_stop(struct instance *in, bool idle, double growth_bytes_per_s, uint64_t now_ns)
+{
+	struct idleloop_record ilr;
+	char mib[32] = "";
+	struct rec r;
+
+	if (idleloop_note_stop(&in->il, now_ns, idle, growth_bytes_per_s, &ilr) != 1)
+		return;
+	if (ilr.growth_bytes_per_s >= (double)MIB(1) / 2)
+		snprintf(mib, sizeof(mib), ", growing %.0f MiB/s", ilr.growth_bytes_per_s / (double)MIB(1));
+	instance_rec(&r, in, REC_CRASH_LOOP, LOG_CRIT);
+	rec_add_u64(&r, "DEATHS", ilr.stops);
+	rec_add_ms(&r, "WINDOW_MS", ilr.last_ns - ilr.first_ns);
+	rec_add(&r, "CAUSES", "stopped by oomsentry at the limit while idle ×%u (every %.1f s%s)", ilr.stops,
+		ilr.every_s, mib);
+	rec_add(&r, "REASON", "%s", ilr.summary);
+	rec_message(&r, "instance %s: crash loop: %s", in->ic->name, ilr.summary);
+	rec_emit(&r);
+	metrics_add_counter(METRIC_CRASH_LOOPS_TOTAL, in->labels, 1);
+}
+
 static void after_act(struct instance *in, const struct policy_decision *dec, const struct generation *running,
 		      const struct give_up *gu, uint64_t now_ns)
 {
@@ -732,6 +756,8 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	journal_decision(in, &dec, r, detail, now_ns);
 	if (r == 0 && !dec.dry_run)
 		after_act(in, &dec, running, &gu, now_ns);
+	if (r == 0 && !dec.dry_run && dec.rung == POLICY_RUNG_RESTART && !dec.proactive)
+		note_stop(in, !pi.busy && !in->generations_completed && !in->snap.n, pi.growth_bytes_per_s, now_ns);
 	/* a rung that could not even be carried out did not work: climb at the next sample, not at its deadline */
 	if (r < 0)
 		policy_record_outcome(&in->ps, dec.rung, false, 0, now_ns);

@@ -68,8 +68,9 @@ while True:
 class Cgroup(MemoryCgroup):
     """Test cgroups are named oomsentry-test-*."""
 
-    def __init__(self, limit_bytes, prefix="oomsentry-test-"):
-        super().__init__(limit_bytes, prefix)
+    def __init__(self, limit_bytes, prefix=None):
+        # several people testing on one machine each keep to their own names
+        super().__init__(limit_bytes, prefix or os.environ.get("TEST_CGROUP_PREFIX", "oomsentry-test-"))
 
     preexec = MemoryCgroup.enter
 

@@ -105,6 +105,32 @@ def test_unreleasable_leak_escalates_to_restart(daemon_factory, cgroup_factory, 
     assert all(r["new_prompt_id"] == r["prompt_id"] for r in resub)
 
 
+def test_a_server_leaking_while_idle_is_stopped_each_time_and_one_crash_loop_names_the_leak(
+        daemon_factory, cgroup_factory, sim_factory):
+    """Memory that grows in the server while nothing runs fills the cgroup again a few seconds after each restart:
+    every stop is needed (no prompt to lose, the kernel would kill it otherwise), none cures it. The daemon says so
+    once, in a crash_loop record naming the leak, instead of restarting in silence (before: no record at all, its
+    own stops did not count)."""
+    cg = cgroup_factory(512 * MiB)
+    sim = sim_factory(["--model-mb", "0", "--peak-mb", "0", "--leak-mb", "0", "--idle-leak-mb-per-s", "150"],
+                      cgroup=cg, supervised=True)
+    d = daemon_factory("run", ["--url", sim.url, "--restart", "signal", "--crashloop-threshold", "3"] + FAST)
+    loop = d.wait_for(lambda r: r["event"] == "crash_loop", timeout=120, what="crash_loop record")
+    stops = d.find(lambda r: r["event"] == "action" and r.get("action") == "restart" and r.get("result") == "done")
+    assert len(stops) == 3 and loop["deaths"] == 3, story(d)
+    assert "idle each time" in loop["reason"] and "none cures the leak" in loop["reason"], loop
+    assert "while idle ×3" in loop["causes"], loop
+    assert cg.oom_kills() == 0, story(d)
+    # one record for the row: the next is due when it has doubled
+    deadline = time.time() + 60
+    while len(d.find(lambda r: r["event"] == "action" and r.get("action") == "restart"
+                     and r.get("result") == "done")) < 4:
+        assert time.time() < deadline, "no fourth stop:\n" + story(d)
+        time.sleep(0.2)
+    assert len(d.find(lambda r: r["event"] == "crash_loop")) == 1, story(d)
+    assert cg.oom_kills() == 0, story(d)
+
+
 def test_dry_run_decides_but_does_not_act(daemon_factory, cgroup_factory, sim_factory):
     cg = cgroup_factory(LIMIT)
     sim = sim_factory(RELEASABLE, cgroup=cg)

@@ -377,6 +377,21 @@ class Daemon:
         with self.lock:
             return [r for r in self.records if pred(r)]
 
+    def restarting(self):
+        """Whether a restart of some instance is under way: stopped, and not yet back with every prompt it saved
+        in the new server's queue or history (restart_complete), nor given up."""
+        state = {}
+        with self.lock:
+            for r in self.records:
+                if r.get("event") != "action":
+                    continue
+                if r.get("action") == "restart_stop":
+                    state[r.get("instance")] = r.get("result") == "stopping" or state.get(r.get("instance"), False) \
+                        and r.get("result") not in ("failed", "timeout")
+                elif r.get("action") == "restart_complete":
+                    state[r.get("instance")] = False
+        return any(state.values())
+
     def wait_servers(self, n, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -483,7 +498,7 @@ def run_shape(shape, mode, pace, workdir, cgroup_prefix="oomsentry-bench-matrix-
         if mode == "with":
             daemon = Daemon(shape, instances, tmp, timeline, cg.path, binary)
             daemon.wait_servers(len(instances))
-        run_prompts(shape, mode, pace, instances, cg, res, timeline, tag)
+        run_prompts(shape, mode, pace, instances, cg, res, timeline, tag, daemon)
         if daemon is not None:
             res.actions = len(daemon.find(lambda r: r.get("event") == "action" and r.get("result") == "done"))
     except Exception as e:      # a broken run is a failed run, reported, never a crash of the whole matrix
@@ -518,7 +533,7 @@ def run_shape(shape, mode, pace, workdir, cgroup_prefix="oomsentry-bench-matrix-
     return res
 
 
-def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag):
+def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag, daemon=None):
     contents = {}           # content -> instance
     bodies = []
     for inst in instances:
@@ -534,7 +549,8 @@ def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag):
     pos = 0
     batch = 0
     next_batch_at = t0
-    settled_since = None
+    quiet_s = 0.0           # time every server answered with nothing that can fit queued (see "settled" below)
+    quiet_at = None
     empty_since = None
     last_usage = -1
     while True:
@@ -576,17 +592,23 @@ def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag):
             next_batch_at = now + shape.idle_s / pace
             timeline.add("batch %d done; idle for %.1f s" % (batch, shape.idle_s / pace))
         if batch_done and batch >= len(shape.batches):
-            # settled: nothing that can fit is still queued anywhere (a duplicate could otherwise still run)
+            # settled: for 1 s, nothing that can fit is queued anywhere (a duplicate could otherwise still run).
+            # A server that is being restarted (it does not answer, or the watchdog has not yet seen every prompt
+            # it saved back in the new server's queue or history) pauses that second instead of starting it
+            # again: a server leaking so fast while idle that it is restarted more often than once a second
+            # would otherwise keep the run waiting, and growing, until its deadline.
             queued = [inst.queued_contents() for inst in instances]
-            quiet = all(q is not None and not [c for c in q if c in res.fit] for q in queued)
-            if quiet:
-                if settled_since is None:
-                    settled_since = now
-                elif now - settled_since >= 1.0:
+            if any(q is not None and [c for c in q if c in res.fit] for q in queued):
+                quiet_s, quiet_at = 0.0, None
+            elif any(q is None for q in queued) or (daemon is not None and daemon.restarting()):
+                quiet_at = None
+            else:
+                if quiet_at is not None:
+                    quiet_s += now - quiet_at
+                quiet_at = now
+                if quiet_s >= 1.0:
                     res.end = "all done"
                     break
-            else:
-                settled_since = None
         # prompts lost: every server answers with an empty queue while prompts that fit are missing. Give the
         # watchdog time to resubmit what it saved (a restart, a requeue) before calling them lost.
         if not batch_done and next_batch_at is None:

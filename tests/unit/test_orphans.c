@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -971,6 +972,68 @@ static void test_crashloop_five_deaths_one_record(void **state)
 	assert_int_equal(crashloop_record_death(&cl, S(1143), &deaths[1], NULL), 1);
 }
 
+/* The daemon's own stops of a server idle since its start (idle-growth at 10x pace: the server climbs back to the
+ * limit about a second after each restart, with nothing to run): a row of them is one record that names the leak,
+ * again when the row has doubled; a stop of a server that ran something ends the row. */
+static void test_idleloop_rows(void **state)
+{
+	static const struct {
+		const char *what;
+		uint64_t at_ms;
+		bool idle;
+		double mib_s;
+		int want;          /* idleloop_note_stop's return */
+		uint32_t stops;    /* the record's count when want == 1 */
+		const char *has;   /* in the record's summary when want == 1 */
+	} rows[] = {
+		{ "a stop after prompts ran: no row", 1000, false, 600, 0, 0, NULL },
+		{ "first idle stop", 2000, true, 600, 0, 0, NULL },
+		{ "second", 3000, true, 700, 0, 0, NULL },
+		{ "third: the record", 4100, true, 800, 1, 3, "3 times in a row in 2.1 s (every 1.1 s)" },
+		{ "fourth: nothing new", 5000, true, 600, 0, 0, NULL },
+		{ "fifth", 6000, true, 600, 0, 0, NULL },
+		{ "sixth: the row doubled", 7000, true, 600, 1, 6, "grows 650 MiB/s while nothing runs" },
+		{ "a clock going back counts as the same moment", 6500, true, 600, 0, 0, NULL },
+		{ "a prompt ran: the row ends", 8000, false, 600, 0, 0, NULL },
+		{ "idle again: a new row", 9000, true, NAN, 0, 0, NULL },
+		{ "", 10000, true, -5, 0, 0, NULL },
+		{ "a new row's record, growth unknown", 29000, true, 0, 1, 3, "every 10 s), idle each time" },
+	};
+	struct idleloop il;
+	struct idleloop_record rec;
+
+	(void)state;
+	assert_int_equal(idleloop_init(&il, 0), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		int r;
+
+		memset(&rec, 0, sizeof(rec));
+		r = idleloop_note_stop(&il, rows[i].at_ms * NSEC_PER_MSEC, rows[i].idle, rows[i].mib_s * 1024 * 1024, &rec);
+		if (r != rows[i].want)
+			fail_msg("row %zu (%s): returned %d, want %d", i, rows[i].what, r, rows[i].want);
+		if (r != 1)
+			continue;
+		assert_int_equal(rec.stops, rows[i].stops);
+		if (!strstr(rec.summary, rows[i].has))
+			fail_msg("row %zu (%s): \"%s\" not in \"%s\"", i, rows[i].what, rows[i].has, rec.summary);
+		assert_non_null(strstr(rec.summary, "none cures the leak"));
+	}
+	/* the last row's summary says nothing of a growth it did not know */
+	assert_null(strstr(rec.summary, "MiB/s"));
+	/* a record is due whether or not the caller wants its text */
+	assert_int_equal(idleloop_init(&il, 2), 0);
+	assert_int_equal(idleloop_note_stop(&il, S(1), true, 1, NULL), 0);
+	assert_int_equal(idleloop_note_stop(&il, S(2), true, 1, NULL), 1);
+	assert_int_equal(idleloop_note_stop(&il, S(3), true, 1, NULL), 0);
+	assert_int_equal(idleloop_note_stop(&il, S(4), true, 1, NULL), 1);
+	assert_int_equal(idleloop_init(NULL, 3), -EINVAL);
+	assert_int_equal(idleloop_init(&il, 1), -EINVAL);
+	assert_int_equal(idleloop_init(&il, CRASHLOOP_MAX_DEATHS + 1), -EINVAL);
+	assert_int_equal(idleloop_note_stop(NULL, 0, true, 0, NULL), -EINVAL);
+	il.threshold = 0;
+	assert_int_equal(idleloop_note_stop(&il, 0, true, 0, NULL), -EINVAL);
+}
+
 static void test_crashloop_spread_deaths_none(void **state)
 {
 	struct crashloop cl;
@@ -1115,6 +1178,7 @@ int main(void)
 		cmocka_unit_test(test_crashloop_mixed_causes_and_short_span),
 		cmocka_unit_test(test_crashloop_long_loop_keeps_latest),
 		cmocka_unit_test(test_crashloop_invalid),
+		cmocka_unit_test(test_idleloop_rows),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -193,4 +194,63 @@ int crashloop_record_death(struct crashloop *cl, uint64_t now_ns, const struct d
 bool crashloop_active(const struct crashloop *cl, uint64_t now_ns)
 {
 	return cl && cl->looping && (now_ns < cl->last_death_ns || now_ns - cl->last_death_ns <= cl->window_ns);
+}
+
+int idleloop_init(struct idleloop *il, uint32_t threshold)
+{
+	if (!il)
+		return -EINVAL;
+	if (!threshold)
+		threshold = CRASHLOOP_DEFAULT_THRESHOLD;
+	if (threshold < 2 || threshold > CRASHLOOP_MAX_DEATHS)
+		return -EINVAL;
+	*il = (struct idleloop){ .threshold = threshold, .next_report = threshold };
+	return 0;
+}
+
+int idleloop_note_stop(struct idleloop *il, uint64_t now_ns, bool idle, double growth_bytes_per_s,
+		       struct idleloop_record *ret)
+{
+	double span_s, every_s, mib_s;
+	size_t len = 0;
+
+	if (!il || il->threshold < 2 || il->threshold > CRASHLOOP_MAX_DEATHS || il->next_report < il->threshold)
+		return -EINVAL;
+	if (!idle) {
+		(void)idleloop_init(il, il->threshold);
+		return 0;
+	}
+	if (!(growth_bytes_per_s > 0.0) || !isfinite(growth_bytes_per_s))
+		growth_bytes_per_s = 0.0;
+	if (il->stops && now_ns < il->last_ns)
+		now_ns = il->last_ns;
+	if (!il->stops)
+		il->first_ns = now_ns;
+	if (il->stops < UINT32_MAX)
+		il->stops++;
+	il->last_ns = now_ns;
+	il->growth_sum += growth_bytes_per_s;
+	if (il->stops < il->next_report)
+		return 0;
+	il->next_report = il->next_report > UINT32_MAX / 2 ? UINT32_MAX : il->next_report * 2;
+	if (!ret)
+		return 1;
+	span_s = (double)(il->last_ns - il->first_ns) / 1e9;
+	every_s = span_s / (double)(il->stops - 1);
+	mib_s = il->growth_sum / (double)il->stops / (1024.0 * 1024.0);
+	memset(ret, 0, sizeof(*ret));
+	ret->stops = il->stops;
+	ret->first_ns = il->first_ns;
+	ret->last_ns = il->last_ns;
+	ret->every_s = every_s;
+	ret->growth_bytes_per_s = il->growth_sum / (double)il->stops;
+	append(ret->summary, sizeof(ret->summary), &len,
+	       "stopped by oomsentry %u times in a row in %.*f s (every %.*f s), idle each time, no prompt run between: "
+	       "the server itself grows", il->stops, span_s < 10 ? 1 : 0, span_s, every_s < 10 ? 1 : 0, every_s);
+	if (mib_s >= 0.5)
+		append(ret->summary, sizeof(ret->summary), &len, " %.0f MiB/s", mib_s);
+	append(ret->summary, sizeof(ret->summary), &len,
+	       " while nothing runs, into memory only a restart frees (a custom node's background thread, a cache?); "
+	       "each stop keeps the kernel's OOM killer away, none cures the leak");
+	return 1;
 }

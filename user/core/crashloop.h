@@ -63,4 +63,37 @@ int crashloop_record_death(struct crashloop *cl, uint64_t now_ns, const struct d
 /* True while a loop is going on: one was reported and the last death is at most a window old. */
 bool crashloop_active(const struct crashloop *cl, uint64_t now_ns);
 
+/* The daemon's own stops are no crash, but a server that climbs to the limit while it runs nothing (memory that grows
+ * in the server itself: a custom node's background thread, a cache) is stopped again and again. Each stop is needed
+ * (the kernel would act first), none cures it, and the restarts alone say nothing of why: threshold stops in a row
+ * of a server idle since its start (no prompt run between them) make one record naming the leak, written again each
+ * time their count doubles (a slow leak restarts rarely, a fast one every second: bounded either way). */
+struct idleloop {
+	uint32_t threshold;
+	uint32_t stops;       /* idle stops in a row */
+	uint32_t next_report; /* the count of stops at which the next record is due */
+	uint64_t first_ns;    /* the first of them */
+	uint64_t last_ns;
+	double growth_sum; /* the growth at each stop, bytes/s */
+};
+
+struct idleloop_record {
+	uint32_t stops;
+	uint64_t first_ns;
+	uint64_t last_ns;
+	double every_s;            /* mean time between the stops */
+	double growth_bytes_per_s; /* mean growth at the stops */
+	char summary[CRASHLOOP_SUMMARY_LEN];
+};
+
+/* threshold 0 means CRASHLOOP_DEFAULT_THRESHOLD. 0, or -EINVAL (NULL, threshold 1 or above CRASHLOOP_MAX_DEATHS). */
+int idleloop_init(struct idleloop *il, uint32_t threshold);
+
+/* A stop of the server by the daemon at now_ns (monotonic; earlier than the previous stop counts as equal to it).
+ * idle: nothing ran or was queued when it was stopped, and the server ran no prompt since its start; any other stop
+ * ends the row. growth_bytes_per_s: the growth that brought the stop (NaN or < 0 counts as 0). Returns 1 and fills
+ * *ret (may be NULL) when a record is due, 0 when not, -EINVAL on NULL or a corrupt detector. */
+int idleloop_note_stop(struct idleloop *il, uint64_t now_ns, bool idle, double growth_bytes_per_s,
+		       struct idleloop_record *ret);
+
 #endif
