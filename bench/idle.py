@@ -82,6 +82,10 @@ def main():
     ap.add_argument("--window", type=float, default=60.0)
     ap.add_argument("--settle", type=float, default=15.0)
     ap.add_argument("--comm-prefixes", help="oomsentry's comm_prefixes (default: its own)")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "oomsentry"), help="the oomsentry to measure")
+    ap.add_argument("--daemon-arg", action="append", default=[],
+                    help="one more argument for oomsentry run (repeat), e.g. --daemon-arg=--ring-buffer-size=1M")
+    ap.add_argument("--cgroup-prefix", default="oomsentry-bench-", help="the simulator's memory cgroup name begins so")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("idle.py: needs root (BPF, memory cgroups)", file=sys.stderr)
@@ -91,7 +95,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
 
     work = tempfile.mkdtemp(prefix="oomsentry-bench.")
-    cg = MemoryCgroup(2 << 30, prefix="oomsentry-bench-")
+    cg = MemoryCgroup(2 << 30, prefix=args.cgroup_prefix)
     procs = []
     try:
         port = free_port()
@@ -104,8 +108,8 @@ def main():
                 break
             except OSError:
                 time.sleep(0.1)
-        extra = ["--comm-prefixes", args.comm_prefixes] if args.comm_prefixes else []
-        oom = subprocess.Popen([os.path.join(ROOT, "oomsentry"), "run", "--dry-run", "--url",
+        extra = (["--comm-prefixes", args.comm_prefixes] if args.comm_prefixes else []) + args.daemon_arg
+        oom = subprocess.Popen([args.binary, "run", "--dry-run", "--url",
                                 "http://127.0.0.1:%d" % port, "--restart", "none", "--journal=no", "--json", "--socket",
                                 os.path.join(work, "sock"), "--incident-dir", os.path.join(work, "inc")] + extra,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -130,9 +134,10 @@ def main():
         tick = os.sysconf("SC_CLK_TCK")
         print("== idle cost beside earlyoom (bench/idle.py) ==")
         print("kernel %s, %d CPUs, load average %s at start; ComfyUI simulator idle in a memory cgroup; %.0f s "
-              "window after %.0f s of settling; CLK_TCK %d; oomsentry comm_prefixes %s" % (
+              "window after %.0f s of settling; CLK_TCK %d; oomsentry comm_prefixes %s; %s %s" % (
                   os.uname().release, os.cpu_count(), " ".join(open("/proc/loadavg").read().split()[:3]),
-                  args.window, args.settle, tick, args.comm_prefixes or "(default)"))
+                  args.window, args.settle, tick, args.comm_prefixes or "(default)", args.binary,
+                  " ".join(args.daemon_arg)))
         before = {p.pid: cpu(p.pid) for p in (oom, eo)}
         t0 = time.monotonic()
         time.sleep(args.window)

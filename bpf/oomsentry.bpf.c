@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* oomsentry kernel side: tracepoints -> one ring buffer of struct os_event.
+/* oomsentry kernel side: tracepoints -> one ring buffer of struct os_event records (each as long as its type needs).
  *
  * Everything is filtered here so that untracked work costs one hash lookup: a process is tracked when
  * user space seeded it, when its comm matches a configured prefix at exec, when its parent is tracked at
@@ -181,9 +181,12 @@ static __always_inline bool maybe_tracked(__u32 tgid)
 	return track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)] != 0;
 }
 
+/* A record as long as its type needs (os_event_size): type is a constant at every inlined call site, and so is the
+ * size, as bpf_ringbuf_reserve needs. Only the reserved bytes may be written: the union's other members lie past them. */
 static __always_inline struct os_event *event_reserve(__u32 type, struct task_struct *task)
 {
-	struct os_event *e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+	__u32 size = os_event_size(type);
+	struct os_event *e = bpf_ringbuf_reserve(&rb, size, 0);
 
 	if (!e) {
 		stat_inc(OS_STAT_DROPS);
@@ -193,7 +196,7 @@ static __always_inline struct os_event *event_reserve(__u32 type, struct task_st
 		return NULL;
 	}
 	/* ring buffer memory is not zeroed: never hand stale kernel bytes to user space */
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, size);
 	e->type = type;
 	e->ts_ns = bpf_ktime_get_ns();
 	e->pid = task_tgid_ns(task);
@@ -699,12 +702,12 @@ int BPF_PROG(handle_memcg_events, struct mem_cgroup *memcg, int item, unsigned l
 	if (kind == OS_MEMCG_PGSCAN_DIRECT && now - st->last_report_ns < reclaim_interval_ns)
 		return 0;
 	st->last_report_ns = now;
-	e = bpf_ringbuf_reserve(&rb, sizeof(*e), 0);
+	e = bpf_ringbuf_reserve(&rb, OS_EVENT_SIZE(memcg), 0);
 	if (!e) {
 		stat_inc(OS_STAT_DROPS);
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	__builtin_memset(e, 0, OS_EVENT_SIZE(memcg));
 	e->type = OS_EV_MEMCG;
 	e->ts_ns = now;
 	e->cgroup_id = key.cgroup_id;

@@ -61,7 +61,7 @@ static const struct key keys[] = {
 	  "systemd-oomd pre-kill hook socket, e.g. /run/systemd/oomd.prekill.hook/oomsentry, or off (default off)"),
 	G("runtime_dir", K_STR, runtime_dir, "per-instance locks: one daemon per instance (/run/oomsentry)"),
 	G("max_processes", K_UINT, max_processes, "process table cap; dead entries are evicted first (2048)"),
-	G("ring_buffer_size", K_BYTES, ring_buffer_bytes, "BPF ring buffer, a power of two; events beyond it are dropped and the process table resynced from /proc (1M)"),
+	G("ring_buffer_size", K_BYTES, ring_buffer_bytes, "BPF ring buffer, a power of two; events beyond it are dropped and the process table resynced from /proc (512K)"),
 	G("verbose", K_VERBOSE, verbose, "more output; twice for libbpf debug"),
 	I("url", K_STR, url, "ComfyUI base URL (default http://127.0.0.1:8188)"),
 	I("auth_header", K_STR, auth_header, "extra HTTP header for ComfyUI, e.g. 'Authorization: Bearer T'"),
@@ -135,7 +135,7 @@ void config_defaults(struct config *cfg)
 	cfg->incident_max_bytes = 64ULL << 20;
 	cfg->max_processes = 2048;
 	/* ~3300 events; the data is mapped twice into the daemon, all resident: 2 MiB of its RSS */
-	cfg->ring_buffer_bytes = 1ULL << 20;
+	cfg->ring_buffer_bytes = 512ULL << 10;
 	instance_defaults(&cfg->instances[0], "default");
 	cfg->n_instances = 1;
 }

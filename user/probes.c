@@ -8,6 +8,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "evrecord.h"
 #include "log.h"
 #include "probes.h"
 #include "procfs.h"
@@ -62,11 +63,12 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct probes *p = ctx;
+	struct os_event e;
 
-	/* a short sample would mean the object and this binary disagree on the ABI: never read past it */
-	if (size < sizeof(struct os_event))
+	/* a record shorter than its type's length would mean the object and this binary disagree on the ABI */
+	if (!evrecord_decode(data, size, &e))
 		return 0;
-	return p->fn(p->ctx, data);
+	return p->fn(p->ctx, &e);
 }
 
 static int enum_value(const struct btf *btf, const char *type, const char *name)

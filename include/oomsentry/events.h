@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The only ABI between bpf/oomsentry.bpf.c and user space: one ring buffer of struct os_event.
+/* The only ABI between bpf/oomsentry.bpf.c and user space: one ring buffer of struct os_event records, each as long
+ * as its kind needs (os_event_size): the common header and its own member of the union, no more. An rss record is
+ * 80 bytes where the exec's 256-byte filename made every record 304, so the same ring holds 3.5 times the events
+ * between two reads (docs/performance.md, "burst room"). User space reads a record into a whole, zeroed struct.
  * Fixed-width types only (no libc headers) so that the BPF side can include it with vmlinux.h.
  * Pids are always as seen from the daemon's pid namespace; sizes are in bytes unless named _pages. */
 #ifndef OOMSENTRY_EVENTS_H
@@ -113,6 +116,39 @@ struct os_event {
 		struct os_event_memcg memcg;
 	};
 };
+
+/* The bytes of a record with this member of the union: the header and the member. A constant wherever member is a
+ * name, as bpf_ringbuf_reserve needs at each call site. */
+#define OS_EVENT_SIZE(member) \
+	(__builtin_offsetof(struct os_event, member) + sizeof(((struct os_event *)0)->member))
+#define OS_EVENT_HEADER_SIZE __builtin_offsetof(struct os_event, exec)
+
+/* The length of a record of this type: what the BPF side reserves, and the least user space accepts (0 for a type
+ * this header does not know: the header alone is read). With a constant type it folds to a constant. */
+static inline __u32 os_event_size(__u32 type)
+{
+	switch (type) {
+	case OS_EV_EXEC:
+		return OS_EVENT_SIZE(exec);
+	case OS_EV_FORK:
+		return OS_EVENT_SIZE(fork);
+	case OS_EV_EXIT:
+		return OS_EVENT_SIZE(exit);
+	case OS_EV_OOM_VICTIM:
+		return OS_EVENT_SIZE(oom);
+	case OS_EV_RSS:
+		return OS_EVENT_SIZE(rss);
+	case OS_EV_MMAP:
+	case OS_EV_MUNMAP:
+		return OS_EVENT_SIZE(mmap);
+	case OS_EV_RECLAIM:
+		return OS_EVENT_SIZE(reclaim);
+	case OS_EV_MEMCG:
+		return OS_EVENT_SIZE(memcg);
+	default:
+		return 0;
+	}
+}
 
 /* Value of the tracked map: per-process state the hot rss_stat path needs without a second lookup. */
 struct os_tracked {
