@@ -3,12 +3,16 @@
 """Reaction latency: how long from the RSS event that crosses the line to the action, beside earlyoom.
 
 A stub ComfyUI server (this file with --stub: the ComfyUI routes oomsentry uses, an idle queue) lives in a fresh
-memory cgroup and grows its memory at a steady rate on request. For every run:
+memory cgroup; on request its child, the grower (this file with --grower, in the server's process tree and cgroup),
+grows at a steady rate. The growth is a process of its own so that nothing holds the stub's GIL when an action
+arrives: with a growing thread in the stub, the stub stamped a /free 5-45 ms after oomsentry had sent it (its record
+came before the stamp), which was most of the tail of the runs of 2026-11-30. For every run:
 
   oomsentry  `oomsentry run` with its defaults (a fresh daemon per run, so that no run inherits another's
              cooldowns or verifications). The reaction is the time from the RSS event that crosses the line (the
-             first rss record of the stub whose step puts the cgroup at or above act_usage_fraction of its limit:
-             working set at the start (usage less inactive file cache, as oomsentry measures) + RSS growth since; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
+             first rss record of the grower whose step puts the cgroup at or above act_usage_fraction of its limit:
+             working set once the grower has started (usage less inactive file cache, as oomsentry measures) + the
+             grower's RSS growth since and its page tables; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
              stub received the action (POST /free or /interrupt, or a signal), both CLOCK_MONOTONIC. A negative
              figure would be an action taken before the line, on a forecast. The stub then lets go of what it
              grew, like ComfyUI's /free when idle.
@@ -24,13 +28,14 @@ verifications, and none watches earlyoom's runs); p50/p90/p99/max are printed. T
 (64 MiB), so the event that oomsentry acts on lies up to one step past the line.
 Needs root (BPF, memory cgroups). Nothing is compared with a stored figure.
 
-usage: sudo bench/reaction.py [--runs 50] [--rate-mib 1024] [--limit-mib 1024]
+usage: sudo bench/reaction.py [--runs 50] [--rate-mib 1024] [--limit-mib 1024] [--keep DIR]
 """
 import argparse
 import collections
 import json
 import mmap
 import os
+import select
 import signal
 import statistics
 import subprocess
@@ -49,12 +54,39 @@ MIB = 1 << 20
 # the stub server (runs in the memory cgroup)
 # ---------------------------------------------------------------------------------------------------------------
 
+def grower_main(rate_bytes, max_bytes):
+    """The stub's child that grows: maps max_bytes, says "ready", and on "go TO" touches TO bytes of it at rate_bytes
+    per second; it exits (and its memory goes) when its stdin closes. A process of its own, not a thread of the
+    stub: a Python thread that touches pages holds the GIL, and the stub's HTTP thread then stamped an arriving
+    action only when it got the GIL back (up to 5 ms per switch, several switches per request: 5-45 ms late in
+    the runs of 2026-12-01)."""
+    region = mmap.mmap(-1, max_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    os.write(1, b"ready\n")
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = os.read(0, 64)
+        if not chunk:
+            return 0
+        line += chunk
+    to_bytes = min(max_bytes, int(line.split()[1]))
+    t0 = time.monotonic_ns()
+    done = 0
+    while done < to_bytes:
+        want = min(to_bytes, int((time.monotonic_ns() - t0) * rate_bytes / 1e9))
+        while done < want:
+            region[done] = 1
+            done += mmap.PAGESIZE
+        if select.select([0], [], [], 0.0005)[0]:
+            return 0
+    while os.read(0, 64):
+        pass
+    return 0
+
+
 class Stub:
     def __init__(self):
         self.lock = threading.Lock()
         self.actions = []          # [(monotonic_ns, what)]
-        self.region = None
-        self.stop = threading.Event()
         self.grower = None
 
     def record(self, what):
@@ -62,31 +94,23 @@ class Stub:
             self.actions.append((time.monotonic_ns(), what))
 
     def release(self):
-        self.stop.set()
-        if self.grower:
-            self.grower.join()
-            self.grower = None
-        if self.region is not None:
-            self.region.close()
-            self.region = None
+        g, self.grower = self.grower, None
+        if g:
+            g.stdin.close()
+            g.wait()
 
-    def grow(self, rate_bytes, to_bytes):
+    def spawn(self, rate_bytes, max_bytes):
         self.release()
-        self.stop.clear()
-        self.region = mmap.mmap(-1, to_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        region, stop = self.region, self.stop
+        g = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--grower", str(rate_bytes), str(max_bytes)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if g.stdout.readline() != b"ready\n":
+            raise RuntimeError("the grower did not start")
+        self.grower = g
+        return g.pid
 
-        def run():
-            t0 = time.monotonic_ns()
-            done = 0
-            while done < to_bytes and not stop.is_set():
-                want = min(to_bytes, int((time.monotonic_ns() - t0) * rate_bytes / 1e9))
-                while done < want:
-                    region[done] = 1
-                    done += mmap.PAGESIZE
-                time.sleep(0.0005)
-        self.grower = threading.Thread(target=run, daemon=True)
-        self.grower.start()
+    def go(self, to_bytes):
+        self.grower.stdin.write(b"go %d\n" % to_bytes)
+        self.grower.stdin.flush()
 
 
 STUB = Stub()
@@ -140,8 +164,10 @@ class Handler(BaseHTTPRequestHandler):
             if data.get("release", True):
                 STUB.release()
             self.reply({})
-        elif path == "/bench/grow":
-            STUB.grow(int(data["rate"]), int(data["to"]))
+        elif path == "/bench/spawn":
+            self.reply({"pid": STUB.spawn(int(data["rate"]), int(data["max"]))})
+        elif path == "/bench/go":
+            STUB.go(int(data["to"]))
             self.reply({})
         elif path == "/bench/release":
             STUB.release()
@@ -252,10 +278,16 @@ def main():
     ap.add_argument("--only", default="oomsentry,earlyoom")
     ap.add_argument("--daemon-arg", action="append", default=[],
                     help="one more argument for oomsentry run (repeat), e.g. --daemon-arg=--priority=realtime")
+    ap.add_argument("--cgroup-prefix", default="oomsentry-bench-", help="the stub's memory cgroup name begins so")
+    ap.add_argument("--keep", metavar="DIR", help="write each oomsentry run's records (and when each reached the bench) "
+                    "to DIR/runN.jsonl, to read what the daemon decided")
     ap.add_argument("--stub", metavar="PORT_FILE", help=argparse.SUPPRESS)
+    ap.add_argument("--grower", nargs=2, type=int, metavar=("RATE", "MAX"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stub:
         return stub_main(args.stub)
+    if args.grower:
+        return grower_main(*args.grower)
     if os.geteuid() != 0:
         print("reaction.py: needs root (BPF, memory cgroups)", file=sys.stderr)
         return 2
@@ -266,7 +298,9 @@ def main():
     only = set(args.only.split(","))
     binary = os.path.join(ROOT, "oomsentry")
     work = tempfile.mkdtemp(prefix="oomsentry-bench.")
-    cg = MemoryCgroup(args.limit_mib * MIB, prefix="oomsentry-bench-")
+    cg = MemoryCgroup(args.limit_mib * MIB, prefix=args.cgroup_prefix)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     procs = []
     try:
         port_file = os.path.join(work, "port")
@@ -319,6 +353,9 @@ def main():
         # where the time goes: the crossing event's record arriving here (the daemon got a CPU and handled it), and
         # how many further RSS steps came before the action (the policy waited for them)
         delivery, steps_before_action = [], []
+        # and when the daemon's own record of the action reached the bench (written once the request is sent): an
+        # upper bound of the decision's time that no receipt on the stub's side delays
+        action_record = []
         for i in range(2 * args.runs):
             # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
             # that no run inherits the previous one's cooldowns, verifications or learning, and none runs (and
@@ -326,17 +363,22 @@ def main():
             who = "oomsentry" if i % 2 == 0 else "earlyoom"
             if who not in only:
                 continue
+            # what the last run grew goes before a fresh daemon starts: it would act on it at once, and a rung
+            # in cooldown would change what it does in the run
+            http(port, "POST", "/bench/release")
             if who == "oomsentry":
                 daemon, dlines = start_daemon()
-            http(port, "POST", "/bench/release")
             time.sleep(0.6)  # RSS back down, the daemon's verification and cooldown behind it
+            # the grower starts (the interpreter's own memory) before the line is placed
+            grower = http(port, "POST", "/bench/spawn", {"rate": rate, "max": limit})["pid"]
+            time.sleep(0.1)
             usage0 = working_set(cg)
+            rss0 = vm_rss(grower)
             line = int(args.act * limit)
             grow_to = limit - 24 * MIB - usage0
             if who == "oomsentry":
                 start_idx = dlines.count()
-                rss0 = vm_rss(stub.pid)
-                http(port, "POST", "/bench/grow", {"rate": rate, "to": grow_to})
+                http(port, "POST", "/bench/go", {"to": grow_to})
                 t_end = time.monotonic() + 3 + grow_to / rate
                 st = None
                 while time.monotonic() < t_end:
@@ -356,6 +398,12 @@ def main():
                             cg.usage(), [l[:300] for _, l in dlines.since(0)[0] if '"exec"' not in l and '"exit"' not in l][-12:]))
                     missed[who] += 1
                     continue
+                if args.keep:
+                    with open(os.path.join(args.keep, "run%d.jsonl" % (i // 2)), "w") as f:
+                        f.write(json.dumps({"bench": {"usage0": usage0, "rss0": rss0, "grower": grower, "line": line, "limit": limit,
+                                                      "actions": st["actions"] if st else []}}) + "\n")
+                        for t_line, l in dlines.since(start_idx)[0]:
+                            f.write(json.dumps({"recv_ns": t_line, "line": l}) + "\n")
                 t_act, what = st["actions"][0]
                 actions_seen[what] = actions_seen.get(what, 0) + 1
                 # the RSS event that crosses the line: the first whose step puts the cgroup at or above it
@@ -366,20 +414,26 @@ def main():
                         rec = json.loads(l)
                     except ValueError:
                         continue
-                    if rec.get("event") != "rss" or rec.get("pid") != stub.pid:
+                    if rec.get("event") != "rss" or rec.get("pid") != grower:
                         continue
-                    if t_ev is None and usage0 + rec["rss_bytes"] - rss0 >= line:
+                    # the working set the step puts the cgroup at: the grower's growth and its page tables (8
+                    # bytes per 4 KiB page, charged to the cgroup too)
+                    if t_ev is None and usage0 + (rec["rss_bytes"] - rss0) * 513 // 512 >= line:
                         t_ev = rec["event_monotonic_ns"]
                         # when its record reached us: the daemon had the CPU, read the ring and wrote it
                         delivery.append(t_line - t_ev)
                     elif t_ev is not None and rec["event_monotonic_ns"] < t_act:
                         later_steps += 1
+                t_rec = next((t_line for t_line, l in dlines.since(start_idx)[0]
+                              if '"event":"action"' in l and '"result":"done"' in l), None)
                 if t_ev is None:
                     # acted, but no RSS event reached the line first: the timer sample or a forecast acted
                     early["oomsentry"] += 1
                     continue
                 react[who].append(t_act - t_ev)
                 steps_before_action.append(later_steps)
+                if t_rec is not None:
+                    action_record.append(t_rec - t_ev)
                 if later_steps and os.environ.get("REACTION_DEBUG"):
                     print("oomsentry acted %.1f ms after the crossing step, %d steps later; usage at the start %d MiB, "
                           "records: %s" % ((t_act - t_ev) / 1e6, later_steps, usage0 >> 20, [
@@ -411,7 +465,7 @@ def main():
                         time.sleep(0.0005)
                 sampler = threading.Thread(target=sample, daemon=True)
                 sampler.start()
-                http(port, "POST", "/bench/grow", {"rate": rate, "to": grow_to})
+                http(port, "POST", "/bench/go", {"to": grow_to})
                 t_end = time.monotonic() + 3 + grow_to / rate
                 t_fire = None
                 while time.monotonic() < t_end and t_fire is None:
@@ -450,6 +504,10 @@ def main():
                   "further RSS steps before the action: %s" % (
                       pct(delivery, 50) / 1e6, pct(delivery, 90) / 1e6, max(delivery) / 1e6,
                       ", ".join("%d in %d runs" % kv for kv in sorted(collections.Counter(steps_before_action).items()))))
+        if action_record:
+            print("oomsentry: crossing event -> its action's record read here: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, "
+                  "max %.2f ms (%d runs)" % (pct(action_record, 50) / 1e6, pct(action_record, 90) / 1e6,
+                                             pct(action_record, 99) / 1e6, max(action_record) / 1e6, len(action_record)))
         if daemon_rss:
             print("oomsentry's VmRSS at the end of a run (after acting): median %.1f MiB, max %.1f MiB" % (
                 statistics.median(daemon_rss) / MIB, max(daemon_rss) / MIB))
