@@ -67,6 +67,9 @@ static void ws_message(void *userdata, const struct wsmsg *m, uint64_t now_ns)
 	/* the connection's own first status carries its sid and is sent outside the broadcasts' order */
 	if (m->type == WSMSG_STATUS && m->has_queue_remaining && !m->sid[0])
 		qtrack_status(&in->qt, m->queue_remaining);
+	/* every execution event names the prompt the worker runs: the last resort's proof that the one before it left */
+	if (m->type != WSMSG_STATUS && m->type != WSMSG_OTHER && m->prompt_id[0])
+		qtrack_event(&in->qt, m->prompt_id, wsmsg_ends_prompt(m));
 	if (m->type == WSMSG_PROGRESS && m->prompt_id[0]) {
 		snprintf(in->ws_progress_prompt, sizeof(in->ws_progress_prompt), "%s", m->prompt_id);
 		in->ws_progress_value = m->progress_value;

@@ -393,7 +393,7 @@ static void requeue_history_done(struct comfy_client *c, int r, void *ctx)
 		saved_prompt_clear(&in->requeue);
 		return;
 	}
-	in->requeue_ticket = qtrack_post_sent(&in->qt);
+	in->requeue_ticket = qtrack_post_sent(&in->qt, in->requeue.prompt_id);
 	if (comfy_start_submit(c, in->requeue.prompt_json, in->requeue.extra_json, in->requeue.prompt_id, true, -1,
 			       requeue_done, in) < 0)
 		in->poll_busy = false;

@@ -123,6 +123,10 @@ void restart_queue_anchor(struct instance *in, const struct comfy_queue *q, stru
 	const char *running = q->n_running ? q->running[0].prompt_id : "";
 
 	qtrack_reply(&in->qt, mark, q->n_running, q->n_pending);
+	for (size_t i = 0; i < q->n_running; i++)
+		qtrack_reply_item(&in->qt, q->running[i].prompt_id, q->running[i].number, true);
+	for (size_t i = 0; i < q->n_pending; i++)
+		qtrack_reply_item(&in->qt, q->pending[i].prompt_id, q->pending[i].number, false);
 	if (strcmp(running, in->qt_running_id)) {
 		/* the reply before this one had not seen it start */
 		snprintf(in->qt_running_id, sizeof(in->qt_running_id), "%s", running);
@@ -144,7 +148,7 @@ void restart_interrupt_answered(struct instance *in)
 }
 
 /* The last resort, about to stop the server from a snapshot that mirrors its last /queue reply: the prompt that
- * reply showed running is not owed again when the status broadcasts since prove it left the queue (qtrack.h) and
+ * reply showed running is not owed again when the websocket since proves it left the queue (qtrack.h) and
  * no /interrupt of the daemon's can have been what ended it. An interrupt stops the prompt running when it lands
  * (ComfyUI clears the flag when a prompt starts), so it is ruled out when it was answered before the request of a
  * reply that had not yet seen this prompt start; a rung's interrupt-and-requeue or a controlled restart's drain
@@ -174,8 +178,8 @@ static void drop_finished_running(struct instance *in, bool mirror)
 		return;
 	if (in->own_interrupt_answered_ns && in->own_interrupt_answered_ns >= in->qt_before_sent_ns)
 		return;
-	log_notice("instance %s: prompt %s finished after the last /queue reply (%s, as ComfyUI's status broadcasts "
-		   "say): not owed again by the last resort", in->ic->name, id, qtrack_verdict_name(v));
+	log_notice("instance %s: prompt %s finished after the last /queue reply (%s, as ComfyUI's websocket says): "
+		   "not owed again by the last resort", in->ic->name, id, qtrack_verdict_name(v));
 	snapshot_remove(&in->snap, id);
 }
 
@@ -797,7 +801,7 @@ static void history_done(struct comfy_client *c, int r, void *ctx)
 		resubmit_next(in);
 		return;
 	}
-	in->resubmit_ticket = qtrack_post_sent(&in->qt);
+	in->resubmit_ticket = qtrack_post_sent(&in->qt, in->snap.items[i].prompt_id);
 	if (comfy_start_submit(c, in->snap.items[i].prompt_json, in->snap.items[i].extra_json,
 			       in->snap.items[i].prompt_id, false, in->snap.items[i].number, submit_done, in) < 0) {
 		/* a prompt this client refuses to send (not JSON any more) cannot be resubmitted: say so, go on */

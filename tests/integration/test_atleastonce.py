@@ -8,9 +8,12 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import free_port
 from test_durability import (FAST as DFAST, Proxy, WrappedSim, assert_once_by_content, outputs_args, snapshot_file,
                              story, submit, successes, wait_exactly_once)
+from test_comfy_sim import WS
 from test_prekill import call as prekill_call
 from test_prevention import LIMIT
 
@@ -231,20 +234,26 @@ def unread_by_daemon(port):
     return sum(int(l.split()[0]) for l in out.splitlines() if l.strip())
 
 
+@pytest.mark.parametrize("n", [3, 2], ids=["counts", "ids"])
 def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daemon_factory, cgroup_factory, procs,
-                                                                              tmp_path):
+                                                                              tmp_path, n):
     """The last resort stops the server from the snapshot of its last /queue reply. A prompt that finished after that
-    reply is still its running prompt there; ComfyUI's status broadcasts say it left (queue_remaining 3 -> 2 as it
-    ends, 2 again as the worker takes the next prompt), and the /queue they wake is never answered (the server is
-    stopped first). The prompt must not be resubmitted: it ran once. The prompts behind it run once each."""
+    reply is still its running prompt there, and the /queue its broadcasts wake is never answered (the server is
+    stopped first). The prompt must not be resubmitted: it ran once. The prompts behind it run once each.
+    counts: ComfyUI's status broadcasts say it left (queue_remaining 3 -> 2 as it ends, 2 again as the worker takes
+    the next prompt). ids: 2 -> 1 -> 1 is also what a DELETE of the last pending prompt broadcasts, so the counts
+    prove nothing; the next prompt's progress_state (sent to every websocket) says it started, and so that the one
+    before it had left the worker."""
     # prompts of 3 s: the first runs while the test looks, the next one has not ended when the stop comes
     cg, sim, proxy, hook, start = prekill_scenario(daemon_factory, cgroup_factory, procs, tmp_path, HoldQueueProxy,
                                                    30, [])
+    watch = None
     try:
         d = start()
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("websocket") == "connected", what="the websocket")
         d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
-        ids = submit(sim, 3, "ran-once")
+        watch = WS(sim.port, "watch")   # another client of the server, not through the proxy
+        ids = submit(sim, n, "ran-once")
         first = next(i for i, seed in ids.items() if seed.endswith("-0"))
 
         def snapshot_running():
@@ -254,11 +263,11 @@ def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daem
             except (OSError, ValueError):
                 return None
             return [it["prompt_id"] for it in items if it["running"]], len(items)
-        # the snapshot mirrors a reply with the first prompt running and two pending; then no /queue is answered
+        # the snapshot mirrors a reply with the first prompt running and the others pending; then no /queue is answered
         deadline = time.time() + 30
-        while time.time() < deadline and snapshot_running() != ([first], 3):
+        while time.time() < deadline and snapshot_running() != ([first], n):
             time.sleep(0.05)
-        assert snapshot_running() == ([first], 3), snapshot_running()
+        assert snapshot_running() == ([first], n), snapshot_running()
         proxy.mode = "hang"
         # the first prompt ends on the server and the worker takes the second one (the sim's own /queue says so)
         deadline = time.time() + 30
@@ -268,17 +277,23 @@ def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daem
                 break
             time.sleep(0.05)
         assert successes(sim).get(first) == 1, "the first prompt did not finish"
-        assert snapshot_running() == ([first], 3), "a /queue reply after the finish reached the snapshot"
+        assert snapshot_running() == ([first], n), "a /queue reply after the finish reached the snapshot"
+        # the next prompt is a step in: the broadcasts of its start left the server a step (100 ms) ago
+        second = [it[1] for it in sim.request("GET", "/queue")["queue_running"]]
+        watch.collect_until(lambda m: m["type"] == "progress_state" and [m["data"]["prompt_id"]] == second and
+                            any(v["value"] >= 1 for v in m["data"]["nodes"].values()), timeout=30)
         # its broadcasts are read by the daemon (nothing left in its sockets' receive queues)
         deadline = time.time() + 10
         while time.time() < deadline and unread_by_daemon(proxy.port):
             time.sleep(0.02)
         assert not unread_by_daemon(proxy.port)
         stop = last_resort_by_prekill(d, cg, hook)
-        assert stop["saved"] == 2, (stop, story(d))
+        assert stop["saved"] == n - 1, (stop, story(d))
         proxy.mode = "pass"
         done = wait_exactly_once(sim, list(ids), timeout=120)
         assert all(done.get(i) == 1 for i in ids), (done, story(d))
         assert_once_by_content(tmp_path, ids, d)
     finally:
+        if watch:
+            watch.close()
         proxy.close()

@@ -15,9 +15,10 @@ Fidelity notes (ComfyUI server.py / execution.py / main.py):
     (the flag wakes the worker's queue wait), then gc.collect() at most every 10 s.
   * /interrupt sets a flag checked before each node and at each sampler step; it is cleared when a prompt
     starts, so an interrupt sent while idle is lost.
-  * execution_start/_cached/_success/_error are sent only when the prompt has a client_id (to that client);
-    executing/progress go to the client, or to everybody when there is no client_id; execution_interrupted
-    likewise (ComfyUI's broadcast=True); the final {"node": null} executing only with a client_id.
+  * execution_start/_cached/_success/_error and executing (each node's, and the final {"node": null}) are sent
+    only when the prompt has a client_id (to that client); progress goes to the client, or to everybody when
+    there is no client_id; execution_interrupted likewise (ComfyUI's broadcast=True); progress_state (each
+    node's start, step and end, ComfyUI 0.3.4x on) to everybody whatever the client_id.
   * `status` is broadcast on every queue change.
   * A prompt's order of events: its nodes (the sampler's transient working set is freed when the sampler node
     returns), SaveImage's output, execution_success, then task_done writes /history and broadcasts `status`,
@@ -553,6 +554,7 @@ class Sim:
         self.interrupt_flag = False
         self.generation = 0
         self.status_messages = []
+        self.progress_nodes = {}
         self.state_lock = threading.Lock()
         self.worker_pids = []
         self.started_at = time.time()
@@ -803,6 +805,20 @@ class Sim:
         if self.client_id is not None or broadcast:
             self.send(event, data, self.client_id)
 
+    def node_progress(self, prompt_id, node_id, state, value=None, max_value=None):
+        """comfy_execution/progress.py: a node's start, step or end updates the prompt's registry and sends
+        progress_state with every node that is not pending -- to every websocket (no sid), whatever the prompt's
+        client_id."""
+        entry = self.progress_nodes.setdefault(node_id, {"value": 0.0, "max": 1.0})
+        entry["state"] = state
+        if max_value is not None:
+            entry["max"] = max_value
+        entry["value"] = entry["max"] if state == "finished" else value
+        nodes = {nid: {"value": e["value"], "max": e["max"], "state": e["state"], "node_id": nid,
+                       "prompt_id": prompt_id, "display_node_id": nid, "parent_node_id": None, "real_node_id": nid}
+                 for nid, e in self.progress_nodes.items()}
+        self.send("progress_state", {"prompt_id": prompt_id, "nodes": nodes})
+
     def prompt_params(self, prompt):
         a = self.args
         p = {"steps": a.steps, "step_ms": a.step_ms, "peak_mb": a.peak_mb, "leak_mb": a.leak_mb,
@@ -876,6 +892,7 @@ class Sim:
             self.interrupt_flag = False
         self.client_id = extra_data["client_id"] if "client_id" in extra_data else None
         self.status_messages = []
+        self.progress_nodes = {}    # reset_progress_state: a new registry per prompt
         self.generation += 1
         gen = self.generation
         p = self.prompt_params(prompt)
@@ -896,9 +913,11 @@ class Sim:
             for i, node_id in enumerate(p["nodes"]):
                 self.halt_if_stopping()
                 self.check_interrupt()          # nodes.before_node_execution()
-                self.last_node_id = node_id
-                self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id},
-                          self.client_id)
+                self.node_progress(prompt_id, node_id, "running", 0.0, 1.0)
+                if self.client_id is not None:
+                    self.last_node_id = node_id
+                    self.send("executing", {"node": node_id, "display_node": node_id, "prompt_id": prompt_id},
+                              self.client_id)
                 if p["model_load_step"] == 0 and (node_id == p["loader"] or (p["loader"] is None and i == 0)):
                     self.load_model(p, prompt_id, alloc)
                     rss_peak = max(rss_peak, rss_bytes())
@@ -910,6 +929,7 @@ class Sim:
                     for region in self.take_peak_regions():
                         region.release()
                 executed.append(node_id)
+                self.node_progress(prompt_id, node_id, "finished")
             self.save_outputs(prompt, outputs, prompt_id)
             success = True
             outcome = "success"
@@ -1068,6 +1088,7 @@ class Sim:
             if step == p["error_at_step"]:
                 raise NodeFailure("RuntimeError", "simulated node error at step %d/%d" % (step, steps))
             self.check_interrupt()      # comfy.utils progress hook: throw_exception_if_processing_interrupted
+            self.node_progress(prompt_id, node_id, "running", float(step), float(steps))
             self.send("progress", {"value": step, "max": steps, "prompt_id": prompt_id, "node": node_id},
                       self.client_id)
         return rss_peak

@@ -706,7 +706,7 @@ def test_websocket_status_progress_and_routing(sim):
         msgs = ws1.collect_until(lambda m: m["type"] == "executing" and m["data"]["node"] is None)
         types = [m["type"] for m in msgs]
         assert "status" in types
-        core = [m for m in msgs if m["type"] != "status"]
+        core = [m for m in msgs if m["type"] not in ("status", "progress_state")]
         assert [m["type"] for m in core] == ["execution_start", "execution_cached"] + ["executing"] + \
             ["executing"] + ["progress"] * 3 + ["executing", "execution_success", "executing"]
         assert [m["data"]["node"] for m in core if m["type"] == "executing"] == ["4", "3", "9", None]
@@ -715,16 +715,28 @@ def test_websocket_status_progress_and_routing(sim):
         assert core[0]["data"]["prompt_id"] == pid and isinstance(core[0]["data"]["timestamp"], int)
         statuses = [m["data"]["status"]["exec_info"]["queue_remaining"] for m in msgs if m["type"] == "status"]
         assert statuses[-1] == 0 and 1 in statuses
+        # progress_state: each node's start, each step, each end, with every node that is not pending
+        states = [m["data"] for m in msgs if m["type"] == "progress_state"]
+        assert {d["prompt_id"] for d in states} == {pid}
+        assert [(n, d["nodes"][n]["state"], d["nodes"][n]["value"]) for d, n in
+                zip(states, ["4", "4", "3", "3", "3", "3", "3", "9", "9"])] == \
+            [("4", "running", 0), ("4", "finished", 1), ("3", "running", 0), ("3", "running", 1),
+             ("3", "running", 2), ("3", "running", 3), ("3", "finished", 3), ("9", "running", 0),
+             ("9", "finished", 1)]
+        assert len(states) == 9 and {n["state"] for n in states[-1]["nodes"].values()} == {"finished"}
 
-        # Other clients only see the status broadcasts of someone else's prompt.
+        # Other clients see the status and progress_state broadcasts of someone else's prompt, nothing else.
         others = ws2.drain(0.3)
-        assert others and {m["type"] for m in others} == {"status"}
+        assert others and {m["type"] for m in others} == {"status", "progress_state"}
+        assert [m["data"] for m in others if m["type"] == "progress_state"] == states
 
-        # Without a client_id: executing/progress are broadcast, execution_* are not sent (ComfyUI).
+        # Without a client_id: progress is broadcast; executing and execution_* are not sent (ComfyUI's
+        # execution.py sends them only to a client_id); progress_state as always.
         sim.submit(control(steps=2, step_ms=10))
         got = ws3.collect_until(lambda m: m["type"] == "progress" and m["data"]["value"] == 2)
-        assert not [m for m in got if m["type"].startswith("execution_")]
-        assert "executing" in [m["type"] for m in got]
+        got += ws3.drain(0.3)
+        assert not [m for m in got if m["type"].startswith("execution_") or m["type"] == "executing"]
+        assert {"progress", "progress_state", "status"} == {m["type"] for m in got}
 
         # Ping is answered with a pong carrying the same payload; close is echoed.
         ws1.drain(0.2)

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* qtrack.c: whether the prompt a /queue reply showed running finished since, from the status broadcasts alone.
- * Each row is a sequence of ComfyUI queue changes as its frames show them (queue_remaining after each), split by
- * where the daemon's /queue request was sent; a row that could lose a prompt (the running one still runs, or the
- * frames may be older than the reply) must say "unknown". */
+/* qtrack.c: whether the prompt a /queue reply showed running finished since, from the status broadcasts, then the
+ * prompt ids of execution events. Each row is a sequence of ComfyUI queue changes as its frames show them
+ * (queue_remaining after each), split by where the daemon's /queue request was sent; a row that could lose a prompt
+ * (the running one still runs, or the frames may be older than the reply) must say "unknown". */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
@@ -90,11 +92,11 @@ static void test_rows(void **state)
 		qtrack_connected(&t);
 		feed(&t, r->before);
 		m = qtrack_mark(&t);
-		early = qtrack_post_sent(&t);
+		early = qtrack_post_sent(&t, NULL);
 		feed(&t, r->after);
 		qtrack_reply(&t, m, r->running, r->pending);
 		for (unsigned k = 0; k < r->own; k++)
-			qtrack_post_accepted(&t, qtrack_post_sent(&t));
+			qtrack_post_accepted(&t, qtrack_post_sent(&t, NULL));
 		if (r->early)
 			qtrack_post_accepted(&t, early);
 		got = qtrack_running_finished(&t);
@@ -137,7 +139,7 @@ static void test_early_post(void **state)
 	qtrack_connected(&t);
 	qtrack_status(&t, 2);
 	m = qtrack_mark(&t);
-	ticket = qtrack_post_sent(&t);
+	ticket = qtrack_post_sent(&t, NULL);
 	qtrack_reply(&t, m, 1, 1);
 	qtrack_status(&t, 3);
 	qtrack_post_accepted(&t, ticket);
@@ -191,6 +193,144 @@ static void test_connection(void **state)
 	assert_int_equal(qtrack_running_finished(&t), QTRACK_UNKNOWN);
 }
 
+/* Prompt ids where the counts prove nothing. Each row: the reply shows P running and the pending prompts listed
+ * (numbers as given), frames and events come as scripted ('s' N: status, 'e' ID: an execution event, 'x' ID: an
+ * end event, 'p' ID: the daemon POSTs that prompt, '|': the request is sent here, 'R': the reply is read here,
+ * 'L'/'C': the connection is lost/made). */
+struct idrow {
+	const char *what;
+	const char *running[3];
+	struct { const char *id; int64_t number; } pending[12];
+	const char *script[16];
+	enum qtrack_verdict want;
+};
+
+static const struct idrow idrows[] = {
+	{ "(1, 1) and the pending prompt's progress_state", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "s1", "s1", "eQ" }, QTRACK_FINISHED_STARTED },
+	{ "(1, 1) and nothing else: a DELETE of Q looks the same", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "s1", "s1" }, QTRACK_UNKNOWN },
+	{ "the event before the reply was read still counts", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "s1", "s1", "eQ", "R" }, QTRACK_FINISHED_STARTED },
+	{ "no status frame at all, the pending prompt's event", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "eQ" }, QTRACK_FINISHED_STARTED },
+	{ "P's own events prove nothing", { "P" }, { { "Q", 2 } },
+	  { "s2", "eP", "|", "R", "eP" }, QTRACK_UNKNOWN },
+	{ "a prompt the reply did not show (queued since)", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "eZ" }, QTRACK_UNKNOWN },
+	{ "the pending prompt ran before the request: queued again, not placed", { "P" }, { { "Q", 2 } },
+	  { "eQ", "s2", "|", "R", "s1", "s1", "eQ" }, QTRACK_UNKNOWN },
+	{ "P's end event after the request", { "P" }, { { "Q", 2 } },
+	  { "s2", "eP", "|", "R", "xP" }, QTRACK_FINISHED_ENDED },
+	{ "P's end event before the request: not this run's", { "P" }, { { "Q", 2 } },
+	  { "s2", "xP", "|", "R" }, QTRACK_UNKNOWN },
+	{ "two running: not ComfyUI's one worker", { "P", "P2" }, { { "Q", 2 } },
+	  { "s3", "|", "R", "eQ" }, QTRACK_UNKNOWN },
+	{ "the connection changed in between", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "L", "C", "eQ" }, QTRACK_UNKNOWN },
+	{ "nothing running", { NULL }, { { "Q", 2 } },
+	  { "s1", "|", "R", "eQ" }, QTRACK_UNKNOWN },
+	{ "a rise that is not the daemon's: the counts cannot be placed, the id can", { "P" }, { { "Q", 2 } },
+	  { "s2", "|", "R", "s3", "s2", "s2", "eQ" }, QTRACK_FINISHED_STARTED },
+	/* the next to run are the lowest numbers, wherever /queue lists them (ComfyUI's heap is not sorted) */
+	{ "the next prompt listed last among many", { "P" },
+	  { { "A", 20 }, { "B", 21 }, { "C", 22 }, { "D", 23 }, { "E", 24 }, { "F", 25 }, { "G", 26 }, { "H", 27 },
+	    { "I", 28 }, { "J", 29 }, { "Q", 3 } },
+	  { "s12", "|", "R", "eQ" }, QTRACK_FINISHED_STARTED },
+	{ "one of many beyond the kept lowest", { "P" },
+	  { { "A", 20 }, { "B", 21 }, { "C", 22 }, { "D", 23 }, { "E", 24 }, { "F", 25 }, { "G", 26 }, { "H", 27 },
+	    { "I", 28 }, { "J", 29 }, { "Q", 3 } },
+	  { "s12", "|", "R", "eJ" }, QTRACK_UNKNOWN },
+	/* a resubmission round: the daemon POSTs the next prompt after reading a reply that shows P running alone */
+	{ "the daemon's POST after the reply starts", { "P" }, { { NULL, 0 } },
+	  { "s1", "|", "R", "pR", "s2", "s1", "eR" }, QTRACK_FINISHED_STARTED },
+	{ "the daemon's POST after the reply, its start only", { "P" }, { { NULL, 0 } },
+	  { "s1", "|", "R", "pR", "eR" }, QTRACK_FINISHED_STARTED },
+	{ "the daemon's POST sent before the reply was read: it may have run before", { "P" }, { { NULL, 0 } },
+	  { "s1", "|", "pR", "R", "eR" }, QTRACK_UNKNOWN },
+	{ "the daemon's POST of P itself (a requeue)", { "P" }, { { NULL, 0 } },
+	  { "s1", "|", "R", "pP", "eP" }, QTRACK_UNKNOWN },
+	{ "the daemon's POST that had run before", { "P" }, { { NULL, 0 } },
+	  { "eR", "s1", "|", "R", "pR", "eR" }, QTRACK_UNKNOWN },
+};
+
+static void test_ids(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(idrows) / sizeof(idrows[0]); i++) {
+		const struct idrow *r = &idrows[i];
+		struct qtrack t;
+		struct qtrack_mark m = { 0 };
+		enum qtrack_verdict got;
+		size_t nr = 0, np = 0;
+
+		while (nr < 3 && r->running[nr])
+			nr++;
+		while (np < 12 && r->pending[np].id)
+			np++;
+		qtrack_init(&t);
+		qtrack_connected(&t);
+		for (size_t k = 0; k < 16 && r->script[k]; k++) {
+			const char *s = r->script[k];
+
+			switch (s[0]) {
+			case 's': qtrack_status(&t, strtoll(s + 1, NULL, 10)); break;
+			case 'e': qtrack_event(&t, s + 1, false); break;
+			case 'x': qtrack_event(&t, s + 1, true); break;
+			case 'p': qtrack_post_sent(&t, s + 1); break;
+			case '|': m = qtrack_mark(&t); break;
+			case 'L': qtrack_lost(&t); break;
+			case 'C': qtrack_connected(&t); break;
+			case 'R':
+				qtrack_reply(&t, m, nr, np);
+				for (size_t j = 0; j < nr; j++)
+					qtrack_reply_item(&t, r->running[j], 1, true);
+				for (size_t j = 0; j < np; j++)
+					qtrack_reply_item(&t, r->pending[j].id, r->pending[j].number, false);
+				break;
+			}
+		}
+		got = qtrack_running_finished(&t);
+		if (got != r->want)
+			fail_msg("id row %zu (%s): %s, want %s", i, r->what, qtrack_verdict_name(got),
+				 qtrack_verdict_name(r->want));
+	}
+}
+
+/* Events of one prompt take one entry: a long run of progress events keeps the prompts before it. */
+static void test_id_entries(void **state)
+{
+	struct qtrack t;
+	struct qtrack_mark m;
+
+	(void)state;
+	qtrack_init(&t);
+	qtrack_connected(&t);
+	qtrack_status(&t, 2);
+	m = qtrack_mark(&t);
+	qtrack_reply(&t, m, 1, 1);
+	qtrack_reply_item(&t, "P", 1, true);
+	qtrack_reply_item(&t, "Q", 2, false);
+	qtrack_event(&t, "Q", false);
+	for (int k = 0; k < 10 * QTRACK_IDS; k++)
+		qtrack_event(&t, "Q", false);
+	assert_int_equal(t.n_ids, 1);
+	assert_int_equal(qtrack_running_finished(&t), QTRACK_FINISHED_STARTED);
+	/* ids of other prompts push it out at last: then nothing is known */
+	for (int k = 0; k < QTRACK_IDS; k++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "Z%d", k);
+		qtrack_event(&t, id, false);
+	}
+	assert_int_equal(qtrack_running_finished(&t), QTRACK_UNKNOWN);
+	/* ids that do not fit are not kept */
+	qtrack_event(&t, "0123456789012345678901234567890123456789012345678901234567890123456789", false);
+	qtrack_event(&t, "", false);
+	qtrack_event(&t, NULL, false);
+	assert_int_equal(t.n_ids, 1 + QTRACK_IDS);
+}
+
 static void test_names(void **state)
 {
 	(void)state;
@@ -205,6 +345,8 @@ int main(void)
 		cmocka_unit_test(test_reply_in_the_middle),
 		cmocka_unit_test(test_early_post),
 		cmocka_unit_test(test_connection),
+		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_id_entries),
 		cmocka_unit_test(test_names),
 	};
 

@@ -55,7 +55,11 @@ static void test_parse_table(void **state)
 		  WSMSG_EXECUTION_INTERRUPTED, true, -1, ID, 10, "", false },
 		/* a custom node's event: data is not looked at */
 		{ "{\"type\":\"crystools.monitor\",\"data\":[1,2,3]}", WSMSG_OTHER, false, -1, "", 0, "", false },
-		{ "{\"type\":\"progress_state\"}", WSMSG_OTHER, false, -1, "", 0, "", false },
+		{ "{\"type\":\"crystools.monitor\"}", WSMSG_OTHER, false, -1, "", 0, "", false },
+		/* sent to every client at each node's start, step and end, whatever the prompt's client_id */
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{\"3\":{\"value\":1,"
+		  "\"max\":20,\"state\":\"running\",\"node_id\":\"3\",\"prompt_id\":\"" ID "\",\"display_node_id\":\"3\","
+		  "\"parent_node_id\":null,\"real_node_id\":\"3\"}}}}", WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
 	};
 
 	(void)state;
@@ -166,10 +170,43 @@ static void test_deep_nesting(void **state)
 	assert_int_equal(wsmsg_parse(buf, n, &m, NULL, 0), -EPROTO);
 }
 
+/* The prompt's end: what the last resort takes as proof that it is not owed again. A node's start or a step is not. */
+static void test_ends_prompt(void **state)
+{
+	static const struct {
+		enum wsmsg_type type;
+		bool node_null;
+		bool ends;
+	} t[] = {
+		{ WSMSG_EXECUTION_SUCCESS, false, true },
+		{ WSMSG_EXECUTION_ERROR, false, true },
+		{ WSMSG_EXECUTION_INTERRUPTED, false, true },
+		{ WSMSG_EXECUTING, true, true },
+		{ WSMSG_EXECUTING, false, false },
+		{ WSMSG_EXECUTION_START, false, false },
+		{ WSMSG_EXECUTION_CACHED, false, false },
+		{ WSMSG_EXECUTED, false, false },
+		{ WSMSG_PROGRESS, false, false },
+		{ WSMSG_PROGRESS_STATE, false, false },
+		{ WSMSG_STATUS, false, false },
+		{ WSMSG_OTHER, false, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(t); i++) {
+		struct wsmsg m = { .type = t[i].type, .node_null = t[i].node_null };
+
+		if (wsmsg_ends_prompt(&m) != t[i].ends)
+			fail_msg("row %zu (%s): ends %d", i, wsmsg_type_name(t[i].type), !t[i].ends);
+	}
+	assert_false(wsmsg_ends_prompt(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),
+		cmocka_unit_test(test_ends_prompt),
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_deep_nesting),

@@ -25,6 +25,7 @@ static const char *const type_names[_WSMSG_TYPE_MAX] = {
 	[WSMSG_EXECUTION_SUCCESS] = "execution_success",
 	[WSMSG_EXECUTION_ERROR] = "execution_error",
 	[WSMSG_EXECUTION_INTERRUPTED] = "execution_interrupted",
+	[WSMSG_PROGRESS_STATE] = "progress_state",
 };
 
 const char *wsmsg_type_name(enum wsmsg_type t)
@@ -205,6 +206,22 @@ done:
 out:
 	json_object_put(root);
 	return r;
+}
+
+bool wsmsg_ends_prompt(const struct wsmsg *m)
+{
+	if (!m)
+		return false;
+	switch (m->type) {
+	case WSMSG_EXECUTION_SUCCESS:
+	case WSMSG_EXECUTION_ERROR:
+	case WSMSG_EXECUTION_INTERRUPTED:
+		return true;
+	case WSMSG_EXECUTING:
+		return m->node_null;
+	default:
+		return false;
+	}
 }
 
 bool wsmsg_wakes(const struct wsmsg *m)

@@ -4,9 +4,9 @@
  *
  * ComfyUI broadcasts `status` ({"status": {"exec_info": {"queue_remaining": N}}, "sid"?}) on every queue change,
  * that is when a prompt is queued, when the worker takes it (start) and when it is done (end). The execution
- * events go only to the client that submitted the prompt (broadcast when the prompt had no client_id), so they
- * name other clients' prompts only in that case; a watchdog uses them as wake-ups and as early boundaries, and
- * reads the authoritative boundaries from /history. */
+ * events go only to the client that submitted the prompt (progress and execution_interrupted are broadcast when the
+ * prompt had no client_id; progress_state always is), so they name other clients' prompts only in those cases; a
+ * watchdog uses them as wake-ups and as early boundaries, and reads the authoritative boundaries from /history. */
 #ifndef OOMSENTRY_WSMSG_H
 #define OOMSENTRY_WSMSG_H
 
@@ -30,6 +30,8 @@ enum wsmsg_type {
 	WSMSG_EXECUTION_SUCCESS,   /* a prompt ended well (timestamp) */
 	WSMSG_EXECUTION_ERROR,     /* ... with an exception (timestamp, exception_type) */
 	WSMSG_EXECUTION_INTERRUPTED, /* ... by /interrupt (timestamp) */
+	WSMSG_PROGRESS_STATE,      /* a node of the prompt started, stepped or ended (ComfyUI 0.3.4x on): sent to every
+				    * websocket whatever the prompt's client_id (comfy_execution/progress.py) */
 	_WSMSG_TYPE_MAX,
 };
 
@@ -52,6 +54,9 @@ struct wsmsg {
  * WSMSG_ID_MAX-1 or empty where given); -EINVAL for NULL ret; -ENOMEM. Unknown event types parse as WSMSG_OTHER
  * without looking at data. *ret is zeroed first; err (may be NULL) gets a one-line reason on failure. */
 int wsmsg_parse(const char *text, size_t len, struct wsmsg *ret, char *err, size_t err_size);
+
+/* The message says its prompt left the worker: execution_success, _error, _interrupted, executing with node null. */
+bool wsmsg_ends_prompt(const struct wsmsg *m);
 
 /* The message marks a queue change or a prompt boundary: read /queue and /history now. */
 bool wsmsg_wakes(const struct wsmsg *m);
