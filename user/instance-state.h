@@ -170,6 +170,9 @@ struct instance {
 	char rs_drop_id[COMFY_PROMPT_ID_MAX]; /* given up on: not resubmitted by the restart under way */
 	char rs_running_id[COMFY_PROMPT_ID_MAX]; /* DRAINING: the prompt that ran at the save */
 	bool rs_drain_busy;
+	bool rs_drain_checked;     /* DRAINING: what left the queue was looked up in /history; the next quiet look stops */
+	bool rs_drain_last;        /* DRAINING: the lookups under way end in the stop (no /queue answer, grace over) */
+	struct qtrack_mark rs_look_mark; /* DRAINING: the status broadcasts received when the last /queue was asked */
 	pid_t rs_old_pid;
 	uint64_t rs_old_start_ns;
 	pid_t rs_command_pid;      /* restart_command running (its exit status decides) */

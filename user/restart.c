@@ -3,8 +3,9 @@
  *
  * The queue snapshot (core/snapshot.c) follows every /queue reply and is persisted under state_dir whenever it
  * changes, so that a stop never depends on the server answering at that moment:
- *   - controlled restart: a fresh /queue first (no restart on a failed save), persisted, then the stop by the
- *     configured method; a server that outlives stop_grace is SIGKILLed (+ process_mrelease), one that outlives
+ *   - controlled restart: a fresh /queue first (no restart on a failed save), persisted, the queue drained (pending
+ *     prompts taken out, the running one interrupted and looked up in /history), and the stop by the configured
+ *     method after a last /queue that shows nothing new and around which ComfyUI broadcast no queue change; a server that outlives stop_grace is SIGKILLed (+ process_mrelease), one that outlives
  *     that too is given up on (the ladder is live again, nothing was lost: it still holds its queue);
  *   - last resort (the policy's urgent restart): no question to the server; the persisted snapshot is the
  *     queue, SIGTERM through pidfds to the server and its workers, SIGKILL + process_mrelease after
@@ -419,6 +420,25 @@ static void drain_interrupt(struct instance *in, struct comfy_client *c)
 		restart_interrupt_sent(in);
 }
 
+static void drain_step(struct instance *in);
+
+/* The saved prompts that left the queue have been looked up in /history. The stop waits for one more look at
+ * /queue (drain_queue_done): a client's prompt POSTed during the lookups is in no reply yet, and would die with the
+ * server unsaved (it even runs at once: the drain emptied the queue). Unless the server no longer answers /queue,
+ * or the grace is over: then the stop now. */
+static void drain_checked(struct instance *in)
+{
+	uint64_t now_ns = now_mono_ns();
+
+	snapshot_unmark(&in->snap);
+	if (in->rs_drain_last || now_ns >= in->rs_deadline_ns) {
+		stop_now(in, now_ns);
+		return;
+	}
+	in->rs_drain_checked = true;
+	drain_step(in);
+}
+
 static void drain_check_next(struct instance *in);
 
 /* A saved prompt that left the old server's queue during the drain: finished there (it stays finished: not
@@ -436,10 +456,11 @@ static void drain_check_done(struct comfy_client *c, int r, void *ctx)
 		return;
 	}
 	r = comfy_take_history_item(c, r, in->snap.items[i].prompt_id, &h);
-	if (r < 0 || !h.found || now_mono_ns() >= in->rs_deadline_ns) {
-		/* not known to have run (or no time left to ask): it and the rest are resubmitted */
-		snapshot_unmark(&in->snap);
-		stop_now(in, now_mono_ns());
+	if (r < 0 || !h.found) {
+		/* not known to have run: it and the rest are resubmitted (a server that does not answer is stopped
+		 * now) */
+		in->rs_drain_last |= r < 0;
+		drain_checked(in);
 		return;
 	}
 	if (!h.msg_interrupted && (h.status == COMFY_STATUS_SUCCESS || h.msg_success)) {
@@ -447,6 +468,10 @@ static void drain_check_done(struct comfy_client *c, int r, void *ctx)
 		snap_persist(in);
 	} else {
 		in->snap.items[i].check = false;
+	}
+	if (now_mono_ns() >= in->rs_deadline_ns) {
+		drain_checked(in); /* no time left to ask: the rest are resubmitted */
+		return;
 	}
 	drain_check_next(in);
 }
@@ -459,8 +484,23 @@ static void drain_check_next(struct instance *in)
 		in->rs_drain_busy = true;
 		return;
 	}
-	snapshot_unmark(&in->snap);
-	stop_now(in, now_mono_ns());
+	in->rs_drain_last |= i >= 0; /* could not ask */
+	drain_checked(in);
+}
+
+/* No status broadcast was received while the last /queue was in flight (qtrack.h: ComfyUI broadcasts every queue
+ * change, in order, on the loop that answers HTTP), after reading what has arrived on the websocket so far. A
+ * frame means the queue changed around the reply: it may not show the change, so the look is repeated. Without a
+ * websocket the reply is all there is. */
+static bool look_quiet(struct instance *in)
+{
+	const struct qtrack_mark *m = &in->rs_look_mark;
+
+	if (in->d->ws)
+		comfy_ws_service(in->d->ws, now_mono_ns());
+	if (!m->connected && !in->qt.connected)
+		return true;
+	return m->connected && in->qt.connected && m->conn == in->qt.conn && m->seen == in->qt.seen;
 }
 
 static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
@@ -468,7 +508,7 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 	struct instance *in = ctx;
 	uint64_t now_ns = now_mono_ns();
 	struct comfy_queue q;
-	bool still = false;
+	bool still = false, added = false;
 
 	in->rs_drain_busy = false;
 	r = comfy_take_queue(c, r, &q);
@@ -478,6 +518,7 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 	}
 	/* prompts that arrived since the save are owed too: merged, and out of the old server's queue */
 	if (r == 0 && snapshot_merge_queue(&in->snap, &q) > 0) {
+		added = true;
 		snap_persist(in);
 		for (size_t i = 0; i < q.n_pending; i++) {
 			const char *id = q.pending[i].prompt_id;
@@ -485,7 +526,8 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 		}
 	}
 	/* whatever runs is a saved prompt now: the one that ran at the save, or the next one the worker took before
-	 * the deletions landed (a 0.2 s generation finishes in less than a round trip), which is stopped too */
+	 * the deletions landed (a 0.2 s generation finishes in less than a round trip), or one a client POSTed since,
+	 * which is stopped too */
 	for (size_t i = 0; r == 0 && i < q.n_running; i++) {
 		still = true;
 		if (strcmp(q.running[i].prompt_id, in->rs_running_id)) {
@@ -493,27 +535,42 @@ static void drain_queue_done(struct comfy_client *c, int r, void *ctx)
 			drain_interrupt(in, c);
 		}
 	}
-	if (r < 0 || !still || now_ns >= in->rs_deadline_ns) {
-		/* stopped (or no longer answering, or late): learn from /history which of the saved prompts that left
-		 * the queue ran there, then stop the server */
-		if (r == 0) {
-			snapshot_mark_left(&in->snap, &q);
-		} else {
-			ssize_t k = snapshot_find(&in->snap, in->rs_running_id);
-			if (k >= 0)
-				in->snap.items[k].check = true;
+	if (r == 0 && now_ns < in->rs_deadline_ns) {
+		if (still) {
+			/* what runs now is looked up once it stopped */
+			in->rs_drain_checked = false;
+			comfy_queue_free(&q);
+			return;
 		}
-		comfy_queue_free(&q);
-		drain_check_next(in);
-		return;
+		if (in->rs_drain_checked) {
+			comfy_queue_free(&q);
+			/* the last look before the stop: nothing new in it, and no queue change around it */
+			if (!added && look_quiet(in))
+				stop_now(in, now_ns);
+			else
+				drain_step(in);
+			return;
+		}
 	}
+	/* stopped (or no longer answering, or late): learn from /history which of the saved prompts that left the queue
+	 * ran there, then look at /queue once more (drain_checked) and stop the server */
+	if (r == 0) {
+		snapshot_mark_left(&in->snap, &q);
+	} else {
+		ssize_t k = snapshot_find(&in->snap, in->rs_running_id);
+		if (k >= 0)
+			in->snap.items[k].check = true;
+	}
+	in->rs_drain_last = r < 0 || now_ns >= in->rs_deadline_ns;
 	comfy_queue_free(&q);
+	drain_check_next(in);
 }
 
 static void drain_step(struct instance *in)
 {
 	if (in->rs_drain_busy)
 		return;
+	in->rs_look_mark = qtrack_mark(&in->qt);
 	if (comfy_start_queue(in->comfy, drain_queue_done, in) == 0)
 		in->rs_drain_busy = true;
 	else
@@ -537,13 +594,14 @@ static void drain_begin(struct instance *in, uint64_t now_ns)
 	if (n)
 		comfy_start_delete_from_queue(in->comfy, ids, n, drain_ignore, NULL);
 	free(ids);
-	if (!in->rs_running_id[0]) {
-		stop_now(in, now_ns);
-		return;
-	}
-	drain_interrupt(in, in->comfy);
+	if (in->rs_running_id[0])
+		drain_interrupt(in, in->comfy);
+	/* with nothing running too: the worker may take a pending prompt before its deletion lands, and a client may
+	 * POST one after the save; the stop follows a look at /queue that shows neither (drain_queue_done) */
 	in->rs = RS_DRAINING;
 	in->rs_drain_busy = false;
+	in->rs_drain_checked = false;
+	in->rs_drain_last = false;
 	in->rs_deadline_ns = now_ns + in->ic->stop_grace_ms * NSEC_PER_MSEC;
 	drain_step(in);
 }

@@ -191,19 +191,22 @@ class HoldQueueProxy(LateProxy):
 
     def _serve(self, c):
         try:
-            req = self._read_request(c)
-            if req is not None and req[0].startswith(b"GET /ws"):
-                return self._tunnel(c, req)
-            if req is not None and req[0].startswith(b"GET /queue") and self.mode == "hang":
-                self.held.append(c)  # never answered, never closed (closed by close())
-                return
-            self._forward(c, req)
+            return self._serve_request(c, self._read_request(c))
         except OSError:
             pass
         try:
             c.close()
         except OSError:
             pass
+
+    def _serve_request(self, c, req):
+        if req is not None and req[0].startswith(b"GET /ws"):
+            return self._tunnel(c, req)
+        if req is not None and req[0].startswith(b"GET /queue") and self.mode == "hang":
+            self.held.append(c)  # never answered, never closed (closed by close())
+            return
+        self._forward(c, req)
+        c.close()
 
     def _tunnel(self, c, req):
         up = socket.create_connection(("127.0.0.1", self.target), timeout=None)
@@ -297,3 +300,145 @@ def test_a_prompt_that_finished_after_the_last_queue_reply_is_not_run_again(daem
         if watch:
             watch.close()
         proxy.close()
+
+
+class DrainProxy(HoldQueueProxy):
+    """HoldQueueProxy (the websocket carried through) that makes a client POST one prompt straight to the simulator
+    during a controlled restart's drain, once the drain's /interrupt has gone through:
+      at="history": just before the first GET /history/... after it is forwarded (the drain's lookups, after which
+        the daemon used to stop the server without asking /queue again);
+      at="look": inside the first GET /queue after such a lookup: the simulator answers it first, then the prompt
+        is POSTed, its status broadcast is carried over the websocket to the daemon, and only then does the reply
+        go back (the reply says nothing of the prompt; the broadcast came before the reply was read).
+    Only while the server that got the /interrupt still runs (its pid file): a prompt POSTed to its successor
+    proves nothing."""
+
+    def __init__(self, target_port, sim, pid_file, at):
+        super().__init__(target_port)
+        self.sim, self.pid_file, self.at = sim, pid_file, at
+        self.lock = threading.Lock()
+        self.interrupted_pid = None
+        self.looked_up = False
+        self.late = {}
+        self.down = 0  # bytes carried from the server to the daemon over the websocket
+        self.tunnels = 0
+        self.down_cond = threading.Condition()
+
+    def _sim_pid(self):
+        try:
+            with open(self.pid_file) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def _post_late(self):
+        with self.down_cond:
+            before = self.down
+        self.late.update(submit(self.sim, 1, "late"))
+        # its broadcast reached the daemon's socket before whatever follows
+        with self.down_cond:
+            if self.tunnels:
+                assert self.down_cond.wait_for(lambda: self.down > before, timeout=10), "no status broadcast"
+
+    def _serve(self, c):
+        try:
+            req = self._read_request(c)
+            line = req[0].split(b"\r\n")[0] if req else b""
+            with self.lock:
+                if line.startswith(b"POST /interrupt") and self.interrupted_pid is None:
+                    self.interrupted_pid = self._sim_pid()
+                due = not self.late and self.interrupted_pid is not None and \
+                    self._sim_pid() == self.interrupted_pid
+                if due and self.at == "history" and line.startswith(b"GET /history/"):
+                    self._post_late()
+                elif due and self.at == "look" and line.startswith(b"GET /history/"):
+                    self.looked_up = True
+                elif due and self.at == "look" and self.looked_up and line.startswith(b"GET /queue"):
+                    reply = self._upstream(req)
+                    self._post_late()
+                    c.sendall(reply)
+                    c.close()
+                    return
+            return self._serve_request(c, req)
+        except OSError:
+            pass
+        try:
+            c.close()
+        except OSError:
+            pass
+
+    def _tunnel(self, c, req):
+        up = socket.create_connection(("127.0.0.1", self.target), timeout=None)
+        up.sendall(req[0] + b"\r\n\r\n" + req[1])
+        with self.down_cond:
+            self.tunnels += 1
+
+        def pipe(a, b, count):
+            try:
+                while True:
+                    chunk = a.recv(65536)
+                    if not chunk:
+                        break
+                    b.sendall(chunk)
+                    if count:
+                        with self.down_cond:
+                            self.down += len(chunk)
+                            self.down_cond.notify_all()
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(up, c, True), daemon=True).start()
+        pipe(c, up, False)
+
+
+def drain_scenario(daemon_factory, cgroup_factory, procs, tmp_path, at, daemon_args):
+    """Prompts of 1 s; the daemon restarts the server every two generations (a controlled restart at the generation
+    boundary: the prompt just started is interrupted, the pending ones taken out of the queue, the interrupted one
+    looked up in /history, then the stop), and a client POSTs a prompt in the middle of it (DrainProxy)."""
+    cg = cgroup_factory(LIMIT)
+    pid_file = os.path.join(str(tmp_path), "sim.pid")
+    sim = WrappedSim(procs, tmp_path, free_port(), ["--model-mb", "50", "--peak-mb", "20", "--leak-mb", "0",
+                                                     "--steps", "10", "--step-ms", "100", "--pid-file", pid_file] +
+                     outputs_args(tmp_path), cg)
+    proxy = DrainProxy(sim.port, sim, pid_file, at)
+    try:
+        d = daemon_factory("run", ["--url", proxy.url, "--pid-file", pid_file, "--cmdline-pattern", pid_file,
+                                   "--restart", "signal", "--restart-every-generations", "2", "--stop-grace", "10s"] +
+                           DFAST + daemon_args)
+        d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid"), what="server found")
+        if "--websocket=no" not in daemon_args:
+            d.wait_for(lambda r: r["event"] == "comfy" and r.get("websocket") == "connected", what="the websocket")
+        ids = submit(sim, 4, "drain")
+        d.wait_for(lambda r: r["event"] == "action" and r.get("action") == "restart_stop" and
+                   r.get("result") == "stopping", timeout=120, what="the controlled restart's stop")
+        assert proxy.late, "no prompt POSTed during the drain (between its /interrupt and the stop the daemon " \
+            "asked %s):\n%s" % ("no /history" if at == "history" else "no /queue after /history", story(d))
+        ids.update(proxy.late)
+        done = wait_exactly_once(sim, list(ids), timeout=180)
+        (late_id,) = proxy.late
+        assert done.get(late_id) == 1, ("the prompt POSTed during the drain", done, story(d))
+        assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert_once_by_content(tmp_path, ids, d)
+        assert cg.oom_kills() == 0
+    finally:
+        proxy.close()
+
+
+def test_a_prompt_posted_during_the_drains_lookups_is_owed(daemon_factory, cgroup_factory, procs, tmp_path):
+    """A controlled restart's drain has emptied the queue and looks the interrupted prompt up in /history; a client
+    POSTs a prompt meanwhile (the worker, idle, starts it at once). The daemon used to stop the server after the
+    lookup: the prompt died with it, in no snapshot. Now a /queue after the lookups comes before the stop: the
+    prompt is interrupted, saved, and runs once on the next server. Without the websocket: /queue alone says."""
+    drain_scenario(daemon_factory, cgroup_factory, procs, tmp_path, "history", ["--websocket=no"])
+
+
+def test_a_prompt_posted_as_the_drains_last_look_is_answered_is_owed(daemon_factory, cgroup_factory, procs,
+                                                                     tmp_path):
+    """The drain's last /queue before the stop is answered without a prompt a client POSTed just after ComfyUI made
+    the reply, but its status broadcast reached the daemon before the reply did: the queue changed around the reply,
+    so the daemon looks again instead of stopping, and the prompt is owed to the next server."""
+    drain_scenario(daemon_factory, cgroup_factory, procs, tmp_path, "look", [])
