@@ -682,7 +682,8 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 					      (now_ns - in->running_started_ns) / NSEC_PER_MSEC : 0,
 		.orphan_grace_ms = in->d->cfg->orphan_grace_ms,
 	};
-	uint64_t thr = (uint64_t)((double)in->limit_bytes * in->fcp.margin), unreleasable = in->floor_bytes;
+	uint64_t thr = (uint64_t)((double)in->limit_bytes * in->fcp.margin), unreleasable;
+	bool since;
 	struct give_up gu = { .verdict = POLICY_GIVEUP_KEEP };
 	char detail[384];
 	int r;
@@ -712,11 +713,17 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	pi.next_look_ns = next_look_ns(in, pi.growth_bytes_per_s);
 	pi.running_ends_in_ns = learn_running_ends_in_ns(&in->learn, &ln);
 	/* /free cannot make room for the next generation when what it cannot release (the floor, grown by the
-	 * unreleasable leak per generation since) plus a generation from a clean start passes the threshold: an
-	 * adaptive restart_every_generations, at the boundary before the generation that would not fit */
-	if (in->floor_valid && in->learn.unreleasable_per_gen_bytes.n && in->generations_completed >= in->floor_gens)
-		unreleasable += (uint64_t)(in->learn.unreleasable_per_gen_bytes.value *
-					   (double)(in->generations_completed - in->floor_gens + 1));
+	 * unreleasable leak per generation since, or all an idle server grew to since the /free) plus a generation
+	 * from a clean start passes the threshold: an adaptive restart_every_generations, at the boundary before the
+	 * generation that would not fit; on an idle server, now, before a prompt comes (before, a futile /free was
+	 * awaited while it grew, and the stop came as the next batch was POSTed, losing a prompt the snapshot did
+	 * not have yet) */
+	since = in->generations_completed >= in->floor_gens;
+	unreleasable = forecast_unreleasable_bytes(
+		in->floor_valid, in->floor_bytes,
+		since && in->learn.unreleasable_per_gen_bytes.n ? in->learn.unreleasable_per_gen_bytes.value : 0.0,
+		since ? in->generations_completed - in->floor_gens : 0,
+		!pi.busy && !in->settle.active && gen_completed_in_epoch(&in->gens) == 0, in->usage_bytes);
 	pi.free_cannot_make_room = in->floor_valid && in->clean_cost_bytes && unreleasable + in->clean_cost_bytes > thr;
 	if (policy_decide(&in->pp, &in->ps, &pi, &dec) < 0)
 		return;

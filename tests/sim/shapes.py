@@ -551,7 +551,8 @@ def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag, daemon=Non
     next_batch_at = t0
     quiet_s = 0.0           # time every server answered with nothing that can fit queued (see "settled" below)
     quiet_at = None
-    empty_since = None
+    empty_s = 0.0           # time every server answered with an empty queue while prompts are missing
+    empty_at = None
     last_usage = -1
     while True:
         now = time.monotonic()
@@ -610,18 +611,22 @@ def run_prompts(shape, mode, pace, instances, cg, res, timeline, tag, daemon=Non
                     res.end = "all done"
                     break
         # prompts lost: every server answers with an empty queue while prompts that fit are missing. Give the
-        # watchdog time to resubmit what it saved (a restart, a requeue) before calling them lost.
+        # watchdog time to resubmit what it saved (a restart, a requeue) before calling them lost; a restart
+        # under way pauses that time, as it does the settling above.
         if not batch_done and next_batch_at is None:
             queued = [inst.queued_contents() for inst in instances]
-            if all(q == [] for q in queued):
-                if empty_since is None:
-                    empty_since = now
-                elif now - empty_since >= LOST_AFTER_S:
+            if any(q for q in queued):
+                empty_s, empty_at = 0.0, None
+            elif any(q is None for q in queued) or (daemon is not None and daemon.restarting()):
+                empty_at = None
+            else:
+                if empty_at is not None:
+                    empty_s += now - empty_at
+                empty_at = now
+                if empty_s >= LOST_AFTER_S:
                     res.end = "queue empty for %.0f s with prompts missing: lost" % LOST_AFTER_S
                     timeline.add(res.end)
                     break
-            else:
-                empty_since = None
         if now > deadline:
             res.end = "timeout after %.0f s" % (now - t0)
             timeline.add(res.end)

@@ -361,6 +361,23 @@ uint64_t forecast_clean_cost(const struct gen_tracker *t)
 	return cost;
 }
 
+uint64_t forecast_unreleasable_bytes(bool floor_valid, uint64_t floor_bytes, double per_gen_bytes,
+				     uint64_t gens_since_floor, bool idle_since_floor, uint64_t usage_bytes)
+{
+	uint64_t out = floor_bytes;
+
+	if (!floor_valid)
+		return 0;
+	if (isfinite(per_gen_bytes) && per_gen_bytes > 0) {
+		double grown = per_gen_bytes * ((double)gens_since_floor + 1.0);
+
+		out = add_sat(out, grown >= 18e18 ? UINT64_MAX : (uint64_t)grown);
+	}
+	if (idle_since_floor && !gens_since_floor)
+		out = MAX(out, usage_bytes);
+	return out;
+}
+
 void forecast_apply_clean_start(struct forecast *fc, const struct gen_tracker *t, uint64_t clean_cost_bytes,
 				bool floor_valid, uint64_t floor_bytes, uint64_t usage_bytes, uint64_t limit_bytes,
 				double margin)

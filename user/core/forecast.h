@@ -93,6 +93,15 @@ int forecast_input_from_tracker(const struct gen_tracker *t, uint64_t limit_byte
  * epoch): what a generation costs from a clean start. 0 when none is known. */
 uint64_t forecast_clean_cost(const struct gen_tracker *t);
 
+/* What /free cannot release before the next generation (policy_input.free_cannot_make_room compares it, plus the
+ * clean-start cost, with margin × limit): the floor the last /free left, grown by the learnt unreleasable growth
+ * per generation (per_gen_bytes; <= 0 or NaN: none learnt) for each generation completed since and the next one.
+ * On a server idle since that /free with no generation completed (idle_since_floor: the same case as the
+ * forecast's "/free left X that it cannot release"), all it holds now counts: what grew while nothing ran is no
+ * model or cache (the /free unloaded those), and no /free gives it back. 0 when no floor is known. */
+uint64_t forecast_unreleasable_bytes(bool floor_valid, uint64_t floor_bytes, double per_gen_bytes,
+				     uint64_t gens_since_floor, bool idle_since_floor, uint64_t usage_bytes);
+
 /* A generation that starts by loading its models (after a start, a /free or a restart) has no basis in its
  * epoch; it costs what such a generation cost before. Running: it will peak at start + clean_cost (start is the
  * floor /free left, when one is known) and running_fits turns false above the limit. Idle after a /free (epoch
