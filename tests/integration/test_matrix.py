@@ -20,11 +20,6 @@ import shapes  # noqa: E402
 SUBSET = ["releasable-250", "unreleasable-250", "short-gens-0.2s", "one-big-prompt"]
 KNOWN_FAILING = {
     # (shape, pace): what happens on main today
-    ("short-gens-0.2s", 1): "a prompt that finished after the snapshot's /queue runs twice after a last-resort stop (flaky)",
-    ("short-gens-0.2s", 10): "a prompt that finished on the server 100-150 ms before a last resort is still in the "
-                             "snapshot (the /queue its status broadcast woke not answered yet) and runs twice when "
-                             "its status broadcasts prove nothing: queue_remaining 2 -> 1 -> 1 is also a DELETE of "
-                             "the last pending prompt (core/qtrack.h); 3 of 8 runs",
 }
 
 

@@ -45,8 +45,9 @@ void qtrack_event(struct qtrack *t, const char *prompt_id, bool ended)
 
 	if (!t->connected || !prompt_id || !prompt_id[0] || strlen(prompt_id) >= QTRACK_ID_MAX)
 		return;
-	/* a prompt's events come in one run (one worker): an entry per run keeps the last prompts */
-	if (!e || strcmp(e->id, prompt_id)) {
+	/* a prompt's events come in one run (one worker): an entry per run keeps the last prompts; events after its end
+	 * are another run (queued again under its id) */
+	if (!e || strcmp(e->id, prompt_id) || e->ended) {
 		e = &t->ids[t->n_ids++ % QTRACK_IDS];
 		memset(e, 0, sizeof(*e));
 		strcpy(e->id, prompt_id);
@@ -122,8 +123,8 @@ static bool seen_since(const struct qtrack *t, const char *id, bool ended)
 		if (strcmp(e->id, id))
 			continue;
 		if (ended) {
-			if (e->ended && e->ended_at >= t->anchor_msgs)
-				found = true;
+			/* its last run's end: one followed by events of another run says nothing of that one */
+			found = e->ended && e->ended_at >= t->anchor_msgs;
 			continue;
 		}
 		if (e->first_at < t->anchor_msgs)

@@ -36,7 +36,8 @@
  * showed pending says that prompt started after the reply was made (a pending prompt had never run, unless the same
  * id was queued again: an event for it received before the request was sent voids it, and the caller rules out its
  * own requeues), and the running one had left; an end event of the running prompt itself (execution_success/
- * _error/_interrupted, executing with node null) received since the request says it left. Only the prompt's own
+ * _error/_interrupted, executing with node null) received since the request says it left, unless events of another
+ * run of that id follow it. Only the prompt's own
  * client sees most of these: a daemon that is not that client sees progress_state (or nothing, before 0.3.4x)
  * and, for prompts without a client_id, progress and execution_interrupted. */
 #ifndef OOMSENTRY_QTRACK_H
