@@ -124,7 +124,8 @@ def procs():
 class Daemon:
     """`oomsentry observe|run --json` with its JSON lines collected by a reader thread."""
 
-    def __init__(self, tmp_path, mode, args, env=None):
+    def __init__(self, tmp_path, mode, args, env=None, stderr=None):
+        """stderr: where the daemon's standard error goes (a descriptor); a file read by stderr() by default."""
         self.records = []
         self.lock = threading.Lock()
         self.cond = threading.Condition(self.lock)
@@ -137,7 +138,8 @@ class Daemon:
                "--state-dir", os.path.join(str(tmp_path), "state")] + list(args)
         e = dict(os.environ)
         e.update(env or {})
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"), env=e, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w") if stderr is None
+                                     else stderr, env=e, text=True)
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
         self.wait_for(lambda r: r["event"] == "daemon" and r.get("state") == "started", timeout=30,

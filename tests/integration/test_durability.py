@@ -6,6 +6,7 @@ URL's port), and while a restarted simulator has not written it yet, by its comm
 file (unique to the test: other simulators on the machine must never match). Prompts go straight to the simulator. In each test every prompt finishes exactly once, counted in
 the simulator's own log (its state file, appended to across restarts), and the loop keeps serving BPF events.
 """
+import fcntl
 import json
 import os
 import signal
@@ -738,3 +739,96 @@ def test_stdout_that_is_not_read_does_not_hold_the_loop(privileged, procs, tmp_p
     finally:
         s.go.set()
         d.stop()
+
+
+def test_stderr_that_is_not_read_does_not_hold_the_loop(privileged, cgroup_factory, sim_factory, tmp_path):
+    """Standard error is a pipe nobody reads (a service manager's log pipe that hangs): the daemon's messages fill
+    it. Here each systemd-oomd pre-kill call for a cgroup that holds no instance is one message; far more of them
+    than the pipe and the message queue hold. The loop goes on: every call is answered, `oomsentry status`
+    answers, the server's RSS steps are journaled, and a controlled restart (every two generations) runs its
+    prompts exactly once. Once the pipe is read again, one message says how many were dropped, and every line is
+    whole. (A daemon that wrote standard error from the loop blocked in write() at the pipe's 64 KiB: the next
+    call was never answered.)"""
+    import conftest
+    from test_prekill import call as prekill_call
+    cg = cgroup_factory(LIMIT)
+    sim = sim_factory(SMALL + outputs_args(tmp_path), cgroup=cg, supervised=True)
+    hook = os.path.join(str(tmp_path), "oomd.prekill.hook", "oomsentry")
+    sock = os.path.join(str(tmp_path), "status.sock")
+    rfd, wfd = os.pipe()
+    d = None
+    try:
+        d = conftest.Daemon(tmp_path, "run", ["--url", sim.url, "--restart", "signal", "--restart-every-generations",
+                                              "2", "--prekill-hook", hook, "--journal=no"] + FAST, stderr=wfd)
+        os.close(wfd)
+        wfd = -1
+        d.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r["message"], what="server found")
+        pipe_size = fcntl.fcntl(rfd, 1032)  # F_GETPIPE_SZ
+        # each message is about 100 bytes: the pipe and the 256 KiB queue behind it are full many times over
+        n = 2 * (pipe_size + (256 << 10)) // 90
+        for i in range(n):
+            try:
+                reply, _ = prekill_call(hook, "io.systemd.oom.Prekill.Notify",
+                                        {"cgroup": "/oomsentry-test-none-%d" % i}, timeout=10)
+            except socket.timeout:
+                raise AssertionError("pre-kill call %d of %d not answered in 10 s (%d bytes wait in standard error): "
+                                     "the loop is held" % (i, n, queued(rfd)))
+            assert reply == {"parameters": {}}, reply
+        assert queued(rfd) >= pipe_size // 2, "the messages never filled standard error: %d bytes" % queued(rfd)
+        ids = submit(sim, 5, "stderr")
+        since = len(d.records)
+        out = subprocess.run([conftest.BINARY, "status", "--socket", sock], capture_output=True, text=True,
+                             timeout=10)
+        assert out.returncode == 0 and "default" in out.stdout, (out.returncode, out.stdout, out.stderr)
+        wait(d, lambda r: r["event"] == "action" and r.get("action") == "restart_complete", 120, "a restart")
+        done = wait_exactly_once(sim, ids, timeout=120)
+        assert all(done.get(i) == 1 for i in ids), (done, story(d))
+        assert_once_by_content(tmp_path, ids, d)
+        assert any(r["event"] == "rss" for r in d.records[since:]), "no RSS step journaled"
+        # read again, and more messages until one is written (the first ones may still find the queue full): the gap
+        # is said before it, once, and every line is whole
+        text = b""
+        os.set_blocking(rfd, False)
+        deadline = time.time() + 30
+        k = 0
+        while time.time() < deadline and b"/oomsentry-test-none-after" not in text:
+            try:
+                text += os.read(rfd, 1 << 16)
+                continue
+            except BlockingIOError:
+                pass
+            prekill_call(hook, "io.systemd.oom.Prekill.Notify", {"cgroup": "/oomsentry-test-none-after-%d" % k},
+                         timeout=10)
+            k += 1
+            time.sleep(0.05)
+        assert b"messages were not written to standard error" in text, text[-2000:]
+        assert d.proc.poll() is None
+        assert d.stop() == 0
+        while True:
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            text += chunk
+        lines = text.decode().splitlines()
+        assert all(l.startswith("oomsentry: ") for l in lines), [l for l in lines if not l.startswith("oomsentry: ")][:3]
+        gap = [i for i, l in enumerate(lines) if "messages were not written to standard error" in l]
+        assert len(gap) == 1, gap
+        after = next(i for i, l in enumerate(lines) if "/oomsentry-test-none-after" in l)
+        assert gap[0] < after, lines[gap[0] - 2:after + 2]
+    finally:
+        if wfd >= 0:
+            os.close(wfd)
+        if d is not None:
+            d.stop()
+        os.close(rfd)
+
+
+def queued(fd):
+    import array
+    import termios
+    n = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, n)
+    return n[0]
