@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "brake.h"
+#include "common.h"
+#include "procfs-read.h"
 
 bool brake_available(const char *dir, enum cg_version version)
 {
@@ -36,4 +38,20 @@ int brake_write_high(const char *dir, uint64_t bytes)
 		r = errno ? -errno : -EIO;
 	close(fd);
 	return r;
+}
+
+int brake_read_high(const char *dir, uint64_t *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	char path[PATH_MAX];
+	int r;
+
+	if (!dir || !dir[0] || !ret)
+		return -EINVAL;
+	if (snprintf(path, sizeof(path), "%s/memory.high", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	r = procfs_read_text(path, 64, &text, NULL);
+	if (r < 0)
+		return r;
+	return cg_parse_value(text, ret);
 }

@@ -12,6 +12,8 @@
 
 /* memory.high exists in dir (cgroup v2) and this process may write it. Never true on v1. */
 bool brake_available(const char *dir, enum cg_version version);
+/* Reads memory.high: bytes, or CG_UNLIMITED for "max". 0 or negative errno (-ENOENT on v1). */
+int brake_read_high(const char *dir, uint64_t *ret);
 /* Writes memory.high: bytes, or "max" for CG_UNLIMITED. 0 or negative errno. */
 int brake_write_high(const char *dir, uint64_t bytes);
 

@@ -134,6 +134,9 @@ struct instance {
 	uint64_t restart_stop_ms;
 	bool brake_on;             /* memory.high is held just above usage */
 	uint64_t brake_saved_high; /* memory.high before the brake, restored after */
+	uint64_t brake_held;       /* the value the brake wrote */
+	char brake_dir[PATH_MAX];  /* the cgroup it was written in */
+	bool brake_leftover_due;   /* the cgroup is new: a mark a killed daemon left may name it */
 	struct policy_giveup giveup;
 	uint64_t last_rss_policy_ns;
 	int usage_efd;             /* v1: the kernel's notification that usage crossed usage_line (memwatch.c), -1 none */

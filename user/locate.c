@@ -212,6 +212,7 @@ static void instance_set_cgroup(struct instance *in, const struct proc *p)
 	in->use_cgroup = m.effective_limit_bytes != CG_UNLIMITED;
 	if (in->d->probes && in->cgroup_id)
 		daemon_watch_cgroup(in->d, in->cgroup_id);
+	in->brake_leftover_due = true; /* prevent.c looks for a brake a killed daemon left here */
 }
 
 static void server_found(struct instance *in, struct proc *p, uint64_t now_ns)

@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include "actions.h"
 #include "brake.h"
+#include "brakemark.h"
 #include "cgroup-read.h"
 #include "comfy-client.h"
 #include "common.h"
@@ -25,6 +26,7 @@
 #include "restart.h"
 #include "snapshot.h"
 #include "scan.h"
+#include "statefile.h"
 
 void prevent_incident_begin(struct instance *in, enum incident_trigger trig, uint64_t now_ns)
 {
@@ -370,10 +372,56 @@ static void report_blocked(struct instance *in, const struct policy_decision *de
 
 /* ---- the memory.high brake (cgroup v2) ---- */
 
-static void journal_brake(struct instance *in, const char *result, uint64_t high, int err, const char *why)
+/* state_dir/brake-NAME.json while the brake is held (core/brakemark.h) */
+static void brake_mark_name(const struct instance *in, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "brake-%s.json", in->ic->name);
+
+	/* an instance name is a config section name: keep it a single file name whatever it holds */
+	for (size_t i = 6; i + 5 < n && i < len; i++)
+		if (!(buf[i] == '-' || buf[i] == '_' || (buf[i] >= '0' && buf[i] <= '9') || (buf[i] >= 'a' && buf[i] <= 'z') ||
+		      (buf[i] >= 'A' && buf[i] <= 'Z')))
+			buf[i] = '_';
+}
+
+static void brake_mark_remove(struct instance *in)
+{
+	char name[PATH_MAX];
+
+	if (!in->d->cfg->state_dir[0])
+		return;
+	brake_mark_name(in, name, sizeof(name));
+	statefile_remove(in->d->cfg->state_dir, name);
+}
+
+/* On disk before memory.high is written (written here, not queued: a daemon killed right after the write must
+ * leave the mark behind). The brake is held even when it cannot be written: throttled is not killed, and every
+ * stop of the daemon but SIGKILL or a crash lets it go. */
+static void brake_mark_write(struct instance *in)
+{
+	_cleanup_free_ char *text = NULL;
+	struct brake_mark m = { .held = in->brake_held, .saved = in->brake_saved_high, .pid = (int32_t)getpid() };
+	char name[PATH_MAX];
+	int r;
+
+	if (!in->d->cfg->state_dir[0])
+		return;
+	snprintf(m.cgroup, sizeof(m.cgroup), "%s", in->brake_dir);
+	brake_mark_name(in, name, sizeof(name));
+	r = brake_mark_to_json(&m, &text);
+	if (r >= 0)
+		r = statefile_write(in->d->cfg->state_dir, name, text);
+	if (r < 0)
+		log_warn_errno(r, "instance %s: cannot write %s/%s: a daemon killed while the brake is held would leave "
+			       "memory.high of %s held", in->ic->name, in->d->cfg->state_dir, name, in->brake_dir);
+}
+
+static void journal_brake(struct instance *in, const char *dir, const char *result, uint64_t high, int err,
+			  const char *why)
 {
 	char hs[32], us[32];
 	struct rec r;
+	const char *verb = !strcmp(result, "set") ? "held at" : !strcmp(result, "left") ? "left at" : "restored to";
 
 	instance_rec(&r, in, REC_ACTION, err < 0 ? LOG_ERR : LOG_NOTICE);
 	rec_add(&r, "ACTION", "brake");
@@ -381,27 +429,82 @@ static void journal_brake(struct instance *in, const char *result, uint64_t high
 	rec_add_bytes(&r, "MEMORY_HIGH_BYTES", high);
 	rec_add_bytes(&r, "RSS_BYTES", in->usage_bytes);
 	rec_add_bytes(&r, "LIMIT_BYTES", in->limit_bytes);
-	rec_add(&r, "CGROUP", "%s", in->cgroup_dir);
+	rec_add(&r, "CGROUP", "%s", dir);
 	rec_add(&r, "REASON", "%s", why);
 	if (high == CG_UNLIMITED)
 		snprintf(hs, sizeof(hs), "max");
 	else
 		bytes_str(high, hs, sizeof(hs));
-	rec_message(&r, "instance %s: memory.high %s %s at %s%s%s: %s", in->ic->name,
-		    !strcmp(result, "set") ? "held at" : "restored to", hs, bytes_str(in->usage_bytes, us, sizeof(us)),
-		    err < 0 ? " failed: " : "", err < 0 ? strerror(-err) : "", why);
+	rec_message(&r, "instance %s: memory.high %s %s at %s%s%s: %s", in->ic->name, verb, hs,
+		    bytes_str(in->usage_bytes, us, sizeof(us)), err < 0 ? " failed: " : "", err < 0 ? strerror(-err) : "",
+		    why);
 	rec_emit(&r);
 }
 
 void prevent_brake_release(struct instance *in, const char *why)
 {
+	uint64_t cur;
+	char reason[256];
 	int r;
 
 	if (!in->brake_on)
 		return;
 	in->brake_on = false;
-	r = brake_write_high(in->cgroup_dir, in->brake_saved_high);
-	journal_brake(in, "restored", in->brake_saved_high, r, why);
+	/* the cgroup the brake was set in, whatever the instance's is now (a new server may live elsewhere); and
+	 * only while it still holds the brake's value: one written since is someone else's */
+	if (brake_read_high(in->brake_dir, &cur) == 0 && !brake_high_held(cur, in->brake_held)) {
+		snprintf(reason, sizeof(reason), "%s; memory.high was changed by someone else while the brake held it, "
+			 "and is theirs", why);
+		journal_brake(in, in->brake_dir, "left", cur, 0, reason);
+	} else {
+		r = brake_write_high(in->brake_dir, in->brake_saved_high);
+		journal_brake(in, in->brake_dir, "restored", in->brake_saved_high, r, why);
+	}
+	brake_mark_remove(in);
+}
+
+void prevent_brake_leftover(struct instance *in)
+{
+	_cleanup_free_ char *text = NULL;
+	struct brake_mark m;
+	char name[PATH_MAX], why[160];
+	uint64_t cur;
+	size_t len = 0;
+	int r;
+
+	if (in->brake_on || in->d->mode != MODE_RUN || in->d->cfg->dry_run || !in->d->cfg->state_dir[0] ||
+	    in->cgv != CG_V2 || !in->cgroup_dir[0])
+		return;
+	brake_mark_name(in, name, sizeof(name));
+	r = statefile_read(in->d->cfg->state_dir, name, BRAKE_MARK_TEXT_MAX, &text, &len);
+	if (r == -ENOENT)
+		return;
+	if (r < 0 || brake_mark_parse(text, len, &m) < 0) {
+		log_warn("instance %s: %s/%s is unreadable (%s); removed, memory.high left as it is", in->ic->name,
+			 in->d->cfg->state_dir, name, r < 0 ? strerror(-r) : "malformed");
+		brake_mark_remove(in);
+		return;
+	}
+	/* never a cgroup this instance does not act on: the mark waits until the instance's cgroup is the one it
+	 * names (its server found there again) */
+	if (strcmp(m.cgroup, in->cgroup_dir) || brake_read_high(in->cgroup_dir, &cur) < 0)
+		return;
+	snprintf(why, sizeof(why), "held by a daemon (pid %d) that ended without letting go", (int)m.pid);
+	switch (brake_mark_leftover(&m, in->cgroup_dir, cur)) {
+	case BRAKE_LEFT_RESTORE:
+		r = brake_write_high(in->cgroup_dir, m.saved);
+		journal_brake(in, in->cgroup_dir, "restored", m.saved, r, why);
+		if (r < 0)
+			return;
+		break;
+	case BRAKE_LEFT_CHANGED:
+		snprintf(why + strlen(why), sizeof(why) - strlen(why), "; changed by someone else since, and theirs");
+		journal_brake(in, in->cgroup_dir, "left", cur, 0, why);
+		break;
+	case BRAKE_LEFT_ELSEWHERE:
+		return;
+	}
+	brake_mark_remove(in);
 }
 
 /* The policy says whether the brake is to be held now: set it once, let go once. */
@@ -421,9 +524,14 @@ static void brake_apply(struct instance *in, const struct policy_decision *dec)
 	if (!high)
 		return;
 	in->brake_saved_high = m.has_high ? m.high_bytes : CG_UNLIMITED;
-	r = brake_write_high(in->cgroup_dir, high);
+	in->brake_held = high;
+	snprintf(in->brake_dir, sizeof(in->brake_dir), "%s", in->cgroup_dir);
+	brake_mark_write(in);
+	r = brake_write_high(in->brake_dir, high);
 	in->brake_on = r == 0;
-	journal_brake(in, "set", high, r, dec->reason);
+	if (!in->brake_on)
+		brake_mark_remove(in);
+	journal_brake(in, in->brake_dir, "set", high, r, dec->reason);
 }
 
 void prevent_say_unpreventable(struct instance *in)
@@ -688,6 +796,11 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	char detail[384];
 	int r;
 
+	/* the server's cgroup is known anew: a brake a killed daemon left there is put back first */
+	if (in->brake_leftover_due) {
+		in->brake_leftover_due = false;
+		prevent_brake_leftover(in);
+	}
 	uint64_t grace_left = restart_grace_left_ns(in, now_ns);
 
 	in->generation_just_ended = false;

@@ -11,6 +11,9 @@ struct instance;
 
 /* Lets go of the memory.high brake, if held, restoring what was there; journaled with why. */
 void prevent_brake_release(struct instance *in, const char *why);
+/* A brake a daemon before this one held and never let go (killed while braked): memory.high is put back, once the
+ * instance's cgroup is the one its mark names and only while it still holds the brake's value (journaled). */
+void prevent_brake_leftover(struct instance *in);
 /* After a reload: the /free (with its flags) and the /interrupt of interrupt_id ("" or NULL: none) that the image
  * before sent and never saw answered (its requests died with it) go again; both are harmless twice. 0 or
  * negative errno. */

@@ -1437,6 +1437,44 @@ static void test_awaiting_gives_way(void **state)
 		{ 11000, 40, I_RESTART | I_BRAKE | I_GEN_END, .gens = 2, .want = NO, .expect = 0, .outcome = FM,
 		  .outcome_ok = true },
 	};
+	/* the brake is held for the rung's time to effect with margin (10 s * 1.5 + 1 s), no longer: the braked
+	 * climb may be the very prompt whose end the /free waits for; then the ladder goes on without it */
+	static const struct step brake_hold[] = {
+		{ 0, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 50, .tfree_ms = 10000,
+		  .want = FM, .expect = E_PRESSURE | E_DEFERRED | E_BRAKE },
+		{ 15900, 62, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 2, .tfree_ms = 9000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT | E_BRAKE },
+		{ 16000, 62, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 2, .tfree_ms = 9000,
+		  .want = FA, .expect = E_PRESSURE | E_DEFERRED, .outcome = FM, .outcome_ok = false },
+	};
+	/* a /free chosen while nothing climbed (at the generation boundary) gets the brake once the climb makes it
+	 * too slow on its own, the restart still in reach: 614 MiB at 50 MiB/s = 12.3 s, /free needs 16 s */
+	static const struct step brake_later[] = {
+		{ 0, 40, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .tfree_ms = 10000, .want = FM,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 1000, 50, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 20, .tfree_ms = 9000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT },
+		{ 2000, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 50, .tfree_ms = 10000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT | E_BRAKE },
+		{ 3000, 61, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 2, .tfree_ms = 9000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT | E_BRAKE },
+		{ 9000, 20, I_RESTART | I_BRAKE | I_GEN_END, .gens = 2, .want = NO, .expect = 0, .outcome = FM,
+		  .outcome_ok = true },
+	};
+	/* without the brake available, the same climb only waits (and the deadline decides, as above) */
+	static const struct step no_brake_later[] = {
+		{ 0, 40, I_BUSY | I_NEXT_NOFIT | I_RESTART, .gens = 1, .tfree_ms = 10000, .want = FM,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 2000, 60, I_BUSY | I_NEXT_NOFIT | I_RESTART, .gens = 1, .grow = 50, .tfree_ms = 10000, .want = NO,
+		  .expect = E_PRESSURE | E_AWAIT },
+	};
+	/* nor when the restart, the last resort, is not in reach: 307 MiB at 50 MiB/s = 6.1 s < 8.5 s */
+	static const struct step brake_later_too_late[] = {
+		{ 0, 40, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .tfree_ms = 10000, .want = FM,
+		  .expect = E_PRESSURE | E_DEFERRED },
+		{ 2000, 79, I_BUSY | I_NEXT_NOFIT | I_RESTART | I_BRAKE, .gens = 1, .grow = 50, .tfree_ms = 10000,
+		  .want = NO, .expect = E_PRESSURE | E_AWAIT },
+	};
 	struct policy_params p = policy_params_default();
 
 	(void)state;
@@ -1445,6 +1483,12 @@ static void test_awaiting_gives_way(void **state)
 	RUN(&p, overdue);
 	RUN(&p, pending);
 	RUN(&p, brake);
+	RUN(&p, brake_hold);
+	RUN(&p, brake_later);
+	RUN(&p, no_brake_later);
+	RUN(&p, brake_later_too_late);
+	p.brake = false;
+	RUN(&p, no_brake_later);
 }
 
 /* The first prompt of a fresh server: nothing but its own end makes room, so it is not stopped before the last

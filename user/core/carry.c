@@ -22,7 +22,7 @@ static const struct field ps_fields[] = {
 	PS(free_futile, F_BOOL), PS(awaiting, F_BOOL), PS(await_proactive, F_BOOL), PS(await_generation_end, F_BOOL),
 	PS(last_rung, F_RUNG), PS(last_act_ns, F_U64), PS(last_act_usage_bytes, F_U64),
 	PS(last_act_generations, F_U64), PS(deadline_ns, F_U64), PS(cap_ns, F_U64), PS(reported, F_BOOL),
-	PS(reported_ok, F_BOOL), PS(reported_freed_bytes, F_U64), PS(effect_at_ns, F_U64), PS(braking, F_BOOL),
+	PS(reported_ok, F_BOOL), PS(reported_freed_bytes, F_U64), PS(effect_at_ns, F_U64), PS(braking, F_BOOL), PS(brake_until_ns, F_U64),
 	PS(restart_mark_valid, F_BOOL), PS(restart_mark, F_U64), PS(free_mark_valid, F_BOOL), PS(free_mark, F_U64),
 	PS(unload_mark_valid, F_BOOL), PS(unload_mark, F_U64),
 };

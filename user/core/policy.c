@@ -652,6 +652,7 @@ static void act(const struct policy_params *p, struct policy_state *s, const str
 	s->reported_freed_bytes = 0;
 	s->effect_at_ns = tte == POLICY_TTE_UNKNOWN ? UINT64_MAX : sat_add(now, tte);
 	s->braking = brake;
+	s->brake_until_ns = brake ? sat_add(now, required_ns(p, tte)) : 0;
 	/* A proactive free is routine hygiene: nothing to escalate, and it must not block the ladder. */
 	s->awaiting = !proactive || r == POLICY_RUNG_RESTART;
 	s->await_proactive = proactive;
@@ -706,7 +707,7 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 {
 	enum policy_rung r = s->last_rung;
 	uint64_t now = in->now_ns, base, min_freed, freed;
-	bool gen_ended, judge = false, ok = false, superseded = false, late = false;
+	bool gen_ended, judge = false, ok = false, superseded = false, late = false, braked_out = false;
 	char b[BYTES_BUF];
 
 	if ((unsigned)r >= POLICY_RUNG_COUNT || r == POLICY_RUNG_NONE) {
@@ -769,15 +770,33 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 
 	/* Awaiting never holds back a faster rung: at the last resort's deadline a gentle rung whose effect is not
 	 * due in time (or overdue) gives way. */
-	if (!judge && !superseded && is_gentle(r) && sig->ttl_pressure) {
-		uint64_t remaining = is_free_rung(r) && s->await_generation_end ? tte_of(p, in, r) :
-				     s->effect_at_ns > now			   ? s->effect_at_ns - now :
-										     0;
-
-		if (remaining == 0 || required_ns(p, remaining) >= sig->ttl_ns) {
-			superseded = true;
-			late = true;
-		}
+	uint64_t remaining = is_free_rung(r) && s->await_generation_end ? tte_of(p, in, r) :
+			     s->effect_at_ns > now			   ? s->effect_at_ns - now :
+									     0;
+	if (!judge && !superseded && is_gentle(r) && sig->ttl_pressure &&
+	    (remaining == 0 || required_ns(p, remaining) >= sig->ttl_ns)) {
+		superseded = true;
+		late = true;
+	}
+	/* The brake is held for the rung's time to effect (with margin), no longer: a climb held just above usage
+	 * may be the very prompt whose end a deferred /free waits for, and it hardly moves while braked. Past that
+	 * time the rung gives way and the ladder goes on, with the brake let go. */
+	if (!judge && !superseded && s->braking && now >= s->brake_until_ns) {
+		superseded = true;
+		late = true;
+		braked_out = true;
+	}
+	/* A gentle rung chosen while the limit was far (at a generation boundary, say) that the climb since has made
+	 * too slow on its own gets the brake as it would have had when chosen now: the last resort still in reach
+	 * and not yet at its deadline. */
+	if (!judge && !superseded && !s->braking && p->brake && in->brake_available && is_gentle(r) &&
+	    !sig->ttl_pressure && remaining != 0 && remaining != POLICY_TTE_UNKNOWN &&
+	    required_ns(p, remaining) >= sig->ttl_ns && sig->last_resort != POLICY_RUNG_NONE &&
+	    in_time(p, in, sig, sig->last_resort)) {
+		s->braking = true;
+		s->brake_until_ns = sat_add(now, required_ns(p, remaining));
+		sb_printf(sb, "memory.high brake on, %s too slow on its own (needs %.1f s, limit in %.1f s); ",
+			  policy_rung_name(r), ns_to_s(required_ns(p, remaining)), ns_to_s(sig->ttl_ns));
 	}
 
 	/* Nor does awaiting a restart's (or kill's) verdict: prevent.c asks the policy only once a stop is over (the
@@ -799,6 +818,12 @@ static bool verify(const struct policy_params *p, struct policy_state *s, const 
 	ret->outcome.escalated = !ret->outcome.ok;
 	ret->outcome.freed_bytes = freed;
 
+	if (braked_out) {
+		s->floor = MAX(s->floor, (enum policy_rung)(r + 1));
+		sb_printf(sb, "%s gives way, it did not take effect in the time the memory.high brake held for it; ",
+			  policy_rung_name(r));
+		return true;
+	}
 	if (late) {
 		s->floor = MAX(s->floor, (enum policy_rung)(r + 1));
 		sb_printf(sb, "%s gives way, it would take effect after the limit (in %.1f s); ", policy_rung_name(r),

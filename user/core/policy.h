@@ -221,7 +221,8 @@ struct policy_state {
 	uint64_t acted_ns[POLICY_RUNG_COUNT];
 
 	uint64_t effect_at_ns;  /* when the awaited rung was expected to take effect */
-	bool braking;           /* the awaited rung was chosen with the brake on */
+	bool braking;           /* the awaited rung works with the brake on */
+	uint64_t brake_until_ns; /* the brake is held no longer: the rung's time to effect with margin */
 
 	bool restart_mark_valid; /* generations_completed at the last proactive restart */
 	uint64_t restart_mark;
