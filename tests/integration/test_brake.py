@@ -208,7 +208,7 @@ def test_a_daemon_that_stops_while_braked_puts_memory_high_back(cgroup_factory, 
                 with open(mark_path(tmp_path), "w") as f:
                     json.dump(m, f)
                 os.chmod(mark_path(tmp_path), 0o600)
-                d3 = daemon_factory("run", ["--url", sim.url, "--brake", "no"] + DAEMON)
+                d3 = daemon_factory("run", ["--url", sim.url, "--brake=no"] + DAEMON)
                 d3.wait_for(lambda r: r["event"] == "comfy" and "server is pid" in r.get("message", ""),
                             what="server found")
                 time.sleep(2)

@@ -38,6 +38,8 @@ EXTRA_TESTS = [
     "tests/integration/test_generations.py",
     "tests/integration/test_orphans.py",
     "tests/integration/test_pidns.py",
+    # the memory.high brake exists on cgroup v2 only: the guests are where it is proven (a v1 host runs its v1 side)
+    "tests/integration/test_brake.py",
 ]
 SUITES = {"bullseye": "5.10", "bookworm": "6.1", "trixie": "6.12"}
 
