@@ -452,10 +452,15 @@ void prevent_brake_release(struct instance *in, const char *why)
 	in->brake_on = false;
 	/* the cgroup the brake was set in, whatever the instance's is now (a new server may live elsewhere); and
 	 * only while it still holds the brake's value: one written since is someone else's */
-	if (brake_read_high(in->brake_dir, &cur) == 0 && !brake_high_held(cur, in->brake_held)) {
+	r = brake_read_high(in->brake_dir, &cur);
+	if (r == 0 && !brake_high_held(cur, in->brake_held)) {
 		snprintf(reason, sizeof(reason), "%s; memory.high was changed by someone else while the brake held it, "
 			 "and is theirs", why);
 		journal_brake(in, in->brake_dir, "left", cur, 0, reason);
+	} else if (r == -ENOENT) {
+		/* the cgroup went with its server (a stopped unit): there is nothing left to hold back */
+		snprintf(reason, sizeof(reason), "%s; the cgroup is gone", why);
+		journal_brake(in, in->brake_dir, "left", in->brake_held, 0, reason);
 	} else {
 		r = brake_write_high(in->brake_dir, in->brake_saved_high);
 		journal_brake(in, in->brake_dir, "restored", in->brake_saved_high, r, why);
