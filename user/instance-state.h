@@ -132,6 +132,7 @@ struct instance {
 	uint64_t interrupt_sent_ns; /* an /interrupt awaits the prompt leaving the running slot: its latency */
 	uint64_t restart_sent_ns;   /* a restart is measured: stop to release, stop to answering */
 	uint64_t restart_stop_ms;
+	bool restart_exit_seen;    /* the stopped server's exit was seen: restart_stop_ms is measured */
 	bool brake_on;             /* memory.high is held just above usage */
 	uint64_t brake_saved_high; /* memory.high before the brake, restored after */
 	uint64_t brake_held;       /* the value the brake wrote */

@@ -652,15 +652,21 @@ static void update_forecast(struct instance *in, uint64_t now_ns)
 }
 
 /* A controlled restart is measured: stop to memory released (the old server's exit), stop to answering again, and
- * the fresh server's level before any resubmitted prompt runs. */
+ * the fresh server's level before any resubmitted prompt runs. It ends here (before: not idle) or, when the
+ * resubmission round ended it from its callback (resubmit_complete: a restart with nothing or little to resubmit,
+ * as an idle server's), at the first sample after, once its old server's exit was seen. Before, such a restart was
+ * never learnt, and the last resort's deadline kept the 5 s default stop: a fresh server's first prompt was stopped
+ * at the warn line with the limit 1.8 s away (idle-growth x1), where a learnt 150 ms stop holds it. */
 static void restart_measured(struct instance *in, enum restart_state before, uint64_t now_ns)
 {
-	if (!in->restart_sent_ns || before == RS_IDLE || in->rs != RS_IDLE)
+	if (!in->restart_sent_ns || in->rs != RS_IDLE ||
+	    (before == RS_IDLE && (!in->restart_exit_seen || in->server_gone || !in->server_pid)))
 		return;
 	learn_note_restart(&in->learn, in->restart_stop_ms, (now_ns - in->restart_sent_ns) / NSEC_PER_MSEC,
 			   in->usage_bytes);
 	in->restart_sent_ns = 0;
 	in->restart_stop_ms = 0;
+	in->restart_exit_seen = false;
 	instance_learnt(in);
 }
 
@@ -854,8 +860,10 @@ void instance_on_exit(struct instance *in, struct proc *p, uint64_t now_ns)
 	prevent_brake_release(in, "the server ended");
 	/* a controlled restart is not a crash; its stop took this long to give the memory back */
 	if (in->rs != RS_IDLE && p->pid == in->rs_old_pid) {
-		if (in->restart_sent_ns)
+		if (in->restart_sent_ns) {
 			in->restart_stop_ms = (now_ns - in->restart_sent_ns) / NSEC_PER_MSEC;
+			in->restart_exit_seen = true;
+		}
 		return;
 	}
 	/* a gentle rung awaiting its effect did not make it: the server died first (the kernel, or a crash). Its

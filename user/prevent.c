@@ -668,6 +668,7 @@ static void after_act(struct instance *in, const struct policy_decision *dec, co
 	case POLICY_RUNG_RESTART:
 		in->restart_sent_ns = now_ns;
 		in->restart_stop_ms = 0;
+		in->restart_exit_seen = false;
 		/* an interrupted prompt waiting for its requeue goes back with the saved queue, once: restart.c moves
 		 * it into the snapshot (and ends the requeue) when it saves */
 		if (give_up) {
