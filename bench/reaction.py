@@ -13,7 +13,10 @@ came before the stamp), which was most of the tail of the runs of 2026-11-30. Fo
              first rss record of the grower whose step puts the cgroup at or above act_usage_fraction of its limit:
              working set once the grower has started (usage less inactive file cache, as oomsentry measures) + the
              grower's RSS growth since and its page tables; its kernel timestamp, EVENT_MONOTONIC_NS) to the moment the
-             stub received the action (POST /free or /interrupt, or a signal), both CLOCK_MONOTONIC. A negative
+             stub received the action (POST /free or /interrupt: the kernel's receive timestamp of the request on the
+             stub's socket, SO_TIMESTAMPNS, which over loopback is the moment oomsentry's send() ran; or a signal),
+             both CLOCK_MONOTONIC. When the stub's handler thread got to the request is printed beside it: on a busy
+             machine a Python thread waits for a CPU, 7-93 ms in 7 of 50 runs on 2026-12-01 at load average 6. A negative
              figure would be an action taken before the line, on a forecast. The stub then lets go of what it
              grew, like ComfyUI's /free when idle.
   earlyoom   Debian's earlyoom in --dryrun mode (it never signals anything; it only prints what it would do) with
@@ -37,7 +40,9 @@ import mmap
 import os
 import select
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -116,8 +121,38 @@ class Stub:
 STUB = Stub()
 
 
+# SO_TIMESTAMPNS (asm-generic/socket.h; Python names it from 3.x on some builds only)
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+def kernel_rx_ns(sock):
+    """CLOCK_MONOTONIC of the moment the kernel received the next request on sock (the head of its receive queue,
+    peeked, not read), or None. Over loopback that is the moment the sender's send() ran: what the stub's threads do
+    and when they get a CPU on a busy machine no longer counts."""
+    try:
+        _, anc, _, _ = sock.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+    except OSError:
+        return None
+    for level, kind, data in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("qq", data[:16])
+            # the timestamp is CLOCK_REALTIME: the offset to CLOCK_MONOTONIC read now
+            offset = time.clock_gettime_ns(time.CLOCK_REALTIME) - time.monotonic_ns()
+            return sec * 1000000000 + nsec - offset
+    return None
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        self.request.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        super().setup()
+
+    def handle_one_request(self):
+        # before the request line is read: a keep-alive connection waits here for the next request
+        self.rx_ns = kernel_rx_ns(self.connection)
+        super().handle_one_request()
 
     def log_message(self, *a):
         pass
@@ -156,11 +191,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         # stamped before the body is read: the moment the action arrived
         t = time.monotonic_ns()
+        rx = self.rx_ns if self.rx_ns is not None and self.rx_ns <= t else None
         path = self.path.split("?")[0]
         data = self.body()
         if path in ("/free", "/interrupt"):
             with STUB.lock:
-                STUB.actions.append((t, path[1:]))
+                # [received by the kernel, stamped by the stub's thread, what]
+                STUB.actions.append((rx if rx is not None else t, path[1:], t))
             if data.get("release", True):
                 STUB.release()
             self.reply({})
@@ -182,6 +219,8 @@ def stub_main(port_file):
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: STUB.record("signal %d" % s))
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # on the listener too: every packet is timestamped from now on, also one queued before its accept
+    srv.socket.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     with open(port_file + ".tmp", "w") as f:
         f.write(str(srv.server_address[1]))
     os.rename(port_file + ".tmp", port_file)
@@ -356,6 +395,7 @@ def main():
         # and when the daemon's own record of the action reached the bench (written once the request is sent): an
         # upper bound of the decision's time that no receipt on the stub's side delays
         action_record = []
+        thread_react = []
         for i in range(2 * args.runs):
             # alternating, so that the machine's drift falls on both; a fresh oomsentry for each of its runs, so
             # that no run inherits the previous one's cooldowns, verifications or learning, and none runs (and
@@ -404,7 +444,10 @@ def main():
                                                       "actions": st["actions"] if st else []}}) + "\n")
                         for t_line, l in dlines.since(start_idx)[0]:
                             f.write(json.dumps({"recv_ns": t_line, "line": l}) + "\n")
-                t_act, what = st["actions"][0]
+                t_act, what = st["actions"][0][:2]
+                # when the stub's handler thread got to it (later on a busy machine: a Python thread waiting
+                # for a CPU), for comparison with the kernel's receipt
+                t_thread = st["actions"][0][2] if len(st["actions"][0]) > 2 else t_act
                 actions_seen[what] = actions_seen.get(what, 0) + 1
                 # the RSS event that crosses the line: the first whose step puts the cgroup at or above it
                 t_ev = None
@@ -431,6 +474,7 @@ def main():
                     early["oomsentry"] += 1
                     continue
                 react[who].append(t_act - t_ev)
+                thread_react.append(t_thread - t_ev)
                 steps_before_action.append(later_steps)
                 if t_rec is not None:
                     action_record.append(t_rec - t_ev)
@@ -504,6 +548,11 @@ def main():
                   "further RSS steps before the action: %s" % (
                       pct(delivery, 50) / 1e6, pct(delivery, 90) / 1e6, max(delivery) / 1e6,
                       ", ".join("%d in %d runs" % kv for kv in sorted(collections.Counter(steps_before_action).items()))))
+        if thread_react:
+            print("oomsentry: crossing event -> the stub's handler thread had the request: p50 %.2f ms, p90 %.2f ms, "
+                  "p99 %.2f ms, max %.2f ms (the figure above counts from the kernel's receipt)" % (
+                      pct(thread_react, 50) / 1e6, pct(thread_react, 90) / 1e6, pct(thread_react, 99) / 1e6,
+                      max(thread_react) / 1e6))
         if action_record:
             print("oomsentry: crossing event -> its action's record read here: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, "
                   "max %.2f ms (%d runs)" % (pct(action_record, 50) / 1e6, pct(action_record, 90) / 1e6,
