@@ -469,8 +469,10 @@ def main():
                         later_steps += 1
                 t_rec = next((t_line for t_line, l in dlines.since(start_idx)[0]
                               if '"event":"action"' in l and '"result":"done"' in l), None)
-                if t_ev is None:
-                    # acted, but no RSS event reached the line first: the timer sample or a forecast acted
+                if t_ev is None or t_act < t_ev:
+                    # acted before an RSS event reached the line: on the step before it (the daemon reads the
+                    # working set when it handles the step, the growth goes on meanwhile), the timer sample or a
+                    # forecast
                     early["oomsentry"] += 1
                     continue
                 react[who].append(t_act - t_ev)

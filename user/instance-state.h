@@ -64,6 +64,10 @@ struct instance {
 	uint16_t port;
 	char labels[128]; /* metrics: comfyui="NAME" */
 	struct comfy_client *comfy;
+	/* the rungs' requests (POST /free, /interrupt) on a client and connection of their own: a client runs one
+	 * transfer at a time, and an action queued behind a /queue poll that a busy server answers late went out only
+	 * with that reply (bench/reaction.py: 39 ms after the decision) */
+	struct comfy_client *comfy_act;
 	bool reachable;
 	bool unreachable_reported;
 	/* the server process */

@@ -63,6 +63,11 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	metrics_add_counter(METRIC_CRASH_LOOPS_TOTAL, in->labels, 0);
 	metrics_add_counter(METRIC_LADDER_EXHAUSTED_TOTAL, in->labels, 0);
 	r = comfy_client_new(&cc, &in->comfy);
+	if (r == 0) {
+		r = comfy_client_new(&cc, &in->comfy_act);
+		if (r < 0)
+			comfy_client_free(in->comfy);
+	}
 	if (r < 0) {
 		log_error_errno(r, "instance %s: cannot create the HTTP client for %s", ic->name, ic->url);
 		free(in);
@@ -70,6 +75,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	}
 	if (igen_init(in) < 0) {
 		comfy_client_free(in->comfy);
+		comfy_client_free(in->comfy_act);
 		free(in);
 		return NULL;
 	}
@@ -122,6 +128,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	carry_store_load(in, now_mono_ns());
 	if (d->curl) {
 		comfy_client_attach(in->comfy, d->curl);
+		comfy_client_attach(in->comfy_act, d->curl);
 		if (in->pending_resend.free || in->pending_resend.interrupt[0])
 			prevent_resend(in, in->pending_resend.free, in->pending_resend.unload,
 				       in->pending_resend.free_memory, in->pending_resend.interrupt);
@@ -142,6 +149,7 @@ void instance_free(struct instance *in)
 	if (in->usage_efd >= 0)
 		close(in->usage_efd);
 	comfy_client_free(in->comfy);
+	comfy_client_free(in->comfy_act);
 	igen_free(in);
 	saved_prompt_clear(&in->running);
 	saved_prompt_clear(&in->requeue);
@@ -155,6 +163,7 @@ void instance_free(struct instance *in)
 static void instance_resolve_tick(struct instance *in)
 {
 	comfy_client_tick(in->comfy);
+	comfy_client_tick(in->comfy_act);
 	if (in->ws)
 		comfy_ws_set_address(in->ws, comfy_client_address(in->comfy));
 }

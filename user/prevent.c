@@ -134,8 +134,8 @@ static int act_send(struct instance *in, enum policy_rung rung, const char *what
 	if (!a)
 		return -ENOMEM;
 	*a = (struct act_req){ in, rung, what, is_interrupt };
-	r = is_interrupt ? comfy_start_interrupt(in->comfy, prompt_id, act_done, a) :
-			   comfy_start_free(in->comfy, unload, free_memory, act_done, a);
+	r = is_interrupt ? comfy_start_interrupt(in->comfy_act, prompt_id, act_done, a) :
+			   comfy_start_free(in->comfy_act, unload, free_memory, act_done, a);
 	if (r < 0) {
 		free(a);
 		return r;
@@ -242,7 +242,7 @@ static int act(struct instance *in, const struct policy_decision *dec, uint64_t 
 	}
 	if (r < 0 && (dec->rung == POLICY_RUNG_FREE_MODELS || dec->rung == POLICY_RUNG_FREE_ALL ||
 		      dec->rung == POLICY_RUNG_INTERRUPT_REQUEUE))
-		snprintf(detail + strlen(detail), len - strlen(detail), ": %s", comfy_last_error(in->comfy));
+		snprintf(detail + strlen(detail), len - strlen(detail), ": %s", comfy_last_error(in->comfy_act));
 	return r;
 }
 
