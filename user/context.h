@@ -11,6 +11,7 @@
 #include "cgroup.h"
 #include "config.h"
 #include "dropsync.h"
+#include "learn.h"
 
 enum daemon_mode { MODE_INVALID = 0, MODE_OBSERVE, MODE_RUN, MODE_SCAN, MODE_STATUS, MODE_REPORT };
 
@@ -52,6 +53,9 @@ struct daemon {
 	uint64_t drops_checked_ns;
 	bool drops_check_owed; /* events came since the last look at the kernel's count */
 	uint64_t resyncs;
+	/* kernel timestamp of an RSS event to its handling: the lag of the daemon's looks at memory, which the last
+	 * resort's tightest deadline must leave room for (policy_look_margin_ns) */
+	struct learn_lag event_lag;
 	bool exiting;
 	bool reload;
 	reload_check_fn reload_check;

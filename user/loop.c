@@ -201,9 +201,12 @@ static void on_oom_victim(struct daemon *d, const struct os_event *e)
 static void on_rss(struct daemon *d, const struct os_event *e)
 {
 	struct proc *p = proctree_get(d->pt, (pid_t)e->pid);
+	uint64_t now = now_mono_ns();
 	char buf[32];
 	struct rec r;
 
+	if (now >= e->ts_ns)
+		learn_lag_add(&d->event_lag, now - e->ts_ns, now);
 	if (p) {
 		p->rss_bytes = e->rss.rss_bytes;
 		p->rss_peak_bytes = MAX(p->rss_peak_bytes, p->rss_bytes);

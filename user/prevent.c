@@ -266,8 +266,13 @@ static void journal_decision(struct instance *in, const struct policy_decision *
 	rec_add(&r, "RESULT", "%s", dec->dry_run ? "dry_run" : result < 0 ? "failed" : "done");
 	if (dec->ttl_ns != UINT64_MAX)
 		rec_add(&r, "TTL_MS", "%llu", (unsigned long long)(dec->ttl_ns / NSEC_PER_MSEC));
-	if (dec->urgent)
+	if (dec->urgent) {
 		rec_add(&r, "URGENT", "1");
+		/* the deadline it met: what the last resort needed, and the daemon's event lag in it */
+		rec_add(&r, "NEEDS_MS", "%llu", (unsigned long long)(dec->last_resort_needs_ns / NSEC_PER_MSEC));
+		rec_add(&r, "EVENT_LAG_US", "%llu",
+			(unsigned long long)(learn_lag_get(&in->d->event_lag, now_ns) / 1000));
+	}
 	if (dec->brake)
 		rec_add(&r, "BRAKE", "1");
 	rec_message(&r, "instance %s: %s%s at %s of %s: %s%s%s", in->ic->name, dec->dry_run ? "would " : "", name,
@@ -587,13 +592,14 @@ static void journal_give_up(struct instance *in, const char *prompt_id, const st
 	rec_add(&r, "RESULT", "removed");
 	rec_add(&r, "EVIDENCE", proven ? "fresh_start" : "inconclusive");
 	if (proven) {
-		rec_add(&r, "REASON", "stopped %u times (%s now); on a fresh server, from a clean start, its own growth "
-				      "would have reached the limit: it cannot fit",
-			gu->stops, rung);
-		rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts: on a fresh server it "
-				"grew by at least %s from %s, and its own growth would have reached the %s limit before "
-				"a later stop; removed, the prompts behind it run",
-			    in->ic->name, prompt_id, gu->stops, ns, fs, ls);
+		rec_add(&r, "REASON", "stopped %u times (%s now), %llu of them on a fresh server, from a clean start, "
+				      "at the last resort's deadline: its own growth would have reached the limit before a "
+				      "later stop could take effect: it cannot fit",
+			gu->stops, rung, (unsigned long long)in->ic->give_up_after);
+		rec_message(&r, "instance %s: prompt %.36s given up after %u interrupts/restarts, %llu of them on a fresh "
+				"server: it grew by at least %s from %s, and its own growth would have reached the %s "
+				"limit before a later stop could take effect; removed, the prompts behind it run",
+			    in->ic->name, prompt_id, gu->stops, (unsigned long long)in->ic->give_up_after, ns, fs, ls);
 	} else {
 		rec_add(&r, "REASON", "stopped %u times (%s now), never shown to need more than the limit on a fresh "
 				      "server: removed so that it does not hold the queue in a loop",
@@ -809,11 +815,12 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 	}
 	uint64_t grace_left = restart_grace_left_ns(in, now_ns);
 
+	pi.event_lag_ns = learn_lag_get(&in->d->event_lag, now_ns);
 	in->generation_just_ended = false;
 	/* a stop whose SIGTERM has not ended the server while memory still climbs into the limit: its grace would end
 	 * after the kernel's kill (a server that handles SIGTERM slowly, or ignores it) */
 	if (grace_left && policy_escalate_stop(&in->pp, pi.usage_bytes, pi.limit_bytes, pi.growth_bytes_per_s, grace_left,
-					       next_look_ns(in, pi.growth_bytes_per_s))) {
+					       next_look_ns(in, pi.growth_bytes_per_s), pi.event_lag_ns)) {
 		snprintf(detail, sizeof(detail), "still climbs %.0f MiB/s %llu MiB below the limit, %llu ms before its "
 			 "SIGKILL was due", pi.growth_bytes_per_s / (double)MIB(1),
 			 (unsigned long long)((pi.limit_bytes - MIN(pi.usage_bytes, pi.limit_bytes)) / MIB(1)),
@@ -829,6 +836,8 @@ void prevent_run(struct instance *in, uint64_t now_ns)
 		return; /* nothing to protect until a server is back */
 	pi.fresh_start = sp.fresh;
 	learn_time_to_effect(&in->learn, &ln, pi.tte_ns);
+	pi.kill_tte_ns = learn_kill_tte_ns(&in->learn);
+	pi.last_resort_grace_ns = in->ic->last_resort_grace_ms * NSEC_PER_MSEC;
 	pi.next_look_ns = next_look_ns(in, pi.growth_bytes_per_s);
 	pi.running_ends_in_ns = learn_running_ends_in_ns(&in->learn, &ln);
 	/* /free cannot make room for the next generation when what it cannot release (the floor, grown by the

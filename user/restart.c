@@ -281,6 +281,21 @@ static int signal_old_tree(struct instance *in, int sig, int *ret_workers)
 	return r;
 }
 
+/* SIGKILL + process_mrelease to the old tree. process_mrelease reaps the memory in the daemon's own context, so
+ * when it returns the kill has taken effect (the server's exit, which waits for a CPU of its own, comes later):
+ * what the last resort at the brink needs, learnt apart from a SIGTERM stop's time. */
+static int kill_old_tree(struct instance *in, int *ret_workers)
+{
+	uint64_t t = now_mono_ns();
+	int r = signal_old_tree(in, SIGKILL, ret_workers);
+
+	if (r == 0) {
+		learn_note_kill(&in->learn, (now_mono_ns() - t + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
+		instance_learnt(in);
+	}
+	return r;
+}
+
 static void journal_restart(struct instance *in, int prio, const char *result, const char *fmt, ...)
 	_printf_(4, 5);
 
@@ -687,7 +702,7 @@ int restart_begin(struct instance *in, uint64_t now_ns, bool last_resort, uint64
 		 * is lost by not asking, and process_mrelease gives the memory back now */
 		int workers = 0;
 
-		r = signal_old_tree(in, SIGKILL, &workers);
+		r = kill_old_tree(in, &workers);
 		if (r == -ESRCH && !old_server_alive(in))
 			r = 0;
 		snap_persist(in); /* a failed write does not hold back the last resort: the snapshot is in memory */
@@ -1005,7 +1020,7 @@ void restart_escalate(struct instance *in, uint64_t now_ns, const char *why)
 {
 	int workers = 0;
 
-	signal_old_tree(in, SIGKILL, &workers);
+	kill_old_tree(in, &workers);
 	in->rs_killed = true;
 	in->rs_giveup_ns = now_ns + 5 * NSEC_PER_SEC;
 	journal_restart(in, LOG_WARNING, "escalated", "pid %d %s: SIGKILL + process_mrelease to it and %d workers",

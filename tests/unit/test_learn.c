@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -132,6 +133,51 @@ static void test_generations_per_restart(void **state)
 	assert_int_equal(learn_generations_per_restart(&l, 1ULL << 30, NAN), -1);
 }
 
+/* A SIGKILL's stop is learnt apart from a SIGTERM's: what the brink's last resort needs. */
+static void test_kill_tte(void **state)
+{
+	struct learn_stats l;
+
+	(void)state;
+	learn_init(&l);
+	assert_int_equal(learn_kill_tte_ns(&l), 0); /* never measured */
+	assert_int_equal(learn_kill_tte_ns(NULL), 0);
+	learn_note_restart(&l, 900, 2000, 0); /* a SIGTERM stop is not a kill */
+	assert_int_equal(learn_kill_tte_ns(&l), 0);
+	learn_note_kill(&l, 0); /* under a ms: 1 ms, 0 would read as "not measured" */
+	assert_int_equal(learn_kill_tte_ns(&l), 1000000);
+	learn_note_kill(&l, 8);
+	assert_int_equal(learn_kill_tte_ns(&l), 4000000);
+}
+
+/* The event lag: a maximum forgetting by half every LEARN_LAG_HALF_LIFE_NS, not an average (one late look is what
+ * lets the kernel in first). */
+static void test_event_lag(void **state)
+{
+	const uint64_t ms = 1000000ULL, t0 = 1000ULL * 1000 * ms, hl = LEARN_LAG_HALF_LIFE_NS;
+	struct learn_lag lag = { 0 };
+
+	(void)state;
+	assert_int_equal(learn_lag_get(&lag, t0), 0);
+	assert_int_equal(learn_lag_get(NULL, t0), 0);
+	learn_lag_add(&lag, 1 * ms, t0);
+	learn_lag_add(&lag, 40 * ms, t0 + 1 * ms);
+	learn_lag_add(&lag, 2 * ms, t0 + 2 * ms); /* a quick one does not lower it */
+	assert_true(learn_lag_get(&lag, t0 + 2 * ms) > 39 * ms);
+	/* a half-life later half of it is left, two later a quarter */
+	assert_true(llabs((long long)learn_lag_get(&lag, t0 + 1 * ms + hl) - (long long)(20 * ms)) < 1000);
+	assert_true(llabs((long long)learn_lag_get(&lag, t0 + 1 * ms + 2 * hl) - (long long)(10 * ms)) < 1000);
+	/* a new spike above what is left takes over */
+	learn_lag_add(&lag, 15 * ms, t0 + 1 * ms + 2 * hl);
+	assert_int_equal(learn_lag_get(&lag, t0 + 1 * ms + 2 * hl), 15 * ms);
+	/* a clock oddity or a stopped daemon is no lag of a look */
+	learn_lag_add(&lag, 30ULL * 1000 * ms, t0 + 1 * ms + 2 * hl);
+	assert_int_equal(learn_lag_get(&lag, t0 + 1 * ms + 2 * hl), 15 * ms);
+	/* an event handled out of order (an earlier now) neither decays nor moves the clock back */
+	learn_lag_add(&lag, 5 * ms, t0);
+	assert_int_equal(learn_lag_get(&lag, t0 + 1 * ms + 2 * hl), 15 * ms);
+}
+
 static void test_format_parse(void **state)
 {
 	struct learn_stats l, back;
@@ -146,6 +192,7 @@ static void test_format_parse(void **state)
 	learn_note_generation(&l, 5000, false, 0);
 	learn_note_interrupt(&l, 900);
 	learn_note_restart(&l, 1100, 8000, 180ULL << 20);
+	learn_note_kill(&l, 3);
 	memset(name, 'n', sizeof(name) - 1);
 	name[sizeof(name) - 1] = 0;
 	assert_int_equal(la_costs_learn(&l.models, "checkpoint:flux dev.safetensors", 11ULL << 30, 7), 0);
@@ -161,6 +208,8 @@ static void test_format_parse(void **state)
 	assert_true(back.gen_duration_ms.value == 6000 && back.gen_duration_ms.n == 2);
 	assert_true(back.unreleasable_per_gen_bytes.value == (double)(250ULL << 20));
 	assert_true(back.restart_stop_ms.value == 1100);
+	assert_true(back.kill_stop_ms.value == 3 && back.kill_stop_ms.n == 1);
+	assert_int_equal(learn_kill_tte_ns(&back), 3000000);
 	assert_true(back.restart_back_ms.value == 8000);
 	assert_true(back.interrupt_ms.value == 900);
 	assert_true(back.clean_cost_bytes.value == (double)(512ULL << 20));
@@ -218,6 +267,8 @@ int main(void)
 		cmocka_unit_test(test_avg),
 		cmocka_unit_test(test_time_to_effect),
 		cmocka_unit_test(test_generations_per_restart),
+		cmocka_unit_test(test_kill_tte),
+		cmocka_unit_test(test_event_lag),
 		cmocka_unit_test(test_format_parse),
 	};
 

@@ -78,6 +78,43 @@ void learn_note_restart(struct learn_stats *l, uint64_t stop_ms, uint64_t back_m
 		learn_avg_add(&l->restart_floor_bytes, (double)floor_bytes);
 }
 
+void learn_note_kill(struct learn_stats *l, uint64_t ms)
+{
+	if (l)
+		learn_avg_add(&l->kill_stop_ms, (double)ms);
+}
+
+#define LEARN_LAG_IGNORE_NS (10ULL * 1000000000ULL)
+
+static double lag_decayed(const struct learn_lag *l, uint64_t now_ns)
+{
+	if (!l->n)
+		return 0.0;
+	if (now_ns <= l->at_ns)
+		return l->max_ns;
+	return l->max_ns * exp2(-(double)(now_ns - l->at_ns) / (double)LEARN_LAG_HALF_LIFE_NS);
+}
+
+void learn_lag_add(struct learn_lag *l, uint64_t lag_ns, uint64_t now_ns)
+{
+	if (!l || lag_ns > LEARN_LAG_IGNORE_NS)
+		return;
+	l->max_ns = MAX((double)lag_ns, lag_decayed(l, now_ns));
+	l->at_ns = MAX(now_ns, l->at_ns);
+	if (l->n < UINT64_MAX)
+		l->n++;
+}
+
+uint64_t learn_lag_get(const struct learn_lag *l, uint64_t now_ns)
+{
+	double v;
+
+	if (!l)
+		return 0;
+	v = lag_decayed(l, now_ns);
+	return v > 0.0 ? (uint64_t)v : 0;
+}
+
 static uint64_t ms_ns(double ms)
 {
 	if (!(ms > 0))
@@ -85,6 +122,13 @@ static uint64_t ms_ns(double ms)
 	if (ms >= 1.8e13) /* ~ UINT64_MAX ns */
 		return POLICY_TTE_UNKNOWN - 1;
 	return (uint64_t)(ms * 1e6);
+}
+
+uint64_t learn_kill_tte_ns(const struct learn_stats *l)
+{
+	if (!l || !l->kill_stop_ms.n)
+		return 0;
+	return MAX(ms_ns(l->kill_stop_ms.value), 1000000ULL);
 }
 
 void learn_time_to_effect(const struct learn_stats *l, const struct learn_now *now,
@@ -168,6 +212,7 @@ static const struct {
 	{ "gen_duration_max_ms", offsetof(struct learn_stats, gen_duration_max_ms) },
 	{ "interrupt_ms", offsetof(struct learn_stats, interrupt_ms) },
 	{ "restart_stop_ms", offsetof(struct learn_stats, restart_stop_ms) },
+	{ "kill_stop_ms", offsetof(struct learn_stats, kill_stop_ms) },
 	{ "restart_back_ms", offsetof(struct learn_stats, restart_back_ms) },
 	{ "restart_floor_bytes", offsetof(struct learn_stats, restart_floor_bytes) },
 };

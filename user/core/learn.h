@@ -34,6 +34,9 @@ struct learn_stats {
 	struct learn_avg gen_duration_max_ms; /* the longest recent one: the max, decaying by 10 % a generation */
 	struct learn_avg interrupt_ms;        /* /interrupt sent to the prompt leaving the running slot */
 	struct learn_avg restart_stop_ms;     /* stop sent to the memory released */
+	/* SIGKILL sent to process_mrelease returning (the memory reaped): what the last resort at the brink needs, a
+	 * few ms where a SIGTERM stop takes what the server's handler takes */
+	struct learn_avg kill_stop_ms;
 	struct learn_avg restart_back_ms;     /* stop sent to the server answering again */
 	struct learn_avg restart_floor_bytes; /* usage of a fresh server before its first generation */
 	struct la_costs models; /* per-model load costs, learnt by lookahead.c */
@@ -52,6 +55,27 @@ void learn_note_generation(struct learn_stats *l, uint64_t duration_ms, bool cle
 void learn_note_interrupt(struct learn_stats *l, uint64_t ms);
 /* A restart: stop to memory released, stop to the server answering (0 = not known), usage of the fresh server. */
 void learn_note_restart(struct learn_stats *l, uint64_t stop_ms, uint64_t back_ms, uint64_t floor_bytes);
+
+/* A SIGKILL's stop: sent to the memory reaped (process_mrelease returned). */
+void learn_note_kill(struct learn_stats *l, uint64_t ms);
+/* What a SIGKILL at the brink needs on this instance: the learnt kill_stop_ms (1 ms at least); 0 when never
+ * measured. */
+uint64_t learn_kill_tte_ns(const struct learn_stats *l);
+
+/* The lag from an event in the kernel (its timestamp) to the daemon handling it: a maximum that forgets by half
+ * every LEARN_LAG_HALF_LIFE_NS, so that a spike under load counts for the minutes such load lasts and a quiet
+ * machine's margin comes back down. A property of the machine and the daemon, not of an instance: not persisted. */
+#define LEARN_LAG_HALF_LIFE_NS (60ULL * 1000000000ULL)
+struct learn_lag {
+	double max_ns;
+	uint64_t at_ns; /* when max_ns was last updated */
+	uint64_t n;
+};
+/* One event handled lag_ns after the kernel stamped it, at now_ns (CLOCK_MONOTONIC); lags beyond 10 s are a
+ * clock oddity or a stopped daemon, not the lag of a look, and are ignored. */
+void learn_lag_add(struct learn_lag *l, uint64_t lag_ns, uint64_t now_ns);
+/* The decayed maximum at now_ns; 0 when nothing was measured. */
+uint64_t learn_lag_get(const struct learn_lag *l, uint64_t now_ns);
 
 /* The instance now, for the time to effect. */
 struct learn_now {

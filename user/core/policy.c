@@ -97,7 +97,7 @@ struct policy_params policy_params_default(void)
 	p.tte_default_ms[POLICY_RUNG_KILL] = 1000;
 	p.tte_margin_fraction = 0.5;
 	p.tte_margin_ms = 1000;
-	p.tte_margin_fresh_ms = 100;
+	p.look_lag_floor_ms = 10;
 	p.brake = true;
 	p.restart_at_boundary = true;
 	return p;
@@ -278,27 +278,44 @@ static bool in_time(const struct policy_params *p, const struct policy_input *in
 	return sig->ttl_ns == UINT64_MAX || rung_required_ns(p, in, r) < sig->ttl_ns;
 }
 
+uint64_t policy_look_margin_ns(const struct policy_params *p, uint64_t event_lag_ns)
+{
+	return MAX(ms_to_ns(p->look_lag_floor_ms), event_lag_ns);
+}
+
+static uint64_t with_fraction(const struct policy_params *p, uint64_t tte)
+{
+	double v;
+
+	if (tte == POLICY_TTE_UNKNOWN)
+		return UINT64_MAX;
+	v = (double)tte * (1.0 + p->tte_margin_fraction);
+	return v < 18e18 ? (uint64_t)v : UINT64_MAX;
+}
+
 /* What the last resort needs before the limit: its deadline's horizon, counted from now, so the time until the
  * daemon looks again (input.next_look_ns) is in it: a decision not taken now is taken at the next look at the
- * earliest, and memory grows meanwhile. On a fresh start a stop gains nothing but the prompt's end, so only the
- * daemon's own reaction time (tte_margin_fresh_ms) is added to the learnt time to effect, not tte_margin_ms. */
+ * earliest, and memory grows meanwhile. On a fresh start a stop gains nothing but the prompt's end, so it comes at
+ * the latest moment the daemon can still make: the stop's own time to effect, the next look and that look's lag
+ * (policy_look_margin_ns), not tte_margin_ms. A deadline shorter than the last resort's SIGTERM grace is met by a
+ * SIGKILL at once, so the stop's time to effect is the kill's; a SIGTERM stop's learnt time is no shorter, and
+ * stands in until a kill was measured. */
 static uint64_t last_resort_required_ns(const struct policy_params *p, const struct policy_input *in,
 					const struct signals *sig)
 {
-	uint64_t tte;
-	double v;
+	uint64_t look, kill, killed_by;
 
 	if (sig->last_resort == POLICY_RUNG_NONE)
 		return 0;
 	if (!in->fresh_start)
 		return sat_add(rung_required_ns(p, in, sig->last_resort), in->next_look_ns);
-	tte = tte_of(p, in, sig->last_resort);
-	if (tte == POLICY_TTE_UNKNOWN)
-		return UINT64_MAX;
-	v = (double)tte * (1.0 + p->tte_margin_fraction);
-	if (!(v < 18e18))
-		return UINT64_MAX;
-	return sat_add(sat_add((uint64_t)v, ms_to_ns(p->tte_margin_fresh_ms)), in->next_look_ns);
+	look = sat_add(policy_look_margin_ns(p, in->event_lag_ns), in->next_look_ns);
+	kill = in->kill_tte_ns ? in->kill_tte_ns : tte_of(p, in, sig->last_resort);
+	killed_by = sat_add(with_fraction(p, kill), look);
+	/* a restart at a deadline beyond its SIGTERM grace sends SIGTERM and waits: its own time to effect */
+	if (sig->last_resort == POLICY_RUNG_RESTART && in->last_resort_grace_ns && killed_by >= in->last_resort_grace_ns)
+		return MAX(killed_by, sat_add(with_fraction(p, tte_of(p, in, sig->last_resort)), look));
+	return killed_by;
 }
 
 static bool is_gentle(enum policy_rung r)
@@ -1069,7 +1086,8 @@ double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own
 }
 
 bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, uint64_t limit_bytes,
-			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns)
+			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns,
+			  uint64_t event_lag_ns)
 {
 	double growth = rate_or_zero(growth_bytes_per_s);
 
@@ -1080,7 +1098,7 @@ bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, u
 	if (growth <= 0.0)
 		return false;
 	return (double)(limit_bytes - usage_bytes) / growth * 1e9 <
-	       (double)grace_left_ns + (double)next_look_ns + (double)p->tte_margin_fresh_ms * 1e6;
+	       (double)grace_left_ns + (double)next_look_ns + (double)policy_look_margin_ns(p, event_lag_ns);
 }
 
 static bool giveup_id_equal(const char *stored, const char *id)
@@ -1138,6 +1156,8 @@ int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, const str
 		g->e[slot].floor_bytes = st->start_bytes;
 	}
 	g->e[slot].conclusive |= conclusive;
+	if (conclusive && g->e[slot].conclusive_stops < UINT32_MAX)
+		g->e[slot].conclusive_stops++;
 	g->e[slot].seen_ns = now_ns;
 	if (ret_stops)
 		*ret_stops = g->e[slot].stops;
@@ -1147,7 +1167,7 @@ int policy_giveup_note(struct policy_giveup *g, const char *prompt_id, const str
 		*ret_floor_bytes = g->e[slot].floor_bytes;
 	if (!give_up_after)
 		return POLICY_GIVEUP_KEEP;
-	if (g->e[slot].conclusive && g->e[slot].stops >= give_up_after)
+	if (g->e[slot].conclusive_stops >= give_up_after)
 		return POLICY_GIVEUP_PROVEN;
 	if ((uint64_t)g->e[slot].stops >= (uint64_t)give_up_after * GIVEUP_INCONCLUSIVE_FACTOR)
 		return POLICY_GIVEUP_INCONCLUSIVE;

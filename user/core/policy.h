@@ -62,12 +62,15 @@ struct policy_params {
 	uint64_t tte_default_ms[POLICY_RUNG_COUNT]; /* reap 5 s, free 3 s (idle), interrupt 3 s, restart 5 s, kill 1 s */
 	double tte_margin_fraction; /* 0.5 */
 	uint64_t tte_margin_ms;     /* 1000 ms: sampling and reaction latency */
-	/* The last resort's latency margin while the running prompt is the first of a fresh server (input.fresh_start):
-	 * a stop then gains nothing but the prompt's end, so it comes at the latest moment that still beats the
-	 * kernel: tte * (1 + tte_margin_fraction) + input.next_look_ns + this (100 ms: over 15 times the time an RSS event
-	 * takes to reach the daemon under load, 6.2 ms at most, and 2.5 times the reaction p99 with the policy's own
-	 * waits, 39 ms, docs/performance.md; it was 150 ms against the 112 ms p99 before the daemon ran at nice -20). */
-	uint64_t tte_margin_fresh_ms;
+	/* The last resort's deadline while the running prompt is the first of a fresh server (input.fresh_start): a
+	 * stop then gains nothing but the prompt's end, so it comes at the latest moment that still beats the kernel:
+	 * the stop's time to effect (the SIGKILL's, input.kill_tte_ns, when the deadline is shorter than the last
+	 * resort's SIGTERM grace, since the last resort then kills at once) * (1 + tte_margin_fraction), plus the time
+	 * until the daemon looks again (input.next_look_ns), plus the lag of that look: the daemon's measured event
+	 * lag (input.event_lag_ns, a slowly forgetting maximum), never less than this floor (10 ms: over the quiet
+	 * p99 of 6 ms measured here, for when nothing was measured yet). Under load the lag grows, and so does the
+	 * margin. */
+	uint64_t look_lag_floor_ms;
 	bool brake;                 /* memory.high may brake growth while a gentle rung works (true) */
 	/* How long to wait for a rung's effect before judging it: reap 10 s, free_* when idle 5 s, interrupt 30 s,
 	 * restart 120 s, kill 5 s. A /free sent while busy is judged verify_after_generation_ms after the running
@@ -142,11 +145,18 @@ struct policy_input {
 	 * next timer sample, whichever comes first; 0 = at once. The last resort's deadline comes this much earlier. */
 	uint64_t next_look_ns;
 	/* A prompt runs that is the first this server runs, from a clean start: nothing of earlier prompts (models,
-	 * leaks) is in memory, so no rung makes room for it but its own end. Its last resort's deadline has
-	 * tte_margin_fresh_ms as its margin. While busy (the caller follows it as the running generation),
+	 * leaks) is in memory, so no rung makes room for it but its own end. Its last resort's deadline is the
+	 * latest the daemon can make (look_lag_floor_ms). While busy (the caller follows it as the running generation),
 	 * interrupt + requeue, which would run it again the same way, is no rung, and a stop before that deadline,
 	 * which would end a prompt that may still stop below the limit, waits for it (decision.held). */
 	bool fresh_start;
+	/* The fresh start's deadline (see look_lag_floor_ms): SIGKILL sent to the server's exit as measured on this
+	 * instance (0 = never measured: the last resort's tte_ns stands in, a SIGTERM stop being no quicker); the
+	 * last resort's SIGTERM grace, below which it kills at once (0 = unknown: it is taken to kill); the daemon's
+	 * event lag, kernel timestamp to handling (0 = not measured: the floor). */
+	uint64_t kill_tte_ns;
+	uint64_t last_resort_grace_ns;
+	uint64_t event_lag_ns;
 	bool brake_available; /* cgroup v2 with a writable memory.high */
 	bool outcome_pending; /* the caller still measures the awaited action's effect (memory falling after a
 			       * boundary) and will report it (policy_record_outcome): until then, up to the
@@ -251,7 +261,8 @@ void policy_state_init(struct policy_state *s);
  * fires now (decision.urgent; a restart chosen at the deadline is always urgent), whatever its cooldown, and no
  * other rung's cooldown is waited for. A restart before the deadline and not for a running generation at risk
  * waits for the generation boundary (decision.at_boundary). The first prompt of a fresh server (input.fresh_start)
- * is not stopped before the last resort's deadline, which then has the tighter tte_margin_fresh_ms (decision.held).
+ * is not stopped before the last resort's deadline, which then is the kill's time to effect, the next look and its
+ * lag (look_lag_floor_ms; decision.held).
  * Which rungs can help:
  *   reap_orphans      orphan_count > 0 and orphan_bytes >= min_orphan_bytes
  *   free_models       API reachable, /free not known futile, running generation not at risk; skipped for
@@ -303,12 +314,17 @@ uint64_t policy_brake_high_bytes(uint64_t current_bytes, uint64_t limit_bytes);
 double policy_growth_answered(bool shared, double cgroup_bytes_per_s, double own_bytes_per_s,
 			      double others_max_bytes_per_s);
 
+/* The lag the daemon allows a look at memory: the measured event lag (a slowly forgetting maximum), at least
+ * p->look_lag_floor_ms. */
+uint64_t policy_look_margin_ns(const struct policy_params *p, uint64_t event_lag_ns);
+
 /* A stop under way whose SIGTERM has not ended the server yet (grace_left_ns until its SIGKILL) while memory still
- * climbs: true when the limit comes before that SIGKILL would, counting the next look at the memory and the last
- * resort's fresh-start margin (p->tte_margin_fresh_ms) — the kernel would otherwise kill first. A server that
- * handles SIGTERM slowly, or ignores it, is then killed now; one that stopped growing keeps its grace. */
+ * climbs: true when the limit comes before that SIGKILL would, counting the next look at the memory and its lag
+ * (policy_look_margin_ns) — the kernel would otherwise kill first. A server that handles SIGTERM slowly, or ignores
+ * it, is then killed now; one that stopped growing keeps its grace. */
 bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, uint64_t limit_bytes,
-			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns);
+			  double growth_bytes_per_s, uint64_t grace_left_ns, uint64_t next_look_ns,
+			  uint64_t event_lag_ns);
 
 /* Per-prompt give-up: a prompt that cannot fit even on a fresh server would be interrupted or restarted forever.
  * The caller notes every interrupt or restart a running prompt caused (not proactive ones), with what the stop
@@ -319,7 +335,9 @@ bool policy_escalate_stop(const struct policy_params *p, uint64_t usage_bytes, u
  * answer for (policy_growth_answered), never evidence against this prompt. A stop on a server that held earlier
  * prompts' models or leaks, or short of that reach, says nothing about whether the prompt fits: it is
  * resubmitted, and it runs first on the fresh server the stop made.
- * The prompt is given up after give_up_after stops, one of them conclusive; and, so that a prompt whose stops are
+ * The prompt is given up after give_up_after conclusive stops: a stop on a server that held other prompts' memory,
+ * or one short of the last resort's deadline, was made before the prompt's peak was known and never saw it come
+ * near the limit, so it is no evidence, and only stops that are count. And, so that a prompt whose stops are
  * never conclusive cannot hold the queue in a loop, after GIVEUP_INCONCLUSIVE_FACTOR * give_up_after stops
  * whatever they showed (policy_giveup_verdict says which). Pure bookkeeping; the oldest entry makes room when the
  * table is full. */
@@ -342,7 +360,7 @@ bool policy_stop_conclusive(const struct policy_stop *st);
 
 enum policy_giveup_verdict {
 	POLICY_GIVEUP_KEEP = 0,     /* resubmit or requeue it */
-	POLICY_GIVEUP_PROVEN,       /* give_up_after stops, one conclusive */
+	POLICY_GIVEUP_PROVEN,       /* give_up_after conclusive stops */
 	POLICY_GIVEUP_INCONCLUSIVE, /* GIVEUP_INCONCLUSIVE_FACTOR * give_up_after stops, none conclusive */
 };
 
@@ -351,6 +369,7 @@ struct policy_giveup {
 		char prompt_id[65]; /* first 64 characters */
 		uint32_t stops;
 		bool conclusive;     /* one of the stops proved it cannot fit */
+		uint32_t conclusive_stops;
 		uint64_t need_bytes; /* the most it grew above where it started before it was stopped */
 		uint64_t floor_bytes; /* where it started in the stop that says most (conclusive first) */
 		uint64_t seen_ns;
