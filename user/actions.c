@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -55,17 +57,84 @@ int action_signal(const char *proc_root, pid_t pid, uint64_t start_ns, int sig)
 	return 0;
 }
 
-int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns)
+int action_kill_fd(const char *proc_root, pid_t pid, uint64_t start_ns)
 {
-	_cleanup_close_ int fd = pidfd_for(proc_root, pid, start_ns);
+	int fd = pidfd_for(proc_root, pid, start_ns);
 
 	if (fd < 0)
 		return fd;
-	if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0)
-		return -errno;
+	if (syscall(SYS_pidfd_send_signal, fd, SIGKILL, NULL, 0) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+void action_release(int fd, pid_t pid)
+{
+	if (fd < 0)
+		return;
 	/* may fail with EINVAL while the victim still runs its exit path: the kill itself already happened */
 	if (syscall(SYS_process_mrelease, fd, 0) < 0)
 		log_debug_errno(-errno, "process_mrelease(%d)", pid);
+	close(fd);
+}
+
+struct release_job {
+	int n;
+	int fds[];
+};
+
+static void *release_thread(void *arg)
+{
+	struct release_job *j = arg;
+	sigset_t all;
+
+	/* the daemon's signals stay with the loop */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (int i = 0; i < j->n; i++) {
+		/* EINVAL while a victim still runs its exit path is no failure: it frees its memory itself */
+		(void)syscall(SYS_process_mrelease, j->fds[i], 0);
+		close(j->fds[i]);
+	}
+	free(j);
+	return NULL;
+}
+
+void action_release_async(const int *fds, const pid_t *pids, int n)
+{
+	struct release_job *j;
+	pthread_attr_t attr;
+	pthread_t t;
+	bool started = false;
+
+	if (n <= 0)
+		return;
+	j = malloc(sizeof(*j) + (size_t)n * sizeof(int));
+	if (j && pthread_attr_init(&attr) == 0) {
+		j->n = n;
+		memcpy(j->fds, fds, (size_t)n * sizeof(int));
+		started = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+			  pthread_create(&t, &attr, release_thread, j) == 0;
+		pthread_attr_destroy(&attr);
+	}
+	if (started)
+		return;
+	free(j);
+	for (int i = 0; i < n; i++)
+		action_release(fds[i], pids[i]);
+}
+
+int action_kill_release(const char *proc_root, pid_t pid, uint64_t start_ns)
+{
+	int fd = action_kill_fd(proc_root, pid, start_ns);
+
+	if (fd < 0)
+		return fd;
+	action_release(fd, pid);
 	return 0;
 }
 

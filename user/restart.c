@@ -247,11 +247,30 @@ static bool old_server_alive(struct instance *in)
 	       st.state != 'Z' && st.state != 'X';
 }
 
+/* A SIGKILL to the tree keeps the pidfds for process_mrelease until every process is killed (then reaped in a
+ * thread: action_release_async); beyond this many workers each is reaped as it is killed. */
+#define TREE_KILL_FDS 32
+
 struct tree_signal_ctx {
 	struct instance *in;
-	int sig; /* SIGKILL: with process_mrelease */
+	int sig; /* SIGKILL: with process_mrelease, once the whole tree is killed */
 	int sent;
+	int nfds;
+	int fds[TREE_KILL_FDS];
+	pid_t pids[TREE_KILL_FDS];
 };
+
+static void keep_kill_fd(struct tree_signal_ctx *c, int fd, pid_t pid)
+{
+	if (fd < 0)
+		return;
+	if (c->nfds == TREE_KILL_FDS) {
+		action_release(fd, pid);
+		return;
+	}
+	c->fds[c->nfds] = fd;
+	c->pids[c->nfds++] = pid;
+}
 
 static void signal_tree(struct proc *p, void *ctx)
 {
@@ -262,35 +281,59 @@ static void signal_tree(struct proc *p, void *ctx)
 	if (p->death != PROC_ALIVE || p->pid == c->in->rs_old_pid || p->server_pid != c->in->rs_old_pid ||
 	    p->server_start_ns != c->in->rs_old_start_ns)
 		return;
-	if ((c->sig == SIGKILL ? action_kill_release(root, p->pid, p->start_ns) :
-				 action_signal(root, p->pid, p->start_ns, c->sig)) == 0)
+	if (c->sig == SIGKILL) {
+		int fd = action_kill_fd(root, p->pid, p->start_ns);
+
+		if (fd >= 0)
+			c->sent++;
+		keep_kill_fd(c, fd, p->pid);
+	} else if (action_signal(root, p->pid, p->start_ns, c->sig) == 0) {
 		c->sent++;
+	}
 }
 
-/* The old server and its workers, each through its own pidfd (start time checked). Returns what the server's
- * own signal returned. */
-static int signal_old_tree(struct instance *in, int sig, int *ret_workers)
+/* The old server and its workers, each through its own pidfd (start time checked). A SIGKILL goes to every one
+ * of them before process_mrelease reaps any (*ret_killed_ns: when the last was sent; 0 for another signal).
+ * Returns what the server's own signal returned. */
+static int signal_old_tree_at(struct instance *in, int sig, int *ret_workers, uint64_t *ret_killed_ns)
 {
-	struct tree_signal_ctx c = { in, sig, 0 };
+	struct tree_signal_ctx c = { .in = in, .sig = sig };
 	const char *root = proctree_root(in->d->pt);
-	int r = sig == SIGKILL ? action_kill_release(root, in->rs_old_pid, in->rs_old_start_ns) :
-				 action_signal(root, in->rs_old_pid, in->rs_old_start_ns, sig);
+	int r, fd = -1;
 
+	if (sig == SIGKILL) {
+		fd = action_kill_fd(root, in->rs_old_pid, in->rs_old_start_ns);
+		r = fd < 0 ? fd : 0;
+		keep_kill_fd(&c, fd, in->rs_old_pid);
+	} else {
+		r = action_signal(root, in->rs_old_pid, in->rs_old_start_ns, sig);
+	}
+	/* the server's own fd, when kept, is reaped first: it holds the most */
+	c.sent = 0;
 	proctree_foreach(in->d->pt, signal_tree, &c);
+	if (ret_killed_ns)
+		*ret_killed_ns = sig == SIGKILL ? now_mono_ns() : 0;
+	action_release_async(c.fds, c.pids, c.nfds);
 	*ret_workers = c.sent;
 	return r;
 }
 
-/* SIGKILL + process_mrelease to the old tree. process_mrelease reaps the memory in the daemon's own context, so
- * when it returns the kill has taken effect (the server's exit, which waits for a CPU of its own, comes later):
- * what the last resort at the brink needs, learnt apart from a SIGTERM stop's time. */
+static int signal_old_tree(struct instance *in, int sig, int *ret_workers)
+{
+	return signal_old_tree_at(in, sig, ret_workers, NULL);
+}
+
+/* SIGKILL + process_mrelease to the old tree. Its growth stops once every process of it is killed (a killed task
+ * charges nothing past the page fault it is in); the reap that follows gives the memory back sooner, and the
+ * server's exit, which waits for a CPU of its own, later still (50-100 ms each on a loaded 2-core machine). The
+ * kill's time is what the last resort at the brink needs, learnt apart from a SIGTERM stop's. */
 static int kill_old_tree(struct instance *in, int *ret_workers)
 {
-	uint64_t t = now_mono_ns();
-	int r = signal_old_tree(in, SIGKILL, ret_workers);
+	uint64_t t = now_mono_ns(), killed = 0;
+	int r = signal_old_tree_at(in, SIGKILL, ret_workers, &killed);
 
-	if (r == 0) {
-		learn_note_kill(&in->learn, (now_mono_ns() - t + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
+	if (r == 0 && killed >= t) {
+		learn_note_kill(&in->learn, (killed - t + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC);
 		instance_learnt(in);
 	}
 	return r;

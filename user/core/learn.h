@@ -34,8 +34,9 @@ struct learn_stats {
 	struct learn_avg gen_duration_max_ms; /* the longest recent one: the max, decaying by 10 % a generation */
 	struct learn_avg interrupt_ms;        /* /interrupt sent to the prompt leaving the running slot */
 	struct learn_avg restart_stop_ms;     /* stop sent to the memory released */
-	/* SIGKILL sent to process_mrelease returning (the memory reaped): what the last resort at the brink needs, a
-	 * few ms where a SIGTERM stop takes what the server's handler takes */
+	/* SIGKILL sent to every process of the server's tree (their growth stops there; process_mrelease reaps after):
+	 * what the last resort at the brink needs, a ms or so where a SIGTERM stop takes what the server's handler
+	 * takes */
 	struct learn_avg kill_stop_ms;
 	struct learn_avg restart_back_ms;     /* stop sent to the server answering again */
 	struct learn_avg restart_floor_bytes; /* usage of a fresh server before its first generation */
@@ -56,7 +57,7 @@ void learn_note_interrupt(struct learn_stats *l, uint64_t ms);
 /* A restart: stop to memory released, stop to the server answering (0 = not known), usage of the fresh server. */
 void learn_note_restart(struct learn_stats *l, uint64_t stop_ms, uint64_t back_ms, uint64_t floor_bytes);
 
-/* A SIGKILL's stop: sent to the memory reaped (process_mrelease returned). */
+/* A SIGKILL's stop: the time to kill the server's whole tree. */
 void learn_note_kill(struct learn_stats *l, uint64_t ms);
 /* What a SIGKILL at the brink needs on this instance: the learnt kill_stop_ms (1 ms at least); 0 when never
  * measured. */
