@@ -731,21 +731,56 @@ struct stopped {
 	uint64_t start_bytes; /* its server's own memory where it started */
 };
 
-/* While a resubmission round has the poll off, the prompt its last look saw running on the server answering now. */
+/* While a resubmission round has the poll off, the prompt its last look saw running on the server answering now;
+ * and after the round, until a poll's /queue reply (not the round's last look) has said what runs: at x10 the
+ * first resubmitted prompt climbed to the warn line 160 ms after the round ended, before the poll had seen it,
+ * and was stopped as an idle server's climb. */
 static bool round_running(const struct instance *in)
 {
-	return in->snap.stop != SNAP_STOP_NONE && in->resubmit_running_id[0] && in->server_pid == in->resubmit_pid &&
-	       in->server_start_ns == in->resubmit_start_ns;
+	if (!in->resubmit_running_id[0] || in->server_pid != in->resubmit_pid ||
+	    in->server_start_ns != in->resubmit_start_ns)
+		return false;
+	return in->snap.stop != SNAP_STOP_NONE || (in->look_sent_ns && in->qt_last_sent_ns == in->look_sent_ns);
+}
+
+/* A round's looks come one per resubmitted prompt at best, and the first prompt it gave a fresh server may climb
+ * to the limit before any look saw it run (x10: a 1 GiB load in 0.6 s, a round of four prompts takes as long).
+ * Until a look says what runs, and while none was seen to run there before, what this server holds of the
+ * snapshot runs lowest number first (ComfyUI's queue is a heap by number, and resubmissions keep theirs): that
+ * prompt is the one climbing, from the clean start the server answered on. Without it the climb read as an idle
+ * server's and was stopped at the warn line, uncounted, again and again. */
+static const struct snap_item *round_first_held(const struct instance *in)
+{
+	const struct snap_item *first = NULL;
+
+	if (in->snap.stop == SNAP_STOP_NONE || in->resubmit_running_id[0] || in->resubmit_ran_before ||
+	    !in->resubmit_base_bytes || in->server_pid != in->resubmit_pid ||
+	    in->server_start_ns != in->resubmit_start_ns)
+		return NULL;
+	for (size_t i = 0; i < in->snap.n; i++) {
+		const struct snap_item *it = &in->snap.items[i];
+
+		if (it->submitted && it->holder_pid == in->server_pid && it->holder_start_ns == in->server_start_ns &&
+		    (!first || it->number < first->number))
+			first = it;
+	}
+	return first;
 }
 
 static struct stopped stopped_prompt(const struct instance *in, const struct generation *running)
 {
+	const struct snap_item *held;
+
 	if (running)
 		/* where ComfyUI's stamps put the start, unless a shared cgroup's level is not the server's own */
 		return (struct stopped){ running->prompt_id, in->fresh_id[0] && !strcmp(running->prompt_id, in->fresh_id),
 					 in->cgroup_shared ? in->own_start_bytes : running->usage_start_bytes };
 	if (round_running(in))
 		return (struct stopped){ in->resubmit_running_id, in->resubmit_running_first && in->resubmit_base_bytes,
+					 in->cgroup_shared ? in->own_low_bytes : in->resubmit_base_bytes };
+	held = round_first_held(in);
+	if (held)
+		return (struct stopped){ held->prompt_id, true,
 					 in->cgroup_shared ? in->own_low_bytes : in->resubmit_base_bytes };
 	return (struct stopped){ 0 };
 }
