@@ -56,6 +56,7 @@ struct daemon {
 	/* kernel timestamp of an RSS event to its handling: the lag of the daemon's looks at memory, which the last
 	 * resort's tightest deadline must leave room for (policy_look_margin_ns) */
 	struct learn_lag event_lag;
+	uint64_t looking_since_ns; /* the loop began handling events: the lag counts from events stamped since */
 	bool exiting;
 	bool reload;
 	reload_check_fn reload_check;

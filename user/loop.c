@@ -205,7 +205,8 @@ static void on_rss(struct daemon *d, const struct os_event *e)
 	char buf[32];
 	struct rec r;
 
-	if (now >= e->ts_ns)
+	/* an event queued while the daemon started (BPF attached, /proc read, the state files) waited for no look */
+	if (now >= e->ts_ns && e->ts_ns >= d->looking_since_ns)
 		learn_lag_add(&d->event_lag, now - e->ts_ns, now);
 	if (p) {
 		p->rss_bytes = e->rss.rss_bytes;
@@ -928,6 +929,7 @@ static int daemon_loop(struct daemon *d)
 	int wd_ms = sd_watchdog_enabled(0, &wd_usec) > 0 ? (int)MAX(wd_usec / 2000, 1) : -1;
 
 	sd_notify(0, "READY=1\nSTATUS=watching");
+	d->looking_since_ns = now_mono_ns();
 	while (!d->exiting) {
 		struct epoll_event evs[16];
 		int timeout = wd_ms, n;
