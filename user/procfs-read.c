@@ -489,28 +489,39 @@ int procfs_pid_has_socket_inode(const char *root, pid_t pid, const uint64_t *ino
 	return found;
 }
 
-int procfs_find_port_owners(const char *root, uint16_t port, pid_t *ret, size_t max)
+int procfs_find_socket_owners(const char *root, const uint64_t *inodes, size_t ninodes, pid_t *ret, size_t max)
 {
-	uint64_t inodes[LISTEN_INODES_MAX];
 	_cleanup_free_ pid_t *pids = NULL;
 	size_t npids, n = 0;
-	int r, ninodes;
+	int r;
 
-	if (!ret && max)
+	if ((!ret && max) || (!inodes && ninodes))
 		return -EINVAL;
 	max = MIN(max, (size_t)INT_MAX);
-	ninodes = procfs_listening_inodes(root, port, inodes, ARRAY_SIZE(inodes));
-	if (ninodes <= 0)
-		return ninodes;
+	if (!ninodes)
+		return 0;
 	r = procfs_list_pids(root, &pids, &npids);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < npids && n < max; i++) {
 		/* Gone (-ENOENT/-ESRCH) or not ours to look at (-EACCES): neither is the owner we can act on. */
-		if (procfs_pid_has_socket_inode(root, pids[i], inodes, (size_t)ninodes) == 1)
+		if (procfs_pid_has_socket_inode(root, pids[i], inodes, ninodes) == 1)
 			ret[n++] = pids[i];
 	}
 	return (int)n;
+}
+
+int procfs_find_port_owners(const char *root, uint16_t port, pid_t *ret, size_t max)
+{
+	uint64_t inodes[LISTEN_INODES_MAX];
+	int ninodes;
+
+	if (!ret && max)
+		return -EINVAL;
+	ninodes = procfs_listening_inodes(root, port, inodes, ARRAY_SIZE(inodes));
+	if (ninodes <= 0)
+		return ninodes;
+	return procfs_find_socket_owners(root, inodes, (size_t)ninodes, ret, max);
 }
 
 /* ---------------------------------------------------------------- pid namespace */

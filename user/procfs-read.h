@@ -67,6 +67,8 @@ int procfs_pid_has_socket_inode(const char *root, pid_t pid, const uint64_t *ino
  * socket counts too, which is how orphans holding the ComfyUI port are found. Processes that vanish or deny
  * access are skipped. Returns the number stored. */
 int procfs_find_port_owners(const char *root, uint16_t port, pid_t *ret, size_t max);
+/* The same for sockets already known by inode (sock_diag's listeners): only the fd walk. */
+int procfs_find_socket_owners(const char *root, const uint64_t *inodes, size_t ninodes, pid_t *ret, size_t max);
 
 /* --- pid namespace --- */
 

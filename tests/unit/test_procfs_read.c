@@ -518,6 +518,15 @@ static void test_port_owners(void **state)
 	/* 9464 listeners exist but nobody in this tree holds them. */
 	assert_int_equal(procfs_find_port_owners(root, 9464, pids, ARRAY_SIZE(pids)), 0);
 	assert_int_equal(procfs_find_port_owners(root, 1234, pids, ARRAY_SIZE(pids)), 0);
+	/* by inode (what sock_diag reports), without reading net/tcp */
+	assert_int_equal(procfs_find_socket_owners(root, listen8188, 2, pids, ARRAY_SIZE(pids)), 2);
+	assert_int_equal(pids[0], 6217);
+	assert_int_equal(pids[1], 7001);
+	/* 12852 alone: 7002's lookalikes (128520, an unterminated link) are not it */
+	assert_int_equal(procfs_find_socket_owners(root, listen8188, 1, pids, ARRAY_SIZE(pids)), 1);
+	assert_int_equal(pids[0], 6217);
+	assert_int_equal(procfs_find_socket_owners(root, listen8188, 0, pids, ARRAY_SIZE(pids)), 0);
+	assert_int_equal(procfs_find_socket_owners(root, NULL, 2, pids, ARRAY_SIZE(pids)), -EINVAL);
 }
 
 static void test_port_owners_real(void **state)

@@ -60,6 +60,17 @@ static void test_parse_table(void **state)
 		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{\"3\":{\"value\":1,"
 		  "\"max\":20,\"state\":\"running\",\"node_id\":\"3\",\"prompt_id\":\"" ID "\",\"display_node_id\":\"3\","
 		  "\"parent_node_id\":null,\"real_node_id\":\"3\"}}}}", WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
+		/* nodes only scanned: before prompt_id, escapes and brackets inside its strings, whitespace */
+		{ " { \"data\" : { \"nodes\" : { \"4\" : { \"state\" : \"a\\\"}]b\\\\\", \"x\" : [ 1.5e3 , null , "
+		  "true , { } , [ ] ] } } , \"prompt_id\" : \"" ID "\" } , \"type\" : \"progress_state\" } ",
+		  WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
+		/* what the scan does not follow goes to json-c whole: an escaped key, a key twice */
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt\\u005fid\":\"" ID "\",\"nodes\":{}}}",
+		  WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{},\"nodes\":[]}}",
+		  WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
+		{ "{\"type\":\"progress\\u005fstate\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{}}}",
+		  WSMSG_PROGRESS_STATE, false, -1, ID, 0, "", false },
 	};
 
 	(void)state;
@@ -137,6 +148,12 @@ static void test_refused(void **state)
 		{ "{\"type\":\"execution_success\",\"data\":{\"timestamp\":NaN}}", "range" },
 		{ "{\"type\":\"executing\",\"data\":{\"node\":{}}}", "node" },
 		{ "{\"type\":\"progress\",\"data\":{\"value\":true}}", "value" },
+		/* what is only scanned is still JSON, and the rest still checked */
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{\"3\":}}}", "JSON" },
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":[}}", "JSON" },
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":7.5,\"nodes\":{}}}", "prompt_id" },
+		{ "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID "\",\"nodes\":{}}} x", "trailing" },
+		{ "{\"type\":\"crystools.monitor\",\"data\":[1,}", "JSON" },
 	};
 
 	(void)state;
@@ -168,6 +185,37 @@ static void test_deep_nesting(void **state)
 		buf[n++] = ']';
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}}");
 	assert_int_equal(wsmsg_parse(buf, n, &m, NULL, 0), -EPROTO);
+}
+
+/* A progress_state of a 500-node workflow (~90 KiB, as comfy_execution/progress.py sends every node that has
+ * started): its prompt_id, and a ':' made ';' anywhere in the nodes refuses it (no string here holds one) */
+static void test_big_progress_state(void **state)
+{
+	size_t cap = 500 * 256 + 256, n = 0;
+	char *buf = test_malloc(cap);
+	struct wsmsg m;
+
+	(void)state;
+	n += (size_t)snprintf(buf + n, cap - n, "{\"type\":\"progress_state\",\"data\":{\"prompt_id\":\"" ID
+			      "\",\"nodes\":{");
+	for (int i = 0; i < 500; i++)
+		n += (size_t)snprintf(buf + n, cap - n,
+				      "%s\"%d\":{\"value\":%d,\"max\":20,\"state\":\"%s\",\"node_id\":\"%d\",\"prompt_id\":"
+				      "\"" ID "\",\"display_node_id\":\"%d\",\"parent_node_id\":null,\"real_node_id\":\"%d\"}",
+				      i ? "," : "", i, i % 20, i % 3 ? "finished" : "running", i, i, i);
+	n += (size_t)snprintf(buf + n, cap - n, "}}}");
+	assert_true(n < cap);
+	assert_int_equal(wsmsg_parse(buf, n, &m, NULL, 0), 0);
+	assert_int_equal(m.type, WSMSG_PROGRESS_STATE);
+	assert_string_equal(m.prompt_id, ID);
+	for (size_t at = 100, k = 0; at < n; at++) {
+		if (buf[at] != ':' || k++ % 97)
+			continue;
+		buf[at] = ';';
+		assert_int_equal(wsmsg_parse(buf, n, &m, NULL, 0), -EPROTO);
+		buf[at] = ':';
+	}
+	test_free(buf);
 }
 
 /* The prompt's end: what the last resort takes as proof that it is not owed again. A node's start or a step is not. */
@@ -210,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_big_progress_state),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
