@@ -18,7 +18,7 @@
 # background, interleaved, nothing pinned, THP off and on; ratios by the minimum and by the paired median.
 #
 # usage: sudo bench/overhead.sh   (env: PF_MIB=128 PF_CYCLES=4 ROUNDS=9 STATS_ROUNDS=5 PF_CPU=1 DAEMON_CPU=0
-#                                   MODE=run|observe PYPF_RUNS=5 PYPF_MIB=1024 PYPF_MAPS=4
+#                                   MODE=run|observe PYPF_RUNS=5 PYPF_MIB=1024 PYPF_MAPS=4 PYPF_BEFORE=build
 #                                   PHASES="pf stats pypf": which parts to run)
 set -euo pipefail
 
@@ -98,7 +98,7 @@ start_daemon() {
 	[ "$MODE" = run ] && mode=(run --dry-run --url http://127.0.0.1:9)
 	[ "${2:-}" = nopin ] && pin=()
 	[ "$1" = default ] && prefixes=()
-	"${pin[@]}" "$BIN" "${mode[@]}" "${prefixes[@]}" --journal=no --socket "$sock" \
+	"${pin[@]}" "${DAEMON_BIN:-$BIN}" "${mode[@]}" "${prefixes[@]}" --journal=no --socket "$sock" \
 		--incident-dir "$WORK/incidents" --runtime-dir "$WORK/run" >/dev/null 2>"$WORK/daemon.stderr" &
 	DPID=$!
 	for _ in $(seq 300); do
@@ -476,31 +476,41 @@ echo "$PERF_NOTE"
 
 # Issue 11's reproduction: python_pf (tracked by the default comm_prefixes) faults PYPF_MAPS x PYPF_MIB MiB in
 # mappings it keeps, without and with `oomsentry run --dry-run` (defaults, nothing pinned) in the background,
-# interleaved (the order alternates by run), THP off and on. Time = the timed touch + munmap of python_pf.
+# interleaved with an untracked daemon (the order rotated by run), THP off and on. Time = the timed touch + munmap
+# of python_pf (after an untimed warm-up of the same size: see pagefault.c).
 if phase pypf; then
 	PYPF_RESULTS="$WORK/pypf.tsv"
 	: >"$PYPF_RESULTS"
 	echo
 	echo "issue 11 reproduction: python_pf faults $((PYPF_MIB * PYPF_MAPS)) MiB in $PYPF_MAPS mappings of $PYPF_MIB MiB" \
 		"(kept), $PYPF_RUNS runs without and with oomsentry $MODE (defaults) interleaved, THP off and on, nothing pinned"
+	# configurations, rotated each run: without (the baseline), with (tracked: the defaults track python*),
+	# untracked (--comm-prefixes nomatch: the probes run, python_pf is not tracked), and with-before when
+	# PYPF_BEFORE names another build (the same as "with", that build's daemon)
+	cfgs=(without with untracked)
+	[ -n "${PYPF_BEFORE:-}" ] && cfgs+=(with-before)
 	for thp in "" thp; do
 		for r in $(seq 1 "$PYPF_RUNS"); do
-			for i in 0 1; do
-				if [ $(((r + i) % 2)) = 0 ]; then
+			for i in $(seq 0 $((${#cfgs[@]} - 1))); do
+				cfg=${cfgs[$(((r + i) % ${#cfgs[@]}))]}
+				if [ "$cfg" = without ]; then
 					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
 					printf 'without%s\t%s\t%s\n' "${thp:+-thp}" "$r" "$line" >>"$PYPF_RESULTS"
-				else
-					start_daemon default nopin
-					t0=$(cpu_ns "$DPID")
-					w0=$(wakeups "$DPID")
-					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
-					t1=$(cpu_ns "$DPID")
-					w1=$(wakeups "$DPID")
-					st=$(bpf_stats "$DPID")
-					stop_daemon
-					printf 'with%s\t%s\t%s bpf=%s daemon_cpu_ns=%s daemon_wakeups=%s\n' "${thp:+-thp}" "$r" "$line" \
-						"${st:-na}" "$((t1 - t0))" "$((w1 - w0))" >>"$PYPF_RESULTS"
+					continue
 				fi
+				DAEMON_BIN=$BIN
+				[ "$cfg" = with-before ] && DAEMON_BIN=$PYPF_BEFORE
+				if [ "$cfg" = untracked ]; then start_daemon nomatch nopin; else start_daemon default nopin; fi
+				t0=$(cpu_ns "$DPID")
+				w0=$(wakeups "$DPID")
+				line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
+				t1=$(cpu_ns "$DPID")
+				w1=$(wakeups "$DPID")
+				st=$(bpf_stats "$DPID")
+				stop_daemon
+				DAEMON_BIN=""
+				printf '%s%s\t%s\t%s bpf=%s daemon_cpu_ns=%s daemon_wakeups=%s\n' "$cfg" "${thp:+-thp}" "$r" "$line" \
+					"${st:-na}" "$((t1 - t0))" "$((w1 - w0))" >>"$PYPF_RESULTS"
 			done
 			printf '  %s run %d done\n' "${thp:-4k}" "$r"
 		done
@@ -514,23 +524,26 @@ for line in open(sys.argv[1]):
     t = float(kv["ns_per_page"]) * float(kv["faults"]) / 1e9   # touch + munmap of the timed mappings, s
     rows.setdefault(cfg, {})[int(rnd)] = (t, kv)
 for suffix, what in (("", "4 KiB pages"), ("-thp", "THP")):
-    a, b = rows.get("without" + suffix, {}), rows.get("with" + suffix, {})
-    if not a or not b:
+    a = rows.get("without" + suffix, {})
+    if not a:
         continue
-    paired = [b[r][0] / a[r][0] for r in a if r in b]
-    ev = [int(kv["bpf"].split(",")[1]) for _, kv in b.values() if kv.get("bpf", "na") != "na"]
-    print("  %-11s without: min %.3f s, median %.3f s; with: min %.3f s, median %.3f s" % (
-        what, min(t for t, _ in a.values()), statistics.median(t for t, _ in a.values()),
-        min(t for t, _ in b.values()), statistics.median(t for t, _ in b.values())))
-    print("  %-11s with/without: %.3fx by the minimum, %.3fx by the paired median (pairs %s)%s" % (
-        what, min(t for t, _ in b.values()) / min(t for t, _ in a.values()), statistics.median(paired),
-        " ".join("%.3f" % x for x in paired),
-        "; %d BPF events per run (median)" % statistics.median(ev) if ev else ""))
-    cpu = [float(kv["daemon_cpu_ns"]) for _, kv in b.values() if "daemon_cpu_ns" in kv]
-    wk = [float(kv["daemon_wakeups"]) for _, kv in b.values() if "daemon_wakeups" in kv]
-    if cpu:
-        print("  %-11s the daemon meanwhile: %.1f ms of CPU, %d wake-ups per run (medians; python_pf's run: %.2f s)"
-              % (what, statistics.median(cpu) / 1e6, statistics.median(wk),
-                 statistics.median(t for t, _ in b.values())))
+    print("  %-11s without: min %.3f s, median %.3f s" % (what, min(t for t, _ in a.values()),
+                                                        statistics.median(t for t, _ in a.values())))
+    for cfg in ("with", "untracked", "with-before"):
+        b = rows.get(cfg + suffix, {})
+        if not b:
+            continue
+        paired = [b[r][0] / a[r][0] for r in a if r in b]
+        ev = [int(kv["bpf"].split(",")[1]) for _, kv in b.values() if kv.get("bpf", "na") != "na"]
+        cpu = [float(kv["daemon_cpu_ns"]) for _, kv in b.values() if "daemon_cpu_ns" in kv]
+        wk = [float(kv["daemon_wakeups"]) for _, kv in b.values() if "daemon_wakeups" in kv]
+        print("  %-11s %s/without: %.3fx by the minimum, %.3fx by the paired median (pairs %s); min %.3f s%s" % (
+            what, cfg, min(t for t, _ in b.values()) / min(t for t, _ in a.values()), statistics.median(paired),
+            " ".join("%.3f" % x for x in paired), min(t for t, _ in b.values()),
+            "; %d BPF events per run (median)" % statistics.median(ev) if ev else ""))
+        if cpu:
+            print("  %-11s %s: the daemon meanwhile %.1f ms of CPU, %d wake-ups per run (medians; run %.2f s)"
+                  % (what, cfg, statistics.median(cpu) / 1e6, statistics.median(wk),
+                     statistics.median(t for t, _ in b.values())))
 PYEOF
 fi
