@@ -9,6 +9,13 @@ fourth would not fit (~1010 MiB at its peak), so at the third's start a /free is
 that prompt ends. As the third climbs (~45 MiB/s), the limit comes nearer than the prompt's end (with margin)
 while the restart, the last resort, would still take effect before it: the brake.
 
+What the bookworm guest shows on this shape (2026-12-01): the brake is set ~16 MiB above usage ("free_all too
+slow on its own (needs 28.7 s, limit in 11.3 s)"), the whole server is throttled, its HTTP API included (the
+daemon's polls time out), the climb stops a few MiB above memory.high, and since the climb is the very prompt whose
+end the /free waits for, the /free gives way when the hold runs out, the brake is let go and the restart takes
+over at its deadline: no OOM kill, but no /free that took effect under the brake either. A climb of reclaimable
+page cache, or of something other than the running prompt, is what the brake can hold while a rung works.
+
 cgroup v2's memory controller is not on every test machine (a v1 host holds it): the v2 branch runs in the
 Debian guests of `make vmtest` (tests/vm/vmtest.py lists this file), the v1 branch on a v1 host. Each test
 asserts what holds on the cgroup version it finds; none is skipped.
