@@ -69,6 +69,21 @@ def test_core_including_glue_fails(tmp_path):
     assert 'user/core/orphans.c: core file includes "scan.h", which is not in user/core/' in r.stderr
 
 
+def test_core_including_the_shared_event_definitions_passes(tmp_path):
+    # include/oomsentry/ holds the structs the BPF programs write: data, no I/O, so a core decoder may use them
+    files = dict(SOUND)
+    files["include/oomsentry/events.h"] = "#include <linux/types.h>\n"
+    files["user/core/orphans.c"] = '#include "orphans.h"\n#include "oomsentry/events.h"\n'
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 0, r.stderr
+    # anything else under include/ is not the shared definitions
+    files["include/other.h"] = ""
+    files["user/core/orphans.c"] = '#include "orphans.h"\n#include "other.h"\n'
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 1
+    assert 'user/core/orphans.c: core file includes "other.h", which is not in user/core/' in r.stderr
+
+
 def test_unnamed_module_fails(tmp_path):
     files = dict(SOUND)
     files["docs/architecture.md"] = "`main.c`, `loop.c`, `scan.c` and `core/orphans.c`\n"
