@@ -20,6 +20,7 @@ struct recout {
 	pthread_cond_t work, idle;
 	struct lineq q;
 	bool started, threaded, busy, closed;
+	bool no_direct; /* the descriptor refused RWF_NOWAIT: every line goes through the writer thread */
 	int err; /* a write's failure, until recout_error() takes it */
 };
 
