@@ -35,7 +35,8 @@ PREKILL_PACKAGES = ["systemd-oomd", "libbpf1", "libcurl4t64", "libjson-c5", "lib
                     "libsystemd0"]
 PREKILL_CHECKS = ["systemd_version", "hook_socket", "varlinkctl_introspect", "oomd_called_the_hook",
                   "restart_before_the_kill", "queue_survives_the_kill"]
-CHECKS = ["verify", "start", "bpf_under_hardening", "sandbox", "watchdog", "restart_systemd", "crash_restarted",
+CHECKS = ["verify", "start", "bpf_under_hardening", "sandbox", "watchdog", "restart_systemd", "restart_job_failed",
+          "crash_restarted",
           "security_score"]
 VMCHECK_UNIT = """[Unit]
 Description=oomsentry vmtest checks (tests/vm/guest-systemd)
