@@ -146,9 +146,11 @@ static void test_silent_server_does_not_block(void **state)
 	assert_int_equal(r.done, 1);
 	assert_int_equal(r.res, CURLE_OPERATION_TIMEDOUT);
 	assert_true(r.at_ms - start >= 550 && r.at_ms - start < 900);
-	/* the other fd was served all along: ~180 ticks of 5 ms, none late by more than a few ms */
-	assert_true(ticks > 100);
-	if (worst > 50)
+	/* the other fd was served all along (~180 ticks of 5 ms). A loop held by the transfer would show one gap of
+	 * its whole 600 ms timeout; a loaded machine's scheduler delays a tick by tens of ms (62-85 ms seen with
+	 * other test suites on 2 CPUs), which says nothing about the loop, so the bound sits between the two. */
+	assert_true(ticks > 30);
+	if (worst >= 300)
 		fail_msg("a tick waited %llu ms while the transfer hung", (unsigned long long)worst);
 	assert_int_equal(curl_loop_running(cl), 0);
 	curl_loop_free(cl);
