@@ -208,17 +208,26 @@ class HoldQueueProxy(LateProxy):
         self._forward(c, req)
         c.close()
 
+    def _tunnel_opened(self):
+        """Called once a websocket is carried; a subclass counts them."""
+
+    def _carried_down(self, n):
+        """Called after n bytes went from the server to the daemon over a websocket."""
+
     def _tunnel(self, c, req):
         up = socket.create_connection(("127.0.0.1", self.target), timeout=None)
         up.sendall(req[0] + b"\r\n\r\n" + req[1])
+        self._tunnel_opened()
 
-        def pipe(a, b):
+        def pipe(a, b, down):
             try:
                 while True:
                     chunk = a.recv(65536)
                     if not chunk:
                         break
                     b.sendall(chunk)
+                    if down:
+                        self._carried_down(len(chunk))
             except OSError:
                 pass
             for s in (a, b):
@@ -226,8 +235,8 @@ class HoldQueueProxy(LateProxy):
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
-        pipe(c, up)
+        threading.Thread(target=pipe, args=(up, c, True), daemon=True).start()
+        pipe(c, up, False)
 
 
 def unread_by_daemon(port):
@@ -367,32 +376,14 @@ class DrainProxy(HoldQueueProxy):
         except OSError:
             pass
 
-    def _tunnel(self, c, req):
-        up = socket.create_connection(("127.0.0.1", self.target), timeout=None)
-        up.sendall(req[0] + b"\r\n\r\n" + req[1])
+    def _tunnel_opened(self):
         with self.down_cond:
             self.tunnels += 1
 
-        def pipe(a, b, count):
-            try:
-                while True:
-                    chunk = a.recv(65536)
-                    if not chunk:
-                        break
-                    b.sendall(chunk)
-                    if count:
-                        with self.down_cond:
-                            self.down += len(chunk)
-                            self.down_cond.notify_all()
-            except OSError:
-                pass
-            for s in (a, b):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-        threading.Thread(target=pipe, args=(up, c, True), daemon=True).start()
-        pipe(c, up, False)
+    def _carried_down(self, n):
+        with self.down_cond:
+            self.down += n
+            self.down_cond.notify_all()
 
 
 def drain_scenario(daemon_factory, cgroup_factory, procs, tmp_path, at, daemon_args):
