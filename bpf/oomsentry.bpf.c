@@ -44,6 +44,14 @@ struct {
 	__type(value, struct os_tracked);
 } tracked SEC(".maps");
 
+/* see OS_TRACKED_HOT_SLOTS: the rss_stat path's copy of a tracked process's os_tracked */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, OS_TRACKED_HOT_SLOTS);
+	__type(key, __u32);
+	__type(value, struct os_tracked_hot);
+} tracked_hot SEC(".maps");
+
 /* key: memory cgroup id; processes starting in these cgroups are tracked (the configured scope) */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -239,18 +247,47 @@ static __always_inline bool cgroup_watched(__u64 id)
 	return n_cgroups && bpf_map_lookup_elem(&filter_cgroups, &id);
 }
 
+/* tgid's slot in tracked_hot, whoever holds it (never NULL: the index is in range; the check is for the verifier) */
+static __always_inline struct os_tracked_hot *hot_slot(__u32 tgid)
+{
+	__u32 slot = tgid & (OS_TRACKED_HOT_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&tracked_hot, &slot);
+}
+
+/* tgid's live copy in tracked_hot, if it holds its slot */
+static __always_inline struct os_tracked *hot_copy(__u32 tgid)
+{
+	struct os_tracked_hot *h = hot_slot(tgid);
+
+	return h && h->tgid == tgid ? &h->t : NULL;
+}
+
+/* free tgid's slot if it holds it: a copy left by a process that is no longer tracked would outlive it */
+static __always_inline void hot_forget(__u32 tgid)
+{
+	struct os_tracked_hot *h = hot_slot(tgid);
+
+	if (h && h->tgid == tgid)
+		h->tgid = 0;
+}
+
 static __always_inline void track(__u32 tgid, __u32 flags, __u64 step_bytes)
 {
 	struct os_tracked t = { .flags = flags, .step_bytes = step_bytes };
 
-	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(&tracked, &tgid, &t, BPF_NOEXIST) == 0) {
+		hot_forget(tgid);
 		__sync_fetch_and_add(&track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)], 1);
+	}
 }
 
 static __always_inline void untrack(__u32 tgid)
 {
-	if (bpf_map_delete_elem(&tracked, &tgid) == 0)
+	if (bpf_map_delete_elem(&tracked, &tgid) == 0) {
+		hot_forget(tgid);
 		__sync_fetch_and_add(&track_filter[tgid & (OS_TRACK_FILTER_SLOTS - 1)], -1);
+	}
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -268,9 +305,15 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
 	t = bpf_map_lookup_elem(&tracked, &tgid);
 	if (t) {
+		struct os_tracked *hot = hot_copy(tgid);
+
 		/* a new image starts with a new, empty mm: RSS steps count from there */
 		t->last_rss_bytes = 0;
 		t->mm = 0;
+		if (hot) {
+			hot->last_rss_bytes = 0;
+			hot->mm = 0;
+		}
 		flags = OS_TRACKED_CHILD;
 	}
 	else if (comm_matches(comm))
@@ -306,7 +349,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ctgid = task_tgid_ns(child);
 	if (!ctgid)
 		return 0;
-	/* a worker forked near the limit shares its parent's headroom: the same fine step from its first fault */
+	/* a worker forked near the limit shares its parent's headroom: the same fine step from its first fault (user
+	 * space writes a step to the hash and the hot copy alike) */
 	track(ctgid, OS_TRACKED_CHILD, pt->step_bytes);
 
 	e = event_reserve(OS_EV_FORK, parent);
@@ -502,12 +546,14 @@ int BPF_PROG(handle_mark_victim_pid, int pid)
 }
 
 /* Hot path: fires on nearly every page fault of every process (docs/performance.md has its cost). Untracked: the
- * tgid (bpf_get_current_pid_tgid in the initial pid namespace) and one load from track_filter. Tracked: one hash
- * lookup, one compare of the cached mm, three plain loads of the mm's counters (before 6.2: one
- * bpf_probe_read_kernel of them); no other helper call until a step is crossed. */
+ * tgid (bpf_get_current_pid_tgid in the initial pid namespace) and one load from track_filter. Tracked: one
+ * inlined array lookup and a tag compare (tracked_hot; the hash only for a process whose slot another holds), one
+ * compare of the cached mm, three plain loads of the mm's counters (before 6.2: one bpf_probe_read_kernel of them);
+ * no other helper call until a step is crossed. */
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
+	struct os_tracked_hot *h;
 	struct os_tracked *t;
 	struct os_event *e;
 	__u64 anon, file, shmem, rss, last, step;
@@ -515,9 +561,23 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 
 	if (!maybe_tracked(tgid))
 		return 0;
-	t = bpf_map_lookup_elem(&tracked, &tgid);
-	if (!t)
+	h = hot_slot(tgid);
+	if (!h)
 		return 0;
+	if (h->tgid == tgid) {
+		t = &h->t;
+	} else {
+		t = bpf_map_lookup_elem(&tracked, &tgid);
+		if (!t)
+			return 0;
+		/* a free slot: copy the process's state there, tag last, and run from the copy from now on */
+		if (!h->tgid) {
+			h->t = *t;
+			asm volatile("" ::: "memory");
+			h->tgid = tgid;
+			t = &h->t;
+		}
+	}
 	/* the event may be about another process's mm (reclaim by a tracked task, a remote access): only count our own.
 	 * The first fault of an image reads current->mm; later ones compare with the cached pointer. An mm being torn
 	 * down (exit, or the old image at exec) has no users left: its falling counters are not the process's RSS. */

@@ -480,13 +480,52 @@ static void filter_add(struct probes *p, uint32_t pid, int delta)
 			   __ATOMIC_RELAXED);
 }
 
+/* pid's slot in tracked_hot (events.h) as it reads now; 0 when read, -errno otherwise */
+static int hot_read(struct probes *p, uint32_t pid, uint32_t *slot, struct os_tracked_hot *h)
+{
+	*slot = pid & (OS_TRACKED_HOT_SLOTS - 1);
+	if (bpf_map__lookup_elem(p->skel->maps.tracked_hot, slot, sizeof(*slot), h, sizeof(*h), 0) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Free pid's slot if it holds it, as the BPF side's hot_forget: a copy must not outlive the tracking it copies. The
+ * BPF side only fills a free slot and only frees its own, so clearing a slot tagged pid takes nothing from another. */
+static void hot_forget(struct probes *p, uint32_t pid)
+{
+	struct os_tracked_hot h, none = { 0 };
+	uint32_t slot;
+
+	if (hot_read(p, pid, &slot, &h) == 0 && h.tgid == pid)
+		bpf_map__update_elem(p->skel->maps.tracked_hot, &slot, sizeof(slot), &none, sizeof(none), BPF_ANY);
+}
+
 int probes_track(struct probes *p, uint32_t pid, uint32_t flags)
 {
 	struct os_tracked t = { .flags = flags };
 
 	if (bpf_map__update_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), BPF_NOEXIST) < 0)
 		return errno == EEXIST ? 0 : -errno;
+	hot_forget(p, pid);
 	filter_add(p, pid, 1);
+	return 0;
+}
+
+/* The same step in pid's hot copy, which the rss_stat path reads once it holds its slot (and a fork copies from the
+ * hash: both must say it). */
+static int hot_set_step(struct probes *p, uint32_t pid, uint64_t step_bytes)
+{
+	struct os_tracked_hot h;
+	uint32_t slot;
+	int err = hot_read(p, pid, &slot, &h);
+
+	if (err)
+		return err;
+	if (h.tgid != pid)
+		return 0;
+	h.t.step_bytes = step_bytes;
+	if (bpf_map__update_elem(p->skel->maps.tracked_hot, &slot, sizeof(slot), &h, sizeof(h), BPF_ANY) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -505,13 +544,14 @@ int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes)
 	t.step_bytes = step_bytes;
 	if (bpf_map__update_elem(p->skel->maps.tracked, &pid, sizeof(pid), &t, sizeof(t), BPF_EXIST) < 0)
 		return -errno;
-	return 0;
+	return hot_set_step(p, pid, step_bytes);
 }
 
 int probes_untrack(struct probes *p, uint32_t pid)
 {
 	if (bpf_map__delete_elem(p->skel->maps.tracked, &pid, sizeof(pid), 0) < 0)
 		return errno == ENOENT ? 0 : -errno;
+	hot_forget(p, pid);
 	filter_add(p, pid, -1);
 	return 0;
 }

@@ -108,3 +108,54 @@ def test_track_filter_counts_the_tracked_map(daemon_factory, cgroup_factory, pro
     d.wait_for(lambda r: r["event"] == "exit" and r.get("pid") == seeded.pid, what="exit of the seeded process")
     bad, tracked = mismatches(d.proc.pid)
     assert not bad and seeded.pid not in tracked, (bad, tracked)
+
+
+# grows its RSS in 8 MiB steps and holds it: faults enough for the rss_stat path to copy it into tracked_hot
+GROW = r"""
+import sys, time
+keep = []
+for i in range(int(sys.argv[1])):
+    keep.append(bytearray(8 << 20))
+    time.sleep(0.02)
+time.sleep(600)
+"""
+
+
+def hot_copies(pid):
+    """tgid -> slot of the tracked_hot copies (events.h, OS_TRACKED_HOT_SLOTS) the daemon's kernel side holds."""
+    maps = daemon_maps(pid)
+    assert "tracked_hot" in maps, maps
+    out = {}
+    for e in bpftool_json("map", "dump", "id", str(maps["tracked_hot"])):
+        v = e["formatted"]["value"]
+        if v["tgid"]:
+            out[v["tgid"]] = e["formatted"]["key"]
+    return out
+
+
+def test_hot_copies_belong_to_tracked_processes(daemon_factory, cgroup_factory, procs):
+    """The rss_stat path runs a tracked process from its copy in tracked_hot; a copy that outlived its process's
+    tracking would let a later process with the same slot and tgid run on stale state. After a churn of tracked
+    processes that fault and exit, every copy belongs to a process still tracked, and the RSS events still come."""
+    if not shutil.which("bpftool"):
+        skip_or_fail("needs bpftool to read the daemon's maps (make deps installs it)")
+    cg = cgroup_factory(512 << 20)
+    d = daemon_factory("observe", ["--comm-prefixes", "nomatch", "--cgroups", cg.path, "--rss-step", "16M"])
+    grower = procs.start([PYTHON, "-c", GROW, "16"], preexec_fn=cg.preexec())
+    d.wait_for(lambda r: r["event"] == "exec" and r.get("pid") == grower.pid, what="exec of the grower")
+    # 128 MiB in 8 MiB steps at a 16 MiB event step: at least 6 RSS events, from the copy once it holds its slot
+    d.wait_for(lambda r: r["event"] == "rss" and r.get("pid") == grower.pid and r.get("rss_bytes", 0) >= 112 << 20,
+               what="the grower's RSS events up to 112 MiB", timeout=30)
+    assert len(d.find(lambda r: r["event"] == "rss" and r.get("pid") == grower.pid)) >= 6
+    _, tracked = map_ids(d.proc.pid)
+    copies = hot_copies(d.proc.pid)
+    assert copies.get(grower.pid) == grower.pid % 4096, copies
+    churn = procs.start([PYTHON, "-c", CHURN, "6"], preexec_fn=cg.preexec())
+    assert churn.wait(timeout=120) == 0
+    d.wait_for(lambda r: r["event"] == "exit" and r.get("pid") == churn.pid, what="exit of the churn")
+    grower.kill()
+    grower.wait()
+    d.wait_for(lambda r: r["event"] == "exit" and r.get("pid") == grower.pid, what="exit of the grower")
+    # the churn's python children faulted (they were copied in) and exited: none of them, nor the grower, is left
+    stale = {t: s for t, s in hot_copies(d.proc.pid).items() if t not in set(tracked_pids(tracked))}
+    assert not stale, stale
