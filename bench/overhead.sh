@@ -299,6 +299,21 @@ STATS_RESULTS="$WORK/stats.tsv"
 : >"$PROGS"
 : >"$STATS_RESULTS"
 BPFSTATS_NOTE=""
+# the empty program attached to rss_stat with no daemon; nullprog keeps it attached until its stdin (a fifo held open
+# here on fd 8) closes
+null_start() {
+	rm -f "$WORK/null.fifo" "$WORK/null.out"
+	mkfifo "$WORK/null.fifo"
+	"$NULLPROG" "$OUTDIR/nullprog.bpf.o" <"$WORK/null.fifo" >"$WORK/null.out" &
+	NULL_PID=$!
+	exec 8>"$WORK/null.fifo"
+	for _ in $(seq 100); do [ -s "$WORK/null.out" ] && break; sleep 0.05; done
+}
+null_stop() {
+	exec 8>&-
+	wait "$NULL_PID" 2>/dev/null || true
+	NULL_PID=""
+}
 if command -v bpftool >/dev/null && phase stats; then
 	hold_start
 	hold_stop
@@ -322,20 +337,12 @@ if [ "$BPFSTATS_NOTE" = enabled ]; then
 		stop_daemon
 		# no daemon, only the empty program: what the statistics measure for a program that does nothing
 		if [ -n "$NULLPROG" ]; then
-			# it keeps the program attached until its stdin (a fifo held open here on fd 8) closes
-			rm -f "$WORK/null.fifo" "$WORK/null.out"
-			mkfifo "$WORK/null.fifo"
-			"$NULLPROG" "$OUTDIR/nullprog.bpf.o" <"$WORK/null.fifo" >"$WORK/null.out" &
-			NULL_PID=$!
-			exec 8>"$WORK/null.fifo"
-			for _ in $(seq 100); do [ -s "$WORK/null.out" ] && break; sleep 0.05; done
+			null_start
 			DPID_SAVE=$DPID
 			DPID=$NULL_PID
 			stats_run null-stats "$r"
 			DPID=$DPID_SAVE
-			exec 8>&-
-			wait "$NULL_PID" 2>/dev/null || true
-			NULL_PID=""
+			null_stop
 		fi
 		printf '  round %d done\n' "$r"
 	done
@@ -486,16 +493,20 @@ if phase pypf; then
 		"(kept), $PYPF_RUNS runs without and with oomsentry $MODE (defaults) interleaved, THP off and on, nothing pinned"
 	# configurations, rotated each run: without (the baseline), with (tracked: the defaults track python*),
 	# untracked (--comm-prefixes nomatch: the probes run, python_pf is not tracked), and with-before when
-	# PYPF_BEFORE names another build (the same as "with", that build's daemon)
+	# PYPF_BEFORE names another build (the same as "with", that build's daemon), and null: no daemon, only the empty
+	# program on rss_stat (bench/nullprog.bpf.c), the floor that any program on the tracepoint costs every fault
 	cfgs=(without with untracked)
+	[ -n "$NULLPROG" ] && cfgs+=(null)
 	[ -n "${PYPF_BEFORE:-}" ] && cfgs+=(with-before)
 	for thp in "" thp; do
 		for r in $(seq 1 "$PYPF_RUNS"); do
 			for i in $(seq 0 $((${#cfgs[@]} - 1))); do
 				cfg=${cfgs[$(((r + i) % ${#cfgs[@]}))]}
-				if [ "$cfg" = without ]; then
+				if [ "$cfg" = without ] || [ "$cfg" = null ]; then
+					[ "$cfg" = null ] && null_start
 					line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
-					printf 'without%s\t%s\t%s\n' "${thp:+-thp}" "$r" "$line" >>"$PYPF_RESULTS"
+					[ "$cfg" = null ] && null_stop
+					printf '%s%s\t%s\t%s\n' "$cfg" "${thp:+-thp}" "$r" "$line" >>"$PYPF_RESULTS"
 					continue
 				fi
 				DAEMON_BIN=$BIN
@@ -529,7 +540,7 @@ for suffix, what in (("", "4 KiB pages"), ("-thp", "THP")):
         continue
     print("  %-11s without: min %.3f s, median %.3f s" % (what, min(t for t, _ in a.values()),
                                                         statistics.median(t for t, _ in a.values())))
-    for cfg in ("with", "untracked", "with-before"):
+    for cfg in ("with", "untracked", "null", "with-before"):
         b = rows.get(cfg + suffix, {})
         if not b:
             continue
