@@ -255,14 +255,6 @@ static __always_inline struct os_tracked_hot *hot_slot(__u32 tgid)
 	return bpf_map_lookup_elem(&tracked_hot, &slot);
 }
 
-/* tgid's live copy in tracked_hot, if it holds its slot */
-static __always_inline struct os_tracked *hot_copy(__u32 tgid)
-{
-	struct os_tracked_hot *h = hot_slot(tgid);
-
-	return h && h->tgid == tgid ? &h->t : NULL;
-}
-
 /* free tgid's slot if it holds it: a copy left by a process that is no longer tracked would outlive it */
 static __always_inline void hot_forget(__u32 tgid)
 {
@@ -305,15 +297,11 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
 	t = bpf_map_lookup_elem(&tracked, &tgid);
 	if (t) {
-		struct os_tracked *hot = hot_copy(tgid);
-
-		/* a new image starts with a new, empty mm: RSS steps count from there */
+		/* a new image starts with a new, empty mm: RSS steps count from there (the hot copy is dropped, and the
+		 * next fault copies this reset state) */
 		t->last_rss_bytes = 0;
 		t->mm = 0;
-		if (hot) {
-			hot->last_rss_bytes = 0;
-			hot->mm = 0;
-		}
+		hot_forget(tgid);
 		flags = OS_TRACKED_CHILD;
 	}
 	else if (comm_matches(comm))

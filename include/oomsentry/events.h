@@ -174,8 +174,8 @@ struct os_tracked {
  * ~19 it cost above an empty program, measured). Slot tgid % OS_TRACKED_HOT_SLOTS holds a copy of one tracked
  * process's os_tracked, tagged with its tgid; the tracked hash stays the record of what is tracked, and a process
  * whose slot another holds runs from the hash. The rss_stat program fills a free slot on its slow path; the copy is
- * the live one from then on: the rss_stat, exec and step updates write it, and every untrack (BPF or user space)
- * frees it. Copies are written without a lock (no BPF compare-and-swap before 5.12): two processes whose tgids
+ * the live one from then on: the rss_stat path and step updates write it, and exec and every (un)tracking (BPF or
+ * user space) free it. Copies are written without a lock (no BPF compare-and-swap before 5.12): two processes whose tgids
  * share a slot faulting for the first time in the same instant can leave one fault's worth of mixed fields, i.e.
  * one early or late RSS event, or one process running on the other's step until its step next changes. */
 #define OS_TRACKED_HOT_SLOTS 4096
