@@ -165,9 +165,16 @@ void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uin
 	uint64_t now = now_mono_ns(), counted, level;
 	struct proc_stat st;
 
-	/* read at once, the measurement just taken stands for the event */
-	if (!in->trace || ts_ns + 2 * NSEC_PER_MSEC >= now)
+	if (!in->trace)
 		return;
+	/* read at once, the measurement just taken stands for the event, at the kernel's time of it as well as at
+	 * its own: a release handled a millisecond later must still fall before the end stamp it preceded, not after
+	 * the next generation's start */
+	if (ts_ns + 2 * NSEC_PER_MSEC >= now) {
+		if (ts_ns < now)
+			memtrace_add(in->trace, ts_ns, in->usage_bytes);
+		return;
+	}
 	/* what the measurement counted for p: the cgroup holds its RSS of now; the tree sum holds p->rss_bytes,
 	 * refreshed from /proc for the server, the event's own for the others */
 	if (in->use_cgroup) {
@@ -189,12 +196,10 @@ void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uin
 /* The stamps of h on our monotonic clock; false when absent or implausible (another host's clock). */
 static bool stamps(const struct comfy_history_item *h, uint64_t *start_ns, uint64_t *end_ns)
 {
-	uint64_t real = real_now_ns(), mono = now_mono_ns();
-
-	if (!h->found || !h->start_ms || !h->end_ms || h->end_ms < h->start_ms)
+	if (!h->found || !h->start_ms || !h->end_ms)
 		return false;
-	return boundary_wall_ms_to_mono(h->start_ms, real, mono, STAMP_SKEW_MS, start_ns) == 0 &&
-	       boundary_wall_ms_to_mono(h->end_ms, real, mono, STAMP_SKEW_MS, end_ns) == 0;
+	return boundary_stamps_to_mono(h->start_ms, h->end_ms, real_now_ns(), now_mono_ns(), STAMP_SKEW_MS, start_ns,
+				       end_ns) == 0;
 }
 
 void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_history_item *h, uint64_t now_ns)

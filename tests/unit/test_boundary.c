@@ -296,6 +296,48 @@ static void test_release_read_late(void **state)
 	free(mt);
 }
 
+/* The CI failure of test_pace's polling run, in figures: a 0.2 s generation whose sampler working set (126 MiB over
+ * 117) is released 0.3 ms into the millisecond its end stamp truncates to, and the next prompt starting in that same
+ * millisecond. Read as whole-ms instants, the release lay after the end and after the next start: the residual was
+ * the peak. Each stamp stands for its whole millisecond. */
+static void test_stamps_are_whole_milliseconds(void **state)
+{
+	const uint64_t real = 1796116461000ULL * NSEC_PER_MSEC, mono = 69392000ULL * NSEC_PER_MSEC;
+	const int64_t start_ms = 1796116460700LL, end_ms = 1796116460912LL; /* 300 and 88 ms before now */
+	const uint64_t t0 = mono - MS(300), release = mono - MS(88) + 300000, next_climb = mono - MS(40);
+	struct memtrace *mt = calloc(1, sizeof(*mt));
+	uint64_t s, e, naive_end;
+	struct gen_window w;
+
+	(void)state;
+	assert_non_null(mt);
+	memtrace_add(mt, t0 - MS(5), MIB(117));
+	memtrace_add(mt, t0 + MS(60), MIB(181));
+	memtrace_add(mt, t0 + MS(120), MIB(243));
+	memtrace_add(mt, release, MIB(117));
+	memtrace_add(mt, next_climb, MIB(181));
+	assert_int_equal(boundary_stamps_to_mono(start_ms, end_ms, real, mono, 2000, &s, &e), 0);
+	assert_int_equal(s, t0);
+	assert_int_equal(e, mono - MS(88) + MS(1) - 1);
+	/* the next prompt started in the end's millisecond: its start stamp is the same instant */
+	assert_int_equal(boundary_wall_ms_to_mono(end_ms, real, mono, 2000, &naive_end), 0);
+	assert_int_equal(memtrace_window(mt, s, naive_end, naive_end, &w), 0);
+	assert_int_equal(w.residual_bytes, MIB(243)); /* what CI saw */
+	assert_int_equal(memtrace_window(mt, s, e, naive_end, &w), 0);
+	assert_int_equal(w.peak_bytes, MIB(243));
+	assert_true(w.residual_settled);
+	assert_int_equal(w.residual_bytes, MIB(117));
+	/* an end clamps to now; stamps out of order or out of range are refused */
+	assert_int_equal(boundary_stamps_to_mono(start_ms, 1796116461000LL, real, mono, 2000, &s, &e), 0);
+	assert_int_equal(e, mono);
+	assert_int_equal(boundary_stamps_to_mono(end_ms, start_ms, real, mono, 2000, &s, &e), -ERANGE);
+	assert_int_equal(boundary_stamps_to_mono(start_ms, 1796116465000LL, real, mono, 2000, &s, &e), -ERANGE);
+	assert_int_equal(s, 0);
+	assert_int_equal(e, 0);
+	assert_int_equal(boundary_stamps_to_mono(start_ms, end_ms, real, mono, 2000, NULL, &e), -EINVAL);
+	free(mt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -306,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_wall_to_mono),
 		cmocka_unit_test(test_event_level),
 		cmocka_unit_test(test_release_read_late),
+		cmocka_unit_test(test_stamps_are_whole_milliseconds),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,3 +170,24 @@ int boundary_wall_ms_to_mono(int64_t wall_ms, uint64_t real_now_ns, uint64_t mon
 	*ret_mono_ns = mono_now_ns - ago_ns;
 	return 0;
 }
+
+int boundary_stamps_to_mono(int64_t start_ms, int64_t end_ms, uint64_t real_now_ns, uint64_t mono_now_ns,
+			    uint64_t skew_ms, uint64_t *ret_start_ns, uint64_t *ret_end_ns)
+{
+	int r;
+
+	if (!ret_start_ns || !ret_end_ns)
+		return -EINVAL;
+	*ret_start_ns = *ret_end_ns = 0;
+	if (end_ms < start_ms)
+		return -ERANGE;
+	r = boundary_wall_ms_to_mono(start_ms, real_now_ns, mono_now_ns, skew_ms, ret_start_ns);
+	if (r == 0)
+		r = boundary_wall_ms_to_mono(end_ms, real_now_ns, mono_now_ns, skew_ms, ret_end_ns);
+	if (r < 0) {
+		*ret_start_ns = *ret_end_ns = 0;
+		return r;
+	}
+	*ret_end_ns = MIN(*ret_end_ns + NSEC_PER_MSEC - 1, mono_now_ns); /* the conversion never passes now */
+	return 0;
+}

@@ -80,4 +80,12 @@ int memtrace_window(const struct memtrace *mt, uint64_t start_ns, uint64_t end_n
 int boundary_wall_ms_to_mono(int64_t wall_ms, uint64_t real_now_ns, uint64_t mono_now_ns, uint64_t skew_ms,
 			     uint64_t *ret_mono_ns);
 
+/* A generation's /history stamps (whole epoch ms, truncated: ComfyUI's int(time.time() * 1000)) as the monotonic
+ * interval they can stand for: from the first nanosecond of the start's millisecond to the last of the end's
+ * (clamped to mono_now_ns). Truncation puts an end stamp up to 1 ms before the real end, and a release measured in
+ * that millisecond belongs to the generation, not to the gap after it. Returns 0; -ERANGE as
+ * boundary_wall_ms_to_mono, or when end_ms < start_ms; -EINVAL for NULL. */
+int boundary_stamps_to_mono(int64_t start_ms, int64_t end_ms, uint64_t real_now_ns, uint64_t mono_now_ns,
+			    uint64_t skew_ms, uint64_t *ret_start_ns, uint64_t *ret_end_ns);
+
 #endif
