@@ -196,10 +196,9 @@ void igen_rss_event(struct instance *in, struct proc *p, uint64_t rss_bytes, uin
 /* The stamps of h on our monotonic clock; false when absent or implausible (another host's clock). */
 static bool stamps(const struct comfy_history_item *h, uint64_t *start_ns, uint64_t *end_ns)
 {
-	if (!h->found || !h->start_ms || !h->end_ms)
-		return false;
-	return boundary_stamps_to_mono(h->start_ms, h->end_ms, real_now_ns(), now_mono_ns(), STAMP_SKEW_MS, start_ns,
-				       end_ns) == 0;
+	/* a missing (0) stamp is refused by the conversion as out of range */
+	return h->found && boundary_stamps_to_mono(h->start_ms, h->end_ms, real_now_ns(), now_mono_ns(), STAMP_SKEW_MS,
+						   start_ns, end_ns) == 0;
 }
 
 void igen_exact(struct instance *in, const char *prompt_id, const struct comfy_history_item *h, uint64_t now_ns)
