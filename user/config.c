@@ -48,6 +48,7 @@ static const struct key keys[] = {
 	G("json", K_BOOL, json, "print JSON lines instead of text (default no)"),
 	G("journal", K_BOOL, journal, "send records to the journal (default yes; off when no journald runs)"),
 	G("bpf", K_BOOL, bpf, "use the eBPF probes; no: /proc + cgroup polling (default yes)"),
+	G("rss_probe_on_demand", K_BOOL, rss_probe_on_demand, "run mode: attach rss_stat (every page fault of every process) only while an instance's server is busy or near its limit (yes)"),
 	G("memcg_events_probe", K_BOOL, memcg_events_probe, "also attach count_memcg_events: runs on every page fault of every process (no)"),
 	G("priority", K_STR, priority,
 	  "the daemon's scheduling: keep, high (nice -20) or realtime[:N] (SCHED_FIFO, N 1-99) (default high)"),
@@ -107,6 +108,7 @@ void config_defaults(struct config *cfg)
 	snprintf(cfg->comm_prefixes[1], sizeof(cfg->comm_prefixes[1]), "comfy");
 	cfg->n_comm_prefixes = 2;
 	cfg->rss_step_bytes = 64ULL << 20;
+	cfg->rss_probe_on_demand = true;
 	cfg->mmap_threshold_bytes = 64ULL << 20;
 	cfg->sample_interval_ms = 500;
 	cfg->reclaim_report_interval_ms = 1000;

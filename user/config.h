@@ -71,6 +71,7 @@ struct config {
 	bool json;
 	bool journal;
 	bool bpf;                    /* false: /proc + cgroup polling only */
+	bool rss_probe_on_demand;    /* run mode: rss_stat attached only while an instance wants it (core/rssarm.h) */
 	bool memcg_events_probe;     /* count_memcg_events: per-cgroup direct-scan and OOM-kill counts */
 	char metrics_listen[64];     /* "off" or ADDR:PORT */
 	char priority[24];           /* keep, high or realtime[:N] (config_parse_priority) */

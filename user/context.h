@@ -32,12 +32,21 @@ struct daemon {
 	int sigfd;
 	int sample_tfd;
 	int poll_tfd;
+	int far_tfd; /* reads the usage of instances far from their limit while the rss probe is off (loop.c) */
 	int status_fd;
 	int prekill_fd; /* systemd-oomd pre-kill hook, -1 when off */
 	struct probes *probes;
 	bool polling; /* no BPF: /proc + cgroup polling */
 	uint64_t usage_tag; /* epoll tag of the instances' usage notifications (the instance index + 1 above it) */
 	bool timers_on; /* the sample and poll timers are armed (loop.c: only while some instance needs them) */
+	/* run mode: the rss_stat probe attached only while an instance wants it (core/rssarm.h, loop.c arm_rss) */
+	bool rss_on_demand;
+	bool rss_lingering;        /* attached though no instance wants it now: detached at rss_wanted_until_ns */
+	bool rss_missing;          /* wanted, and the attach failed: the timers sample instead */
+	bool far_on;               /* far_tfd runs */
+	uint64_t rss_wanted_until_ns;
+	uint64_t rss_retry_ns;
+	uint64_t rss_attaches;     /* how often it was attached again (`oomsentry status`) */
 	struct proctree *pt;
 	struct cg_mounts mounts;
 	struct instance *instances[CONFIG_MAX_INSTANCES];

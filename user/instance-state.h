@@ -147,6 +147,8 @@ struct instance {
 	int usage_efd;             /* v1: the kernel's notification that usage crossed usage_line (memwatch.c), -1 none */
 	uint64_t usage_line;       /* bytes of memory.usage_in_bytes: the warn line of the limit */
 	uint64_t raw_usage_bytes;  /* usage with page cache, what the notification compares */
+	int arm_efd;               /* v1: the notification that usage crossed arm_line (core/rssarm.h), -1 none */
+	uint64_t arm_line;         /* bytes of memory.usage_in_bytes where the rss_stat probe is wanted */
 	uint64_t awake_until_ns;   /* the timers run at least until then: activity was seen (instance_keep_awake) */
 	uint64_t last_locate_ns;
 	bool blocked_reported;

@@ -32,6 +32,7 @@
 #include "proctree.h"
 #include "restart.h"
 #include "rsstep.h"
+#include "rssarm.h"
 #include "snapshot.h"
 #include "scan.h"
 #include "usage.h"
@@ -55,6 +56,7 @@ struct instance *instance_new(struct daemon *d, const struct instance_config *ic
 	in->ic = ic;
 	in->index = index;
 	in->usage_efd = -1;
+	in->arm_efd = -1;
 	in->reachable = true; /* until proven otherwise: say "unreachable" once, not at start */
 	in->psi_some_avg10 = -1;
 	config_url_port(ic->url, &in->port);
@@ -148,6 +150,8 @@ void instance_free(struct instance *in)
 	instance_learn_flush(in, 0, true);
 	if (in->usage_efd >= 0)
 		close(in->usage_efd);
+	if (in->arm_efd >= 0)
+		close(in->arm_efd);
 	comfy_client_free(in->comfy);
 	comfy_client_free(in->comfy_act);
 	igen_free(in);
@@ -917,6 +921,15 @@ void instance_on_oom(struct instance *in, struct proc *victim, uint64_t now_ns)
 	}
 }
 
+/* work the samples and polls carry forward */
+static bool instance_busy(const struct instance *in)
+{
+	return in->running.prompt_id[0] || in->snap.n || in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE ||
+	       in->requeue_pending || in->settle.active || in->n_reaps || in->orphan_check_ns || in->ps.awaiting ||
+	       in->brake_on || in->incident || in->learn_dirty || in->generation_just_ended || in->poll_busy ||
+	       in->resubmit_busy;
+}
+
 bool instance_needs_timers(const struct instance *in, uint64_t now_ns)
 {
 	bool near = in->limit_bytes && (double)in->usage_bytes >= in->pp.warn_usage_fraction * (double)in->limit_bytes;
@@ -925,11 +938,7 @@ bool instance_needs_timers(const struct instance *in, uint64_t now_ns)
 	 * poll finds it */
 	if (!comfy_ws_connected(in->ws) || !in->server_pid || in->server_gone || !in->reachable)
 		return true;
-	/* work the samples and polls carry forward */
-	if (in->running.prompt_id[0] || in->snap.n || in->rs != RS_IDLE || in->snap.stop != SNAP_STOP_NONE ||
-	    in->requeue_pending || in->settle.active || in->n_reaps || in->orphan_check_ns || in->ps.awaiting ||
-	    in->brake_on || in->incident || in->learn_dirty || in->generation_just_ended || in->poll_busy ||
-	    in->resubmit_busy)
+	if (instance_busy(in))
 		return true;
 	/* v1 tells when usage crosses the line, not when it climbs further above it (page cache can hold it there) */
 	if (in->usage_efd >= 0 && in->raw_usage_bytes >= in->usage_line)
@@ -937,11 +946,42 @@ bool instance_needs_timers(const struct instance *in, uint64_t now_ns)
 	return near || now_ns < in->awake_until_ns;
 }
 
+bool instance_wants_rss(const struct instance *in, bool can_poll)
+{
+	struct rssarm_view v = {
+		.server = in->server_pid && !in->server_gone,
+		.cgroup = in->use_cgroup,
+		/* without /ws a generation's start is seen a poll late, and its first peak with it */
+		.busy = instance_busy(in) || !comfy_ws_connected(in->ws) || !in->reachable,
+		.watched = in->arm_efd >= 0 || can_poll,
+		.usage_bytes = MAX(in->usage_bytes, in->raw_usage_bytes),
+		.limit_bytes = in->limit_bytes,
+		.warn_fraction = in->pp.warn_usage_fraction,
+		.rate_bps = forecast_rate_get(&in->rate),
+	};
+
+	return rssarm_wanted(&v);
+}
+
+bool instance_far_polled(const struct instance *in)
+{
+	return in->server_pid && !in->server_gone && in->use_cgroup && in->arm_efd < 0;
+}
+
+void instance_far_check(struct instance *in, uint64_t now_ns)
+{
+	instance_measure(in);
+	forecast_rate_add(&in->rate, now_ns, in->usage_bytes, 1.0);
+}
+
 void instance_on_usage_line(struct instance *in, uint64_t now_ns)
 {
-	if (in->usage_efd < 0 || !memwatch_drain(in->usage_efd))
+	bool warn = in->usage_efd >= 0 && memwatch_drain(in->usage_efd);
+	bool arm = in->arm_efd >= 0 && memwatch_drain(in->arm_efd);
+
+	if (!warn && !arm)
 		return;
-	/* the cgroup crossed the warn line without an RSS step of the server's tree saying so: look now */
+	/* the cgroup crossed a line without an RSS step of the server's tree saying so: look now */
 	instance_keep_awake(in, now_ns);
 	instance_sample(in, now_ns);
 }

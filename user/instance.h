@@ -36,6 +36,12 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
  * queued, a restart, a verification, an orphan check, usage past the warn line, activity in the last seconds), or
  * no /ws to wake the daemon. False: the instance is idle and its BPF events and /ws messages wake the daemon. */
 bool instance_needs_timers(const struct instance *in, uint64_t now_ns);
+/* Whether this instance needs the rss_stat probe attached now (core/rssarm.h); can_poll: the daemon reads the usage
+ * of an instance without a v1 notification (instance_far_polled) every RSSARM_LEAD_NS while the probe is off. */
+bool instance_wants_rss(const struct instance *in, bool can_poll);
+bool instance_far_polled(const struct instance *in);
+/* That read: the cgroup's usage and its growth rate, which places the line */
+void instance_far_check(struct instance *in, uint64_t now_ns);
 /* The kernel's notification that the instance's cgroup crossed the warn line (v1, memwatch.c) is readable. */
 void instance_on_usage_line(struct instance *in, uint64_t now_ns);
 /* `oomsentry scan`: report orphans once, and with reap terminate them and wait until each is gone.

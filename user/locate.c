@@ -19,6 +19,7 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
+#include "rssarm.h"
 #include "sockdiag.h"
 #include "usage.h"
 #include "oomsentry/events.h"
@@ -165,34 +166,49 @@ static void match_pattern(struct proc *p, void *ctx)
 		c->best = p;
 }
 
-/* v1: the kernel wakes the daemon when usage crosses the warn line of the limit (memwatch.c), so that an idle
- * daemon needs no timer to see the cgroup fill; armed again when the line moves (the limit changed). */
-static void watch_usage_line(struct instance *in)
+/* A v1 notification (memwatch.c) on *efd that usage crossed line; registered again only when the line moved. */
+static void watch_line(struct instance *in, uint64_t line, int *efd, uint64_t *cur, uint64_t tag_high)
 {
-	uint64_t line;
 	struct epoll_event ev = { .events = EPOLLIN };
-	int efd;
+	int fd;
 
-	if (!in->use_cgroup || in->cgv != CG_V1 || !in->d->usage_tag || !in->limit_bytes)
+	if (*efd >= 0 && line == *cur)
 		return;
-	line = (uint64_t)(in->pp.warn_usage_fraction * (double)in->limit_bytes);
-	if (in->usage_efd >= 0 && line == in->usage_line)
-		return;
-	efd = memwatch_v1_arm(in->cgroup_dir, line);
-	if (efd < 0) {
-		log_debug_errno(efd, "instance %s: no usage notification for %s; samples only", in->ic->name,
+	fd = memwatch_v1_arm(in->cgroup_dir, line);
+	if (fd < 0) {
+		log_debug_errno(fd, "instance %s: no usage notification for %s; samples only", in->ic->name,
 				in->cgroup_dir);
 		return;
 	}
-	ev.data.u64 = in->d->usage_tag | ((uint64_t)(in->index + 1) << 32); /* unique per instance */
-	if (epoll_ctl(in->d->epfd, EPOLL_CTL_ADD, efd, &ev) < 0) {
-		close(efd);
+	ev.data.u64 = in->d->usage_tag | (tag_high << 32); /* unique per instance and line */
+	if (epoll_ctl(in->d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
 		return;
 	}
-	if (in->usage_efd >= 0)
-		close(in->usage_efd); /* the old line's notification ends with its eventfd */
-	in->usage_efd = efd;
-	in->usage_line = line;
+	if (*efd >= 0)
+		close(*efd); /* the old line's notification ends with its eventfd */
+	*efd = fd;
+	*cur = line;
+}
+
+/* v1: the kernel wakes the daemon when usage crosses the warn line of the limit, so that an idle daemon needs no
+ * timer to see the cgroup fill, and when it crosses the line where the rss_stat probe is wanted (core/rssarm.h);
+ * armed again when a line moves (the limit or the measured growth changed). */
+static void watch_usage_line(struct instance *in)
+{
+	uint64_t arm;
+
+	if (!in->use_cgroup || in->cgv != CG_V1 || !in->d->usage_tag || !in->limit_bytes)
+		return;
+	watch_line(in, (uint64_t)(in->pp.warn_usage_fraction * (double)in->limit_bytes), &in->usage_efd,
+		   &in->usage_line, (uint64_t)(in->index + 1));
+	arm = rssarm_line(in->limit_bytes, in->pp.warn_usage_fraction, forecast_rate_get(&in->rate));
+	if (arm)
+		watch_line(in, arm, &in->arm_efd, &in->arm_line, (uint64_t)(in->index + 1) | 1ULL << 16);
+	else if (in->arm_efd >= 0) {
+		close(in->arm_efd);
+		in->arm_efd = -1;
+	}
 }
 
 static void instance_set_cgroup(struct instance *in, const struct proc *p)
@@ -200,9 +216,12 @@ static void instance_set_cgroup(struct instance *in, const struct proc *p)
 	const char *dir = in->ic->cgroup[0] ? in->ic->cgroup : p ? p->cgroup_dir : "";
 	struct cg_memory m;
 
-	if (in->usage_efd >= 0 && strcmp(dir, in->cgroup_dir)) {
-		close(in->usage_efd);
-		in->usage_efd = -1;
+	if (strcmp(dir, in->cgroup_dir)) {
+		if (in->usage_efd >= 0)
+			close(in->usage_efd);
+		if (in->arm_efd >= 0)
+			close(in->arm_efd);
+		in->usage_efd = in->arm_efd = -1;
 	}
 	snprintf(in->cgroup_dir, sizeof(in->cgroup_dir), "%s", dir);
 	in->use_cgroup = false;

@@ -32,6 +32,7 @@
 #include "proctree.h"
 #include "prekill.h"
 #include "prune.h"
+#include "rssarm.h"
 #include "resident.h"
 #include "status.h"
 #include "units.h"
@@ -43,7 +44,7 @@
 
 /* epoll tags */
 enum { TAG_RB = 1, TAG_SIG, TAG_SAMPLE, TAG_POLL, TAG_METRICS, TAG_STATUS, TAG_PREKILL, TAG_WS, TAG_CURL, TAG_BUS, TAG_CONN,
-       TAG_USAGE };
+       TAG_USAGE, TAG_FAR };
 
 static const char *cgroup_name(const struct daemon *d, uint64_t id, char *buf, size_t len)
 {
@@ -606,7 +607,7 @@ static void daemon_free(struct daemon *d)
 	prekill_server_stop(d->prekill_fd, d->cfg->prekill_hook);
 	probes_stop(d->probes);
 	proctree_free(d->pt);
-	int fds[] = { d->epfd, d->sigfd, d->sample_tfd, d->poll_tfd };
+	int fds[] = { d->epfd, d->sigfd, d->sample_tfd, d->poll_tfd, d->far_tfd };
 
 	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
@@ -739,13 +740,18 @@ static int daemon_setup(struct daemon *d)
 	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	d->sample_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	d->poll_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (d->epfd < 0 || d->sigfd < 0 || d->sample_tfd < 0 || d->poll_tfd < 0)
+	d->far_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (d->epfd < 0 || d->sigfd < 0 || d->sample_tfd < 0 || d->poll_tfd < 0 || d->far_tfd < 0)
 		return log_error_errno(-errno, "cannot set up the event loop");
 	if (d->probes)
 		epoll_add(d->epfd, probes_epoll_fd(d->probes), TAG_RB);
 	epoll_add(d->epfd, d->sigfd, TAG_SIG);
 	epoll_add(d->epfd, d->sample_tfd, TAG_SAMPLE);
 	epoll_add(d->epfd, d->poll_tfd, TAG_POLL);
+	epoll_add(d->epfd, d->far_tfd, TAG_FAR);
+	/* a kernel without the probe (or where it failed to attach at start) has nothing to attach on demand */
+	d->rss_on_demand = d->probes && probes_rss_attached(d->probes) && d->mode == MODE_RUN &&
+			   d->cfg->rss_probe_on_demand;
 	timer_arm(d->sample_tfd, d->cfg->sample_interval_ms);
 	timer_arm(d->poll_tfd, d->cfg->poll_interval_ms);
 	d->timers_on = true;
@@ -849,6 +855,9 @@ static void render_status(FILE *out, void *ctx)
 
 	fprintf(out, "oomsentry %s (%s, %s)\n", OOMSENTRY_VERSION, d->mode == MODE_RUN ? "run" : "observe",
 		d->probes ? probes_summary(d->probes) : "polling /proc, no BPF");
+	if (d->rss_on_demand)
+		fprintf(out, "rss probe: %s (on demand: while a server is busy or near its limit; attached %llu times)\n",
+			probes_rss_attached(d->probes) ? "attached" : "detached", (unsigned long long)d->rss_attaches);
 	for (int i = 0; i < d->n_instances; i++)
 		instance_status(d->instances[i], out);
 	proctree_stats(d->pt, &ps);
@@ -895,7 +904,7 @@ static void handle_signal(struct daemon *d)
  * busy arms the timers again, with a sample at once. */
 static void arm_timers(struct daemon *d, uint64_t now)
 {
-	bool want = d->polling;
+	bool want = d->polling || d->rss_missing;
 
 	for (int i = 0; !want && i < d->n_instances; i++)
 		want = instance_needs_timers(d->instances[i], now);
@@ -910,6 +919,62 @@ static void arm_timers(struct daemon *d, uint64_t now)
 		timer_disarm(d->poll_tfd);
 	}
 	log_debug("%s", want ? "activity: sampling and polling again" : "idle: timers stopped, waiting for events");
+}
+
+/* An attach patches kernel text: a generation's end must not detach the probe that the next one, a second later,
+ * attaches again. */
+#define RSS_PROBE_LINGER_NS (10 * NSEC_PER_SEC)
+
+/* core/rssarm.h: in run mode the rss_stat probe, which runs on every page fault of every process, is attached while
+ * some instance wants it and RSS_PROBE_LINGER_NS after; while it is off, the instances that no v1 notification
+ * watches are read every RSSARM_LEAD_NS. A failed attach is retried each second and the timers sample meanwhile. */
+static void arm_rss(struct daemon *d, uint64_t now)
+{
+	bool want = false, poll = false, attached;
+	int r;
+
+	if (!d->rss_on_demand)
+		return;
+	for (int i = 0; i < d->n_instances; i++) {
+		bool w = instance_wants_rss(d->instances[i], true);
+
+		want = want || w;
+		poll = poll || (!w && instance_far_polled(d->instances[i]));
+	}
+	if (want)
+		d->rss_wanted_until_ns = now + RSS_PROBE_LINGER_NS;
+	attached = probes_rss_attached(d->probes);
+	if (want && !attached && now >= d->rss_retry_ns) {
+		uint64_t t0 = now_mono_ns();
+
+		r = probes_rss_attach(d->probes, true);
+		if (r < 0) {
+			if (!d->rss_missing)
+				log_error_errno(r, "cannot attach the rss probe again; sampling every %llu ms until it does",
+						(unsigned long long)d->cfg->sample_interval_ms);
+			d->rss_retry_ns = now + NSEC_PER_SEC;
+		} else {
+			if (d->rss_missing)
+				log_notice("the rss probe is attached again");
+			d->rss_attaches++;
+			log_debug("rss probe attached in %.2f ms: an instance is busy or near its limit",
+				  (double)(now_mono_ns() - t0) / 1e6);
+		}
+	} else if (!want && attached && now >= d->rss_wanted_until_ns) {
+		probes_rss_attach(d->probes, false);
+		log_debug("rss probe detached: every instance is idle and far from its limit");
+	}
+	attached = probes_rss_attached(d->probes);
+	d->rss_missing = want && !attached;
+	d->rss_lingering = !want && attached;
+	poll = poll && !attached;
+	if (poll != d->far_on) {
+		d->far_on = poll;
+		if (poll)
+			timer_arm(d->far_tfd, RSSARM_LEAD_NS / NSEC_PER_MSEC);
+		else
+			timer_disarm(d->far_tfd);
+	}
 }
 
 /* Idle, nothing samples: what a scrape or `oomsentry status` shows is measured when it is asked for. */
@@ -930,6 +995,7 @@ static int daemon_loop(struct daemon *d)
 
 	sd_notify(0, "READY=1\nSTATUS=watching");
 	d->looking_since_ns = now_mono_ns();
+	arm_rss(d, d->looking_since_ns);
 	while (!d->exiting) {
 		struct epoll_event evs[16];
 		int timeout = wd_ms, n;
@@ -940,6 +1006,15 @@ static int daemon_loop(struct daemon *d)
 			int t = metrics_server_timeout_ms();
 			if (t >= 0 && (timeout < 0 || t < timeout))
 				timeout = t;
+		}
+		/* a probe kept attached past its need is detached when its linger ends, not at some later event */
+		if (d->rss_lingering) {
+			now = now_mono_ns();
+			uint64_t ms = d->rss_wanted_until_ns > now ?
+					      (d->rss_wanted_until_ns - now + NSEC_PER_MSEC - 1) / NSEC_PER_MSEC : 0;
+
+			if (timeout < 0 || (uint64_t)timeout > ms)
+				timeout = (int)MIN(ms, (uint64_t)INT_MAX);
 		}
 		/* a drop check owed (events came, or a resync was held back) must not wait for the next event */
 		if (d->probes) {
@@ -1004,6 +1079,12 @@ static int daemon_loop(struct daemon *d)
 					instance_sample(d->instances[j], now);
 				update_metrics(d);
 				break;
+			case TAG_FAR:
+				drain_timer(d->far_tfd);
+				for (int j = 0; j < d->n_instances; j++)
+					if (instance_far_polled(d->instances[j]))
+						instance_far_check(d->instances[j], now);
+				break;
 			case TAG_POLL:
 				drain_timer(d->poll_tfd);
 				for (int j = 0; j < d->n_instances; j++)
@@ -1052,6 +1133,7 @@ static int daemon_loop(struct daemon *d)
 			last_gc = now;
 		}
 		arm_timers(d, now);
+		arm_rss(d, now);
 	}
 	sd_notify(0, "STOPPING=1");
 	return 0;
@@ -1161,7 +1243,7 @@ static int check_privileges(void)
 int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg,
 		reload_check_fn reload_check)
 {
-	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
+	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1, .far_tfd = -1,
 			    .status_fd = -1, .prekill_fd = -1, .reload_check = reload_check };
 	int locks[CONFIG_MAX_INSTANCES] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	int r;

@@ -23,6 +23,8 @@ struct probes {
 	void *ctx;
 	struct bpf_link *links[PV_N];
 	int n_links;
+	int rss_link; /* index in links of the rss_stat probe's link (NULL while detached), -1 none */
+	struct bpf_program *rss_prog;
 	int n_attached;
 	int n_total;
 	char summary[1024];
@@ -373,6 +375,7 @@ int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, 
 		return -ENOMEM;
 	p->fn = fn;
 	p->ctx = ctx;
+	p->rss_link = -1;
 
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
@@ -423,6 +426,10 @@ int probes_start(const struct probes_config *pc, probes_event_fn fn, void *ctx, 
 			       strerror(-r));
 			continue;
 		}
+		if (i == PV_RSS_STAT) {
+			p->rss_link = p->n_links;
+			p->rss_prog = prog;
+		}
 		p->links[p->n_links++] = link;
 		attached[i] = true;
 		p->n_attached++;
@@ -459,6 +466,30 @@ void probes_stop(struct probes *p)
 		bpf_link__destroy(p->links[i]);
 	oomsentry_bpf__destroy(p->skel);
 	free(p);
+}
+
+int probes_rss_attach(struct probes *p, bool on)
+{
+	struct bpf_link *link;
+
+	if (p->rss_link < 0 || !!p->links[p->rss_link] == on)
+		return 0;
+	if (!on) {
+		/* the link's release unregisters the program from the tracepoint: faults go back to a patched-out jump */
+		bpf_link__destroy(p->links[p->rss_link]);
+		p->links[p->rss_link] = NULL;
+		return 0;
+	}
+	link = bpf_program__attach(p->rss_prog);
+	if (!link)
+		return -errno;
+	p->links[p->rss_link] = link;
+	return 0;
+}
+
+bool probes_rss_attached(const struct probes *p)
+{
+	return p->rss_link >= 0 && p->links[p->rss_link];
 }
 
 int probes_epoll_fd(const struct probes *p)

@@ -38,6 +38,10 @@ int probes_untrack(struct probes *p, uint32_t pid);
 /* The RSS step after which the kernel reports this tracked process (0: the configured rss_step again); -ENOENT when
  * the kernel does not track pid. Cheap enough per event, but callers set it when it changes (core/rsstep.h). */
 int probes_set_rss_step(struct probes *p, uint32_t pid, uint64_t step_bytes);
+/* Attach (on) or detach the rss_stat probe, which runs on every page fault of every process (core/rssarm.h says
+ * when it is wanted). 0, or negative errno with the probe left as it was; 0 when this kernel has no such probe. */
+int probes_rss_attach(struct probes *p, bool on);
+bool probes_rss_attached(const struct probes *p);
 int probes_watch_cgroup(struct probes *p, uint64_t cgroup_id);
 int probes_read_stats(const struct probes *p, uint64_t ret_stats[OS_STAT_MAX]);
 /* One counter of the stats map summed over the CPUs (one syscall: cheap enough for every loop iteration). */

@@ -957,7 +957,7 @@ static void test_help_keys(void **state)
 		"comm_prefixes", "cgroups", "rss_step", "mmap_threshold", "sample_interval", "reclaim_report_interval",
 		"poll_interval", "http_timeout", "dry_run", "act_usage_fraction", "forecast_margin", "cooldown",
 		"reap_orphans", "orphan_grace", "orphan_min_rss", "orphan_min_age", "orphan_uid", "kill", "crashloop_window",
-		"crashloop_threshold", "json", "journal", "bpf", "memcg_events_probe", "priority", "metrics_listen", "incident_dir",
+		"crashloop_threshold", "json", "journal", "bpf", "rss_probe_on_demand", "memcg_events_probe", "priority", "metrics_listen", "incident_dir",
 		"incident_max_count", "incident_max_size", "socket", "prekill_hook", "runtime_dir", "state_dir", "max_processes", "ring_buffer_size", "verbose",
 		"url", "auth_header", "pid_file", "cmdline_pattern", "cgroup", "restart", "restart_command",
 		"systemd_unit", "websocket", "free_after_each_generation", "restart_every_generations", "restart_timeout",
