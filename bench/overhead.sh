@@ -89,6 +89,11 @@ trap 'exit 130' INT TERM
 
 # start_daemon PREFIXES [nopin]: oomsentry observe pinned to DAEMON_CPU, stdout to /dev/null; returns when its
 # status socket answers (the probes are attached by then). PREFIXES "default": the default comm_prefixes.
+# DAEMON_ARGS: more options. The phases that measure the rss_stat probe itself keep it attached
+# (--no-rss-probe-on-demand: in run mode it is otherwise attached only while a server is busy or near its limit,
+# and this bench has no server).
+DAEMON_ARGS=()
+ATTACHED=(--no-rss-probe-on-demand)
 start_daemon() {
 	local sock="$WORK/status.sock"
 	rm -f "$sock"
@@ -98,7 +103,7 @@ start_daemon() {
 	[ "$MODE" = run ] && mode=(run --dry-run --url http://127.0.0.1:9)
 	[ "${2:-}" = nopin ] && pin=()
 	[ "$1" = default ] && prefixes=()
-	"${pin[@]}" "${DAEMON_BIN:-$BIN}" "${mode[@]}" "${prefixes[@]}" --journal=no --socket "$sock" \
+	"${pin[@]}" "${DAEMON_BIN:-$BIN}" "${mode[@]}" "${prefixes[@]}" "${DAEMON_ARGS[@]}" --journal=no --socket "$sock" \
 		--incident-dir "$WORK/incidents" --runtime-dir "$WORK/run" >/dev/null 2>"$WORK/daemon.stderr" &
 	DPID=$!
 	for _ in $(seq 300); do
@@ -189,7 +194,9 @@ measure() {
 		line=$(run_pf "${thp[@]}")
 		;;
 	tracked* | untracked*)
+		DAEMON_ARGS=("${ATTACHED[@]}")
 		case $cfg in tracked*) start_daemon pfbench ;; *) start_daemon nomatch ;; esac
+		DAEMON_ARGS=()
 		extra="others=$(others_rss_progs)"
 		t0=$(cpu_ns "$DPID")
 		w0=$(date +%s%N)
@@ -322,6 +329,7 @@ if [ "$BPFSTATS_NOTE" = enabled ]; then
 	echo
 	echo "BPF run-time statistics: $STATS_ROUNDS rounds of [tracked without, tracked with] (order alternating) and" \
 		"one untracked run with them"
+	DAEMON_ARGS=("${ATTACHED[@]}")
 	for r in $(seq 1 "$STATS_ROUNDS"); do
 		start_daemon pfbench
 		if [ $((r % 2)) = 1 ]; then
@@ -346,6 +354,7 @@ if [ "$BPFSTATS_NOTE" = enabled ]; then
 		fi
 		printf '  round %d done\n' "$r"
 	done
+	DAEMON_ARGS=()
 fi
 
 # perf: report instructions per fault only where the machine has a PMU that counts them
@@ -491,11 +500,13 @@ if phase pypf; then
 	echo
 	echo "issue 11 reproduction: python_pf faults $((PYPF_MIB * PYPF_MAPS)) MiB in $PYPF_MAPS mappings of $PYPF_MIB MiB" \
 		"(kept), $PYPF_RUNS runs without and with oomsentry $MODE (defaults) interleaved, THP off and on, nothing pinned"
-	# configurations, rotated each run: without (the baseline), with (tracked: the defaults track python*),
-	# untracked (--comm-prefixes nomatch: the probes run, python_pf is not tracked), and with-before when
+	# configurations, rotated each run: without (the baseline), with (tracked: the defaults track python*; in run
+	# mode the rss_stat probe is attached only while a server is busy or near its limit, and there is none here),
+	# attached (the same with the probe attached all along: --no-rss-probe-on-demand, as observe mode runs),
+	# untracked (--comm-prefixes nomatch, the probe attached: it runs, python_pf is not tracked), and with-before when
 	# PYPF_BEFORE names another build (the same as "with", that build's daemon), and null: no daemon, only the empty
 	# program on rss_stat (bench/nullprog.bpf.c), the floor that any program on the tracepoint costs every fault
-	cfgs=(without with untracked)
+	cfgs=(without with attached untracked)
 	[ -n "$NULLPROG" ] && cfgs+=(null)
 	[ -n "${PYPF_BEFORE:-}" ] && cfgs+=(with-before)
 	for thp in "" thp; do
@@ -511,7 +522,10 @@ if phase pypf; then
 				fi
 				DAEMON_BIN=$BIN
 				[ "$cfg" = with-before ] && DAEMON_BIN=$PYPF_BEFORE
+				DAEMON_ARGS=()
+				[ "$cfg" = attached ] || [ "$cfg" = untracked ] && DAEMON_ARGS=("${ATTACHED[@]}")
 				if [ "$cfg" = untracked ]; then start_daemon nomatch nopin; else start_daemon default nopin; fi
+				DAEMON_ARGS=()
 				t0=$(cpu_ns "$DPID")
 				w0=$(wakeups "$DPID")
 				line=$("$PYPF" "$PYPF_MIB" "$PYPF_MAPS" 0 keep $thp)
@@ -540,7 +554,7 @@ for suffix, what in (("", "4 KiB pages"), ("-thp", "THP")):
         continue
     print("  %-11s without: min %.3f s, median %.3f s" % (what, min(t for t, _ in a.values()),
                                                         statistics.median(t for t, _ in a.values())))
-    for cfg in ("with", "untracked", "null", "with-before"):
+    for cfg in ("with", "attached", "untracked", "null", "with-before"):
         b = rows.get(cfg + suffix, {})
         if not b:
             continue

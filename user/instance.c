@@ -950,11 +950,10 @@ bool instance_wants_rss(const struct instance *in, bool can_poll)
 {
 	struct rssarm_view v = {
 		.server = in->server_pid && !in->server_gone,
-		.cgroup = in->use_cgroup,
 		/* without /ws a generation's start is seen a poll late, and its first peak with it */
 		.busy = instance_busy(in) || !comfy_ws_connected(in->ws) || !in->reachable,
 		.watched = in->arm_efd >= 0 || can_poll,
-		.usage_bytes = MAX(in->usage_bytes, in->raw_usage_bytes),
+		.usage_bytes = in->use_cgroup ? MAX(in->usage_bytes, in->raw_usage_bytes) : in->usage_bytes,
 		.limit_bytes = in->limit_bytes,
 		.warn_fraction = in->pp.warn_usage_fraction,
 		.rate_bps = forecast_rate_get(&in->rate),
@@ -965,7 +964,7 @@ bool instance_wants_rss(const struct instance *in, bool can_poll)
 
 bool instance_far_polled(const struct instance *in)
 {
-	return in->server_pid && !in->server_gone && in->use_cgroup && in->arm_efd < 0;
+	return in->server_pid && !in->server_gone && in->arm_efd < 0;
 }
 
 void instance_far_check(struct instance *in, uint64_t now_ns)

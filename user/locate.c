@@ -16,6 +16,7 @@
 #include "log.h"
 #include "memwatch.h"
 #include "pidfile.h"
+#include "probes.h"
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
@@ -416,7 +417,8 @@ int instance_measure(struct instance *in)
 		}
 	}
 	in->cgroup_shared = false;
-	in->usage_bytes = tree_rss(in, false);
+	/* the others' RSS as their events left it, unless the rss probe is off (loop.c arm_rss): then read them all */
+	in->usage_bytes = tree_rss(in, in->d->probes && !probes_rss_attached(in->d->probes));
 	in->own_bytes = in->usage_bytes;
 	own_low_note(in);
 	usage_levels_measured(&in->lv, in->usage_bytes);

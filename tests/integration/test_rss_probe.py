@@ -94,6 +94,30 @@ def test_rss_probe_attached_only_while_a_server_needs_it(daemon_factory, cgroup_
     assert not d.find(lambda r: r["event"] == "action"), [r["message"] for r in d.find(lambda r: r["event"] == "action")]
 
 
+def arm_line(limit):
+    """core/rssarm.c at the default warn line (0.8) and growth floor (4 GiB/s over 1 s), in 256 MiB grains"""
+    line = 0.8 * limit - 4 * GiB
+    return int(line) // (256 * MiB) * (256 * MiB) if line > 0 else 0
+
+
+def test_without_a_cgroup_the_line_is_against_memtotal(daemon_factory, sim_factory):
+    # a server in no limited cgroup: its usage is its tree's RSS, its limit MemTotal, and while the probe is off the
+    # daemon reads the tree from /proc each second
+    memtotal = next(int(l.split()[1]) * 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal:"))
+    sim = sim_factory(["--model-mb", "0", "--peak-mb", "200", "--leak-mb", "0", "--steps", "30", "--step-ms", "100"])
+    d = daemon_factory("run", ["--url", sim.url])
+    d.wait_for(lambda r: r["event"] == "comfy" and r.get("pid") == sim.proc.pid, what="server found")
+    if arm_line(memtotal) < 1 * GiB:
+        # a small machine (a test VM): every usage is near, the probe stays on
+        time.sleep(12)
+        assert rss_links(d.proc.pid) == 1, status(d)
+        return
+    wait_links(d, 0, 30, "idle and far from MemTotal")
+    ids = sim.submit(1)
+    wait_links(d, 1, 5, "a generation running")
+    sim.wait_all_done(ids, timeout=60)
+
+
 def test_observe_and_opt_out_keep_the_probe_attached(daemon_factory, cgroup_factory, sim_factory):
     cg = cgroup_factory(LIMIT)
     sim = sim_factory(["--model-mb", "0", "--leak-mb", "0"], cgroup=cg)

@@ -9,7 +9,7 @@
 
 static struct rssarm_view far_idle(void)
 {
-	return (struct rssarm_view){ .server = true, .cgroup = true, .watched = true, .usage_bytes = 4 * GiB,
+	return (struct rssarm_view){ .server = true, .watched = true, .usage_bytes = 4 * GiB,
 				     .limit_bytes = 32 * GiB, .warn_fraction = 0.75 };
 }
 
@@ -49,8 +49,6 @@ static void test_each_reason_to_attach(void **state)
 	assert_true(rssarm_wanted(&v));
 	v = far_idle(), v.watched = false;
 	assert_true(rssarm_wanted(&v));
-	v = far_idle(), v.cgroup = false;
-	assert_true(rssarm_wanted(&v));
 	v = far_idle(), v.limit_bytes = 0;
 	assert_true(rssarm_wanted(&v));
 	v = far_idle(), v.limit_bytes = 4 * GiB;
@@ -66,7 +64,6 @@ static void test_no_server_never_wants_it(void **state)
 	(void)state;
 	v.server = false;
 	v.busy = true;
-	v.cgroup = false;
 	assert_false(rssarm_wanted(&v));
 }
 

@@ -2,8 +2,9 @@
 /* When the rss_stat probe must be attached. It runs on every page fault of every process on the host (its dispatch
  * alone is ~1 % of a 4 KiB fault here, the tracked work 2 % more: docs/performance.md), and in run mode its events
  * matter only to an instance whose server is known: for a generation's peaks, and for the policy near the limit.
- * Far from the limit and idle, the cgroup's own usage, read by a kernel notification (v1) or a slow poll (v2), says
- * when to attach it again, early enough that the fastest credible growth cannot reach the warn line first. Pure: the
+ * Far from the limit and idle, the cgroup's own usage, read by a kernel notification (v1) or a slow poll (v2; and the
+ * server's tree read from /proc for a server without a limited cgroup, whose limit is MemTotal), says when to attach
+ * it again, early enough that the fastest credible growth cannot reach the warn line first. Pure: the
  * caller measures, attaches and polls. */
 #ifndef OOMSENTRY_RSSARM_H
 #define OOMSENTRY_RSSARM_H
@@ -21,11 +22,11 @@
 
 struct rssarm_view {
 	bool server;         /* the instance's server is known: RSS events reach it */
-	bool cgroup;         /* its usage is a memory cgroup's (else the tree's RSS, which only the events follow) */
 	bool busy;           /* a generation, a queue, a restart, an incident, no /ws: the events measure or decide */
 	bool watched;        /* the arm line is watched (v1 notification, or the slow poll runs) */
-	uint64_t usage_bytes; /* the cgroup's usage as charged (page cache included: the notification's measure) */
-	uint64_t limit_bytes; /* 0: no limit */
+	uint64_t usage_bytes; /* the cgroup's usage as charged (page cache included: the notification's measure), or
+			       * without a limited cgroup the RSS of the server's tree */
+	uint64_t limit_bytes; /* the cgroup's limit, or MemTotal; 0: unknown */
 	double warn_fraction;
 	double rate_bps; /* measured growth of usage (bytes/s), 0 unknown */
 };
