@@ -37,7 +37,7 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
  * no /ws to wake the daemon. False: the instance is idle and its BPF events and /ws messages wake the daemon. */
 bool instance_needs_timers(const struct instance *in, uint64_t now_ns);
 /* Whether this instance needs the rss_stat probe attached now (core/rssarm.h); can_poll: the daemon reads the usage
- * of an instance without a v1 notification (instance_far_polled) every RSSARM_LEAD_NS while the probe is off. */
+ * of an idle instance without a v1 notification (instance_far_polled) every RSSARM_LEAD_NS. */
 bool instance_wants_rss(const struct instance *in, bool can_poll);
 bool instance_far_polled(const struct instance *in);
 /* That read: the cgroup's usage and its growth rate, which places the line */

@@ -926,8 +926,8 @@ static void arm_timers(struct daemon *d, uint64_t now)
 #define RSS_PROBE_LINGER_NS (10 * NSEC_PER_SEC)
 
 /* core/rssarm.h: in run mode the rss_stat probe, which runs on every page fault of every process, is attached while
- * some instance wants it and RSS_PROBE_LINGER_NS after; while it is off, the instances that no v1 notification
- * watches are read every RSSARM_LEAD_NS. A failed attach is retried each second and the timers sample meanwhile. */
+ * some instance wants it and RSS_PROBE_LINGER_NS after; the idle instances that no v1 notification watches are read
+ * every RSSARM_LEAD_NS, attached or not (their usage decides, both ways). A failed attach is retried each second and the timers sample meanwhile. */
 static void arm_rss(struct daemon *d, uint64_t now)
 {
 	bool want = false, poll = false, attached;
@@ -936,10 +936,8 @@ static void arm_rss(struct daemon *d, uint64_t now)
 	if (!d->rss_on_demand)
 		return;
 	for (int i = 0; i < d->n_instances; i++) {
-		bool w = instance_wants_rss(d->instances[i], true);
-
-		want = want || w;
-		poll = poll || (!w && instance_far_polled(d->instances[i]));
+		want = want || instance_wants_rss(d->instances[i], true);
+		poll = poll || instance_far_polled(d->instances[i]);
 	}
 	if (want)
 		d->rss_wanted_until_ns = now + RSS_PROBE_LINGER_NS;
@@ -967,7 +965,6 @@ static void arm_rss(struct daemon *d, uint64_t now)
 	attached = probes_rss_attached(d->probes);
 	d->rss_missing = want && !attached;
 	d->rss_lingering = !want && attached;
-	poll = poll && !attached;
 	if (poll != d->far_on) {
 		d->far_on = poll;
 		if (poll)
