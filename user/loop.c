@@ -959,8 +959,11 @@ static void arm_rss(struct daemon *d, uint64_t now)
 				  (double)(now_mono_ns() - t0) / 1e6);
 		}
 	} else if (!want && attached && now >= d->rss_wanted_until_ns) {
+		uint64_t t0 = now_mono_ns();
+
 		probes_rss_attach(d->probes, false);
-		log_debug("rss probe detached: every instance is idle and far from its limit");
+		log_debug("rss probe detached in %.2f ms: every instance is idle and far from its limit",
+			  (double)(now_mono_ns() - t0) / 1e6);
 	}
 	attached = probes_rss_attached(d->probes);
 	d->rss_missing = want && !attached;
