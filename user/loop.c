@@ -927,7 +927,8 @@ static void arm_timers(struct daemon *d, uint64_t now)
 
 /* core/rssarm.h: in run mode the rss_stat probe, which runs on every page fault of every process, is attached while
  * some instance wants it and RSS_PROBE_LINGER_NS after; the idle instances that no v1 notification watches are read
- * every RSSARM_LEAD_NS, attached or not (their usage decides, both ways). A failed attach is retried each second and the timers sample meanwhile. */
+ * every RSSARM_LEAD_NS, attached or not (their usage decides, both ways). A failed attach is retried each second
+ * and the timers sample meanwhile. */
 static void arm_rss(struct daemon *d, uint64_t now)
 {
 	bool want = false, poll = false, attached;
@@ -1243,8 +1244,8 @@ static int check_privileges(void)
 int daemon_main(const struct config *cfg, enum daemon_mode mode, bool reap, const char *arg,
 		reload_check_fn reload_check)
 {
-	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1, .far_tfd = -1,
-			    .status_fd = -1, .prekill_fd = -1, .reload_check = reload_check };
+	struct daemon d = { .cfg = cfg, .mode = mode, .epfd = -1, .sigfd = -1, .sample_tfd = -1, .poll_tfd = -1,
+			    .far_tfd = -1, .status_fd = -1, .prekill_fd = -1, .reload_check = reload_check };
 	int locks[CONFIG_MAX_INSTANCES] = { -1, -1, -1, -1, -1, -1, -1, -1 };
 	int r;
 

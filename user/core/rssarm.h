@@ -32,7 +32,8 @@ struct rssarm_view {
 };
 
 /* The usage at and above which the probe must be attached: the warn line less what the faster of the measured rate
- * (doubled) and RSSARM_RATE_FLOOR_BPS grows in RSSARM_LEAD_NS, rounded down to RSSARM_LINE_GRAIN. 0 when that is every usage (small limits). */
+ * (doubled) and RSSARM_RATE_FLOOR_BPS grows in RSSARM_LEAD_NS, rounded down to RSSARM_LINE_GRAIN. 0 when that is
+ * every usage (small limits). */
 uint64_t rssarm_line(uint64_t limit_bytes, double warn_fraction, double rate_bps);
 
 /* Whether this instance needs the probe attached now. */
