@@ -8,6 +8,7 @@
 #include "learn-store.h"
 #include "log.h"
 #include "proctree.h"
+#include "rssarm.h"
 
 void saved_prompt_clear(struct saved_prompt *s)
 {
@@ -31,6 +32,11 @@ struct rec *instance_rec(struct rec *r, struct instance *in, enum rec_kind kind,
 	rec_init(r, kind, prio);
 	rec_add(r, "INSTANCE", "%s", in->ic->name);
 	return r;
+}
+
+uint64_t instance_rss_line(const struct instance *in)
+{
+	return rssarm_line(in->limit_bytes, in->pp.warn_usage_fraction, forecast_rate_get(&in->rate));
 }
 
 void instance_keep_awake(struct instance *in, uint64_t now_ns)

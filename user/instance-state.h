@@ -283,6 +283,9 @@ void instance_learn_flush(struct instance *in, uint64_t now_ns, bool force);
 bool instance_owns_proc(struct instance *in, const struct proc *p);
 /* Activity: the timers run for INSTANCE_AWAKE_LINGER_NS from now (instance_needs_timers). */
 void instance_keep_awake(struct instance *in, uint64_t now_ns);
+/* The usage at which this instance wants the rss_stat probe (core/rssarm.h), from its limit and measured growth;
+ * 0: every usage */
+uint64_t instance_rss_line(const struct instance *in);
 /* p is the live server or a process forked from it, directly or not (false while no server is known). */
 bool instance_tree_has(struct instance *in, const struct proc *p);
 

@@ -953,17 +953,11 @@ static bool instance_rss_busy(const struct instance *in)
 	return instance_busy(in) || !comfy_ws_connected(in->ws) || !in->reachable;
 }
 
-static uint64_t instance_rss_line(const struct instance *in)
-{
-	return rssarm_line(in->limit_bytes, in->pp.warn_usage_fraction, forecast_rate_get(&in->rate));
-}
-
-bool instance_wants_rss(const struct instance *in, bool can_poll)
+bool instance_wants_rss(const struct instance *in)
 {
 	struct rssarm_view v = {
 		.server = in->server_pid && !in->server_gone,
 		.busy = instance_rss_busy(in),
-		.watched = in->arm_efd >= 0 || can_poll,
 		.usage_bytes = in->use_cgroup ? MAX(in->usage_bytes, in->raw_usage_bytes) : in->usage_bytes,
 		.limit_bytes = in->limit_bytes,
 		.warn_fraction = in->pp.warn_usage_fraction,
@@ -978,8 +972,7 @@ bool instance_far_polled(const struct instance *in)
 	/* only while the choice rests on the usage, and nothing but a read tells it: no v1 notification, idle (no
 	 * timers sample it), and a limit far enough for a line; on both sides of the line, since nothing else says
 	 * when usage falls back under it */
-	return in->server_pid && !in->server_gone && in->arm_efd < 0 && in->limit_bytes && !instance_rss_busy(in) &&
-	       instance_rss_line(in);
+	return in->server_pid && !in->server_gone && in->arm_efd < 0 && !instance_rss_busy(in) && instance_rss_line(in);
 }
 
 void instance_far_check(struct instance *in, uint64_t now_ns)

@@ -36,9 +36,9 @@ void instance_on_reclaim(struct instance *in, uint64_t cgroup_id, uint64_t count
  * queued, a restart, a verification, an orphan check, usage past the warn line, activity in the last seconds), or
  * no /ws to wake the daemon. False: the instance is idle and its BPF events and /ws messages wake the daemon. */
 bool instance_needs_timers(const struct instance *in, uint64_t now_ns);
-/* Whether this instance needs the rss_stat probe attached now (core/rssarm.h); can_poll: the daemon reads the usage
- * of an idle instance without a v1 notification (instance_far_polled) every RSSARM_LEAD_NS. */
-bool instance_wants_rss(const struct instance *in, bool can_poll);
+/* Whether this instance needs the rss_stat probe attached now (core/rssarm.h). The daemon reads the usage of an
+ * idle instance without a v1 notification (instance_far_polled) every RSSARM_LEAD_NS, so the line is always watched. */
+bool instance_wants_rss(const struct instance *in);
 bool instance_far_polled(const struct instance *in);
 /* That read: the cgroup's usage and its growth rate, which places the line */
 void instance_far_check(struct instance *in, uint64_t now_ns);

@@ -20,7 +20,6 @@
 #include "procfs.h"
 #include "procfs-read.h"
 #include "proctree.h"
-#include "rssarm.h"
 #include "sockdiag.h"
 #include "usage.h"
 #include "oomsentry/events.h"
@@ -203,7 +202,7 @@ static void watch_usage_line(struct instance *in)
 		return;
 	watch_line(in, (uint64_t)(in->pp.warn_usage_fraction * (double)in->limit_bytes), &in->usage_efd,
 		   &in->usage_line, (uint64_t)(in->index + 1));
-	arm = rssarm_line(in->limit_bytes, in->pp.warn_usage_fraction, forecast_rate_get(&in->rate));
+	arm = instance_rss_line(in);
 	if (arm)
 		watch_line(in, arm, &in->arm_efd, &in->arm_line, (uint64_t)(in->index + 1) | 1ULL << 16);
 	else if (in->arm_efd >= 0) {

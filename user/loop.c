@@ -937,7 +937,7 @@ static void arm_rss(struct daemon *d, uint64_t now)
 	if (!d->rss_on_demand)
 		return;
 	for (int i = 0; i < d->n_instances; i++) {
-		want = want || instance_wants_rss(d->instances[i], true);
+		want = want || instance_wants_rss(d->instances[i]);
 		poll = poll || instance_far_polled(d->instances[i]);
 	}
 	if (want)

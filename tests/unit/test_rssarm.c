@@ -9,7 +9,7 @@
 
 static struct rssarm_view far_idle(void)
 {
-	return (struct rssarm_view){ .server = true, .watched = true, .usage_bytes = 4 * GiB,
+	return (struct rssarm_view){ .server = true, .usage_bytes = 4 * GiB,
 				     .limit_bytes = 32 * GiB, .warn_fraction = 0.75 };
 }
 
@@ -46,8 +46,6 @@ static void test_each_reason_to_attach(void **state)
 
 	(void)state;
 	v = far_idle(), v.busy = true;
-	assert_true(rssarm_wanted(&v));
-	v = far_idle(), v.watched = false;
 	assert_true(rssarm_wanted(&v));
 	v = far_idle(), v.limit_bytes = 0;
 	assert_true(rssarm_wanted(&v));

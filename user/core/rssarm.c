@@ -17,7 +17,7 @@ bool rssarm_wanted(const struct rssarm_view *v)
 	/* no server: no RSS event reaches the instance (instance_tree_has) */
 	if (!v->server)
 		return false;
-	if (!v->limit_bytes || v->busy || !v->watched)
+	if (!v->limit_bytes || v->busy)
 		return true;
 	line = rssarm_line(v->limit_bytes, v->warn_fraction, v->rate_bps);
 	return !line || v->usage_bytes >= line;

@@ -23,7 +23,6 @@
 struct rssarm_view {
 	bool server;         /* the instance's server is known: RSS events reach it */
 	bool busy;           /* a generation, a queue, a restart, an incident, no /ws: the events measure or decide */
-	bool watched;        /* the arm line is watched (v1 notification, or the slow poll runs) */
 	uint64_t usage_bytes; /* the cgroup's usage as charged (page cache included: the notification's measure), or
 			       * without a limited cgroup the RSS of the server's tree */
 	uint64_t limit_bytes; /* the cgroup's limit, or MemTotal; 0: unknown */
